@@ -1,0 +1,256 @@
+"""Evaluation protocols A (rating), B (top-K ranking) and C (reviews): one runner for any model."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import scipy.sparse as sp
+
+from convrec._io import write_json_atomic
+from convrec.data.dataset import Dataset
+from convrec.metrics import explanation_metrics, pessimistic_rank, ranking_metrics, rating_metrics
+from convrec.splits import Split, leave_last_out_split, random_split
+
+PROTOCOLS = ("A", "B", "C")
+
+
+class RatingModel(Protocol):
+    """Anything that predicts ratings after being fitted on interaction rows."""
+
+    def fit(self, data: Dataset, rows: np.ndarray) -> Any: ...
+
+    def predict_ratings(self, users: np.ndarray, items: np.ndarray) -> np.ndarray: ...
+
+
+class RankingModel(Protocol):
+    """Anything that scores every item for a batch of users."""
+
+    def fit(self, data: Dataset, rows: np.ndarray) -> Any: ...
+
+    def score_items(self, users: np.ndarray) -> np.ndarray: ...
+
+
+class ExplanationModel(Protocol):
+    """Anything that writes one explanation per (user, item)."""
+
+    def fit(self, data: Dataset, rows: np.ndarray) -> Any: ...
+
+    def explain(self, users: np.ndarray, items: np.ndarray) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model to evaluate: a factory called with each point of a hyper-parameter grid.
+
+    The grid point with the best validation score (lowest RMSE, highest
+    NDCG@10, highest ROUGE-L) is refitted on train+valid and scored on test.
+    """
+
+    name: str
+    factory: Callable[..., Any]
+    grid: Sequence[Mapping[str, Any]] = ({},)
+
+
+@dataclass
+class EvalReport:
+    """Everything one protocol run measured; :meth:`to_json` gives the documented shape."""
+
+    data: str
+    protocol: str
+    models: dict[str, dict[str, float]] = field(default_factory=dict)
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    split: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "data": self.data,
+            "protocol": self.protocol,
+            "models": self.models,
+            "params": self.params,
+            "seconds": self.seconds,
+            "split": self.split,
+        }
+
+    def write_json(self, path: str | Path) -> None:
+        """Write atomically (a temporary file renamed into place)."""
+        write_json_atomic(path, self.to_json())
+
+    def table(self) -> str:
+        """Plain-text table, one row per model, one column per metric."""
+        metrics: list[str] = []
+        for values in self.models.values():
+            metrics += [m for m in values if m not in metrics]
+        width = max([len("model"), *(len(n) for n in self.models)])
+        lines = [
+            f"{self.data} - protocol {self.protocol}",
+            "  ".join(["model".ljust(width), *(m.rjust(8) for m in metrics)]),
+        ]
+        for name, values in self.models.items():
+            cells = [_cell(values.get(m)).rjust(max(8, len(m))) for m in metrics]
+            lines.append("  ".join([name.ljust(width), *cells]))
+        return "\n".join(lines)
+
+
+def _cell(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if abs(value) < 10 else f"{value:.2f}"
+
+
+def run_protocol(
+    data: Dataset,
+    protocol: str,
+    models: Iterable[ModelSpec],
+    *,
+    log: Callable[[str], None] = lambda _msg: None,
+) -> EvalReport:
+    """Run protocol ``"A"``, ``"B"`` or ``"C"`` of PROTOCOL.md for each model.
+
+    A model is scored on every task whose method it has: ``predict_ratings``
+    (rating, random split), ``score_items`` (ranking, leave-last-out) and
+    ``explain`` (explanation, random split; protocol C only).
+    """
+    protocol = protocol.upper()
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    if protocol == "C" and data.summary is None:
+        raise ValueError(
+            f"protocol C needs review summaries (Amazon review data); {data.name} has none"
+        )
+    report = EvalReport(data=data.name, protocol=protocol)
+    rating_split = random_split(data) if protocol in ("A", "C") else None
+    ranking_split = leave_last_out_split(data) if protocol in ("B", "C") else None
+    for label, split in (("random", rating_split), ("leave_last_out", ranking_split)):
+        if split is not None:
+            report.split[label] = {p: len(split.part(p)) for p in ("train", "valid", "test")}
+    for spec in models:
+        start = time.perf_counter()
+        probe = spec.factory(**dict(spec.grid[0]))
+        metrics: dict[str, float] = {}
+        chosen: dict[str, Any] = {}
+        if rating_split is not None and hasattr(probe, "predict_ratings"):
+            values, params = _select_and_test(spec, data, rating_split, _rating_task)
+            metrics.update(values)
+            chosen.update(params)
+        if ranking_split is not None and hasattr(probe, "score_items"):
+            values, params = _select_and_test(spec, data, ranking_split, _ranking_task)
+            metrics.update(values)
+            chosen.update(params)
+        if protocol == "C" and rating_split is not None and hasattr(probe, "explain"):
+            values, params = _select_and_test(spec, data, rating_split, _explanation_task)
+            metrics.update(values)
+            chosen.update(params)
+        if not metrics:
+            log(f"{spec.name}: no method this protocol can score, skipped")
+            continue
+        report.models[spec.name] = metrics
+        report.params[spec.name] = chosen
+        report.seconds[spec.name] = round(time.perf_counter() - start, 3)
+        log(f"{spec.name}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+    return report
+
+
+Task = Callable[[Any, Dataset, Split, str], dict[str, float]]
+
+
+def _select_and_test(
+    spec: ModelSpec, data: Dataset, split: Split, task: Task
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Pick the grid point by validation, refit on train+valid, score on test."""
+    key, lower_is_better = _SELECTION[task]
+    best: tuple[float, dict[str, Any]] | None = None
+    if len(spec.grid) > 1:
+        for point in spec.grid:
+            model = spec.factory(**dict(point)).fit(data, split.train)
+            value = task(model, data, split, "valid")[key]
+            value = value if lower_is_better else -value
+            if best is None or value < best[0]:
+                best = (value, dict(point))
+    params = best[1] if best is not None else dict(spec.grid[0])
+    model = spec.factory(**params).fit(data, split.part("train+valid"))
+    return task(model, data, split, "test"), params
+
+
+def _rating_task(model: Any, data: Dataset, split: Split, part: str) -> dict[str, float]:
+    rows = split.part(part)
+    lo, hi = rating_scale(data)
+    predicted = np.asarray(model.predict_ratings(data.user[rows], data.item[rows]), np.float64)
+    if predicted.shape != (len(rows),):
+        raise ValueError(
+            f"predict_ratings returned shape {predicted.shape}, expected ({len(rows)},)"
+        )
+    return rating_metrics(np.clip(predicted, lo, hi), data.rating[rows])
+
+
+def rating_scale(data: Dataset) -> tuple[float, float]:
+    """The clipping range of predictions: ``[1, 5]`` for star ratings, else the observed range."""
+    lo, hi = float(data.rating.min()), float(data.rating.max())
+    return (1.0, 5.0) if lo >= 0.5 and hi <= 5.0 else (lo, hi)
+
+
+def _ranking_task(
+    model: Any, data: Dataset, split: Split, part: str, batch: int = 1024
+) -> dict[str, float]:
+    """Full ranking of each user's held-out item against every item outside the history."""
+    targets = split.part(part)
+    history_rows = split.train if part == "valid" else split.part("train+valid")
+    history = data.user_items(history_rows, values="ones")
+    users = data.user[targets]
+    items = data.item[targets].astype(np.int64)
+    ranks = np.empty(len(targets), dtype=np.int64)
+    for start in range(0, len(targets), batch):
+        sl = slice(start, start + batch)
+        scores = np.asarray(model.score_items(users[sl]), dtype=np.float64)
+        if scores.shape != (len(users[sl]), data.n_items):
+            raise ValueError(
+                f"score_items returned shape {scores.shape}, "
+                f"expected ({len(users[sl])}, {data.n_items})"
+            )
+        exclude = sp.csr_matrix(history[users[sl]])
+        ranks[sl] = pessimistic_rank(scores, items[sl], exclude)
+    return ranking_metrics(ranks)
+
+
+def _explanation_task(model: Any, data: Dataset, split: Split, part: str) -> dict[str, float]:
+    assert data.summary is not None
+    rows = split.part(part)
+    generated = list(model.explain(data.user[rows], data.item[rows]))
+    references = [data.summary[r] for r in rows]
+    return explanation_metrics(generated, references)
+
+
+_SELECTION: dict[Task, tuple[str, bool]] = {
+    _rating_task: ("rmse", True),
+    _ranking_task: ("ndcg@10", False),
+    _explanation_task: ("rougeL", False),
+}
+
+
+def reference_models(protocol: str) -> list[ModelSpec]:
+    """The simple references every report carries (names fixed by PROTOCOL.md's tables)."""
+    from convrec.cf.baselines import BiasBaseline, GlobalMean, MostPopular
+
+    regs = (1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 25.0)
+    specs = [
+        ModelSpec("global_mean", GlobalMean),
+        ModelSpec(
+            "bias_baseline",
+            BiasBaseline,
+            grid=[{"reg_item": a, "reg_user": b} for a in regs for b in regs],
+        ),
+        ModelSpec("most_popular", MostPopular),
+    ]
+    if protocol.upper() == "C":
+        from convrec.explain_floors import ConstantSentence, SameItemRetrieval
+
+        specs += [
+            ModelSpec("constant_sentence", ConstantSentence, grid=[{"rank": k} for k in range(30)]),
+            ModelSpec("same_item_retrieval", SameItemRetrieval),
+        ]
+    return specs

@@ -1,0 +1,55 @@
+"""The convrec console script: help on every subcommand, eval JSON, clear errors, light import."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from convrec.cli import build_parser, main
+
+
+def _subcommands():
+    parser = build_parser()
+    action = next(a for a in parser._actions if a.dest == "command")
+    return sorted(action.choices)
+
+
+@pytest.mark.parametrize("command", [None, *_subcommands()])
+def test_help_on_every_subcommand(command, capsys):
+    argv = ["--help"] if command is None else [command, "--help"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 0
+    assert "usage: convrec" in capsys.readouterr().out
+
+
+def test_eval_protocol_a_writes_the_documented_json(tmp_path, capsys):
+    out = tmp_path / "a.json"
+    assert main(["eval", "--data", "ml-100k", "--protocol", "A", "--json", str(out)]) == 0
+    payload = json.loads(out.read_text())
+    assert payload["data"] == "ml-100k" and payload["protocol"] == "A"
+    assert round(payload["models"]["bias_baseline"]["rmse"], 4) == 0.9439
+    assert "bias_baseline" in capsys.readouterr().out
+
+
+def test_missing_data_path_is_a_one_line_error(tmp_path, capsys):
+    assert main(["eval", "--data", str(tmp_path / "nope.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "nope.csv" in err and "Traceback" not in err
+
+
+def test_bad_columns_option_is_a_clear_error(tmp_path, capsys):
+    path = tmp_path / "r.csv"
+    path.write_text("u,i,r\n1,2,3\n")
+    assert main(["data", "--data", str(path), "--columns", "user"]) == 2
+    assert "--columns" in capsys.readouterr().err
+
+
+def test_importing_convrec_does_not_import_torch_or_gradio():
+    code = (
+        "import sys, convrec, convrec.data, convrec.evaluation, convrec.cli; "
+        "print([m for m in ('torch', 'gradio', 'transformers') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
