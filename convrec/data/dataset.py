@@ -278,7 +278,9 @@ class Dataset:
             "rating_min": float(self.rating.min()) if n else None,
             "rating_max": float(self.rating.max()) if n else None,
             "rating_mean": float(self.rating.mean()) if n else None,
-            "has_titles": any(t != e for t, e in zip(self.catalog.title, self.items.external)),
+            "has_titles": any(
+                t != e for t, e in zip(self.catalog.title, self.items.external, strict=True)
+            ),
             "has_reviews": self.review_text is not None,
             "user_attributes": sorted(self.user_attributes or {}),
         }
@@ -340,9 +342,7 @@ def build_dataset(
     attributes = None
     if user_info:
         keys = sorted({k for row in user_info.values() for k in row})
-        attributes = {
-            k: [user_info.get(u, {}).get(k, "") for u in users.external] for k in keys
-        }
+        attributes = {k: [user_info.get(u, {}).get(k, "") for u in users.external] for k in keys}
     return Dataset(
         name=name,
         users=users,
