@@ -1,0 +1,217 @@
+"""Sequence-aware item-neighbour models: known answers, no peeking at held-out rows, save/load."""
+
+import dataclasses
+import importlib.util
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from convrec.cf.sequential import (
+    ItemKNN,
+    SequentialKNN,
+    positions_from_end,
+    ranking_model_specs,
+    top_k_rows,
+    user_sequences,
+)
+from convrec.data import build_dataset
+from convrec.evaluation import run_protocol
+from convrec.splits import leave_last_out_split
+
+
+def _dataset(users, items, timestamps):
+    users, items = np.asarray(users), np.asarray(items)
+    n = len(users)
+    return build_dataset(
+        "tiny",
+        source="memory",
+        user_ids=users,
+        item_ids=items,
+        rating=np.full(n, 4.0),
+        timestamp=np.asarray(timestamps, dtype=np.int64),
+        lines=np.arange(1, n + 1),
+    )
+
+
+def _chain_data():
+    """Six users watch a -> b -> c -> d -> e; two watch x -> y -> z; "t" stops after c."""
+    users, items, stamps = [], [], []
+    for u in range(6):
+        for step, item in enumerate("abcde"):
+            users.append(f"u{u}")
+            items.append(item)
+            stamps.append(1000 * u + 10 * step)
+    for u in range(2):
+        for step, item in enumerate("xyz"):
+            users.append(f"v{u}")
+            items.append(item)
+            stamps.append(5000 + 1000 * u + 10 * step)
+    for step, item in enumerate("abc"):
+        users.append("t")
+        items.append(item)
+        stamps.append(9000 + 10 * step)
+    return _dataset(np.array(users), np.array(items), stamps)
+
+
+def _best_new_item(model, data, user):
+    u = data.users.index(user)
+    scores = model.score_items(np.array([u], dtype=np.int32))[0].astype(np.float64)
+    seen = data.user_items(values="ones")[u].indices
+    scores[seen] = -np.inf
+    return data.items.external[int(np.argmax(scores))]
+
+
+@pytest.mark.parametrize("ties", ["simultaneous", "item_order"])
+@pytest.mark.parametrize("backward", [0.0, 0.5])
+def test_next_item_of_a_shared_chain_comes_first(ties, backward):
+    data = _chain_data()
+    rows = np.arange(data.n_interactions)
+    model = SequentialKNN(k=5, window=3, backward=backward, ties=ties).fit(data, rows)
+    assert _best_new_item(model, data, "t") == "d"
+
+
+def test_scores_have_the_documented_types():
+    data = _chain_data()
+    model = SequentialKNN(k=3).fit(data, np.arange(data.n_interactions))
+    scores = model.score_items(np.array([0, 2], dtype=np.int32))
+    assert scores.dtype == np.float32 and scores.shape == (2, data.n_items)
+    for mat in (model.weights_, model.neighbours_):
+        assert mat.dtype == np.float32
+        assert mat.indices.dtype == np.int32 and mat.indptr.dtype == np.int32
+    assert np.diff(model.neighbours_.indptr).max() <= 3
+
+
+def test_positions_count_shared_timestamps_once():
+    user = np.array([0, 0, 0, 0, 1, 1], dtype=np.int32)
+    stamp = np.array([1, 2, 2, 3, 5, 5], dtype=np.int64)
+    assert positions_from_end(user, stamp, "simultaneous").tolist() == [2, 1, 1, 0, 0, 0]
+    assert positions_from_end(user, stamp, "item_order").tolist() == [3, 2, 1, 0, 1, 0]
+
+
+def test_top_k_rows_keeps_the_largest_positive_entries():
+    sim = sp.csr_matrix(np.array([[0.0, 0.3, 0.9, 0.5], [0.2, 0.0, -1.0, 0.0], [0, 0, 0, 0.0]]))
+    pruned = top_k_rows(sim, 2).toarray()
+    np.testing.assert_allclose(pruned, [[0, 0, 0.9, 0.5], [0.2, 0, 0, 0], [0, 0, 0, 0]])
+
+
+def _random_data(seed, n_users=40, n_items=60, per_user=12):
+    rng = np.random.default_rng(seed)
+    users, items, stamps = [], [], []
+    for u in range(n_users):
+        chosen = rng.choice(n_items, size=per_user, replace=False)
+        times = np.sort(rng.integers(0, 50, size=per_user)) + 100 * u
+        users += [u] * per_user
+        items += chosen.tolist()
+        stamps += times.tolist()
+    return _dataset(np.array(users), np.array(items), stamps)
+
+
+def test_plain_itemknn_is_cosine_topk_over_the_history():
+    data = _random_data(1)
+    rows = np.arange(data.n_interactions)
+    model = ItemKNN(k=7).fit(data, rows)
+    x = data.user_items(rows, values="ones").toarray().astype(np.float64)
+    co = x.T @ x
+    norm = np.sqrt(np.diag(co))
+    cos = co / np.outer(norm, norm)
+    np.fill_diagonal(cos, 0.0)
+    expected = x @ top_k_rows(sp.csr_matrix(cos), 7).toarray()
+    np.testing.assert_allclose(model.score_items(np.arange(data.n_users)), expected, rtol=1e-5)
+
+
+def test_recency_weights_favour_the_latest_items():
+    data = _random_data(2)
+    model = ItemKNN(k=5, tau=1.0).fit(data, np.arange(data.n_interactions))
+    user, item, _ = user_sequences(data, np.arange(data.n_interactions))
+    first = user == 0
+    w = model.weights_[0].toarray().ravel()[item[first]]
+    assert np.all(np.diff(w) >= 0) and w[-1] == pytest.approx(1.0)
+    assert math.isinf(ItemKNN().tau) and np.all(ItemKNN().fit(data, [0, 1]).weights_.data == 1)
+
+
+MODELS = [
+    ItemKNN(k=10),
+    ItemKNN(k=20, tau=2.0),
+    SequentialKNN(k=20, tau=1.0, window=4),
+    SequentialKNN(k=20, cosine=0.3, ties="item_order", popularity=1e-3),
+]
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+@pytest.mark.parametrize("model", MODELS, ids=repr)
+def test_scores_never_depend_on_held_out_rows(model, seed):
+    data = _random_data(seed)
+    split = leave_last_out_split(data)
+    held = np.concatenate([split.valid, split.test])
+    rng = np.random.default_rng(seed)
+    # other items and later timestamps for every held-out row: same split, different content
+    item = data.item.copy()
+    item[held] = rng.integers(0, data.n_items, size=len(held))
+    stamp = data.timestamp.copy()
+    stamp[held] += rng.integers(1000, 5000, size=len(held))
+    other = dataclasses.replace(data, item=item.astype(np.int32), timestamp=stamp)
+    other_split = leave_last_out_split(other)
+    assert np.array_equal(split.train, other_split.train)
+    users = np.arange(data.n_users, dtype=np.int32)
+    a = dataclasses.replace(model).fit(data, split.train).score_items(users)
+    b = dataclasses.replace(model).fit(other, split.train).score_items(users)
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("model", MODELS, ids=repr)
+def test_save_load_round_trip(model, tmp_path):
+    data = _random_data(5)
+    fitted = model.fit(data, leave_last_out_split(data).train)
+    path = tmp_path / "model.npz"
+    fitted.save(path)
+    loaded = type(fitted).load(path)
+    assert loaded.params() == fitted.params()
+    users = np.arange(data.n_users, dtype=np.int32)
+    np.testing.assert_array_equal(loaded.score_items(users), fitted.score_items(users))
+    wrong = SequentialKNN if isinstance(fitted, ItemKNN) else ItemKNN
+    with pytest.raises(ValueError, match="holds a"):
+        wrong.load(path)
+
+
+def test_model_specs_are_named_and_constructible():
+    specs = ranking_model_specs()
+    assert [s.name for s in specs] == ["cf_itemknn", "cf_recency_itemknn", "cf_seqknn"]
+    for spec in specs:
+        for point in spec.grid:
+            assert hasattr(spec.factory(**dict(point)), "score_items")
+
+
+def test_protocol_b_runs_on_tiny_data():
+    report = run_protocol(_random_data(6), "B", ranking_model_specs())
+    assert set(report.models) == {"cf_itemknn", "cf_recency_itemknn", "cf_seqknn"}
+    for metrics in report.models.values():
+        assert 0.0 <= metrics["ndcg@10"] <= metrics["hr@10"] <= 1.0
+
+
+def _ml100k():
+    spec = importlib.util.find_spec("recbole")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("recbole (the ML-100k carrier) is not installed")
+    path = Path(spec.submodule_search_locations[0]) / "dataset_example/ml-100k/ml-100k.inter"
+    a = np.loadtxt(path, skiprows=1, dtype=np.int64)
+    return build_dataset(
+        "ml-100k",
+        source=str(path),
+        user_ids=a[:, 0],
+        item_ids=a[:, 1],
+        rating=a[:, 2].astype(float),
+        timestamp=a[:, 3],
+        lines=np.arange(2, len(a) + 2),
+    )
+
+
+@pytest.mark.slow
+def test_protocol_b_on_ml100k_reaches_the_goal():
+    report = run_protocol(_ml100k(), "B", ranking_model_specs())
+    assert report.models["cf_itemknn"]["ndcg@10"] == pytest.approx(0.0347, abs=5e-4)
+    assert report.models["cf_seqknn"]["ndcg@10"] >= 0.06
+    assert report.models["cf_recency_itemknn"]["ndcg@10"] > report.models["cf_itemknn"]["ndcg@10"]
+    assert sum(report.seconds.values()) < 180
