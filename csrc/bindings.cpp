@@ -1,9 +1,219 @@
 // The only pybind11 file: exposes the native engine to Python as convrec._native.
+// numpy arrays in (dtype, contiguity and shape checked), preallocated numpy out, GIL released.
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
 #include "runtime.h"
+#include "scoring.h"
 
 namespace py = pybind11;
+
+namespace {
+
+template <class T>
+const char* dtype_name();
+template <>
+const char* dtype_name<int32_t>() { return "int32"; }
+template <>
+const char* dtype_name<float>() { return "float32"; }
+
+std::string shape_of(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) s += (d ? ", " : "") + std::to_string(a.shape(d));
+  return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+// Checks dtype, C-contiguity and rank; returns the data pointer.
+template <class T>
+const T* input(const py::array& a, const std::string& name, py::ssize_t ndim) {
+  if (!a.dtype().is(py::dtype::of<T>())) {
+    throw py::value_error(name + " must have dtype " + dtype_name<T>() + ", got " +
+                          std::string(py::str(a.dtype())));
+  }
+  if (a.ndim() != ndim) {
+    throw py::value_error(name + " must be " + std::to_string(ndim) + "-D, got shape " +
+                          shape_of(a));
+  }
+  if (!(a.flags() & py::array::c_style)) throw py::value_error(name + " must be C-contiguous");
+  return static_cast<const T*>(a.data());
+}
+
+int32_t checked_int32(py::ssize_t n, const std::string& what) {
+  if (n > INT32_MAX) throw py::value_error(what + " exceeds the int32 range");
+  return static_cast<int32_t>(n);
+}
+
+// Validates a CSR triplet with n_cols columns; sorted_unique demands strictly increasing rows.
+convrec::CsrView csr_input(const py::array& indptr, const py::array& indices,
+                           const py::array& data, int32_t n_cols, const std::string& name,
+                           bool sorted_unique) {
+  const int32_t* ptr = input<int32_t>(indptr, name + "_indptr", 1);
+  const int32_t* idx = input<int32_t>(indices, name + "_indices", 1);
+  const float* val = input<float>(data, name + "_data", 1);
+  if (indptr.shape(0) < 1) throw py::value_error(name + "_indptr must not be empty");
+  const int32_t n_rows = checked_int32(indptr.shape(0) - 1, name + " rows");
+  if (indices.shape(0) != data.shape(0)) {
+    throw py::value_error(name + "_indices and " + name + "_data differ in length");
+  }
+  if (ptr[0] != 0 || ptr[n_rows] != indices.shape(0)) {
+    throw py::value_error(name + "_indptr must start at 0 and end at len(" + name +
+                          "_indices)");
+  }
+  for (int32_t r = 0; r < n_rows; ++r) {
+    if (ptr[r + 1] < ptr[r]) throw py::value_error(name + "_indptr must be non-decreasing");
+    for (int32_t e = ptr[r]; e < ptr[r + 1]; ++e) {
+      if (idx[e] < 0 || idx[e] >= n_cols) {
+        throw py::value_error(name + "_indices out of range [0, " + std::to_string(n_cols) +
+                              ") in row " + std::to_string(r));
+      }
+      if (sorted_unique && e > ptr[r] && idx[e] <= idx[e - 1]) {
+        throw py::value_error(name + "_indices must be sorted and unique within each row");
+      }
+    }
+  }
+  return convrec::CsrView{ptr, idx, val, n_rows, n_cols};
+}
+
+convrec::Measure parse_measure(const std::string& m) {
+  if (m == "cosine") return convrec::Measure::cosine;
+  if (m == "adjusted_cosine") return convrec::Measure::adjusted_cosine;
+  if (m == "pearson") return convrec::Measure::pearson;
+  if (m == "bm25") return convrec::Measure::bm25;
+  throw py::value_error("unknown similarity '" + m +
+                        "' (expected cosine, adjusted_cosine, pearson or bm25)");
+}
+
+py::tuple item_similarity(const py::array& indptr, const py::array& indices,
+                          const py::array& data, int32_t n_items, int32_t n_neighbours,
+                          const std::string& measure, double shrink, double bm25_k1,
+                          double bm25_b, int num_threads) {
+  if (n_items < 0) throw py::value_error("n_items must be >= 0");
+  if (n_neighbours <= 0) throw py::value_error("n_neighbours must be > 0");
+  if (!(shrink >= 0.0) || !std::isfinite(shrink)) throw py::value_error("shrink must be >= 0");
+  const convrec::CsrView ui = csr_input(indptr, indices, data, n_items, "user_items", false);
+  convrec::SimilarityParams p;
+  p.measure = parse_measure(measure);
+  p.n_neighbours = std::min(n_neighbours, std::max(n_items - 1, 0));
+  p.shrink = shrink;
+  p.bm25_k1 = bm25_k1;
+  p.bm25_b = bm25_b;
+  const py::ssize_t slots = static_cast<py::ssize_t>(n_items) * p.n_neighbours;
+  py::array_t<int32_t> out_ptr(static_cast<py::ssize_t>(n_items) + 1);
+  py::array_t<int32_t> slot_idx(slots);
+  py::array_t<float> slot_val(slots);
+  int64_t nnz = 0;
+  {
+    int32_t* optr = out_ptr.mutable_data();
+    int32_t* oidx = slot_idx.mutable_data();
+    float* oval = slot_val.mutable_data();
+    py::gil_scoped_release release;
+    nnz = convrec::item_similarity_topk_cpu(ui, p, num_threads, optr, oidx, oval);
+  }
+  py::array_t<int32_t> out_idx(nnz);
+  py::array_t<float> out_val(nnz);
+  std::memcpy(out_idx.mutable_data(), slot_idx.data(), nnz * sizeof(int32_t));
+  std::memcpy(out_val.mutable_data(), slot_val.data(), nnz * sizeof(float));
+  return py::make_tuple(out_ptr, out_idx, out_val);
+}
+
+py::tuple score_topk(const py::array& hist_indptr, const py::array& hist_indices,
+                     const py::array& hist_data, const py::array& nbr_indptr,
+                     const py::array& nbr_indices, const py::array& nbr_data, int32_t k,
+                     bool exclude_seen, int32_t n_evidence, int num_threads, bool use_cuda) {
+  if (k <= 0) throw py::value_error("k must be > 0");
+  if (n_evidence < 0) throw py::value_error("n_evidence must be >= 0");
+  const py::ssize_t n_items_raw = nbr_indptr.ndim() == 1 ? nbr_indptr.shape(0) - 1 : 0;
+  const int32_t n_items = checked_int32(std::max<py::ssize_t>(n_items_raw, 0), "n_items");
+  const convrec::CsrView nbr = csr_input(nbr_indptr, nbr_indices, nbr_data, n_items,
+                                         "neighbours", true);
+  const convrec::CsrView hist = csr_input(hist_indptr, hist_indices, hist_data, n_items,
+                                          "histories", false);
+  const py::ssize_t B = hist.n_rows;
+  py::array_t<int32_t> ids({B, static_cast<py::ssize_t>(k)});
+  py::array_t<float> scores({B, static_cast<py::ssize_t>(k)});
+  py::array_t<int32_t> ev({B, static_cast<py::ssize_t>(k), static_cast<py::ssize_t>(n_evidence)});
+  py::array_t<float> ev_w({B, static_cast<py::ssize_t>(k), static_cast<py::ssize_t>(n_evidence)});
+  convrec::TopKOut out{ids.mutable_data(), scores.mutable_data(), k,
+                       n_evidence > 0 ? ev.mutable_data() : nullptr,
+                       n_evidence > 0 ? ev_w.mutable_data() : nullptr, n_evidence};
+  {
+    py::gil_scoped_release release;
+    if (use_cuda) {
+      convrec::score_topk_cuda(hist, nbr, exclude_seen, out);
+    } else {
+      convrec::score_topk_cpu(hist, nbr, exclude_seen, num_threads, out);
+    }
+  }
+  if (n_evidence == 0) return py::make_tuple(ids, scores, py::none(), py::none());
+  return py::make_tuple(ids, scores, ev, ev_w);
+}
+
+py::tuple fuse_topk(const py::array& candidates, const py::array& sources,
+                    const py::array& weights, int32_t k, const std::string& method,
+                    const std::string& normalisation, double rrf_k, int num_threads,
+                    bool use_cuda) {
+  if (k <= 0) throw py::value_error("k must be > 0");
+  const int32_t* cand = input<int32_t>(candidates, "candidates", 2);
+  const float* src = input<float>(sources, "sources", 3);
+  const float* w = input<float>(weights, "weights", 1);
+  const int32_t B = checked_int32(candidates.shape(0), "users");
+  const int32_t C = checked_int32(candidates.shape(1), "candidates");
+  const int32_t S = checked_int32(sources.shape(0), "sources");
+  if (sources.shape(1) != B || sources.shape(2) != C) {
+    throw py::value_error("sources must have shape (S, " + std::to_string(B) + ", " +
+                          std::to_string(C) + "), got " + shape_of(sources));
+  }
+  if (weights.shape(0) != S) {
+    throw py::value_error("weights must have shape (" + std::to_string(S) + ",), got " +
+                          shape_of(weights));
+  }
+  for (int32_t s = 0; s < S; ++s) {
+    if (!(w[s] >= 0.0f) || !std::isfinite(w[s])) {
+      throw py::value_error("weights must be finite and >= 0");
+    }
+  }
+  convrec::FusionParams p;
+  if (method == "weighted") {
+    p.method = convrec::FusionMethod::weighted;
+  } else if (method == "rrf") {
+    p.method = convrec::FusionMethod::rrf;
+  } else {
+    throw py::value_error("unknown fusion method '" + method + "' (expected weighted or rrf)");
+  }
+  if (normalisation == "zscore") {
+    p.normalisation = convrec::Normalisation::zscore;
+  } else if (normalisation == "minmax") {
+    p.normalisation = convrec::Normalisation::minmax;
+  } else if (normalisation == "none") {
+    p.normalisation = convrec::Normalisation::none;
+  } else {
+    throw py::value_error("unknown normalisation '" + normalisation +
+                          "' (expected zscore, minmax or none)");
+  }
+  if (!(rrf_k >= 0.0) || !std::isfinite(rrf_k)) throw py::value_error("rrf_k must be >= 0");
+  p.rrf_k = rrf_k;
+  p.k = k;
+  py::array_t<int32_t> ids({static_cast<py::ssize_t>(B), static_cast<py::ssize_t>(k)});
+  py::array_t<float> scores({static_cast<py::ssize_t>(B), static_cast<py::ssize_t>(k)});
+  {
+    int32_t* oid = ids.mutable_data();
+    float* osc = scores.mutable_data();
+    py::gil_scoped_release release;
+    if (use_cuda) {
+      convrec::fuse_topk_cuda(cand, src, w, S, B, C, p, oid, osc);
+    } else {
+      convrec::fuse_topk_cpu(cand, src, w, S, B, C, p, num_threads, oid, osc);
+    }
+  }
+  return py::make_tuple(ids, scores);
+}
+
+}  // namespace
 
 PYBIND11_MODULE(_native, m) {
   m.doc() = "convrec native engine (private; use convrec.cf)";
@@ -16,4 +226,18 @@ PYBIND11_MODULE(_native, m) {
   m.def("cuda_device_count", &convrec::cuda_device_count, "Number of usable CUDA devices.");
   m.def("max_threads", &convrec::max_threads,
         "Maximum OpenMP threads (1 when built without OpenMP).");
+  m.def("item_similarity", &item_similarity, py::arg("indptr"), py::arg("indices"),
+        py::arg("data"), py::arg("n_items"), py::arg("n_neighbours"), py::arg("measure"),
+        py::arg("shrink") = 0.0, py::arg("bm25_k1") = 1.2, py::arg("bm25_b") = 0.75,
+        py::arg("num_threads") = 1,
+        "Top-K item-item neighbours of a user_items CSR -> (indptr, indices, data).");
+  m.def("score_topk", &score_topk, py::arg("hist_indptr"), py::arg("hist_indices"),
+        py::arg("hist_data"), py::arg("nbr_indptr"), py::arg("nbr_indices"),
+        py::arg("nbr_data"), py::arg("k"), py::arg("exclude_seen") = true,
+        py::arg("n_evidence") = 0, py::arg("num_threads") = 1, py::arg("use_cuda") = false,
+        "Batched neighbour scoring with fused top-k -> (ids, scores, evidence, weight).");
+  m.def("fuse_topk", &fuse_topk, py::arg("candidates"), py::arg("sources"), py::arg("weights"),
+        py::arg("k"), py::arg("method") = "weighted", py::arg("normalisation") = "zscore",
+        py::arg("rrf_k") = 60.0, py::arg("num_threads") = 1, py::arg("use_cuda") = false,
+        "Per-user normalised blend or reciprocal-rank fusion with top-k -> (ids, scores).");
 }

@@ -1,0 +1,56 @@
+"""Input validation shared by the CF wrappers: CSR canonicalisation, dtypes, k and threads."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def as_csr(matrix: Any, name: str, n_cols: int | None = None) -> sp.csr_matrix:
+    """Return a canonical CSR copy: int32 indices, float32 finite data, sorted, no duplicates.
+
+    Parameters
+    ----------
+    matrix : scipy.sparse matrix or array, shape (n_rows, n_cols)
+    name : str
+        Used in error messages.
+    n_cols : int, optional
+        Required number of columns.
+    """
+    if not sp.issparse(matrix):
+        raise TypeError(f"{name} must be a scipy.sparse matrix, got {type(matrix).__name__}")
+    if matrix.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {matrix.shape}")
+    if n_cols is not None and matrix.shape[1] != n_cols:
+        raise ValueError(f"{name} must have {n_cols} columns (items), got {matrix.shape[1]}")
+    if not np.issubdtype(matrix.dtype, np.number) or np.issubdtype(
+        matrix.dtype, np.complexfloating
+    ):
+        raise ValueError(f"{name} must hold real numbers, got dtype {matrix.dtype}")
+    if max(matrix.shape) >= 2**31 or matrix.nnz >= 2**31:
+        raise ValueError(f"{name} is too large for int32 indices: shape {matrix.shape}")
+    csr = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
+    csr.sum_duplicates()
+    csr.sort_indices()
+    if not np.all(np.isfinite(csr.data)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    csr.indptr = csr.indptr.astype(np.int32, copy=False)
+    csr.indices = csr.indices.astype(np.int32, copy=False)
+    return csr
+
+
+def check_positive_int(value: Any, name: str) -> int:
+    """Return ``value`` as an int, raising ValueError unless it is an integer > 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+    return int(value)
+
+
+def check_num_threads(num_threads: Any) -> int:
+    """Validate an OpenMP thread count (an integer > 0)."""
+    return check_positive_int(num_threads, "num_threads")

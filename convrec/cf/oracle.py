@@ -1,0 +1,215 @@
+"""Readable numpy references of the native CF kernels (similarity, scoring + top-k, fusion).
+
+These are slow, dense and meant for tests: each mirrors the documented semantics of its kernel,
+including the tie rule (higher score first, then the lower item index) and the float32 rounding
+points, so results can be compared with exact id equality.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from convrec.cf.types import FloatArray, IntArray
+
+
+def _rank_order(scores: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Positions sorted by (score desc, id asc)."""
+    return np.lexsort((ids, -scores.astype(np.float64)))
+
+
+def transformed_values(
+    user_items: sp.csr_matrix, similarity: str, bm25_k1: float = 1.2, bm25_b: float = 0.75
+) -> np.ndarray:
+    """Dense float64 users x items matrix of the values the measure compares (0 where absent)."""
+    x = user_items.toarray().astype(np.float64)
+    mask = np.zeros(x.shape, dtype=bool)
+    coo = user_items.tocoo()
+    mask[coo.row, coo.col] = True
+    n_users, n_items = x.shape
+    if similarity == "cosine":
+        return x
+    if similarity == "adjusted_cosine":
+        counts = mask.sum(axis=1)
+        means = np.divide(x.sum(axis=1), counts, out=np.zeros(n_users), where=counts > 0)
+        return np.where(mask, x - means[:, None], 0.0)
+    if similarity == "pearson":
+        counts = mask.sum(axis=0)
+        means = np.divide(x.sum(axis=0), counts, out=np.zeros(n_items), where=counts > 0)
+        return np.where(mask, x - means[None, :], 0.0)
+    if similarity == "bm25":
+        item_len = x.sum(axis=0)
+        avg_len = item_len.sum() / n_items if n_items else 0.0
+        rel_len = item_len / avg_len if avg_len > 0 else np.ones(n_items)
+        df = mask.sum(axis=1).astype(np.float64)
+        idf = np.log(1.0 + (n_items - df + 0.5) / (df + 0.5))
+        k1, b = bm25_k1, bm25_b
+        with np.errstate(divide="ignore", invalid="ignore"):
+            w = x * (k1 + 1.0) / (x + k1 * ((1.0 - b) + b * rel_len[None, :])) * idf[:, None]
+        return np.where(mask, w, 0.0)
+    raise ValueError(f"unknown similarity {similarity!r}")
+
+
+def item_similarity(
+    user_items: sp.csr_matrix,
+    n_neighbours: int,
+    similarity: str = "cosine",
+    shrink: float = 0.0,
+    bm25_k1: float = 1.2,
+    bm25_b: float = 0.75,
+) -> sp.csr_matrix:
+    """Top-K item-item neighbours, dense reference of ``_native.item_similarity``.
+
+    Parameters
+    ----------
+    user_items : scipy.sparse.csr_matrix, float32, shape (n_users, n_items)
+    n_neighbours : int
+        K kept per item (only similarities > 0, never the item itself).
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix, float32, shape (n_items, n_items), rows sorted by item index.
+    """
+    v = transformed_values(user_items, similarity, bm25_k1, bm25_b)
+    coo = user_items.tocoo()
+    present = np.zeros(user_items.shape)
+    present[coo.row, coo.col] = 1.0
+    n_items = v.shape[1]
+    # Sum over users in ascending order, as the kernel does (no BLAS: its order and FMAs differ).
+    dots = np.zeros((n_items, n_items))
+    for u in range(v.shape[0]):
+        dots += np.multiply.outer(v[u], v[u])
+    common = present.T @ present
+    norms = np.sqrt(np.diag(dots))
+    denom = norms[:, None] * norms[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sims = dots / denom
+        sims = sims * (common / (common + shrink))
+    sims = np.where((denom > 0) & (common > 0), sims, 0.0).astype(np.float32)
+    np.fill_diagonal(sims, 0.0)
+    rows, cols, vals = [], [], []
+    ids = np.arange(n_items)
+    for i in range(n_items):
+        keep = [j for j in _rank_order(sims[i], ids) if sims[i, j] > 0][:n_neighbours]
+        keep.sort()
+        rows += [i] * len(keep)
+        cols += keep
+        vals += [sims[i, j] for j in keep]
+    out = sp.csr_matrix(
+        (np.asarray(vals, np.float32), (np.asarray(rows, int), np.asarray(cols, int))),
+        shape=(n_items, n_items),
+    )
+    out.sort_indices()
+    return out
+
+
+def score_topk(
+    histories: sp.csr_matrix,
+    neighbours: sp.csr_matrix,
+    k: int,
+    exclude_seen: bool = True,
+    n_evidence: int = 0,
+) -> tuple[IntArray, FloatArray, IntArray, FloatArray]:
+    """Batched neighbour scoring + top-k, reference of ``_native.score_topk``.
+
+    Parameters
+    ----------
+    histories : scipy.sparse.csr_matrix, float32, shape (B, n_items)
+    neighbours : scipy.sparse.csr_matrix, float32, shape (n_items, n_items)
+
+    Returns
+    -------
+    ids : int32[B, k], scores : float32[B, k], evidence : int32[B, k, E],
+    evidence_weight : float32[B, k, E]
+    """
+    n_users, n_items = histories.shape
+    ids = np.full((n_users, k), -1, np.int32)
+    scores = np.full((n_users, k), -np.inf, np.float32)
+    evidence = np.full((n_users, k, n_evidence), -1, np.int32)
+    evidence_weight = np.zeros((n_users, k, n_evidence), np.float32)
+    for b in range(n_users):
+        row = slice(histories.indptr[b], histories.indptr[b + 1])
+        hist_items, hist_w = histories.indices[row], histories.data[row]
+        score = np.zeros(n_items, np.float32)
+        reached = np.zeros(n_items, bool)
+        for h, w in zip(hist_items, hist_w, strict=True):  # history order, float32 sums
+            nbr = slice(neighbours.indptr[h], neighbours.indptr[h + 1])
+            score[neighbours.indices[nbr]] += np.float32(w) * neighbours.data[nbr]
+            reached[neighbours.indices[nbr]] = True
+        if exclude_seen:
+            reached[hist_items] = False
+        cand = np.flatnonzero(reached)
+        top = cand[_rank_order(score[cand], cand)][:k]
+        ids[b, : len(top)] = top
+        scores[b, : len(top)] = score[top]
+        for j, item in enumerate(top):
+            contrib = [
+                (np.float32(w) * neighbours[h, item], h)
+                for h, w in zip(hist_items, hist_w, strict=True)
+                if item in neighbours.indices[neighbours.indptr[h] : neighbours.indptr[h + 1]]
+            ]
+            contrib.sort(key=lambda t: (-float(t[0]), t[1]))
+            for e, (c, h) in enumerate(contrib[:n_evidence]):
+                evidence[b, j, e] = h
+                evidence_weight[b, j, e] = c
+    return ids, scores, evidence, evidence_weight
+
+
+def fuse_topk(
+    candidates: np.ndarray,
+    sources: np.ndarray,
+    weights: np.ndarray,
+    k: int,
+    method: str = "weighted",
+    normalisation: str = "zscore",
+    rrf_k: float = 60.0,
+) -> tuple[IntArray, FloatArray]:
+    """Per-user normalised blend or reciprocal-rank fusion, reference of ``_native.fuse_topk``.
+
+    Parameters
+    ----------
+    candidates : int32[B, C] (-1 = padding)
+    sources : float32[S, B, C] (NaN = missing)
+    weights : float32[S]
+    """
+    n_sources, n_users, n_cand = sources.shape
+    ids = np.full((n_users, k), -1, np.int32)
+    scores = np.full((n_users, k), -np.inf, np.float32)
+    for b in range(n_users):
+        cand = candidates[b]
+        acc = np.zeros(n_cand)
+        wsum = np.zeros(n_cand)
+        present = np.zeros(n_cand, bool)
+        for s in range(n_sources):
+            x = sources[s, b].astype(np.float64)
+            valid = (cand >= 0) & ~np.isnan(x)
+            if not valid.any():
+                continue
+            xv = x[valid]
+            w = float(weights[s])
+            if method == "rrf":
+                order = _rank_order(xv, cand[valid])
+                rank = np.empty(len(xv))
+                rank[order] = np.arange(1, len(xv) + 1)
+                term = w / (rrf_k + rank)
+            elif normalisation == "zscore":
+                sd = np.sqrt(((xv - xv.mean()) ** 2).mean())
+                term = w * ((xv - xv.mean()) / sd) if sd > 0 else np.zeros_like(xv)
+            elif normalisation == "minmax":
+                lo, hi = xv.min(), xv.max()
+                term = w * ((xv - lo) / (hi - lo)) if hi > lo else np.zeros_like(xv)
+            else:
+                term = w * xv
+            acc[valid] += term
+            wsum[valid] += w
+            present |= valid
+        if method == "weighted":
+            fused = np.divide(acc, wsum, out=np.zeros(n_cand), where=wsum > 0)
+        else:
+            fused = acc
+        fused32 = fused.astype(np.float32)
+        pos = np.flatnonzero(present)
+        top = pos[_rank_order(fused32[pos], cand[pos])][:k]
+        ids[b, : len(top)] = cand[top]
+        scores[b, : len(top)] = fused32[top]
+    return ids, scores

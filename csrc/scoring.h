@@ -1,0 +1,92 @@
+// The CF engine's C++ interface: item-item similarity, batched neighbour scoring with fused top-k,
+// and score fusion. CPU (scoring_cpu.cpp) and CUDA (scoring_cuda.cu) share these signatures; all
+// pointers are host pointers (the CUDA path copies to and from the device itself).
+#pragma once
+
+#include <cstdint>
+
+namespace convrec {
+
+// A read-only CSR matrix: int32 indptr[n_rows + 1], int32 indices[nnz], float32 data[nnz].
+struct CsrView {
+  const int32_t* indptr;
+  const int32_t* indices;
+  const float* data;
+  int32_t n_rows;
+  int32_t n_cols;
+};
+
+// Similarity measures for item_similarity_topk.
+//   cosine           cosine of the item columns of user_items.
+//   adjusted_cosine  cosine after subtracting each user's mean rating (over that user's entries).
+//   pearson          cosine after subtracting each item's mean rating (over that item's entries).
+//   bm25             cosine after BM25 weighting (items are the documents, users the terms):
+//                    w_ui = r_ui (k1 + 1) / (r_ui + k1 (1 - b + b len_i / avg_len)) * idf_u,
+//                    len_i = sum_u r_ui, avg_len = mean_i len_i,
+//                    idf_u = log(1 + (n_items - df_u + 0.5) / (df_u + 0.5)), df_u = nnz of row u.
+// Every measure is then shrunk: sim * n_common / (n_common + shrink), n_common = co-rating users.
+enum class Measure : int { cosine = 0, adjusted_cosine = 1, pearson = 2, bm25 = 3 };
+
+struct SimilarityParams {
+  Measure measure = Measure::cosine;
+  int32_t n_neighbours = 50;  // K kept per item
+  double shrink = 0.0;
+  double bm25_k1 = 1.2;
+  double bm25_b = 0.75;
+};
+
+// Item-item neighbours from user_items (users x items). For each item only the K most similar
+// other items with similarity > 0 are kept (ties to the lower item index); rows of the result are
+// sorted by item index. Writes out_indptr[n_items + 1] and the first nnz entries of
+// out_indices / out_data, which must hold n_items * K entries; returns nnz.
+int64_t item_similarity_topk_cpu(const CsrView& user_items, const SimilarityParams& params,
+                                 int num_threads, int32_t* out_indptr, int32_t* out_indices,
+                                 float* out_data);
+
+// Outputs of a batched top-k: ids int32[B, k] (-1 padding), scores float32[B, k] (-inf padding),
+// and optionally evidence int32[B, k, E] / evidence_weight float32[B, k, E] (-1 / 0 padding).
+struct TopKOut {
+  int32_t* ids;
+  float* scores;
+  int32_t k;
+  int32_t* evidence;        // may be null when n_evidence == 0
+  float* evidence_weight;   // may be null when n_evidence == 0
+  int32_t n_evidence;
+};
+
+// Scores every item for each history row b: score(i) = sum_h weight(h) * sim(h, i), summed in
+// history order in float32. Candidates are the items reached by at least one neighbour edge,
+// minus the history items when exclude_seen. The top k candidates by (score desc, item asc) are
+// written; evidence lists, per returned item, the history items h with the largest contribution
+// weight(h) * sim(h, i) (ties to the lower item index). `neighbours` must have sorted, unique
+// indices per row (n_items x n_items); histories.n_cols == neighbours.n_rows.
+void score_topk_cpu(const CsrView& histories, const CsrView& neighbours, bool exclude_seen,
+                    int num_threads, const TopKOut& out);
+void score_topk_cuda(const CsrView& histories, const CsrView& neighbours, bool exclude_seen,
+                     const TopKOut& out);
+
+enum class FusionMethod : int { weighted = 0, rrf = 1 };
+enum class Normalisation : int { zscore = 0, minmax = 1, none = 2 };
+
+struct FusionParams {
+  FusionMethod method = FusionMethod::weighted;
+  Normalisation normalisation = Normalisation::zscore;
+  double rrf_k = 60.0;
+  int32_t k = 10;
+};
+
+// Fuses S score sources over B x C candidates. candidates int32[B, C] (-1 = padding),
+// sources float32[S, B, C] (NaN = missing), weights float32[S]. Per user and source, values are
+// normalised over the valid entries (z-score with the population std, or min-max; a constant row
+// gives 0). weighted: sum_s w_s z_s / sum_s w_s over the sources present for that candidate;
+// rrf: sum_s w_s / (rrf_k + rank_s), ranks 1-based by (value desc, item asc). Candidates with no
+// source present are dropped. Writes the top k by (score desc, item asc) into out (ids, scores).
+void fuse_topk_cpu(const int32_t* candidates, const float* sources, const float* weights,
+                   int32_t n_sources, int32_t n_users, int32_t n_candidates,
+                   const FusionParams& params, int num_threads, int32_t* out_ids,
+                   float* out_scores);
+void fuse_topk_cuda(const int32_t* candidates, const float* sources, const float* weights,
+                    int32_t n_sources, int32_t n_users, int32_t n_candidates,
+                    const FusionParams& params, int32_t* out_ids, float* out_scores);
+
+}  // namespace convrec

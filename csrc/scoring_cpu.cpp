@@ -1,0 +1,239 @@
+// CPU kernels of the CF engine: item-item similarity, batched scoring with fused top-k, fusion.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+#include "rowops.h"
+#include "scoring.h"
+
+namespace convrec {
+namespace {
+
+int thread_count(int requested) { return requested > 0 ? requested : 1; }
+
+// Per-entry values of user_items after the measure's centring or weighting (double precision).
+std::vector<double> transformed_values(const CsrView& ui, const SimilarityParams& p) {
+  const int32_t n_users = ui.n_rows, n_items = ui.n_cols;
+  const int64_t nnz = ui.indptr[n_users];
+  std::vector<double> v(ui.data, ui.data + nnz);
+  if (p.measure == Measure::adjusted_cosine) {
+    for (int32_t u = 0; u < n_users; ++u) {
+      const int32_t lo = ui.indptr[u], hi = ui.indptr[u + 1];
+      if (lo == hi) continue;
+      double sum = 0.0;
+      for (int32_t e = lo; e < hi; ++e) sum += v[e];
+      const double mean = sum / (hi - lo);
+      for (int32_t e = lo; e < hi; ++e) v[e] -= mean;
+    }
+  } else if (p.measure == Measure::pearson || p.measure == Measure::bm25) {
+    std::vector<double> col_sum(n_items, 0.0);
+    std::vector<int64_t> col_count(n_items, 0);
+    for (int64_t e = 0; e < nnz; ++e) {
+      col_sum[ui.indices[e]] += v[e];
+      col_count[ui.indices[e]] += 1;
+    }
+    if (p.measure == Measure::pearson) {
+      for (int64_t e = 0; e < nnz; ++e) {
+        const int32_t i = ui.indices[e];
+        v[e] -= col_sum[i] / col_count[i];
+      }
+    } else {
+      double total = 0.0;
+      for (int32_t i = 0; i < n_items; ++i) total += col_sum[i];
+      const double avg_len = n_items > 0 ? total / n_items : 0.0;
+      const double k1 = p.bm25_k1, b = p.bm25_b;
+      for (int32_t u = 0; u < n_users; ++u) {
+        const int32_t lo = ui.indptr[u], hi = ui.indptr[u + 1];
+        const double df = hi - lo;
+        const double idf = std::log(1.0 + (n_items - df + 0.5) / (df + 0.5));
+        for (int32_t e = lo; e < hi; ++e) {
+          const double rel_len = avg_len > 0.0 ? col_sum[ui.indices[e]] / avg_len : 1.0;
+          const double r = v[e];
+          v[e] = r * (k1 + 1.0) / (r + k1 * ((1.0 - b) + b * rel_len)) * idf;
+        }
+      }
+    }
+  }
+  return v;
+}
+
+}  // namespace
+
+int64_t item_similarity_topk_cpu(const CsrView& ui, const SimilarityParams& p, int num_threads,
+                                 int32_t* out_indptr, int32_t* out_indices, float* out_data) {
+  const int32_t n_users = ui.n_rows, n_items = ui.n_cols;
+  const int64_t nnz = ui.indptr[n_users];
+  const int32_t K = p.n_neighbours;
+  const std::vector<double> v = transformed_values(ui, p);
+
+  // Transpose to item_users (users ascending within each item) and take the item norms.
+  std::vector<int64_t> iu_ptr(static_cast<size_t>(n_items) + 1, 0);
+  for (int64_t e = 0; e < nnz; ++e) iu_ptr[ui.indices[e] + 1] += 1;
+  for (int32_t i = 0; i < n_items; ++i) iu_ptr[i + 1] += iu_ptr[i];
+  std::vector<int32_t> iu_user(nnz);
+  std::vector<double> iu_val(nnz);
+  {
+    std::vector<int64_t> fill(iu_ptr.begin(), iu_ptr.end() - 1);
+    for (int32_t u = 0; u < n_users; ++u) {
+      for (int32_t e = ui.indptr[u]; e < ui.indptr[u + 1]; ++e) {
+        const int64_t slot = fill[ui.indices[e]]++;
+        iu_user[slot] = u;
+        iu_val[slot] = v[e];
+      }
+    }
+  }
+  std::vector<double> norm(n_items, 0.0);
+  for (int32_t i = 0; i < n_items; ++i) {
+    double sq = 0.0;
+    for (int64_t q = iu_ptr[i]; q < iu_ptr[i + 1]; ++q) sq += iu_val[q] * iu_val[q];
+    norm[i] = std::sqrt(sq);
+  }
+
+#pragma omp parallel num_threads(thread_count(num_threads))
+  {
+    std::vector<double> acc(n_items, 0.0);
+    std::vector<int32_t> common(n_items, 0);
+    std::vector<int32_t> touched;
+    std::vector<std::pair<float, int32_t>> cand;
+#pragma omp for schedule(dynamic, 16)
+    for (int32_t i = 0; i < n_items; ++i) {
+      // Sparse accumulation of <v_i, v_j> over the users of item i, users ascending.
+      for (int64_t q = iu_ptr[i]; q < iu_ptr[i + 1]; ++q) {
+        const int32_t u = iu_user[q];
+        const double vi = iu_val[q];
+        for (int32_t e = ui.indptr[u]; e < ui.indptr[u + 1]; ++e) {
+          const int32_t j = ui.indices[e];
+          if (common[j] == 0) touched.push_back(j);
+          common[j] += 1;
+          acc[j] += vi * v[e];
+        }
+      }
+      cand.clear();
+      for (const int32_t j : touched) {
+        const double denom = norm[i] * norm[j];
+        if (j != i && denom > 0.0) {
+          double sim = acc[j] / denom;
+          const double n = common[j];
+          sim *= n / (n + p.shrink);
+          const float s = static_cast<float>(sim);
+          if (s > 0.0f) cand.emplace_back(s, j);
+        }
+        acc[j] = 0.0;
+        common[j] = 0;
+      }
+      touched.clear();
+      const auto before = [](const std::pair<float, int32_t>& a,
+                             const std::pair<float, int32_t>& b) {
+        return ranks_before(a.first, a.second, b.first, b.second);
+      };
+      const size_t keep = std::min(cand.size(), static_cast<size_t>(K));
+      std::partial_sort(cand.begin(), cand.begin() + keep, cand.end(), before);
+      std::sort(cand.begin(), cand.begin() + keep,
+                [](const auto& a, const auto& b) { return a.second < b.second; });
+      int32_t* slot_ids = out_indices + static_cast<int64_t>(i) * K;
+      float* slot_vals = out_data + static_cast<int64_t>(i) * K;
+      for (size_t t = 0; t < keep; ++t) {
+        slot_ids[t] = cand[t].second;
+        slot_vals[t] = cand[t].first;
+      }
+      out_indptr[i + 1] = static_cast<int32_t>(keep);
+    }
+  }
+  // Compact the per-item slots into CSR order.
+  out_indptr[0] = 0;
+  int64_t offset = 0;
+  for (int32_t i = 0; i < n_items; ++i) {
+    const int32_t count = out_indptr[i + 1];
+    const int64_t slot = static_cast<int64_t>(i) * K;
+    if (offset != slot) {
+      std::memmove(out_indices + offset, out_indices + slot, count * sizeof(int32_t));
+      std::memmove(out_data + offset, out_data + slot, count * sizeof(float));
+    }
+    offset += count;
+    out_indptr[i + 1] = static_cast<int32_t>(offset);
+  }
+  return offset;
+}
+
+void score_topk_cpu(const CsrView& hist, const CsrView& nbr, bool exclude_seen, int num_threads,
+                    const TopKOut& out) {
+  const int32_t n_items = nbr.n_rows, k = out.k, E = out.n_evidence;
+  constexpr uint8_t kTouched = 1, kExcluded = 2;
+#pragma omp parallel num_threads(thread_count(num_threads))
+  {
+    std::vector<float> score(n_items, 0.0f);
+    std::vector<uint8_t> mark(n_items, 0);
+    std::vector<int32_t> touched;
+#pragma omp for schedule(dynamic, 8)
+    for (int32_t b = 0; b < hist.n_rows; ++b) {
+      const int32_t lo = hist.indptr[b], hi = hist.indptr[b + 1];
+      if (exclude_seen) {
+        for (int32_t e = lo; e < hi; ++e) mark[hist.indices[e]] = kExcluded;
+      }
+      for (int32_t e = lo; e < hi; ++e) {
+        const int32_t h = hist.indices[e];
+        const float w = hist.data[e];
+        for (int32_t q = nbr.indptr[h]; q < nbr.indptr[h + 1]; ++q) {
+          const int32_t i = nbr.indices[q];
+          if (mark[i] == kExcluded) continue;
+          if (mark[i] == 0) {
+            mark[i] = kTouched;
+            touched.push_back(i);
+          }
+          score[i] += w * nbr.data[q];
+        }
+      }
+      int32_t* ids = out.ids + static_cast<int64_t>(b) * k;
+      float* scores = out.scores + static_cast<int64_t>(b) * k;
+      int32_t count = 0;
+      for (const int32_t i : touched) topk_insert(ids, scores, k, &count, i, score[i]);
+      topk_pad(ids, scores, k, count, -INFINITY);
+      for (int32_t j = 0; j < k && E > 0; ++j) {
+        const int64_t at = (static_cast<int64_t>(b) * k + j) * E;
+        collect_evidence(hist, nbr, b, ids[j], E, out.evidence + at, out.evidence_weight + at);
+      }
+      for (const int32_t i : touched) {
+        score[i] = 0.0f;
+        mark[i] = 0;
+      }
+      touched.clear();
+      for (int32_t e = lo; e < hi; ++e) mark[hist.indices[e]] = 0;
+    }
+  }
+}
+
+void fuse_topk_cpu(const int32_t* candidates, const float* sources, const float* weights,
+                   int32_t n_sources, int32_t n_users, int32_t n_candidates,
+                   const FusionParams& params, int num_threads, int32_t* out_ids,
+                   float* out_scores) {
+#pragma omp parallel num_threads(thread_count(num_threads))
+  {
+    std::vector<double> acc(n_candidates), wsum(n_candidates);
+#pragma omp for schedule(static)
+    for (int32_t b = 0; b < n_users; ++b) {
+      fuse_row(candidates + static_cast<int64_t>(b) * n_candidates, sources, weights, n_sources,
+               n_users, n_candidates, b, params, acc.data(), wsum.data(),
+               out_ids + static_cast<int64_t>(b) * params.k,
+               out_scores + static_cast<int64_t>(b) * params.k);
+    }
+  }
+}
+
+}  // namespace convrec
+
+#ifndef CONVREC_WITH_CUDA
+namespace convrec {
+
+void score_topk_cuda(const CsrView&, const CsrView&, bool, const TopKOut&) {
+  throw std::runtime_error("convrec._native was built without CUDA");
+}
+
+void fuse_topk_cuda(const int32_t*, const float*, const float*, int32_t, int32_t, int32_t,
+                    const FusionParams&, int32_t*, float*) {
+  throw std::runtime_error("convrec._native was built without CUDA");
+}
+
+}  // namespace convrec
+#endif

@@ -1,0 +1,280 @@
+"""Native CF kernels against their numpy oracles: similarity, scoring + top-k, fusion, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from convrec import _native
+from convrec.cf import oracle
+from convrec.cf._checks import as_csr
+
+MEASURES = ["cosine", "adjusted_cosine", "pearson", "bm25"]
+SETTINGS = settings(max_examples=40, deadline=None)
+
+
+def random_ratings(seed: int, n_users: int, n_items: int, density: float) -> sp.csr_matrix:
+    """Integer ratings 1..5 (exact in float32 and float64, so sums agree bit for bit)."""
+    rng = np.random.default_rng(seed)
+    mask = rng.random((n_users, n_items)) < density
+    values = rng.integers(1, 6, size=(n_users, n_items)).astype(np.float32)
+    return as_csr(sp.csr_matrix(np.where(mask, values, 0.0)), "ratings")
+
+
+def checkerboard(n_users: int = 8, n_items: int = 6) -> sp.csr_matrix:
+    """User u likes the items of its parity (u % 2); user 0's item 4 is withheld."""
+    dense = np.array([[float(i % 2 == u % 2) for i in range(n_items)] for u in range(n_users)])
+    dense[0, 4] = 0.0
+    return as_csr(sp.csr_matrix(dense), "checkerboard")
+
+
+def native_similarity(ui: sp.csr_matrix, k: int, measure: str, shrink: float = 0.0):
+    indptr, indices, data = _native.item_similarity(
+        ui.indptr, ui.indices, ui.data, ui.shape[1], k, measure, shrink, 1.2, 0.75, 2
+    )
+    return sp.csr_matrix((data, indices, indptr), shape=(ui.shape[1], ui.shape[1]))
+
+
+def native_score(
+    hist: sp.csr_matrix,
+    nbr: sp.csr_matrix,
+    k: int,
+    exclude: bool = True,
+    n_evidence: int = 0,
+    use_cuda: bool = False,
+):
+    return _native.score_topk(
+        hist.indptr,
+        hist.indices,
+        hist.data,
+        nbr.indptr,
+        nbr.indices,
+        nbr.data,
+        k,
+        exclude,
+        n_evidence,
+        2,
+        use_cuda,
+    )
+
+
+def assert_csr_equal(got: sp.csr_matrix, want: sp.csr_matrix) -> None:
+    np.testing.assert_array_equal(got.indptr, want.indptr)
+    np.testing.assert_array_equal(got.indices, want.indices)
+    np.testing.assert_allclose(got.data, want.data, rtol=1e-5, atol=1e-6)
+
+
+# --- similarity ---------------------------------------------------------------------------
+
+
+def test_similarity_checkerboard_links_only_same_parity() -> None:
+    nbr = native_similarity(checkerboard(), 10, "cosine")
+    for i in range(6):
+        row = nbr.indices[nbr.indptr[i] : nbr.indptr[i + 1]]
+        assert set(row) == {j for j in range(6) if j % 2 == i % 2 and j != i}
+    # Item 4 lost one user: cos(0, 2) = 1 while cos(0, 4) = 3 / sqrt(4 * 3).
+    assert nbr[0, 2] == pytest.approx(1.0)
+    assert nbr[0, 4] == pytest.approx(3 / np.sqrt(12))
+
+
+@pytest.mark.parametrize("measure", MEASURES)
+def test_similarity_top_k_keeps_the_best_and_breaks_ties_low(measure: str) -> None:
+    ui = random_ratings(3, 40, 25, 0.3)
+    full = native_similarity(ui, 100, measure)
+    top = native_similarity(ui, 3, measure)
+    for i in range(25):
+        sims = full[i].toarray().ravel()
+        order = np.lexsort((np.arange(25), -sims))
+        want = sorted(j for j in order[:3] if sims[j] > 0)
+        assert list(top.indices[top.indptr[i] : top.indptr[i + 1]]) == want
+
+
+@SETTINGS
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_users=st.integers(1, 30),
+    n_items=st.integers(1, 25),
+    density=st.floats(0.0, 0.6),
+    k=st.integers(1, 8),
+    measure=st.sampled_from(MEASURES),
+    shrink=st.sampled_from([0.0, 2.5]),
+)
+def test_similarity_matches_oracle(seed, n_users, n_items, density, k, measure, shrink) -> None:
+    ui = random_ratings(seed, n_users, n_items, density)
+    got = native_similarity(ui, k, measure, shrink)
+    want = oracle.item_similarity(ui, k, measure, shrink)
+    assert_csr_equal(got, want)
+
+
+# --- scoring + top-k ----------------------------------------------------------------------
+
+
+def test_score_checkerboard_withheld_item_ranks_first() -> None:
+    ui = checkerboard()
+    nbr = native_similarity(ui, 10, "cosine")
+    ids, scores, _, _ = native_score(ui[:1], nbr, 3)
+    assert ids[0].tolist() == [4, -1, -1]  # odd items are never reached; seen ones excluded
+    assert scores[0, 0] > 0 and np.isneginf(scores[0, 1:]).all()
+
+
+def test_score_empty_history_gives_padded_rows() -> None:
+    nbr = native_similarity(random_ratings(0, 20, 10, 0.4), 5, "cosine")
+    hist = as_csr(sp.csr_matrix((3, 10), dtype=np.float32), "empty")
+    ids, scores, ev, ev_w = native_score(hist, nbr, 4, n_evidence=2)
+    assert (ids == -1).all() and np.isneginf(scores).all()
+    assert (ev == -1).all() and (ev_w == 0).all()
+
+
+@SETTINGS
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_users=st.integers(1, 12),
+    n_items=st.integers(1, 30),
+    k=st.integers(1, 12),
+    n_neighbours=st.integers(1, 10),
+    exclude=st.booleans(),
+    n_evidence=st.integers(0, 4),
+)
+def test_score_topk_matches_oracle(
+    seed, n_users, n_items, k, n_neighbours, exclude, n_evidence
+) -> None:
+    rng = np.random.default_rng(seed)
+    nbr = native_similarity(random_ratings(seed, 40, n_items, 0.25), n_neighbours, "cosine")
+    mask = rng.random((n_users, n_items)) < 0.2
+    hist = as_csr(sp.csr_matrix(np.where(mask, rng.random((n_users, n_items)), 0.0)), "hist")
+    ids, scores, ev, ev_w = native_score(hist, nbr, k, exclude, n_evidence)
+    r_ids, r_scores, r_ev, r_ev_w = oracle.score_topk(hist, nbr, k, exclude, n_evidence)
+    np.testing.assert_array_equal(ids, r_ids)
+    np.testing.assert_array_equal(scores, r_scores)  # same float32 order of summation
+    if n_evidence:
+        np.testing.assert_array_equal(ev, r_ev)
+        np.testing.assert_array_equal(ev_w, r_ev_w)
+    else:
+        assert ev is None and ev_w is None
+
+
+def test_score_ties_break_to_lower_item() -> None:
+    # Item 0 links to items 1..4 with equal similarity: ranking must be 1, 2, 3, 4.
+    nbr = as_csr(sp.csr_matrix(np.vstack([[0, 1, 1, 1, 1], np.zeros((4, 5))])), "nbr")
+    hist = as_csr(sp.csr_matrix([[1.0, 0, 0, 0, 0]]), "hist")
+    ids, scores, _, _ = native_score(hist, nbr, 4)
+    assert ids[0].tolist() == [1, 2, 3, 4]
+    assert scores[0].tolist() == [1.0] * 4
+
+
+# --- fusion -------------------------------------------------------------------------------
+
+
+def test_fuse_known_answer() -> None:
+    cand = np.array([[10, 11, 12, -1]], np.int32)
+    cf = [3.0, 2.0, 1.0, 0.0]
+    llm = [1.0, 3.0, np.nan, 0.0]  # the LLM has no score for item 12
+    src = np.array([[cf], [llm]], np.float32)
+    w = np.array([1.0, 1.0], np.float32)
+    ids, scores = _native.fuse_topk(cand, src, w, 4, "weighted", "minmax")
+    # minmax: cf -> 1, .5, 0; llm -> 0, 1; blend: 10 -> .5, 11 -> .75, 12 -> 0 (cf only)
+    assert ids[0].tolist() == [11, 10, 12, -1]
+    np.testing.assert_allclose(scores[0, :3], [0.75, 0.5, 0.0])
+    ids, scores = _native.fuse_topk(cand, src, w, 3, "rrf", "zscore", 1.0)
+    # ranks cf: 10->1, 11->2, 12->3; llm: 11->1, 10->2
+    np.testing.assert_allclose(scores[0], [1 / 2 + 1 / 3, 1 / 3 + 1 / 2, 1 / 4], rtol=1e-6)
+    assert ids[0].tolist() == [10, 11, 12]  # equal scores: the lower id first
+
+
+def test_fuse_constant_row_normalises_to_zero() -> None:
+    cand = np.array([[5, 3, 4]], np.int32)
+    src = np.full((1, 1, 3), 7.0, np.float32)
+    ids, scores = _native.fuse_topk(cand, src, np.ones(1, np.float32), 3, "weighted", "zscore")
+    assert ids[0].tolist() == [3, 4, 5] and scores[0].tolist() == [0.0, 0.0, 0.0]
+
+
+def random_fusion_case(seed: int, n_users: int, n_cand: int, n_sources: int):
+    rng = np.random.default_rng(seed)
+    cand = np.stack([rng.permutation(3 * n_cand)[:n_cand] for _ in range(n_users)])
+    cand[rng.random(cand.shape) < 0.15] = -1
+    src = rng.integers(0, 6, size=(n_sources, n_users, n_cand)).astype(np.float32)  # many ties
+    src[rng.random(src.shape) < 0.2] = np.nan
+    w = rng.integers(0, 4, size=n_sources).astype(np.float32)
+    return cand.astype(np.int32), src, w
+
+
+@SETTINGS
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_users=st.integers(1, 6),
+    n_cand=st.integers(1, 20),
+    n_sources=st.integers(1, 3),
+    k=st.integers(1, 25),
+    method=st.sampled_from(["weighted", "rrf"]),
+    normalisation=st.sampled_from(["zscore", "minmax", "none"]),
+)
+def test_fuse_matches_oracle(seed, n_users, n_cand, n_sources, k, method, normalisation) -> None:
+    cand, src, w = random_fusion_case(seed, n_users, n_cand, n_sources)
+    ids, scores = _native.fuse_topk(cand, src, w, k, method, normalisation, 10.0, 2)
+    r_ids, r_scores = oracle.fuse_topk(cand, src, w, k, method, normalisation, 10.0)
+    np.testing.assert_allclose(scores, r_scores, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(ids, r_ids)
+
+
+# --- bad inputs ---------------------------------------------------------------------------
+
+
+def test_native_rejects_bad_inputs() -> None:
+    ui = random_ratings(1, 10, 6, 0.5)
+    nbr = native_similarity(ui, 3, "cosine")
+    with pytest.raises(ValueError, match="histories_data must have dtype float32"):
+        _native.score_topk(
+            ui.indptr, ui.indices, ui.data.astype(np.float64), nbr.indptr, nbr.indices, nbr.data, 3
+        )
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _native.score_topk(
+            ui.indptr, ui.indices, np.repeat(ui.data, 2)[::2], nbr.indptr, nbr.indices, nbr.data, 3
+        )
+    bad = ui.indices.copy()
+    bad[0] = 6
+    with pytest.raises(ValueError, match="out of range"):
+        _native.score_topk(ui.indptr, bad, ui.data, nbr.indptr, nbr.indices, nbr.data, 3)
+    with pytest.raises(ValueError, match="k must be > 0"):
+        _native.score_topk(ui.indptr, ui.indices, ui.data, nbr.indptr, nbr.indices, nbr.data, 0)
+    unsorted = nbr.indices.copy()
+    row = next(i for i in range(6) if nbr.indptr[i + 1] - nbr.indptr[i] >= 2)
+    unsorted[nbr.indptr[row] : nbr.indptr[row + 1]] = unsorted[
+        nbr.indptr[row] : nbr.indptr[row + 1]
+    ][::-1]
+    with pytest.raises(ValueError, match="sorted and unique"):
+        _native.score_topk(ui.indptr, ui.indices, ui.data, nbr.indptr, unsorted, nbr.data, 3)
+    with pytest.raises(ValueError, match="unknown similarity"):
+        _native.item_similarity(ui.indptr, ui.indices, ui.data, 6, 3, "jaccard")
+    with pytest.raises(ValueError, match="end at len"):
+        _native.item_similarity(ui.indptr[:-1], ui.indices, ui.data, 6, 3, "cosine")
+    cand = np.zeros((2, 3), np.int32)
+    with pytest.raises(ValueError, match="sources must have shape"):
+        _native.fuse_topk(cand, np.zeros((1, 2, 4), np.float32), np.ones(1, np.float32), 2)
+    with pytest.raises(ValueError, match="unknown fusion method"):
+        _native.fuse_topk(cand, np.zeros((1, 2, 3), np.float32), np.ones(1, np.float32), 2, "borda")
+
+
+# --- GPU parity ---------------------------------------------------------------------------
+
+
+@pytest.mark.gpu
+def test_cuda_matches_cpu_exactly() -> None:
+    if not _native.cuda_available():
+        pytest.skip("no usable CUDA device")
+    ui = random_ratings(7, 300, 400, 0.05)
+    for measure in MEASURES:
+        nbr = native_similarity(ui, 30, measure)
+        cpu = native_score(ui, nbr, 20, True, 3, use_cuda=False)
+        gpu = native_score(ui, nbr, 20, True, 3, use_cuda=True)
+        for got, want in zip(gpu, cpu, strict=True):
+            np.testing.assert_array_equal(got, want)
+    for method in ("weighted", "rrf"):
+        for norm in ("zscore", "minmax", "none"):
+            cand, src, w = random_fusion_case(11, 64, 50, 3)
+            cpu_f = _native.fuse_topk(cand, src, w, 10, method, norm, 60.0, 2, False)
+            gpu_f = _native.fuse_topk(cand, src, w, 10, method, norm, 60.0, 1, True)
+            for got, want in zip(gpu_f, cpu_f, strict=True):
+                np.testing.assert_array_equal(got, want)

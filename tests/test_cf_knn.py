@@ -1,0 +1,169 @@
+"""ItemKNN and fuse wrappers: known answers, oracle agreement, evidence, save/load, bad inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from convrec.cf import SIMILARITIES, ItemKNN, cuda_available, fuse, oracle
+from convrec.cf._checks import as_csr
+
+
+def checkerboard(n_users: int = 10, n_items: int = 8) -> sp.csr_matrix:
+    """User u likes the items of its parity; user 0's item 4 and user 1's item 3 are withheld."""
+    dense = np.array([[float(i % 2 == u % 2) for i in range(n_items)] for u in range(n_users)])
+    dense[0, 4] = dense[1, 3] = 0.0
+    return sp.csr_matrix(dense)
+
+
+def random_ratings(seed: int, n_users: int, n_items: int, density: float) -> sp.csr_matrix:
+    rng = np.random.default_rng(seed)
+    mask = rng.random((n_users, n_items)) < density
+    return sp.csr_matrix(np.where(mask, rng.integers(1, 6, (n_users, n_items)), 0))
+
+
+@pytest.mark.parametrize("similarity", SIMILARITIES)
+def test_checkerboard_withheld_item_ranks_first(similarity: str) -> None:
+    ui = checkerboard()
+    if similarity in ("adjusted_cosine", "pearson"):  # centring needs varied ratings
+        ui = ui.multiply(np.arange(1, 11)[:, None] % 3 + 1).tocsr()
+    model = ItemKNN(n_neighbours=5, similarity=similarity).fit(ui)
+    ids, scores = model.recommend(ui[:2], k=2)
+    if similarity in ("cosine", "bm25"):
+        assert ids[:, 0].tolist() == [4, 3]
+        assert (ids[:, 1] == -1).all() and np.isneginf(scores[:, 1]).all()
+    # Whatever the measure, only same-parity items can be recommended.
+    assert all(i == -1 or i % 2 == u % 2 for u in range(2) for i in ids[u])
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    similarity=st.sampled_from(SIMILARITIES),
+    k=st.integers(1, 15),
+    exclude_seen=st.booleans(),
+)
+def test_recommend_matches_oracle(seed: int, similarity: str, k: int, exclude_seen: bool) -> None:
+    ui = random_ratings(seed, 40, 30, 0.15)
+    model = ItemKNN(n_neighbours=6, similarity=similarity, shrink=1.0).fit(ui, num_threads=2)
+    want_nbr = oracle.item_similarity(as_csr(ui, "ui"), 6, similarity, shrink=1.0)
+    np.testing.assert_array_equal(model.similarity_.indices, want_nbr.indices)
+    batch = ui[:12]
+    ids, scores, ev, ev_w = model.recommend(
+        batch,
+        k=k,
+        exclude_seen=exclude_seen,
+        num_threads=2,
+        backend="cpu",
+        return_evidence=True,
+        n_evidence=2,
+    )
+    r_ids, r_scores, r_ev, r_ev_w = oracle.score_topk(
+        as_csr(batch, "b"), model.similarity_, k, exclude_seen, 2
+    )
+    np.testing.assert_array_equal(ids, r_ids)
+    np.testing.assert_array_equal(scores, r_scores)
+    np.testing.assert_array_equal(ev, r_ev)
+    np.testing.assert_array_equal(ev_w, r_ev_w)
+
+
+def test_evidence_sums_to_score_when_e_covers_the_history() -> None:
+    ui = random_ratings(5, 30, 20, 0.2)
+    model = ItemKNN(n_neighbours=8).fit(ui)
+    ids, scores, ev, ev_w = model.recommend(ui[:5], k=4, return_evidence=True, n_evidence=20)
+    assert ev.shape == (5, 4, 20) and ev.dtype == np.int32 and ev_w.dtype == np.float32
+    valid = ids >= 0
+    np.testing.assert_allclose(ev_w.sum(axis=2)[valid], scores[valid], rtol=1e-5)
+    for b in range(5):
+        seen = set(ui[b].indices)
+        assert set(ev[b][ev[b] >= 0]) <= seen
+
+
+def test_score_items_agrees_with_recommend() -> None:
+    ui = random_ratings(2, 30, 25, 0.2)
+    model = ItemKNN(n_neighbours=10).fit(ui)
+    dense = model.score_items(ui[:6])
+    assert dense.shape == (6, 25) and dense.dtype == np.float32
+    ids, scores = model.recommend(ui[:6], k=5, exclude_seen=False)
+    for b in range(6):
+        keep = ids[b] >= 0
+        np.testing.assert_allclose(dense[b, ids[b, keep]], scores[b, keep], rtol=1e-5)
+
+
+def test_empty_history_rows_are_padded() -> None:
+    model = ItemKNN(n_neighbours=3).fit(random_ratings(0, 20, 10, 0.3))
+    ids, scores = model.recommend(sp.csr_matrix((2, 10)), k=3)
+    assert ids.shape == (2, 3) and (ids == -1).all() and np.isneginf(scores).all()
+
+
+def test_save_load_round_trip(tmp_path) -> None:
+    ui = random_ratings(9, 30, 20, 0.2)
+    model = ItemKNN(n_neighbours=4, similarity="bm25", shrink=2.0, bm25_k1=1.5, bm25_b=0.5)
+    model.fit(ui)
+    path = tmp_path / "knn.npz"
+    model.save(path)
+    with np.load(path, allow_pickle=False) as z:  # no object arrays inside
+        assert {"config", "indptr", "indices", "data"} <= set(z.files)
+    loaded = ItemKNN.load(path)
+    assert loaded.config == model.config
+    assert (loaded.similarity_ != model.similarity_).nnz == 0
+    for got, want in zip(loaded.recommend(ui, k=5), model.recommend(ui, k=5), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_recommend_rejects_bad_inputs() -> None:
+    ui = random_ratings(4, 20, 10, 0.3)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        ItemKNN().recommend(ui)
+    model = ItemKNN(n_neighbours=3).fit(ui)
+    with pytest.raises(ValueError, match="10 columns"):
+        model.recommend(sp.csr_matrix((2, 9)))
+    nan_batch = ui[:2].astype(np.float64)
+    nan_batch.data[0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        model.recommend(nan_batch)
+    with pytest.raises(ValueError, match="k must be > 0"):
+        model.recommend(ui, k=0)
+    with pytest.raises(ValueError, match="k must be an integer"):
+        model.recommend(ui, k=2.5)
+    with pytest.raises(TypeError, match=r"scipy\.sparse"):
+        model.recommend(ui.toarray())
+    with pytest.raises(ValueError, match="backend must be"):
+        model.recommend(ui, backend="gpu")
+    if not cuda_available():
+        with pytest.raises(RuntimeError, match="no CUDA device"):
+            model.recommend(ui, backend="cuda")
+    with pytest.raises(ValueError, match="similarity must be one of"):
+        ItemKNN(similarity="jaccard")
+    with pytest.raises(ValueError, match="shrink"):
+        ItemKNN(shrink=-1.0)
+
+
+def test_fuse_wrapper_validates_and_blends() -> None:
+    cand = np.array([[4, 2, 9], [1, -1, 0]])
+    cf = np.array([[3.0, 1.0, 2.0], [0.5, 0.0, 0.1]])
+    llm = np.array([[0.0, 1.0, np.nan], [0.2, 0.0, 0.9]])
+    ids, scores = fuse(cand, np.stack([cf, llm]), [0.7, 0.3], k=2, normalisation="minmax")
+    r_ids, r_scores = oracle.fuse_topk(
+        cand.astype(np.int32),
+        np.stack([cf, llm]).astype(np.float32),
+        np.array([0.7, 0.3], np.float32),
+        2,
+        "weighted",
+        "minmax",
+    )
+    np.testing.assert_array_equal(ids, r_ids)
+    np.testing.assert_allclose(scores, r_scores, rtol=1e-6)
+    with pytest.raises(ValueError, match="unique"):
+        fuse(np.array([[1, 1]]), np.zeros((1, 1, 2)))
+    with pytest.raises(ValueError, match="sources must have shape"):
+        fuse(cand, np.zeros((2, 2, 4)))
+    with pytest.raises(ValueError, match="weights must be finite"):
+        fuse(cand, np.stack([cf, llm]), [1.0, -1.0])
+    with pytest.raises(ValueError, match="method must be"):
+        fuse(cand, cf, method="borda")
+    with pytest.raises(ValueError, match="k must be > 0"):
+        fuse(cand, cf, k=0)
