@@ -28,10 +28,10 @@ def save_npz(
     meta = json.dumps({"kind": kind, "params": dict(params)}, sort_keys=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        payload = {_META: np.array(meta), **{k: np.asarray(v) for k, v in arrays.items()}}
+        savez: Any = np.savez  # its stubs read **kwds as the allow_pickle flag
         with open(tmp, "wb") as handle:
-            np.savez(
-                handle, **{_META: np.array(meta)}, **{k: np.asarray(v) for k, v in arrays.items()}
-            )
+            savez(handle, **payload)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -12,6 +12,7 @@ import scipy.sparse as sp
 from convrec.cf._persist import load_npz, save_npz
 from convrec.cf.baselines import BiasBaseline
 from convrec.data.dataset import Dataset
+from convrec.evaluation import ModelSpec
 
 
 def _empty() -> np.ndarray:
@@ -276,3 +277,185 @@ def _csr(
     mat.sum_duplicates()
     mat.sort_indices()
     return mat
+
+
+Member = tuple[str, dict[str, Any]]
+
+DEFAULT_MEMBERS: tuple[Member, ...] = (
+    ("BiasBaseline", {"reg_item": 5.0, "reg_user": 10.0}),
+    ("KNNBaseline", {"kind": "item", "k": 40, "shrink": 100.0, "reg_item": 5.0, "reg_user": 10.0}),
+    ("KNNBaseline", {"kind": "user", "k": 40, "shrink": 100.0, "reg_item": 5.0, "reg_user": 10.0}),
+    ("BPMF", {"n_factors": 10, "alpha": 1.5}),
+    ("BPMF", {"n_factors": 10, "alpha": 1.5, "offset": "bias", "seed": 1}),
+)
+
+
+def _model_classes() -> dict[str, Any]:
+    """Classes a :class:`Blend` member may name (imported late: factor imports this module)."""
+    from convrec.cf.factor import BPMF
+
+    return {"BiasBaseline": BiasBaseline, "KNNBaseline": KNNBaseline, "BPMF": BPMF}
+
+
+@dataclass
+class Blend:
+    """Linear blend of rating models, weights fitted by ridge regression on held-out rows.
+
+    ``fit(data, rows)`` works on ``rows`` alone (nothing else of ``data`` is read):
+
+    1. a seeded permutation of ``rows`` sets aside ``holdout`` of them (default 10 %);
+    2. every member is fitted on the other rows and predicts the held-out ones;
+       the predictions, clipped to the training rating range, are the features
+       ``x``;
+    3. ``weights`` (with an intercept, ``ridge``-penalised except the
+       intercept) minimise ``|y - [1, x] w|^2 + ridge |w[1:]|^2`` on the held-out ratings;
+    4. every member is refitted on all of ``rows`` and the weights are kept fixed.
+
+    Under protocol A the runner calls ``fit`` on train and on train+valid; the
+    weights therefore never see valid (while choosing) nor test.
+
+    Parameters
+    ----------
+    members
+        ``(class name, constructor arguments)`` pairs; class names are
+        ``"BiasBaseline"``, ``"KNNBaseline"`` and ``"BPMF"``.
+    holdout
+        Fraction of ``rows`` held out to fit the weights.
+    ridge
+        L2 penalty of the member weights.
+    seed
+        Seed of the hold-out permutation.
+    """
+
+    members: tuple[Member, ...] = DEFAULT_MEMBERS
+    holdout: float = 0.1
+    ridge: float = 1.0
+    seed: int = 0
+    weights_: np.ndarray = field(default_factory=_empty, init=False)
+    models_: list[Any] = field(default_factory=list, init=False)
+    scale_: tuple[float, float] = field(default=(-np.inf, np.inf), init=False)
+
+    def __post_init__(self) -> None:
+        classes = _model_classes()
+        self.members = tuple((str(name), dict(args)) for name, args in self.members)
+        for name, _ in self.members:
+            if name not in classes:
+                raise ValueError(f"unknown blend member {name!r}; choose from {sorted(classes)}")
+        if not 0.0 < self.holdout < 1.0:
+            raise ValueError("holdout must be in (0, 1)")
+
+    def _new_models(self) -> list[Any]:
+        classes = _model_classes()
+        return [classes[name](**args) for name, args in self.members]
+
+    def fit(self, data: Dataset, rows: np.ndarray) -> Blend:
+        """Fit weights on a held-out part of ``rows`` (``int64[m]``), then members on all rows."""
+        rows = np.asarray(rows)
+        ratings = data.rating[rows]
+        self.scale_ = (float(ratings.min()), float(ratings.max()))
+        perm = np.random.default_rng(self.seed).permutation(len(rows))
+        n_hold = max(1, round(self.holdout * len(rows)))
+        held, rest = rows[perm[:n_hold]], rows[perm[n_hold:]]
+        models = [m.fit(data, rest) for m in self._new_models()]
+        x = self._features(models, data.user[held], data.item[held])
+        y = data.rating[held].astype(np.float64)
+        penalty = self.ridge * np.eye(x.shape[1])
+        penalty[0, 0] = 0.0
+        self.weights_ = np.linalg.solve(x.T @ x + penalty, x.T @ y)
+        self.models_ = [m.fit(data, rows) for m in self._new_models()]
+        return self
+
+    def _features(self, models: list[Any], users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """``float64[n, 1 + len(models)]``: ones, then each member's clipped prediction."""
+        lo, hi = self.scale_
+        cols = [np.clip(m.predict_ratings(users, items), lo, hi) for m in models]
+        return np.column_stack([np.ones(len(users)), *cols])
+
+    def predict_ratings(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Blended predictions.
+
+        Parameters
+        ----------
+        users, items
+            ``int32[n]`` user and item indices.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``float64[n]``, not clipped.
+        """
+        out: np.ndarray = self._features(self.models_, users, items) @ self.weights_
+        return out
+
+    def params(self) -> dict[str, Any]:
+        """Constructor arguments (JSON-able)."""
+        return {
+            "members": [[name, args] for name, args in self.members],
+            "holdout": self.holdout,
+            "ridge": self.ridge,
+            "seed": self.seed,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted blend and its members to one ``.npz`` (readable without pickle)."""
+        arrays = {"weights": self.weights_, "scale": np.array(self.scale_)}
+        for k, model in enumerate(self.models_):
+            arrays.update({f"m{k}/{key}": v for key, v in _arrays_of(model).items()})
+        return save_npz(path, type(self).__name__, self.params(), arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Blend:
+        """Read a blend written by :meth:`save`."""
+        _, params, arrays = load_npz(path, cls.__name__)
+        params["members"] = tuple((name, args) for name, args in params["members"])
+        blend = cls(**params)
+        blend.weights_ = arrays["weights"]
+        blend.scale_ = (float(arrays["scale"][0]), float(arrays["scale"][1]))
+        classes = _model_classes()
+        for k, (name, args) in enumerate(blend.members):
+            prefix = f"m{k}/"
+            sub = {key[len(prefix) :]: v for key, v in arrays.items() if key.startswith(prefix)}
+            blend.models_.append(_model_from(classes[name], args, sub))
+        return blend
+
+
+def _arrays_of(model: Any) -> dict[str, np.ndarray]:
+    if isinstance(model, BiasBaseline):
+        return Baselines(model.mean_, model.user_bias_, model.item_bias_).arrays()
+    arrays: dict[str, np.ndarray] = model._arrays()
+    return arrays
+
+
+def _model_from(cls: Any, args: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
+    if cls is BiasBaseline:
+        base = Baselines.from_arrays(arrays)
+        model = BiasBaseline(**args)
+        model.mean_, model.user_bias_, model.item_bias_ = base.mean, base.user_bias, base.item_bias
+        return model
+    return cls._from(args, arrays)
+
+
+def rating_model_specs() -> list[ModelSpec]:
+    """The CF rating models with their protocol-A grids (all of them run in about a minute).
+
+    ``cf_knn_item`` / ``cf_knn_user`` (:class:`KNNBaseline`), ``cf_bpmf``
+    (:class:`~convrec.cf.factor.BPMF`) and ``cf_blend`` (:class:`Blend` of
+    the defaults in ``DEFAULT_MEMBERS``, no grid: its weights come from a
+    hold-out of the fitting rows).
+    """
+    from convrec.cf.factor import BPMF
+
+    def knn_grid(kind: str) -> list[dict[str, Any]]:
+        return [
+            {"kind": kind, "k": k, "shrink": shrink, "reg_item": ri, "reg_user": ru}
+            for k in (40, 80)
+            for shrink in (100.0, 200.0)
+            for ri, ru in ((5.0, 10.0), (10.0, 15.0))
+        ]
+
+    return [
+        ModelSpec("cf_knn_item", KNNBaseline, grid=knn_grid("item")),
+        ModelSpec("cf_knn_user", KNNBaseline, grid=knn_grid("user")),
+        ModelSpec("cf_bpmf", BPMF, grid=[{"n_factors": 10, "alpha": a} for a in (1.25, 1.5, 2.0)]),
+        ModelSpec("cf_blend", Blend),
+    ]
