@@ -137,6 +137,11 @@ class KNNBaseline:
     batch
         Upper bound on the (pair, candidate neighbour) entries expanded at once
         while predicting (memory knob only).
+
+    Notes
+    -----
+    The similarity is held as a dense ``float32[n, n]`` matrix over items (or
+    users): about 11 MB for MovieLens-100k's 1,682 items, 4 GB for 32,000.
     """
 
     kind: Literal["item", "user"] = "item"
@@ -281,6 +286,7 @@ def _csr(
 
 Member = tuple[str, dict[str, Any]]
 
+# Member settings chosen by protocol-A validation RMSE (fitted on train, scored on valid).
 DEFAULT_MEMBERS: tuple[Member, ...] = (
     ("BiasBaseline", {"reg_item": 5.0, "reg_user": 10.0}),
     ("KNNBaseline", {"kind": "item", "k": 40, "shrink": 100.0, "reg_item": 5.0, "reg_user": 10.0}),
