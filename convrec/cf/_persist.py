@@ -1,0 +1,53 @@
+"""Saving CF models as plain ``.npz`` archives (JSON parameters + arrays, never pickle)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_META = "__meta__"
+
+
+def save_npz(
+    path: str | Path, kind: str, params: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
+) -> Path:
+    """Write ``arrays`` and the JSON-able ``params`` of a model of class ``kind`` to ``path``.
+
+    The parameters travel as a 0-d unicode array, so that
+    ``numpy.load(path, allow_pickle=False)`` reads everything back. The file is
+    written to a temporary name and renamed into place.
+    """
+    path = Path(path)
+    if _META in arrays:
+        raise ValueError(f"array name {_META!r} is reserved")
+    meta = json.dumps({"kind": kind, "params": dict(params)}, sort_keys=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        payload = {_META: np.array(meta), **{k: np.asarray(v) for k, v in arrays.items()}}
+        savez: Any = np.savez  # its stubs read **kwds as the allow_pickle flag
+        with open(tmp, "wb") as handle:
+            savez(handle, **payload)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_npz(
+    path: str | Path, kind: str | None = None
+) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
+    """Read what :func:`save_npz` wrote: ``(kind, params, arrays)``.
+
+    Raises ``ValueError`` when ``kind`` is given and the file holds another class.
+    """
+    with np.load(path, allow_pickle=False) as archive:
+        meta = json.loads(str(archive[_META]))
+        arrays = {k: archive[k] for k in archive.files if k != _META}
+    if kind is not None and meta["kind"] != kind:
+        raise ValueError(f"{path} holds a {meta['kind']}, not a {kind}")
+    return str(meta["kind"]), dict(meta["params"]), arrays
