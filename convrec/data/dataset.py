@@ -55,7 +55,7 @@ class IdMap:
         """
         arr = np.asarray(values)
         if arr.dtype.kind in "iu":
-            uniq, codes = np.unique(arr.astype(np.int64), return_inverse=True)
+            uniq, codes = _unique_integers(arr.astype(np.int64))
             external = tuple(str(int(v)) for v in uniq)
         else:
             arr = arr.astype(str)
@@ -102,6 +102,16 @@ def _key(external_id: object) -> str:
     if isinstance(external_id, (int, np.integer)):
         return str(int(external_id))
     return str(external_id)
+
+
+def _unique_integers(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(arr, return_inverse=True)`` of ``int64[n]``, by table lookup for dense ids."""
+    if arr.size and arr.min() >= 0 and arr.max() < max(1 << 20, 4 * arr.size):
+        present = np.zeros(int(arr.max()) + 1, dtype=bool)
+        present[arr] = True
+        index = np.cumsum(present, dtype=np.int64) - 1
+        return np.flatnonzero(present), index[arr]
+    return np.unique(arr, return_inverse=True)
 
 
 def _as_integers(arr: np.ndarray) -> np.ndarray | None:
@@ -364,6 +374,9 @@ def _latest_of_duplicates(
 ) -> np.ndarray | None:
     """Row indices to keep (source order), or ``None`` when there is no duplicate pair."""
     pair = user.astype(np.int64) * (int(item.max()) + 1) + item
+    ordered = np.sort(pair)  # cheap test first: most data has no duplicate pair
+    if not np.any(ordered[1:] == ordered[:-1]):
+        return None
     order = np.lexsort((np.arange(len(pair)), timestamp, pair))
     last_of_group = np.ones(len(order), dtype=bool)
     last_of_group[:-1] = pair[order[1:]] != pair[order[:-1]]

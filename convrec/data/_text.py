@@ -1,0 +1,409 @@
+"""Shared reading helpers: file bytes (gzip aware), UTF-8 checks, delimited text, line numbers."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import gzip
+import io
+import re
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from convrec.data.errors import DataError, DatasetNotFoundError
+
+_GZIP_MAGIC = b"\x1f\x8b"
+BLOCK_SIZE = 1 << 25
+"""pyarrow block size (32 MiB), so that no realistic line straddles two blocks."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where each row of a bulk-read table came from, to name it in errors.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The file read.
+    lines : numpy.ndarray
+        ``int64[n_rows]`` 1-based source line of each row (row number for Parquet).
+    by_row : bool
+        ``True`` when the file has no lines (Parquet): messages then say "row N".
+    trim : bool
+        Whether values may carry surrounding spaces to strip (``False`` skips the work).
+    """
+
+    path: Path
+    lines: np.ndarray
+    by_row: bool = False
+    trim: bool = True
+
+    def error(self, row: int, field: str | None, message: str) -> DataError:
+        """A :class:`DataError` naming the file, the line of ``row`` and ``field``."""
+        if self.by_row:
+            return DataError(f"row {row + 1}: {message}", path=self.path, field=field)
+        return DataError(message, path=self.path, line=int(self.lines[row]), field=field)
+
+
+def require_path(path: str | Path) -> Path:
+    """``path`` as a :class:`~pathlib.Path`; raises :class:`DatasetNotFoundError` if absent."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise DatasetNotFoundError("no such file or directory", path=path)
+    return path
+
+
+def read_bytes(path: Path) -> bytes:
+    """The whole content of a file, gunzipped when it starts with the gzip magic bytes.
+
+    Raises :class:`DataError` for a directory, an unreadable or empty file, or gzip data that
+    is truncated or corrupt (naming the first line that could not be read).
+    """
+    path = require_path(path)
+    if path.is_dir():
+        raise DataError("expected a file, found a directory", path=path)
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise DataError(f"cannot read the file: {err.strerror or err}", path=path) from err
+    data = _gunzip(raw, path) if raw[:2] == _GZIP_MAGIC else raw
+    if not data or data.isspace():
+        raise DataError("the file is empty", path=path)
+    return data
+
+
+def _gunzip(raw: bytes, path: Path) -> bytes:
+    try:
+        return gzip.decompress(raw)
+    except (EOFError, OSError, zlib.error) as err:
+        readable = b""
+        with contextlib.suppress(zlib.error):  # error path only: how far can it be read?
+            readable = zlib.decompressobj(wbits=31).decompress(raw)
+        line = readable.count(b"\n") + 1
+        raise DataError(
+            f"the gzip data is truncated or corrupt ({err}); it breaks off in line {line}",
+            path=path,
+            line=line,
+        ) from None
+
+
+def check_encoding(data: bytes, path: Path, encoding: str = "utf-8") -> bytes:
+    """``data`` as UTF-8 bytes: checked when UTF-8, transcoded from any other ``encoding``.
+
+    Raises :class:`DataError` naming the line and column of the first undecodable byte.
+    """
+    utf8 = encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig")
+    if utf8 and data.isascii():
+        return data
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise DataError(
+            f"not valid {encoding} text: byte 0x{data[err.start]:02x} at column {column} "
+            f"(save the file as UTF-8, or pass encoding=...)",
+            path=path,
+            line=line,
+        ) from None
+    except LookupError:
+        raise DataError(f"unknown text encoding {encoding!r}", path=path) from None
+    return data if utf8 else text.encode("utf-8")
+
+
+def line_numbers(data: bytes, n_rows: int, first_line: int, blank: bytes = rb"\r*") -> np.ndarray:
+    """1-based source line of each row when every non-blank line from ``first_line`` is a row.
+
+    Parameters
+    ----------
+    data
+        The file content.
+    n_rows
+        Rows the bulk reader returned.
+    first_line
+        Line of the first row (2 after a header).
+    blank
+        Regex of a line's content that makes it blank (skipped by the bulk reader).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``int64[n_rows]``, or ``int64[0]`` when the rows do not map one-to-one onto the
+        non-blank lines (a quoted value spanning lines); callers then rescan in Python.
+    """
+    n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    if n_lines - first_line + 1 == n_rows:
+        return np.arange(first_line, first_line + n_rows, dtype=np.int64)
+    is_row = np.ones(n_lines + 1, dtype=bool)
+    is_row[:first_line] = False
+    line, last = 1, 0
+    for match in re.finditer(rb"(?m)^" + blank + rb"$", data):
+        if match.start() >= len(data):
+            break
+        line += data.count(b"\n", last, match.start())
+        last = match.start()
+        is_row[line] = False
+    rows = np.flatnonzero(is_row).astype(np.int64)
+    return rows if len(rows) == n_rows else np.zeros(0, np.int64)
+
+
+def csv_records(
+    text: str, delimiter: str, quoting: bool, first_line: int = 1
+) -> Iterator[tuple[int, list[str]]]:
+    """Python rescan of delimited text: ``(start line, fields)`` of every non-blank record."""
+    reader = csv.reader(
+        io.StringIO(text, newline=""),
+        delimiter=delimiter,
+        quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE,
+    )
+    end = 0
+    for fields in reader:
+        start, end = end + 1, reader.line_num
+        if fields and start >= first_line:
+            yield start, fields
+
+
+def first_line(data: bytes) -> bytes:
+    """The bytes of line 1, without its line break (no copy of the rest)."""
+    end = data.find(b"\n")
+    return data if end < 0 else data[:end]
+
+
+def header_fields(data: bytes, path: Path, delimiter: str, quoting: bool = True) -> list[str]:
+    """Column names from the first line (BOM and surrounding spaces removed)."""
+    first = first_line(data).decode("utf-8-sig", errors="replace").rstrip("\r")
+    names = next(csv_records(first, delimiter, quoting), (1, []))[1]
+    names = [n.strip() for n in names]
+    if not names or not any(names):
+        raise DataError("the header line is empty", path=path, line=1)
+    return names
+
+
+def require_columns(
+    names: Sequence[str], wanted: Sequence[str], path: Path, *, line: int | None = 1, hint: str = ""
+) -> None:
+    """Raise :class:`DataError` naming the first column of ``wanted`` missing from ``names``."""
+    for col in wanted:
+        if col not in names:
+            raise DataError(
+                f"missing column '{col}'; the file has: {', '.join(map(repr, names))}{hint}",
+                path=path,
+                line=line,
+                field=col,
+            )
+
+
+def read_delimited(
+    data: bytes,
+    path: Path,
+    *,
+    delimiter: str,
+    names: Sequence[str],
+    columns: Sequence[str],
+    header: bool,
+    quoting: bool = True,
+) -> tuple[pa.Table, Source]:
+    """Bulk-read ``columns`` of delimited UTF-8 text as strings with pyarrow.
+
+    Parameters
+    ----------
+    data
+        File content, already checked as UTF-8.
+    names
+        All column names, in file order (the header's, or given for headerless files).
+    columns
+        The columns to keep, read as ``string``.
+    header
+        Whether line 1 is a header (skipped).
+    quoting
+        Whether ``"`` quotes values (off for tab-separated MovieLens / RecBole files).
+
+    Returns
+    -------
+    (pyarrow.Table, Source)
+        One string column per entry of ``columns``, and the line of every row.
+    """
+    first_line = 2 if header else 1
+    quoting = quoting and b'"' in data
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(data),
+            read_options=pacsv.ReadOptions(
+                column_names=list(names), skip_rows=int(header), block_size=BLOCK_SIZE
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter,
+                quote_char='"' if quoting else False,
+                newlines_in_values=quoting,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in columns},
+                include_columns=list(columns),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowKeyError) as err:
+        error = _locate_parse_error(data, path, delimiter, len(names), quoting, first_line, err)
+        raise error from None
+    if table.num_rows == 0:
+        what = "has a header but no data rows" if header else "has no data rows"
+        raise DataError(f"the file {what}", path=path)
+    lines = line_numbers(data, table.num_rows, first_line)
+    if len(lines) == 0:  # quoted values span lines: count records in Python
+        text = data.decode("utf-8", errors="replace")
+        found = [start for start, _ in csv_records(text, delimiter, quoting, first_line)]
+        if len(found) != table.num_rows:
+            raise DataError("rows could not be matched to lines (stray quotes?)", path=path)
+        lines = np.asarray(found, dtype=np.int64)
+    trim = any(c in data for c in (b" ", b"\t") if c != delimiter.encode())
+    return table, Source(path, lines, trim=trim)
+
+
+def _locate_parse_error(
+    data: bytes,
+    path: Path,
+    delimiter: str,
+    n_fields: int,
+    quoting: bool,
+    first_line: int,
+    err: Exception,
+) -> DataError:
+    """Error path: rescan in Python for the first record with the wrong number of fields."""
+    text = data.decode("utf-8", errors="replace")
+    shown = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(delimiter, delimiter)
+    for start, fields in csv_records(text, delimiter, quoting, first_line):
+        if len(fields) != n_fields:
+            return DataError(
+                f"expected {n_fields} {shown}-separated fields, found {len(fields)}",
+                path=path,
+                line=start,
+            )
+    return DataError(f"cannot parse the file: {err}", path=path)
+
+
+# -- columns -> validated numpy arrays (vectorised; Python only to word an error) -------------
+
+
+def id_column(col: pa.ChunkedArray | pa.Array, field: str, src: Source) -> np.ndarray:
+    """External ids: ``int64[n]`` when every id is a plain integer, else ``object[n]`` of str.
+
+    Raises :class:`DataError` at the first missing or empty id.
+    """
+    _no_nulls(col, field, src)
+    if pa.types.is_integer(col.type):
+        return np.asarray(col.to_numpy(), dtype=np.int64)
+    if pa.types.is_floating(col.type):
+        floats = np.asarray(col.to_numpy(), dtype=np.float64)
+        bad = np.flatnonzero(~np.isfinite(floats) | (floats != np.round(floats)))
+        if len(bad):
+            raise src.error(int(bad[0]), field, f"id {float(floats[bad[0]])!r} is not an integer")
+        return floats.astype(np.int64)
+    text = col if _is_string(col) else pc.cast(col, pa.string())
+    if src.trim:
+        text = pc.utf8_trim_whitespace(text)
+    lengths = pc.binary_length(text)
+    empty = first_true(pc.equal(lengths, 0))
+    if empty >= 0:
+        raise src.error(empty, field, f"empty {field}")
+    try:  # plain integers (no sign, no leading zero) are kept as int64: much faster to index
+        ints = pc.cast(text, pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
+    leading_zero = pc.and_(pc.starts_with(text, "0"), pc.greater(lengths, 1))
+    if (
+        pc.min(ints).as_py() >= 0
+        and first_true(pc.or_(leading_zero, pc.starts_with(text, "+"))) < 0
+    ):
+        return np.asarray(ints.to_numpy(), dtype=np.int64)
+    return np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def number_column(
+    col: pa.ChunkedArray | pa.Array, field: str, src: Source, limits: tuple[float, float] | None
+) -> np.ndarray:
+    """``float64[n]`` finite numbers, inside the closed interval ``limits`` when given."""
+    _no_nulls(col, field, src)
+    if _is_string(col) and src.trim:
+        col = pc.utf8_trim_whitespace(col)
+    values = np.asarray(_cast(col, pa.float64(), field, src, "not a number").to_numpy())
+    bad = first_index(~np.isfinite(values))
+    if bad >= 0:
+        raise src.error(bad, field, f"{field} {float(values[bad])!r} is not a finite number")
+    if limits is not None:
+        lo, hi = limits
+        bad = first_index((values < lo) | (values > hi))
+        if bad >= 0:
+            raise src.error(bad, field, f"{field} {values[bad]:g} is outside {lo:g}..{hi:g}")
+    return values
+
+
+def timestamp_column(col: pa.ChunkedArray | pa.Array, field: str, src: Source) -> np.ndarray:
+    """``int64[n]`` seconds; integer text, integral numbers or Arrow timestamps / dates."""
+    _no_nulls(col, field, src)
+    if pa.types.is_timestamp(col.type) or pa.types.is_date(col.type):
+        seconds = pc.cast(pc.cast(col, pa.timestamp("s"), safe=False), pa.int64())
+        return np.asarray(seconds.to_numpy(), dtype=np.int64)
+    if pa.types.is_integer(col.type):
+        return np.asarray(col.to_numpy(), dtype=np.int64)
+    if _is_string(col):
+        col = pc.utf8_trim_whitespace(col) if src.trim else col
+        try:
+            return np.asarray(pc.cast(col, pa.int64()).to_numpy(), dtype=np.int64)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass  # maybe "881250949.0": try as a number
+    values = np.asarray(_cast(col, pa.float64(), field, src, "not an integer").to_numpy())
+    bad = first_index(~np.isfinite(values) | (values != np.round(values)))
+    if bad >= 0:
+        raise src.error(bad, field, f"{field} {float(values[bad])!r} is not an integer")
+    return values.astype(np.int64)
+
+
+def first_true(mask: pa.ChunkedArray | pa.Array) -> int:
+    """Index of the first ``True`` of a boolean Arrow array (nulls count as false), or -1."""
+    return int(pc.index(pc.fill_null(mask, False), True).as_py())
+
+
+def first_index(mask: np.ndarray) -> int:
+    """Index of the first ``True`` of ``bool[n]``, or -1."""
+    hits = np.flatnonzero(mask)
+    return int(hits[0]) if len(hits) else -1
+
+
+def _is_string(col: pa.ChunkedArray | pa.Array) -> bool:
+    return bool(pa.types.is_string(col.type) or pa.types.is_large_string(col.type))
+
+
+def _no_nulls(col: pa.ChunkedArray | pa.Array, field: str, src: Source) -> None:
+    if col.null_count == 0:
+        return
+    row = first_true(pc.is_null(col))
+    if row >= 0:
+        raise src.error(row, field, f"missing {field}")
+
+
+def _cast(
+    col: pa.ChunkedArray | pa.Array, target: pa.DataType, field: str, src: Source, what: str
+) -> pa.ChunkedArray | pa.Array:
+    """Cast, or raise naming the first value that does not convert (found by bisection)."""
+    try:
+        return pc.cast(col, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    lo, hi = 0, len(col)
+    while hi - lo > 1:  # the first failing value lies in [lo, hi)
+        mid = (lo + hi) // 2
+        try:
+            pc.cast(col.slice(lo, mid - lo), target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            hi = mid
+        else:
+            lo = mid
+    raise src.error(lo, field, f"{field} {col[lo].as_py()!r} is {what}")
