@@ -119,3 +119,22 @@ class _BadShape:
 def test_model_returning_a_wrong_shape_gets_a_clear_error():
     with pytest.raises(ValueError, match="predict_ratings returned shape"):
         run_protocol(_tiny(), "A", [ModelSpec("bad", _BadShape)])
+
+
+MI5 = SHARED / "data" / "amazon-mi5" / "reviews_Musical_Instruments_5.json.gz"
+
+
+def test_protocol_c_runs_on_amazon_reviews_with_both_floors():
+    if not MI5.exists():
+        pytest.skip(f"Amazon MI5 reviews not found at {MI5} (the shared folder is absent)")
+    data = load_dataset(MI5)
+    report = run_protocol(data, "C", reference_models("C"))
+    assert report.split["random"] == {"train": 8209, "valid": 1026, "test": 1026}
+    assert report.split["leave_last_out"]["test"] == data.n_users
+    assert report.models["bias_baseline"]["rmse"] < report.models["global_mean"]["rmse"]
+    constant = report.models["constant_sentence"]
+    retrieval = report.models["same_item_retrieval"]
+    assert constant["usr"] == pytest.approx(1 / 1026)
+    assert retrieval["usr"] > 0.3
+    assert retrieval["rougeL"] > 0.0 and constant["rougeL"] > 0.0
+    assert set(report.models["most_popular"]) == {"hr@5", "hr@10", "ndcg@5", "ndcg@10"}
