@@ -1,0 +1,184 @@
+"""Dialogue understanding: title matching, message -> Intent, and state replayed from history."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from convrec.dialogue import (
+    Act,
+    Constraints,
+    DialogueState,
+    IntentParser,
+    TitleIndex,
+    display_title,
+    item_line,
+    normalise_title,
+)
+
+TITLES = [
+    "Matrix, The (1999)",  # 0
+    "Toy Story (1995)",  # 1
+    "Alien (1979)",  # 2
+    "Aliens (1986)",  # 3
+    "Star Wars (1977)",  # 4
+    "Godfather, The (1972)",  # 5
+    "Cape Fear (1962)",  # 6
+    "Cape Fear (1991)",  # 7
+    "Heat (1995)",  # 8
+    "Shawshank Redemption, The (1994)",  # 9
+]
+YEARS = np.array([1999, 1995, 1979, 1986, 1977, 1972, 1962, 1991, 1995, 1994], np.int32)
+POPULARITY = np.array([50, 40, 30, 20, 60, 45, 5, 10, 15, 55], np.float64)
+GENRES = ["Action", "Animation", "Children's", "Comedy", "Horror", "Sci-Fi", "Romance"]
+
+
+@pytest.fixture(scope="module")
+def parser():
+    index = TitleIndex(TITLES, YEARS, POPULARITY)
+    domains = {"movies": ("films",), "music": ("musical instruments", "instruments")}
+    return IntentParser(index, GENRES, (1960, 1999), domains)
+
+
+def test_title_normalisation_handles_articles_years_and_case():
+    assert normalise_title("Matrix, The (1999)") == "matrix"
+    assert normalise_title("The Matrix") == "matrix"
+    assert normalise_title("the  MATRIX!") == "matrix"
+    assert display_title("Matrix, The (1999)", 1999) == "The Matrix (1999)"
+    assert display_title("Toy Story", 1995) == "Toy Story (1995)"
+
+
+def test_title_index_exact_fuzzy_and_remakes(parser):
+    titles = parser.titles
+    assert titles.exact("The Matrix") == 0
+    assert titles.exact("matrix (1999)") == 0
+    assert titles.resolve("Teh Matrix")[0] == 0  # typo
+    assert titles.resolve("shawshank")[0] == 9  # missing words
+    assert titles.exact("Cape Fear") == 7  # the more popular remake
+    assert titles.exact("Cape Fear (1962)") == 6  # the year picks the original
+    item, suggestions = titles.resolve("Alein")
+    assert item in (2, 3) or set(suggestions) & {2, 3}
+    assert titles.resolve("Zzyzx Road") == (None, [])
+
+
+@pytest.mark.parametrize(
+    ("message", "acts", "field", "items"),
+    [
+        ("I loved The Matrix and Toy Story", {Act.LIKE, Act.RECOMMEND}, "liked", (0, 1)),
+        ("I hated Aliens", {Act.DISLIKE}, "disliked", (3,)),
+        ("not Heat", {Act.DISLIKE}, "disliked", (8,)),
+        ("I've already seen Star Wars", {Act.SEEN}, "seen", (4,)),
+        ("something like Toy Story", {Act.MORE_LIKE, Act.RECOMMEND}, "more_like", (1,)),
+        ("why The Godfather?", {Act.WHY}, "asked", (5,)),
+        ("Why did you recommend the matrix?", {Act.WHY}, "asked", (0,)),
+        ("how would I rate Alien?", {Act.RATE}, "asked", (2,)),
+        ("would I like Heat (1995)?", {Act.RATE}, "asked", (8,)),
+        ("tell me about Star Wars", {Act.ABOUT}, "asked", (4,)),
+    ],
+)
+def test_intents(parser, message, acts, field, items):
+    intent = parser.parse(message)
+    assert acts <= set(intent.acts), intent
+    if items:
+        assert getattr(intent, field) == items
+
+
+def test_why_question_does_not_trigger_a_new_list(parser):
+    assert Act.RECOMMEND not in parser.parse("Why did you recommend Heat?").acts
+
+
+def test_constraints_genres_years_and_negation(parser):
+    intent = parser.parse("Give me 5 sci-fi films from the 90s but no horror")
+    assert intent.k == 5
+    assert intent.constraints == Constraints(("Sci-Fi",), ("Horror",), 1990, 1999)
+    assert Act.RECOMMEND in intent.acts
+    assert parser.parse("kids movies after 1990").constraints == Constraints(
+        ("Children's",), (), 1991, None
+    )
+    assert parser.parse("comedies between 1970 and 1980").constraints.year_min == 1970
+    assert parser.parse("anything before 1980").constraints.year_max == 1979
+    assert parser.parse("I hate horror").constraints.exclude_genres == ("Horror",)
+    assert parser.parse("classic romance").constraints.year_max == 1969
+
+
+def test_user_domain_reset_help(parser):
+    assert parser.parse("I'm user 42").user == "42"
+    intent = parser.parse("switch to musical instruments")
+    assert intent.domain == "music" and intent.constraints.empty
+    assert parser.parse("reset").acts == (Act.RESET,)
+    for message in ("", "help", "?", "   "):
+        assert parser.parse(message).acts == (Act.HELP,)
+
+
+def test_unknown_title_gives_suggestions(parser):
+    intent = parser.parse("why Aleins?")
+    assert intent.asked == ()
+    assert len(intent.unresolved) == 1
+    assert set(intent.unresolved[0].suggestions) & {2, 3}
+
+
+def test_a_typo_after_a_like_asks_did_you_mean_instead_of_guessing(parser):
+    intent = parser.parse("I liked teh matrix")
+    assert intent.liked == ()
+    assert intent.unresolved[0].suggestions[0] == 0
+
+
+def test_huge_input_is_bounded(parser):
+    intent = parser.parse("I loved Toy Story " + "x" * 100_000)
+    assert intent.liked == (1,)
+
+
+def test_state_replays_history_and_reads_shown_items(parser):
+    history = [
+        {"role": "user", "content": "I'm user 7. I loved Toy Story and Alien"},
+        {"role": "assistant", "content": f"Here you go:\n{item_line(1, 'Star Wars (1977)')} 4.6"},
+        {"role": "user", "content": "actually I hated Alien, and no horror"},
+        {"role": "user", "content": "I've seen The Matrix"},
+    ]
+    state = DialogueState.from_history(history, {"movies": parser}, "movies")
+    assert state.user == "7"
+    assert state.liked == [1]
+    assert state.disliked == [2]
+    assert state.seen == [0]
+    assert state.shown == [4]
+    assert state.constraints.exclude_genres == ("Horror",)
+    assert state.excluded() == {0, 1, 2, 4}
+    # the same history as (user, assistant) pairs gives the same state
+    pairs = [(history[0]["content"], history[1]["content"]), (history[2]["content"], None),
+             (history[3]["content"], None)]  # fmt: skip
+    assert DialogueState.from_history(pairs, {"movies": parser}, "movies") == state
+
+
+def test_reset_and_domain_switch_clear_the_state(parser):
+    parsers = {"movies": parser, "music": parser}
+    history = [("I loved Toy Story", None), ("switch to music", None)]
+    state = DialogueState.from_history(history, parsers, "movies")
+    assert state.domain == "music" and state.liked == []
+    history = [("I loved Toy Story", None), ("reset", None)]
+    assert DialogueState.from_history(history, parsers, "movies") == DialogueState("movies")
+
+
+def test_malformed_history_is_ignored(parser):
+    junk = [None, 3, {"role": 1}, ("a",), {"role": "user", "content": None}, "text"]
+    state = DialogueState.from_history(junk, {"movies": parser}, "movies")
+    assert state == DialogueState("movies")
+
+
+_WORDS = [
+    "I", "loved", "hated", "not", "why", "rate", "the", "matrix", "Toy", "Story", "user", "42",
+    "switch", "to", "music", "90s", "after", "1990", "no", "horror", "sci-fi", "more", "like",
+    "?", "!", ",", "and", "'", '"', "reset", "help", "(1999)", "Cape", "Fear", "top", "5",
+]  # fmt: skip
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=300),
+        st.lists(st.sampled_from(_WORDS), max_size=25).map(" ".join),
+    )
+)
+def test_parser_never_raises(parser, message):
+    intent = parser.parse(message)
+    assert all(isinstance(a, Act) for a in intent.acts)
+    assert all(0 <= i < len(TITLES) for i in (*intent.liked, *intent.disliked, *intent.asked))
