@@ -106,12 +106,14 @@ def test_save_load_round_trip(tmp_path) -> None:
     path = tmp_path / "knn.npz"
     model.save(path)
     with np.load(path, allow_pickle=False) as z:  # no object arrays inside
-        assert {"config", "indptr", "indices", "data"} <= set(z.files)
+        assert {"__meta__", "sim_indptr", "sim_indices", "sim_data", "ui_data"} <= set(z.files)
     loaded = ItemKNN.load(path)
     assert loaded.config == model.config
     assert (loaded.similarity_ != model.similarity_).nnz == 0
     for got, want in zip(loaded.recommend(ui, k=5), model.recommend(ui, k=5), strict=True):
         np.testing.assert_array_equal(got, want)
+    users = np.arange(ui.shape[0])
+    np.testing.assert_array_equal(loaded.score_items(users), model.score_items(users))
 
 
 def test_recommend_rejects_bad_inputs() -> None:
@@ -140,6 +142,18 @@ def test_recommend_rejects_bad_inputs() -> None:
         ItemKNN(similarity="jaccard")
     with pytest.raises(ValueError, match="shrink"):
         ItemKNN(shrink=-1.0)
+    with pytest.raises(ValueError, match="n_neighbours must be > 0"):
+        ItemKNN(n_neighbours=0)
+    with pytest.raises(ValueError, match="no rows"):
+        model.recommend(sp.csr_matrix((0, 10)))
+    with pytest.raises(ValueError, match="no interactions"):
+        ItemKNN().fit(sp.csr_matrix((5, 10)))
+    with pytest.raises(ValueError, match="real numbers"):
+        ItemKNN().fit(ui.astype(bool))
+    with pytest.raises(ValueError, match=r"users must be indices in \[0, 20\)"):
+        model.score_items(np.array([3, 20]))
+    with pytest.raises(ValueError, match="1-D integer"):
+        model.score_items(np.array([0.5]))
 
 
 def test_fuse_wrapper_validates_and_blends() -> None:
