@@ -181,3 +181,31 @@ def test_fuse_wrapper_validates_and_blends() -> None:
         fuse(cand, cf, method="borda")
     with pytest.raises(ValueError, match="k must be > 0"):
         fuse(cand, cf, k=0)
+
+
+def test_known_users_and_the_dataset_fit_match_the_matrix_path() -> None:
+    from convrec.data import build_dataset
+
+    ui = sp.csr_matrix(random_ratings(6, 25, 15, 0.25) > 0, dtype=np.float32)
+    coo = ui.tocoo()
+    data = build_dataset(
+        "tiny",
+        source="memory",
+        user_ids=coo.row,
+        item_ids=coo.col,
+        rating=np.full(coo.nnz, 3.0),
+        timestamp=np.arange(coo.nnz, dtype=np.int64),
+        lines=np.arange(1, coo.nnz + 1),
+    )
+    from_data = ItemKNN(n_neighbours=5).fit(data, np.arange(data.n_interactions))
+    from_matrix = ItemKNN(n_neighbours=5).fit(data.user_items(values="ones"))
+    assert (from_data.similarity_ != from_matrix.similarity_).nnz == 0
+    users = np.arange(data.n_users)
+    for got, want in zip(
+        from_data.recommend(users, k=4),
+        from_matrix.recommend(data.user_items(values="ones"), k=4),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="rows are missing"):
+        ItemKNN().fit(data)

@@ -122,6 +122,11 @@ def keep_top_k(matrix: sp.spmatrix | sp.sparray, k: int) -> sp.csr_matrix:
 def check_users(users: Any, n_users: int) -> IntArray:
     """``users`` as int32[B] training-user indices, each in ``[0, n_users)``."""
     arr = np.asarray(users)
+    if arr.ndim == 2:
+        raise TypeError(
+            "histories must be a scipy.sparse matrix (users x items), or users a 1-D array of "
+            f"training-user indices; got a dense array of shape {arr.shape}"
+        )
     if arr.ndim != 1 or not (np.issubdtype(arr.dtype, np.integer) or arr.size == 0):
         raise ValueError(f"users must be a 1-D integer array, got {arr.dtype} shape {arr.shape}")
     if arr.size and (arr.min() < 0 or arr.max() >= n_users):
@@ -244,26 +249,6 @@ class _NeighbourRecommender:
         model.similarity_, model.user_items_ = mats
         return model
 
-
-class ItemKNN(_NeighbourRecommender):
-    """Item-item k-nearest-neighbour recommender.
-
-    ``fit`` builds the top-K item-item neighbour CSR natively; ``recommend`` scores a batch of
-    histories as ``score(i) = sum_h weight(h) * sim(h, i)`` and returns the top k items, ties to
-    the lower item index. Only items reached by a neighbour edge are ever returned; rows with
-    fewer are padded with id -1 and score -inf.
-
-    Examples
-    --------
-    >>> model = ItemKNN(n_neighbours=50, similarity="cosine").fit(user_items)  # doctest: +SKIP
-    >>> ids, scores = model.recommend(user_items[:8], k=10)  # doctest: +SKIP
-    """
-
-    _KIND = "ItemKNN"
-
-    def _similarity(self, ui: sp.csr_matrix, num_threads: int) -> sp.csr_matrix:
-        return native_similarity(ui, self.config, num_threads)
-
     @overload
     def recommend(
         self,
@@ -299,22 +284,24 @@ class ItemKNN(_NeighbourRecommender):
         return_evidence: bool = False,
         n_evidence: int = 3,
     ) -> tuple[Any, ...]:
-        """Top-k items for a batch of user histories.
+        """Top-k items for a batch of user histories, or for known users.
 
         Parameters
         ----------
-        user_items_batch : scipy.sparse matrix, shape (B, n_items)
+        user_items_batch : scipy.sparse matrix, shape (B, n_items), or int[B]
             One history per row (B >= 1); values are the weights (ratings, recency decay...).
-            Empty rows come back fully padded.
+            Empty rows come back fully padded. Integer indices stand for the training users'
+            fitted histories.
         k : int
             Items per user (> 0).
         exclude_seen : bool
-            Leave the history items out of the results.
+            Leave the user's own (history) items out of the results.
         num_threads : int
             OpenMP threads (CPU backend).
         backend : {"auto", "cpu", "cuda"}
         return_evidence : bool
-            Also return, per returned item, the ``n_evidence`` history items that contributed most.
+            Also return, per returned item, the ``n_evidence`` neighbour rows that contributed
+            most: history items (ItemKNN) or neighbour users (UserKNN).
         n_evidence : int
             E, evidence items per returned item (> 0).
 
@@ -325,19 +312,20 @@ class ItemKNN(_NeighbourRecommender):
         scores : float32[B, k]
             Scores, padded with -inf.
         evidence : int32[B, k, E]
-            Only with ``return_evidence``: contributing history items, padded with -1.
+            Only with ``return_evidence``: contributing neighbour rows, padded with -1.
         evidence_weight : float32[B, k, E]
-            Only with ``return_evidence``: their contributions ``weight(h) * sim(h, i)``, padded 0.
+            Only with ``return_evidence``: their contributions, padded 0.
         """
-        sim, _ = self._fitted()
-        hist = self._batch(user_items_batch)
         k = check_positive_int(k, "k")
         n_ev = check_positive_int(n_evidence, "n_evidence") if return_evidence else 0
+        hist, nbr, own = self._inputs(user_items_batch, num_threads)
+        square = own is hist  # item-kNN: the kernel itself leaves the history out
         ids, scores, ev, ev_w = score_topk(
             hist,
-            sim,
+            nbr,
             k,
-            exclude_seen=bool(exclude_seen),
+            exclude_seen=bool(exclude_seen) and square,
+            exclude=own if exclude_seen and not square else None,
             n_evidence=n_ev,
             num_threads=num_threads,
             backend=backend,
@@ -347,7 +335,7 @@ class ItemKNN(_NeighbourRecommender):
         return ids, scores
 
     def score_items(self, users: Any, num_threads: int = 1) -> FloatArray:
-        """Dense scores of every item, for evaluation (history items are not masked).
+        """Dense scores of every item, for evaluation (own items are not masked).
 
         Parameters
         ----------
@@ -357,11 +345,43 @@ class ItemKNN(_NeighbourRecommender):
         Returns
         -------
         float32[B, n_items]
-            ``histories @ similarity_`` (native kernel); unreached items score 0.
+            ``neighbour_rows @ neighbour_matrix`` (native kernel); unreached items score 0.
         """
+        hist, nbr, _ = self._inputs(users, num_threads)
+        return score_dense(hist, nbr, num_threads)
+
+    def _inputs(
+        self, users: Any, num_threads: int
+    ) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
+        """(history rows, neighbour matrix, own items) of the scoring kernel for ``users``."""
+        raise NotImplementedError
+
+
+class ItemKNN(_NeighbourRecommender):
+    """Item-item k-nearest-neighbour recommender.
+
+    ``fit`` builds the top-K item-item neighbour CSR natively; ``recommend`` scores a batch of
+    histories as ``score(i) = sum_h weight(h) * sim(h, i)`` and returns the top k items, ties to
+    the lower item index. Only items reached by a neighbour edge are ever returned; rows with
+    fewer are padded with id -1 and score -inf.
+
+    Examples
+    --------
+    >>> model = ItemKNN(n_neighbours=50, similarity="cosine").fit(user_items)  # doctest: +SKIP
+    >>> ids, scores = model.recommend(user_items[:8], k=10)  # doctest: +SKIP
+    """
+
+    _KIND = "ItemKNN"
+
+    def _similarity(self, ui: sp.csr_matrix, num_threads: int) -> sp.csr_matrix:
+        return native_similarity(ui, self.config, num_threads)
+
+    def _inputs(
+        self, users: Any, num_threads: int
+    ) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
         sim, ui = self._fitted()
         hist = self._batch(users) if sp.issparse(users) else ui[check_users(users, ui.shape[0])]
-        return score_dense(hist, sim, num_threads)
+        return hist, sim, hist
 
 
 class UserKNN(_NeighbourRecommender):
@@ -409,96 +429,11 @@ class UserKNN(_NeighbourRecommender):
             parts.append(keep_top_k(sim[n_train:, :n_train], k))
         return as_csr(sp.vstack(parts), "neighbours")
 
-    def _histories(self, users: Any, num_threads: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-        """(neighbour rows, own items) of known users (int indices) or of new histories."""
+    def _inputs(
+        self, users: Any, num_threads: int
+    ) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
         sim, ui = self._fitted()
         if sp.issparse(users):
-            return self.neighbours_of(users, num_threads), self._batch(users)
+            return self.neighbours_of(users, num_threads), ui, self._batch(users)
         index = check_users(users, ui.shape[0])
-        return sim[index], ui[index]
-
-    @overload
-    def recommend(
-        self,
-        user_items_batch: Any,
-        k: int = ...,
-        exclude_seen: bool = ...,
-        num_threads: int = ...,
-        backend: str = ...,
-        return_evidence: Literal[False] = ...,
-        n_evidence: int = ...,
-    ) -> tuple[IntArray, FloatArray]: ...
-
-    @overload
-    def recommend(
-        self,
-        user_items_batch: Any,
-        k: int = ...,
-        exclude_seen: bool = ...,
-        num_threads: int = ...,
-        backend: str = ...,
-        *,
-        return_evidence: Literal[True],
-        n_evidence: int = ...,
-    ) -> tuple[IntArray, FloatArray, IntArray, FloatArray]: ...
-
-    def recommend(
-        self,
-        user_items_batch: Any,
-        k: int = 10,
-        exclude_seen: bool = True,
-        num_threads: int = 1,
-        backend: str = "auto",
-        return_evidence: bool = False,
-        n_evidence: int = 3,
-    ) -> tuple[Any, ...]:
-        """Top-k items for a batch of histories (new users), or for known users.
-
-        Parameters
-        ----------
-        user_items_batch : scipy.sparse matrix, shape (B, n_items), or int[B]
-            New histories (B >= 1; empty rows come back padded), or training-user indices.
-        k, exclude_seen, num_threads, backend
-            As :meth:`ItemKNN.recommend`; ``exclude_seen`` drops the user's own items.
-        return_evidence, n_evidence
-            Evidence here is the neighbour users who contributed most to each item.
-
-        Returns
-        -------
-        ids : int32[B, k], scores : float32[B, k]
-            Padded with -1 / -inf.
-        evidence : int32[B, k, E], evidence_weight : float32[B, k, E]
-            Only with ``return_evidence``: neighbour users and ``sim(u, v) * user_items[v, i]``.
-        """
-        _, ui = self._fitted()
-        k = check_positive_int(k, "k")
-        n_ev = check_positive_int(n_evidence, "n_evidence") if return_evidence else 0
-        hist, own = self._histories(user_items_batch, num_threads)
-        ids, scores, ev, ev_w = score_topk(
-            hist,
-            ui,
-            k,
-            exclude=own if exclude_seen else None,
-            n_evidence=n_ev,
-            num_threads=num_threads,
-            backend=backend,
-        )
-        if return_evidence:
-            return ids, scores, ev, ev_w
-        return ids, scores
-
-    def score_items(self, users: Any, num_threads: int = 1) -> FloatArray:
-        """Dense scores of every item, for evaluation (own items are not masked).
-
-        Parameters
-        ----------
-        users : int[B] training-user indices, or scipy.sparse matrix, shape (B, n_items)
-
-        Returns
-        -------
-        float32[B, n_items]
-            ``neighbour_rows @ user_items_`` (native kernel); unreached items score 0.
-        """
-        _, ui = self._fitted()
-        hist, _ = self._histories(users, num_threads)
-        return score_dense(hist, ui, num_threads)
+        return sim[index], ui, ui[index]
