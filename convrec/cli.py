@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -57,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["A", "B", "C", "a", "b", "c", "all"],
         help="A: rating RMSE/MAE; B: leave-last-out HR/NDCG@K; C: A + B + explanations on "
         "review data; all (default): every protocol the data supports",
+    )
+    p_eval.add_argument(
+        "--models",
+        metavar="LIST",
+        default="all",
+        help="comma-separated model names and/or the groups 'references', 'cf', 'all' "
+        "(default all); e.g. --models references,cf_itemknn. A model runs under the protocols "
+        "that score it (rating models: A, C; ranking models: B, C)",
     )
     p_eval.add_argument(
         "--json",
@@ -112,8 +121,9 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from convrec.evaluation import reference_models, run_protocol
+    from convrec.evaluation import parse_model_selection, run_protocol, select_models
 
+    selection = parse_model_selection(args.models)  # before loading: fail fast on a typo
     data = _load(args)
     if args.protocol == "all":
         protocols = ["A", "B"] + (["C"] if data.summary is not None else [])
@@ -121,10 +131,18 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         protocols = [args.protocol.upper()]
     reports = []
     for protocol in protocols:
-        report = run_protocol(data, protocol, reference_models(protocol))
+        specs = select_models(protocol, selection)
+        if not specs:
+            print(f"protocol {protocol}: none of --models {args.models} is scored here, skipped")
+            continue
+        start = time.perf_counter()
+        report = run_protocol(data, protocol, specs)
         print(report.table())
+        print(f"protocol {protocol}: {time.perf_counter() - start:.1f} s")
         print()
         reports.append(report)
+    if not reports:
+        raise ValueError(f"--models {args.models}: no selected model runs under {protocols}")
     if args.json:
         payload = reports[0].to_json() if len(reports) == 1 else [r.to_json() for r in reports]
         print(f"wrote {write_json_atomic(args.json, payload)}")

@@ -254,3 +254,69 @@ def reference_models(protocol: str) -> list[ModelSpec]:
             ModelSpec("same_item_retrieval", SameItemRetrieval),
         ]
     return specs
+
+
+MODEL_GROUPS = ("references", "cf", "all")
+
+
+def default_models(protocol: str) -> list[ModelSpec]:
+    """Every model a protocol reports: the references, then the CF models it scores.
+
+    Rating CF models (``cf_knn_item``, ``cf_knn_user``, ``cf_bpmf``, ``cf_blend``) run under
+    A and C, ranking ones (``cf_itemknn``, ``cf_userknn``, ``cf_recency_itemknn``,
+    ``cf_seqknn``) under B and C.
+    """
+    from convrec.cf.specs import ranking_model_specs, rating_model_specs
+
+    protocol = protocol.upper()
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    specs = reference_models(protocol)
+    if protocol in ("A", "C"):
+        specs += rating_model_specs()
+    if protocol in ("B", "C"):
+        specs += ranking_model_specs()
+    return specs
+
+
+def model_names() -> list[str]:
+    """Names of every model of :func:`default_models` over all protocols, in report order."""
+    names: list[str] = []
+    for protocol in PROTOCOLS:
+        names += [s.name for s in default_models(protocol) if s.name not in names]
+    return names
+
+
+def parse_model_selection(text: str) -> list[str]:
+    """Check a comma-separated list of model names and groups (``references``, ``cf``, ``all``).
+
+    Returns the items, stripped, in order. Raises ``ValueError`` naming every unknown item and
+    listing the valid ones.
+    """
+    items = [part.strip() for part in text.split(",") if part.strip()]
+    if not items:
+        raise ValueError("--models is empty; give model names or one of " + ", ".join(MODEL_GROUPS))
+    known = model_names()
+    unknown = [item for item in items if item not in known and item not in MODEL_GROUPS]
+    if unknown:
+        raise ValueError(
+            f"unknown model(s) {', '.join(map(repr, unknown))}; choose from the groups "
+            f"{', '.join(MODEL_GROUPS)} or the models {', '.join(known)}"
+        )
+    return items
+
+
+def select_models(protocol: str, selection: str | Sequence[str] = "all") -> list[ModelSpec]:
+    """The models of :func:`default_models` (``protocol``) that ``selection`` names.
+
+    ``selection`` is a comma-separated string or a list of names and groups: ``references``
+    (the simple references), ``cf`` (the ``cf_*`` models), ``all``. Names that exist but are
+    not scored under ``protocol`` (e.g. a rating model under B) are left out.
+    """
+    items = parse_model_selection(selection if isinstance(selection, str) else ",".join(selection))
+    chosen = []
+    for spec in default_models(protocol):
+        group = "cf" if spec.name.startswith("cf_") else "references"
+        if "all" in items or group in items or spec.name in items:
+            chosen.append(spec)
+    return chosen

@@ -41,3 +41,11 @@ def mi5_file() -> Path:
     if not path.is_file():
         pytest.skip(f"Amazon MI5 data not found at {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def ml100k(ml100k_dir: Path):  # type: ignore[no-untyped-def]
+    """MovieLens-100k as a Dataset (the copy inside recbole)."""
+    from convrec.data import load_dataset
+
+    return load_dataset(ml100k_dir)

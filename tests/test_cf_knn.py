@@ -106,12 +106,14 @@ def test_save_load_round_trip(tmp_path) -> None:
     path = tmp_path / "knn.npz"
     model.save(path)
     with np.load(path, allow_pickle=False) as z:  # no object arrays inside
-        assert {"config", "indptr", "indices", "data"} <= set(z.files)
+        assert {"__meta__", "sim_indptr", "sim_indices", "sim_data", "ui_data"} <= set(z.files)
     loaded = ItemKNN.load(path)
     assert loaded.config == model.config
     assert (loaded.similarity_ != model.similarity_).nnz == 0
     for got, want in zip(loaded.recommend(ui, k=5), model.recommend(ui, k=5), strict=True):
         np.testing.assert_array_equal(got, want)
+    users = np.arange(ui.shape[0])
+    np.testing.assert_array_equal(loaded.score_items(users), model.score_items(users))
 
 
 def test_recommend_rejects_bad_inputs() -> None:
@@ -140,6 +142,18 @@ def test_recommend_rejects_bad_inputs() -> None:
         ItemKNN(similarity="jaccard")
     with pytest.raises(ValueError, match="shrink"):
         ItemKNN(shrink=-1.0)
+    with pytest.raises(ValueError, match="n_neighbours must be > 0"):
+        ItemKNN(n_neighbours=0)
+    with pytest.raises(ValueError, match="no rows"):
+        model.recommend(sp.csr_matrix((0, 10)))
+    with pytest.raises(ValueError, match="no interactions"):
+        ItemKNN().fit(sp.csr_matrix((5, 10)))
+    with pytest.raises(ValueError, match="real numbers"):
+        ItemKNN().fit(ui.astype(bool))
+    with pytest.raises(ValueError, match=r"users must be indices in \[0, 20\)"):
+        model.score_items(np.array([3, 20]))
+    with pytest.raises(ValueError, match="1-D integer"):
+        model.score_items(np.array([0.5]))
 
 
 def test_fuse_wrapper_validates_and_blends() -> None:
@@ -167,3 +181,31 @@ def test_fuse_wrapper_validates_and_blends() -> None:
         fuse(cand, cf, method="borda")
     with pytest.raises(ValueError, match="k must be > 0"):
         fuse(cand, cf, k=0)
+
+
+def test_known_users_and_the_dataset_fit_match_the_matrix_path() -> None:
+    from convrec.data import build_dataset
+
+    ui = sp.csr_matrix(random_ratings(6, 25, 15, 0.25) > 0, dtype=np.float32)
+    coo = ui.tocoo()
+    data = build_dataset(
+        "tiny",
+        source="memory",
+        user_ids=coo.row,
+        item_ids=coo.col,
+        rating=np.full(coo.nnz, 3.0),
+        timestamp=np.arange(coo.nnz, dtype=np.int64),
+        lines=np.arange(1, coo.nnz + 1),
+    )
+    from_data = ItemKNN(n_neighbours=5).fit(data, np.arange(data.n_interactions))
+    from_matrix = ItemKNN(n_neighbours=5).fit(data.user_items(values="ones"))
+    assert (from_data.similarity_ != from_matrix.similarity_).nnz == 0
+    users = np.arange(data.n_users)
+    for got, want in zip(
+        from_data.recommend(users, k=4),
+        from_matrix.recommend(data.user_items(values="ones"), k=4),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="rows are missing"):
+        ItemKNN().fit(data)

@@ -26,11 +26,43 @@ def test_help_on_every_subcommand(command, capsys):
 
 def test_eval_protocol_a_writes_the_documented_json(tmp_path, capsys):
     out = tmp_path / "a.json"
-    assert main(["eval", "--data", "ml-100k", "--protocol", "A", "--json", str(out)]) == 0
+    argv = ["eval", "--data", "ml-100k", "--protocol", "A", "--models", "references"]
+    assert main([*argv, "--json", str(out)]) == 0
     payload = json.loads(out.read_text())
     assert payload["data"] == "ml-100k" and payload["protocol"] == "A"
     assert round(payload["models"]["bias_baseline"]["rmse"], 4) == 0.9439
     assert "bias_baseline" in capsys.readouterr().out
+
+
+def test_eval_models_selects_names_and_groups(tmp_path, capsys):
+    out = tmp_path / "b.json"
+    argv = ["eval", "--data", "ml-100k", "--protocol", "B", "--json", str(out)]
+    assert main([*argv, "--models", "most_popular, cf_itemknn,cf_bpmf"]) == 0
+    payload = json.loads(out.read_text())
+    assert set(payload["models"]) == {"most_popular", "cf_itemknn"}  # cf_bpmf rates: A only
+    assert round(payload["models"]["cf_itemknn"]["ndcg@10"], 4) == 0.0347
+    assert "cf_itemknn" in capsys.readouterr().out
+
+
+def test_eval_models_groups_expand_per_protocol():
+    from convrec.evaluation import select_models
+
+    names = [s.name for s in select_models("A", "references,cf")]
+    assert names == [s.name for s in select_models("A", "all")]
+    assert "cf_knn_item" in names and "cf_itemknn" not in names
+    assert [s.name for s in select_models("B", ["cf"])] == [
+        "cf_itemknn",
+        "cf_userknn",
+        "cf_recency_itemknn",
+        "cf_seqknn",
+    ]
+
+
+def test_eval_unknown_model_is_a_clear_error(capsys):
+    assert main(["eval", "--data", "ml-100k", "--models", "references,cf_itemknnn"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown model(s) 'cf_itemknnn'" in err and "cf_userknn" in err
+    assert "references" in err and "Traceback" not in err
 
 
 def test_missing_data_path_is_a_one_line_error(tmp_path, capsys):

@@ -1,7 +1,32 @@
-"""Collaborative filtering over the native engine: ItemKNN, fusion, and numpy oracles."""
+"""Collaborative filtering over the native engine: neighbour, rating and sequential models."""
 
 from convrec.cf._backend import cuda_available, resolve_backend
+from convrec.cf.baselines import BiasBaseline, GlobalMean, MostPopular
+from convrec.cf.factor import BPMF
 from convrec.cf.fusion import fuse
-from convrec.cf.knn import SIMILARITIES, ItemKNN, ItemKNNConfig
+from convrec.cf.knn import SIMILARITIES, ItemKNN, ItemKNNConfig, KNNConfig, UserKNN
+from convrec.cf.rating import Blend, KNNBaseline
+from convrec.cf.scoring import score_dense, score_topk
+from convrec.cf.sequential import NeighbourModel, RecencyItemKNN, SequentialKNN
 
-__all__ = ["SIMILARITIES", "ItemKNN", "ItemKNNConfig", "cuda_available", "fuse", "resolve_backend"]
+__all__ = [
+    "BPMF",
+    "SIMILARITIES",
+    "BiasBaseline",
+    "Blend",
+    "GlobalMean",
+    "ItemKNN",
+    "ItemKNNConfig",
+    "KNNBaseline",
+    "KNNConfig",
+    "MostPopular",
+    "NeighbourModel",
+    "RecencyItemKNN",
+    "SequentialKNN",
+    "UserKNN",
+    "cuda_available",
+    "fuse",
+    "resolve_backend",
+    "score_dense",
+    "score_topk",
+]

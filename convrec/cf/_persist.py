@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 _META = "__meta__"
+_M = TypeVar("_M", bound="NpzModel")
 
 
 def save_npz(
@@ -51,3 +53,38 @@ def load_npz(
     if kind is not None and meta["kind"] != kind:
         raise ValueError(f"{path} holds a {meta['kind']}, not a {kind}")
     return str(meta["kind"]), dict(meta["params"]), arrays
+
+
+class NpzModel:
+    """``params`` / ``save`` / ``load`` for dataclass models (mixin).
+
+    A subclass is a dataclass whose constructor arguments are its fields not ending in ``_``
+    (JSON-able) and provides ``_arrays()`` (its fitted arrays by name) and the classmethod
+    ``_from(params, arrays)``; the file holds the class name, so loading another class fails.
+    """
+
+    def params(self) -> dict[str, Any]:
+        """Constructor arguments (JSON-able)."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)  # type: ignore[arg-type]
+            if f.init and not f.name.endswith("_")
+        }
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    @classmethod
+    def _from(cls, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
+        raise NotImplementedError
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted model to ``path`` (``.npz``, readable without pickle)."""
+        return save_npz(path, type(self).__name__, self.params(), self._arrays())
+
+    @classmethod
+    def load(cls: type[_M], path: str | Path) -> _M:
+        """Read a model written by :meth:`save` of this class."""
+        _, params, arrays = load_npz(path, cls.__name__)
+        model: _M = cls._from(params, arrays)
+        return model

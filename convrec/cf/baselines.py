@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from convrec.cf._persist import NpzModel
 from convrec.data.dataset import Dataset
 
 
@@ -26,12 +28,14 @@ class GlobalMean:
 
 
 @dataclass
-class BiasBaseline:
+class BiasBaseline(NpzModel):
     """``r(u, i) = mu + b_u + b_i`` with L2-regularised biases fitted by alternating steps.
 
     Each epoch sets ``b_i = sum_u (r - mu - b_u) / (reg_item + n_i)`` then
     ``b_u = sum_i (r - mu - b_i) / (reg_user + n_u)``: the exact minimiser of one
-    block given the other, so ten epochs converge for rating data.
+    block given the other, so ten epochs converge for rating data. ``n_epochs=0`` leaves
+    the biases at zero (the global mean). This is also the baseline ``b_ui`` inside
+    :class:`~convrec.cf.rating.KNNBaseline` and :class:`~convrec.cf.factor.BPMF`.
 
     Parameters
     ----------
@@ -39,6 +43,14 @@ class BiasBaseline:
         Shrinkage of item and user biases towards zero (pseudo-counts).
     n_epochs
         Alternating passes.
+
+    Attributes
+    ----------
+    mean_ : float
+        Mean training rating.
+    user_bias_, item_bias_ : numpy.ndarray
+        ``float64[n_users]`` and ``float64[n_items]``; zero for users and items without
+        training ratings.
     """
 
     reg_item: float = 2.0
@@ -64,8 +76,34 @@ class BiasBaseline:
         return self
 
     def predict_ratings(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """``float64[n]`` predictions for ``int32[n]`` user and item indices."""
-        return self.mean_ + self.user_bias_[users] + self.item_bias_[items]
+        """``float64[n]`` predictions for ``int32[n]`` indices; unknown indices get a zero bias."""
+        return self.mean_ + _gather(self.user_bias_, users) + _gather(self.item_bias_, items)
+
+    def _arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+        return {
+            f"{prefix}mean": np.array(self.mean_),
+            f"{prefix}user_bias": self.user_bias_,
+            f"{prefix}item_bias": self.item_bias_,
+        }
+
+    @classmethod
+    def _from(
+        cls, params: dict[str, Any], arrays: dict[str, np.ndarray], prefix: str = ""
+    ) -> BiasBaseline:
+        model = cls(**params)
+        model.mean_ = float(arrays[f"{prefix}mean"])
+        model.user_bias_ = arrays[f"{prefix}user_bias"]
+        model.item_bias_ = arrays[f"{prefix}item_bias"]
+        return model
+
+
+def _gather(values: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``values[index]`` with ``0`` for indices outside ``values``."""
+    index = np.asarray(index, dtype=np.int64)
+    known = (index >= 0) & (index < len(values))
+    out = np.zeros(len(index), dtype=np.float64)
+    out[known] = values[index[known]]
+    return out
 
 
 def _shrunk_mean(

@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
 
-from convrec.cf._persist import load_npz, save_npz
-from convrec.cf.rating import Baselines, _empty
+from convrec.cf._persist import NpzModel
+from convrec.cf.baselines import BiasBaseline
 from convrec.data.dataset import Dataset
 
 
 @dataclass
-class BPMF:
+class BPMF(NpzModel):
     """Bayesian PMF (Salakhutdinov & Mnih, ICML 2008) with block Gibbs sampling.
 
     Model: ``r_ui = b_ui + u_u . v_i + eps`` with ``eps ~ N(0, 1 / alpha)``,
     ``u_u ~ N(mu_U, Lambda_U^-1)``, ``v_i ~ N(mu_V, Lambda_V^-1)`` and
     Gaussian-Wishart hyper-priors (``mu0 = 0``, ``beta0``, ``nu0 = n_factors``,
     ``W0 = I``). ``b_ui`` is the global mean (``offset="mean"``) or a fitted
-    :class:`~convrec.cf.rating.Baselines` (``offset="bias"``). Each sweep draws
+    :class:`~convrec.cf.baselines.BiasBaseline` (``offset="bias"``). Each sweep draws
     the user hyper-parameters, then every user factor at once (a batched
     ``n_factors x n_factors`` posterior solve per user), then the same for items.
     The prediction averages ``u_u . v_i`` over the ``n_samples`` sweeps kept
@@ -61,11 +60,9 @@ class BPMF:
     reg_user: float = 15.0
     init_std: float = 0.1
     seed: int = 0
-    baselines_: Baselines = field(
-        default_factory=lambda: Baselines(0.0, _empty(), _empty()), init=False
-    )
-    user_samples_: np.ndarray = field(default_factory=_empty, init=False)
-    item_samples_: np.ndarray = field(default_factory=_empty, init=False)
+    baselines_: BiasBaseline = field(default_factory=BiasBaseline, init=False)
+    user_samples_: np.ndarray = field(default_factory=lambda: np.zeros(0), init=False)
+    item_samples_: np.ndarray = field(default_factory=lambda: np.zeros(0), init=False)
 
     def __post_init__(self) -> None:
         if self.offset not in ("mean", "bias"):
@@ -78,13 +75,10 @@ class BPMF:
         rows = np.asarray(rows)
         u, i = data.user[rows], data.item[rows]
         r = data.rating[rows].astype(np.float64)
-        if self.offset == "bias":
-            self.baselines_ = Baselines.fit(data, rows, self.reg_item, self.reg_user)
-        else:
-            self.baselines_ = Baselines(
-                float(r.mean()), np.zeros(data.n_users), np.zeros(data.n_items)
-            )
-        res = r - self.baselines_.predict(u, i)
+        # offset "mean": zero epochs leave the biases at zero
+        epochs = 10 if self.offset == "bias" else 0
+        self.baselines_ = BiasBaseline(self.reg_item, self.reg_user, epochs).fit(data, rows)
+        res = r - self.baselines_.predict_ratings(u, i)
         by_user = sp.csr_matrix((res, (u, i)), shape=(data.n_users, data.n_items))
         by_item = by_user.T.tocsr()
         mask_user = by_user.copy()
@@ -164,7 +158,7 @@ class BPMF:
         """
         users = np.asarray(users, dtype=np.int64)
         items = np.asarray(items, dtype=np.int64)
-        pred = self.baselines_.predict(users, items)
+        pred = self.baselines_.predict_ratings(users, items)
         n_users, n_items = self.user_samples_.shape[1], self.item_samples_.shape[1]
         known = np.flatnonzero((users >= 0) & (users < n_users) & (items >= 0) & (items < n_items))
         step = max(1, 2_000_000 // max(1, self.user_samples_.shape[0] * self.n_factors))
@@ -175,31 +169,18 @@ class BPMF:
             pred[sel] += np.einsum("snd,snd->n", pu, qi) / len(pu)
         return pred
 
-    def params(self) -> dict[str, Any]:
-        """Constructor arguments (JSON-able)."""
-        return {k: v for k, v in asdict(self).items() if not k.endswith("_")}
-
-    def save(self, path: str | Path) -> Path:
-        """Write the fitted model to ``path`` (``.npz``, readable without pickle)."""
-        return save_npz(path, type(self).__name__, self.params(), self._arrays())
-
     def _arrays(self) -> dict[str, np.ndarray]:
         return {
-            **self.baselines_.arrays("baseline_"),
+            **self.baselines_._arrays("baseline_"),
             "user_samples": self.user_samples_,
             "item_samples": self.item_samples_,
         }
 
     @classmethod
-    def load(cls, path: str | Path) -> BPMF:
-        """Read a model written by :meth:`save`."""
-        _, params, arrays = load_npz(path, cls.__name__)
-        return cls._from(params, arrays)
-
-    @classmethod
     def _from(cls, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> BPMF:
         model = cls(**params)
-        model.baselines_ = Baselines.from_arrays(arrays, "baseline_")
+        baseline = {"reg_item": model.reg_item, "reg_user": model.reg_user}
+        model.baselines_ = BiasBaseline._from(baseline, arrays, "baseline_")
         model.user_samples_ = arrays["user_samples"]
         model.item_samples_ = arrays["item_samples"]
         return model

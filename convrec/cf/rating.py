@@ -2,76 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
 
-from convrec.cf._persist import load_npz, save_npz
+from convrec.cf._persist import NpzModel, load_npz, save_npz
 from convrec.cf.baselines import BiasBaseline
 from convrec.data.dataset import Dataset
-from convrec.evaluation import ModelSpec
 
 
 def _empty() -> np.ndarray:
     return np.zeros(0)
-
-
-@dataclass
-class Baselines:
-    """Fitted ``mu + b_u + b_i`` shared by the rating models (see :class:`BiasBaseline`).
-
-    Attributes
-    ----------
-    mean : float
-        Mean training rating.
-    user_bias, item_bias : numpy.ndarray
-        ``float64[n_users]`` and ``float64[n_items]``; zero for users and items
-        without training ratings.
-    """
-
-    mean: float
-    user_bias: np.ndarray
-    item_bias: np.ndarray
-
-    @classmethod
-    def fit(
-        cls, data: Dataset, rows: np.ndarray, reg_item: float, reg_user: float, n_epochs: int = 10
-    ) -> Baselines:
-        """Alternating ridge fit of the biases on interaction ``rows`` (``int64[m]``)."""
-        base = BiasBaseline(reg_item=reg_item, reg_user=reg_user, n_epochs=n_epochs)
-        base.fit(data, rows)
-        return cls(base.mean_, base.user_bias_, base.item_bias_)
-
-    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """``float64[n]`` baseline of ``int32[n]`` pairs; unknown indices get a zero bias."""
-        return self.mean + _gather(self.user_bias, users) + _gather(self.item_bias, items)
-
-    def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
-        return {
-            f"{prefix}mean": np.array(self.mean),
-            f"{prefix}user_bias": self.user_bias,
-            f"{prefix}item_bias": self.item_bias,
-        }
-
-    @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str = "") -> Baselines:
-        return cls(
-            float(arrays[f"{prefix}mean"]),
-            arrays[f"{prefix}user_bias"],
-            arrays[f"{prefix}item_bias"],
-        )
-
-
-def _gather(values: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """``values[index]`` with ``0`` for indices outside ``values``."""
-    index = np.asarray(index, dtype=np.int64)
-    known = (index >= 0) & (index < len(values))
-    out = np.zeros(len(index), dtype=np.float64)
-    out[known] = values[index[known]]
-    return out
 
 
 def pearson_baseline_similarity(residuals: sp.csr_matrix, shrink: float) -> np.ndarray:
@@ -110,7 +54,7 @@ def pearson_baseline_similarity(residuals: sp.csr_matrix, shrink: float) -> np.n
 
 
 @dataclass
-class KNNBaseline:
+class KNNBaseline(NpzModel):
     """Neighbourhood model on baseline residuals (Koren 2010, "KNNBaseline" in Surprise).
 
     ``r(u, i) = b_ui + sum_j s_ij (r_uj - b_uj) / sum_j |s_ij|`` over the ``k``
@@ -151,9 +95,7 @@ class KNNBaseline:
     reg_item: float = 10.0
     reg_user: float = 15.0
     batch: int = 2_000_000
-    baselines_: Baselines = field(
-        default_factory=lambda: Baselines(0.0, _empty(), _empty()), init=False
-    )
+    baselines_: BiasBaseline = field(default_factory=BiasBaseline, init=False)
     similarity_: np.ndarray = field(default_factory=_empty, init=False)
     neighbours_: sp.csr_matrix = field(default_factory=lambda: sp.csr_matrix((0, 0)), init=False)
 
@@ -166,9 +108,9 @@ class KNNBaseline:
     def fit(self, data: Dataset, rows: np.ndarray) -> KNNBaseline:
         """Fit baselines and similarities on interaction ``rows`` (``int64[m]``) of ``data``."""
         rows = np.asarray(rows)
-        self.baselines_ = Baselines.fit(data, rows, self.reg_item, self.reg_user)
+        self.baselines_ = BiasBaseline(self.reg_item, self.reg_user).fit(data, rows)
         u, i = data.user[rows], data.item[rows]
-        res = data.rating[rows].astype(np.float64) - self.baselines_.predict(u, i)
+        res = data.rating[rows].astype(np.float64) - self.baselines_.predict_ratings(u, i)
         # entity = whose neighbours are used (item or user); context = the other side
         entity, context = (i, u) if self.kind == "item" else (u, i)
         n_entity, n_context = (
@@ -195,7 +137,7 @@ class KNNBaseline:
         """
         users = np.asarray(users, dtype=np.int64)
         items = np.asarray(items, dtype=np.int64)
-        pred = self.baselines_.predict(users, items)
+        pred = self.baselines_.predict_ratings(users, items)
         context, target = (users, items) if self.kind == "item" else (items, users)
         n_context, n_entity = self.neighbours_.shape
         known = (context >= 0) & (context < n_context) & (target >= 0) & (target < n_entity)
@@ -237,18 +179,10 @@ class KNNBaseline:
         use = (count >= max(self.min_k, 1)) & (weight > 0)
         return np.divide(total_term, weight, out=np.zeros(n_pairs), where=use)
 
-    def params(self) -> dict[str, Any]:
-        """Constructor arguments (JSON-able)."""
-        return {k: v for k, v in asdict(self).items() if not k.endswith("_")}
-
-    def save(self, path: str | Path) -> Path:
-        """Write the fitted model to ``path`` (``.npz``, readable without pickle)."""
-        return save_npz(path, type(self).__name__, self.params(), self._arrays())
-
     def _arrays(self) -> dict[str, np.ndarray]:
         nb = self.neighbours_
         return {
-            **self.baselines_.arrays("baseline_"),
+            **self.baselines_._arrays("baseline_"),
             "similarity": self.similarity_,
             "nb_indptr": nb.indptr,
             "nb_indices": nb.indices,
@@ -257,15 +191,11 @@ class KNNBaseline:
         }
 
     @classmethod
-    def load(cls, path: str | Path) -> KNNBaseline:
-        """Read a model written by :meth:`save`."""
-        _, params, arrays = load_npz(path, cls.__name__)
-        return cls._from(params, arrays)
-
-    @classmethod
     def _from(cls, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> KNNBaseline:
         model = cls(**params)
-        model.baselines_ = Baselines.from_arrays(arrays, "baseline_")
+        model.baselines_ = BiasBaseline._from(
+            {"reg_item": model.reg_item, "reg_user": model.reg_user}, arrays, "baseline_"
+        )
         model.similarity_ = arrays["similarity"]
         shape = tuple(int(s) for s in arrays["nb_shape"])
         model.neighbours_ = sp.csr_matrix(
@@ -406,7 +336,7 @@ class Blend:
         """Write the fitted blend and its members to one ``.npz`` (readable without pickle)."""
         arrays = {"weights": self.weights_, "scale": np.array(self.scale_)}
         for k, model in enumerate(self.models_):
-            arrays.update({f"m{k}/{key}": v for key, v in _arrays_of(model).items()})
+            arrays.update({f"m{k}/{key}": v for key, v in model._arrays().items()})
         return save_npz(path, type(self).__name__, self.params(), arrays)
 
     @classmethod
@@ -421,47 +351,5 @@ class Blend:
         for k, (name, args) in enumerate(blend.members):
             prefix = f"m{k}/"
             sub = {key[len(prefix) :]: v for key, v in arrays.items() if key.startswith(prefix)}
-            blend.models_.append(_model_from(classes[name], args, sub))
+            blend.models_.append(classes[name]._from(args, sub))
         return blend
-
-
-def _arrays_of(model: Any) -> dict[str, np.ndarray]:
-    if isinstance(model, BiasBaseline):
-        return Baselines(model.mean_, model.user_bias_, model.item_bias_).arrays()
-    arrays: dict[str, np.ndarray] = model._arrays()
-    return arrays
-
-
-def _model_from(cls: Any, args: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
-    if cls is BiasBaseline:
-        base = Baselines.from_arrays(arrays)
-        model = BiasBaseline(**args)
-        model.mean_, model.user_bias_, model.item_bias_ = base.mean, base.user_bias, base.item_bias
-        return model
-    return cls._from(args, arrays)
-
-
-def rating_model_specs() -> list[ModelSpec]:
-    """The CF rating models with their protocol-A grids (all of them run in about a minute).
-
-    ``cf_knn_item`` / ``cf_knn_user`` (:class:`KNNBaseline`), ``cf_bpmf``
-    (:class:`~convrec.cf.factor.BPMF`) and ``cf_blend`` (:class:`Blend` of
-    the defaults in ``DEFAULT_MEMBERS``, no grid: its weights come from a
-    hold-out of the fitting rows).
-    """
-    from convrec.cf.factor import BPMF
-
-    def knn_grid(kind: str) -> list[dict[str, Any]]:
-        return [
-            {"kind": kind, "k": k, "shrink": shrink, "reg_item": ri, "reg_user": ru}
-            for k in (40, 80)
-            for shrink in (100.0, 200.0)
-            for ri, ru in ((5.0, 10.0), (10.0, 15.0))
-        ]
-
-    return [
-        ModelSpec("cf_knn_item", KNNBaseline, grid=knn_grid("item")),
-        ModelSpec("cf_knn_user", KNNBaseline, grid=knn_grid("user")),
-        ModelSpec("cf_bpmf", BPMF, grid=[{"n_factors": 10, "alpha": a} for a in (1.25, 1.5, 2.0)]),
-        ModelSpec("cf_blend", Blend),
-    ]

@@ -1,8 +1,7 @@
-"""Sequence-aware item-neighbour ranking models: weighted user history x top-k item-item CSR."""
+"""Sequence-aware item-neighbour ranking models: recency-weighted history x native neighbour CSR."""
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -11,8 +10,11 @@ from typing import Any, ClassVar, Literal, TypeVar
 import numpy as np
 import scipy.sparse as sp
 
+from convrec.cf._persist import load_npz, save_npz
+from convrec.cf.knn import KNNConfig, check_users, keep_top_k, native_similarity
+from convrec.cf.scoring import score_dense, score_topk
+from convrec.cf.types import FloatArray, IntArray
 from convrec.data.dataset import Dataset
-from convrec.evaluation import ModelSpec
 
 Ties = Literal["simultaneous", "item_order"]
 _Model = TypeVar("_Model", bound="NeighbourModel")
@@ -103,34 +105,6 @@ def history_weights(
     return _csr(w, user, item, (data.n_users, data.n_items))
 
 
-def cosine_cooccurrence(
-    user: np.ndarray, item: np.ndarray, n_users: int, n_items: int
-) -> sp.csr_matrix:
-    """Item-item cosine similarity of binary user vectors, zero diagonal.
-
-    Parameters
-    ----------
-    user, item
-        ``int32[m]`` interactions (one per distinct pair).
-    n_users, n_items
-        Matrix sizes.
-
-    Returns
-    -------
-    scipy.sparse.csr_matrix
-        ``float64[n_items, n_items]``, symmetric.
-    """
-    x = sp.csr_matrix(
-        (np.ones(len(user)), (user, item)), shape=(n_users, n_items), dtype=np.float64
-    )
-    x.data[:] = 1.0  # binary even if a pair repeats
-    co = (x.T @ x).tocoo()
-    off = co.row != co.col
-    norm = np.sqrt(np.asarray(x.sum(axis=0)).ravel())
-    row, col = co.row[off], co.col[off]
-    return _csr(co.data[off] / (norm[row] * norm[col]), row, col, (n_items, n_items), np.float64)
-
-
 def transition_counts(
     user: np.ndarray,
     item: np.ndarray,
@@ -193,31 +167,6 @@ def normalise_pairs(sim: sp.csr_matrix, counts: np.ndarray, alpha: float) -> sp.
     return _csr(coo.data / scale, coo.row, coo.col, sim.shape, np.float64)
 
 
-def top_k_rows(sim: sp.csr_matrix, k: int) -> sp.csr_matrix:
-    """Keep the ``k`` largest positive entries of every row (ties: lower column first).
-
-    Parameters
-    ----------
-    sim
-        ``float[n, n]`` sparse similarities.
-    k
-        Neighbours kept per row.
-
-    Returns
-    -------
-    scipy.sparse.csr_matrix
-        ``float32[n, n]`` with int32 ``indptr`` / ``indices``, sorted indices.
-    """
-    coo = sim.tocoo()
-    pos = coo.data > 0
-    row, col, val = coo.row[pos], coo.col[pos], coo.data[pos]
-    order = np.lexsort((col, -val, row))
-    row, col, val = row[order], col[order], val[order]
-    first = np.searchsorted(row, np.arange(sim.shape[0]))
-    keep = np.arange(len(row)) - first[row] < k
-    return _csr(val[keep], row[keep], col[keep], sim.shape)
-
-
 def _csr(
     values: np.ndarray,
     row: np.ndarray,
@@ -240,25 +189,47 @@ def _empty_csr() -> sp.csr_matrix:
     return sp.csr_matrix((0, 0), dtype=np.float32)
 
 
+def item_cosine(data: Dataset, rows: np.ndarray, k: int) -> sp.csr_matrix:
+    """Top-``k`` item-item cosine of binary user vectors over ``rows`` (the native kernel).
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        ``float32[n_items, n_items]``, int32 indices, zero diagonal; ``k >= n_items - 1``
+        keeps every positive similarity.
+    """
+    ui = data.user_items(np.asarray(rows, np.int64), values="ones")
+    return native_similarity(ui, KNNConfig(n_neighbours=k, similarity="cosine"))
+
+
 @dataclass
 class NeighbourModel:
     """``score(u, i) = sum_h weights_[u, h] * neighbours_[h, i] + prior_[i]``.
 
-    The common scorer of the models below: the fitted state is exactly what the
-    native engine consumes (per-user history weights, a top-k item-item CSR and
-    an optional additive item prior), so :meth:`score_items` can be swapped for
-    the native kernel. Subclasses only decide the weights and the neighbours.
+    The common scorer of the models below: the fitted state is exactly what the native
+    engine consumes (per-user history weights and an item-item neighbour CSR), plus an
+    optional additive item prior. Subclasses only decide the weights and the neighbours.
 
     Attributes
     ----------
     weights_ : scipy.sparse.csr_matrix
         ``float32[n_users, n_items]`` ``w(u, h)`` over the fitted history.
     neighbours_ : scipy.sparse.csr_matrix
-        ``float32[n_items, n_items]`` top-k pruned item-item similarities.
+        ``float32[n_items, n_items]`` top-k pruned item-item neighbours.
     prior_ : numpy.ndarray
         ``float32[n_items]`` additive item prior (zeros when unused).
+
+    Parameters
+    ----------
+    tau
+        Recency scale of the history weights ``exp(-position_from_end / tau)``, in
+        positions (see :func:`history_weights`; ``inf``: every history item weighs 1).
+    ties
+        How interactions sharing a timestamp are ordered (see :func:`positions_from_end`).
     """
 
+    tau: float = math.inf
+    ties: Ties = "simultaneous"
     weights_: sp.csr_matrix = field(default_factory=_empty_csr, init=False, repr=False)
     neighbours_: sp.csr_matrix = field(default_factory=_empty_csr, init=False, repr=False)
     prior_: np.ndarray = field(
@@ -279,86 +250,96 @@ class NeighbourModel:
         raise NotImplementedError
 
     def _weights(self, data: Dataset, rows: np.ndarray) -> sp.csr_matrix:
-        raise NotImplementedError
+        return history_weights(data, rows, self.tau, self.ties)
 
     def _prior(self, data: Dataset, rows: np.ndarray) -> np.ndarray:
         return np.zeros(data.n_items, dtype=np.float32)
 
-    def score_items(self, users: np.ndarray) -> np.ndarray:
-        """``float32[B, n_items]`` scores for ``int32[B]`` user indices."""
-        users = np.asarray(users, dtype=np.int64)
-        scores = np.asarray((self.weights_[users] @ self.neighbours_).toarray(), np.float32)
+    def score_items(self, users: np.ndarray, num_threads: int = 1) -> FloatArray:
+        """``float32[B, n_items]`` scores of ``int32[B]`` users (native kernel, plus the prior)."""
+        index = check_users(users, self.weights_.shape[0])
+        scores = score_dense(self.weights_[index], self.neighbours_, num_threads)
         if self.prior_.any():
             scores += self.prior_
         return scores
+
+    def recommend(
+        self, users: np.ndarray, k: int = 10, exclude_seen: bool = True, num_threads: int = 1
+    ) -> tuple[IntArray, FloatArray]:
+        """Top-k items of ``int32[B]`` fitted users: ``(ids int32[B, k], scores float32[B, k])``.
+
+        Without a prior the native kernel ranks (only reached items, padded -1 / -inf);
+        with one every item is a candidate. Ties go to the lower item index.
+        """
+        index = check_users(users, self.weights_.shape[0])
+        hist = self.weights_[index]
+        if not self.prior_.any():
+            ids, scores, _, _ = score_topk(
+                hist, self.neighbours_, k, exclude_seen=exclude_seen, num_threads=num_threads
+            )
+            return ids, scores
+        if k <= 0:
+            raise ValueError(f"k must be > 0, got {k}")
+        dense = self.score_items(index, num_threads).astype(np.float64)
+        if exclude_seen:
+            dense[hist.nonzero()] = -np.inf
+        item = np.arange(dense.shape[1])
+        order = np.lexsort((np.broadcast_to(item, dense.shape), -dense), axis=1)[:, :k]
+        top = np.take_along_axis(dense, order, axis=1)
+        ids = np.where(np.isfinite(top), order, -1).astype(np.int32)
+        return ids, top.astype(np.float32)
 
     def params(self) -> dict[str, Any]:
         """The hyper-parameters (the dataclass fields set at construction)."""
         return {f.name: getattr(self, f.name) for f in fields(self) if f.init}
 
-    def save(self, path: str | Path) -> None:
+    def save(self, path: str | Path) -> Path:
         """Write parameters and fitted state to one ``.npz`` (no pickle)."""
-        arrays: dict[str, np.ndarray] = {
-            "model": np.array(type(self).__name__),
-            "params": np.array(json.dumps(self.params())),
-            "prior": np.asarray(self.prior_, dtype=np.float32),
-        }
+        arrays: dict[str, np.ndarray] = {"prior": np.asarray(self.prior_, dtype=np.float32)}
         for name in ("weights", "neighbours"):
             mat = getattr(self, f"{name}_")
             arrays[f"{name}_data"] = np.asarray(mat.data, dtype=np.float32)
             arrays[f"{name}_indices"] = np.asarray(mat.indices, dtype=np.int32)
             arrays[f"{name}_indptr"] = np.asarray(mat.indptr, dtype=np.int32)
             arrays[f"{name}_shape"] = np.asarray(mat.shape, dtype=np.int64)
-        with open(path, "wb") as fh:
-            np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
+        return save_npz(path, type(self).__name__, self.params(), arrays)
 
     @classmethod
     def load(cls: type[_Model], path: str | Path) -> _Model:
         """Read a model written by :meth:`save` of the same class."""
-        with np.load(path, allow_pickle=False) as z:
-            name = str(z["model"])
-            if name != cls.__name__:
-                raise ValueError(f"{path} holds a {name}, not a {cls.__name__}")
-            model = cls(**json.loads(str(z["params"])))
-            model.prior_ = z["prior"].astype(np.float32)
-            for part in ("weights", "neighbours"):
-                shape = tuple(int(s) for s in z[f"{part}_shape"])
-                mat = sp.csr_matrix(
-                    (z[f"{part}_data"], z[f"{part}_indices"], z[f"{part}_indptr"]),
-                    shape=shape,
-                    dtype=np.float32,
-                )
-                setattr(model, f"{part}_", mat)
+        _, params, arrays = load_npz(path, cls.__name__)
+        model = cls(**params)
+        model.prior_ = arrays["prior"].astype(np.float32)
+        for part in ("weights", "neighbours"):
+            shape = tuple(int(s) for s in arrays[f"{part}_shape"])
+            mat = sp.csr_matrix(
+                (arrays[f"{part}_data"], arrays[f"{part}_indices"], arrays[f"{part}_indptr"]),
+                shape=shape,
+                dtype=np.float32,
+            )
+            setattr(model, f"{part}_", mat)
         return model
 
 
 @dataclass
-class ItemKNN(NeighbourModel):
-    """Item-kNN on cosine similarity of binary user vectors, optionally recency-weighted.
+class RecencyItemKNN(NeighbourModel):
+    """Cosine item-kNN (native :class:`~convrec.cf.knn.ItemKNN` neighbours) over a
+    recency-weighted history: ``w(u, h) = exp(-position_from_end / tau)``.
 
-    ``w(u, h) = exp(-position_from_end / tau)`` (``tau = inf``: plain item-kNN,
-    every history item weighs 1).
+    ``tau = inf`` weighs every history item 1, which is plain :class:`~convrec.cf.knn.ItemKNN`.
 
     Parameters
     ----------
     k
         Neighbours kept per item.
-    tau
-        Recency scale in positions (see :func:`history_weights`).
-    ties
-        How interactions sharing a timestamp are ordered (see :func:`positions_from_end`).
+    tau, ties
+        See :class:`NeighbourModel`.
     """
 
     k: int = 10
-    tau: float = math.inf
-    ties: Ties = "simultaneous"
 
     def _neighbours(self, data: Dataset, rows: np.ndarray) -> sp.csr_matrix:
-        sim = cosine_cooccurrence(data.user[rows], data.item[rows], data.n_users, data.n_items)
-        return top_k_rows(sim, self.k)
-
-    def _weights(self, data: Dataset, rows: np.ndarray) -> sp.csr_matrix:
-        return history_weights(data, rows, self.tau, self.ties)
+        return item_cosine(data, rows, self.k)
 
 
 @dataclass
@@ -367,9 +348,9 @@ class SequentialKNN(NeighbourModel):
 
     ``S = top_k(T / (n_h ** alpha * n_i ** (1 - alpha)) + cosine * cos)`` where
     ``T`` is :func:`transition_counts` of the fitted sequences, ``n`` the item
-    counts and ``cos`` :func:`cosine_cooccurrence`; history weights as in
-    :class:`ItemKNN`; an optional popularity prior ``popularity * n_i / max n``
-    breaks ties among items no history item points to.
+    counts and ``cos`` the native item cosine (:func:`item_cosine`, all pairs); history
+    weights as in :class:`RecencyItemKNN`; an optional popularity prior
+    ``popularity * n_i / max n`` breaks ties among items no history item points to.
 
     Parameters
     ----------
@@ -386,7 +367,7 @@ class SequentialKNN(NeighbourModel):
     cosine
         Weight of the global cosine similarity blended in (``0``: none).
     tau
-        Recency scale of the history weights, in positions.
+        Recency scale of the history weights, in positions (default 1).
     ties
         ``"simultaneous"`` treats a shared timestamp as no order information;
         ``"item_order"`` trusts the split's tie-break by item index.
@@ -401,7 +382,6 @@ class SequentialKNN(NeighbourModel):
     alpha: float = 0.8
     cosine: float = 0.0
     tau: float = 1.0
-    ties: Ties = "simultaneous"
     popularity: float = 0.0
 
     def _neighbours(self, data: Dataset, rows: np.ndarray) -> sp.csr_matrix:
@@ -419,11 +399,9 @@ class SequentialKNN(NeighbourModel):
         )
         sim = normalise_pairs(trans, counts, self.alpha)
         if self.cosine:
-            sim = sim + self.cosine * cosine_cooccurrence(user, item, data.n_users, data.n_items)
-        return top_k_rows(sim, self.k)
-
-    def _weights(self, data: Dataset, rows: np.ndarray) -> sp.csr_matrix:
-        return history_weights(data, rows, self.tau, self.ties)
+            cos = item_cosine(data, rows, max(data.n_items - 1, 1)).astype(np.float64)
+            sim = sim + self.cosine * cos
+        return keep_top_k(sim, self.k)
 
     def _prior(self, data: Dataset, rows: np.ndarray) -> np.ndarray:
         counts = np.bincount(data.item[rows], minlength=data.n_items).astype(np.float64)
@@ -432,40 +410,14 @@ class SequentialKNN(NeighbourModel):
         return (self.popularity * counts / counts.max()).astype(np.float32)
 
 
-def ranking_model_specs() -> list[ModelSpec]:
-    """Protocol B entries of the models here; the runner picks each grid point on valid.
-
-    ``cf_itemknn`` is the non-sequential reference (plain cosine item-kNN);
-    ``cf_recency_itemknn`` weighs the same neighbours by recency; ``cf_seqknn``
-    uses transition neighbours. The grids were narrowed on an inner split of
-    the training rows only (each user's last train item held out): ``tau > 2``
-    and the cosine blend lost there, so they are not searched.
-    """
-    return [
-        ModelSpec("cf_itemknn", ItemKNN, grid=[{"k": k} for k in (10, 20, 50, 100, 200)]),
-        ModelSpec(
-            "cf_recency_itemknn",
-            ItemKNN,
-            grid=[{"k": k, "tau": t} for k in (50, 100, 200) for t in (0.5, 1.0, 2.0)],
-        ),
-        ModelSpec(
-            "cf_seqknn",
-            SequentialKNN,
-            grid=[{"tau": t, "window": w} for t in (1.0, 2.0) for w in (5, 10)],
-        ),
-    ]
-
-
 __all__ = [
-    "ItemKNN",
     "NeighbourModel",
+    "RecencyItemKNN",
     "SequentialKNN",
-    "cosine_cooccurrence",
     "history_weights",
+    "item_cosine",
     "normalise_pairs",
     "positions_from_end",
-    "ranking_model_specs",
-    "top_k_rows",
     "transition_counts",
     "user_sequences",
 ]

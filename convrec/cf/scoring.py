@@ -1,0 +1,190 @@
+"""Native batched neighbour scoring over any neighbour CSR: fused top-k (with evidence) and dense.
+
+Every neighbour model of :mod:`convrec.cf` scores the same way,
+``score(b, i) = sum_h histories[b, h] * neighbours[h, i]``: item-kNN (``h`` a history item,
+``neighbours`` the item-item similarities), the transition model (``neighbours`` the transition
+matrix) and user-kNN (``h`` a neighbour user, ``neighbours`` the training ``user_items``). The
+native kernel wants a square neighbour matrix, so a rectangular one is padded with empty rows
+(its columns never reach the padding); nothing is copied but ``indptr``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from convrec import _native
+from convrec.cf._backend import resolve_backend
+from convrec.cf._checks import as_csr, check_num_threads, check_positive_int
+from convrec.cf.types import FloatArray, IntArray
+
+TopK = tuple[IntArray, FloatArray, IntArray | None, FloatArray | None]
+
+
+def as_neighbours(matrix: Any, name: str = "neighbours") -> sp.csr_matrix:
+    """Canonical neighbour CSR (int32 indices sorted and unique, float32 finite data).
+
+    Returns ``matrix`` itself when it already is one (no copy), else a validated copy.
+    """
+    if (
+        isinstance(matrix, sp.csr_matrix)
+        and matrix.dtype == np.float32
+        and matrix.indices.dtype == np.int32
+        and matrix.indptr.dtype == np.int32
+        and matrix.has_canonical_format
+        and np.all(np.isfinite(matrix.data))
+    ):
+        return matrix
+    return as_csr(matrix, name)
+
+
+def _native_topk(
+    hist: sp.csr_matrix,
+    nbr: sp.csr_matrix,
+    k: int,
+    exclude_seen: bool,
+    n_evidence: int,
+    num_threads: int,
+    backend: str,
+) -> TopK:
+    n_rows, n_cols = nbr.shape
+    indptr = nbr.indptr
+    if n_cols > n_rows:  # pad with empty rows: the kernel wants n_items x n_items
+        indptr = np.concatenate([indptr, np.full(n_cols - n_rows, indptr[-1], np.int32)])
+    ids, scores, ev, ev_w = _native.score_topk(
+        hist.indptr,
+        hist.indices,
+        hist.data,
+        indptr,
+        nbr.indices,
+        nbr.data,
+        k,
+        exclude_seen,
+        n_evidence,
+        num_threads,
+        resolve_backend(backend) == "cuda",
+    )
+    return ids, scores, ev, ev_w
+
+
+def score_topk(
+    histories: Any,
+    neighbours: Any,
+    k: int = 10,
+    *,
+    exclude_seen: bool = False,
+    exclude: Any = None,
+    n_evidence: int = 0,
+    num_threads: int = 1,
+    backend: str = "auto",
+) -> TopK:
+    """Top-k columns of ``histories @ neighbours`` per row, natively (ties to the lower index).
+
+    Parameters
+    ----------
+    histories : scipy.sparse matrix, shape (B, n_rows)
+        Weights ``w(b, h)`` of the neighbour rows each batch row sums.
+    neighbours : scipy.sparse matrix, shape (n_rows, n_cols)
+        Neighbour CSR, e.g. item-item similarities, transitions or training ``user_items``.
+    k : int
+        Columns kept per row (> 0).
+    exclude_seen : bool
+        Leave each row's history indices out of the results; only when the histories index
+        the output space (``n_rows == n_cols``).
+    exclude : scipy.sparse matrix, shape (B, n_cols), optional
+        Columns to leave out per row (its stored entries; any numeric or bool dtype), e.g.
+        the users' items for user-kNN.
+    n_evidence : int
+        E >= 0: per returned column, the E history rows that contributed most.
+    num_threads : int
+        OpenMP threads (CPU backend).
+    backend : {"auto", "cpu", "cuda"}
+
+    Returns
+    -------
+    ids : int32[B, k]
+        Columns best first, padded with -1. Only columns reached by an edge are returned.
+    scores : float32[B, k]
+        Scores, padded with -inf.
+    evidence : int32[B, k, E] or None
+        Contributing history rows (padded -1); None when ``n_evidence == 0``.
+    evidence_weight : float32[B, k, E] or None
+        Their contributions ``w(b, h) * neighbours[h, i]`` (padded 0).
+    """
+    nbr = as_neighbours(neighbours)
+    hist = as_csr(histories, "histories", n_cols=nbr.shape[0])
+    k = check_positive_int(k, "k")
+    threads = check_num_threads(num_threads)
+    if isinstance(n_evidence, bool) or not isinstance(n_evidence, int | np.integer):
+        raise ValueError(f"n_evidence must be an integer, got {n_evidence!r}")
+    if n_evidence < 0:
+        raise ValueError(f"n_evidence must be >= 0, got {n_evidence}")
+    if exclude_seen and nbr.shape[0] != nbr.shape[1]:
+        raise ValueError("exclude_seen needs a square neighbour matrix; pass `exclude` instead")
+    if exclude is None:
+        return _native_topk(hist, nbr, k, exclude_seen, int(n_evidence), threads, backend)
+    if sp.issparse(exclude) and exclude.dtype == np.bool_:
+        exclude = exclude.astype(np.float32)
+    skip = as_csr(exclude, "exclude", n_cols=nbr.shape[1])
+    if skip.shape[0] != hist.shape[0]:
+        raise ValueError(f"exclude has {skip.shape[0]} rows, histories {hist.shape[0]}")
+    fetch = min(max(nbr.shape), k + int(np.diff(skip.indptr).max(initial=0)))
+    ids, scores, ev, ev_w = _native_topk(
+        hist, nbr, fetch, exclude_seen, int(n_evidence), threads, backend
+    )
+    row = np.broadcast_to(np.arange(len(ids), dtype=np.int64)[:, None], ids.shape)
+    key = row * nbr.shape[1] + ids
+    skip_key = np.repeat(np.arange(skip.shape[0], dtype=np.int64), np.diff(skip.indptr))
+    skip_key = skip_key * nbr.shape[1] + skip.indices
+    drop = (ids < 0) | np.isin(key, skip_key)
+    order = np.argsort(drop, axis=1, kind="stable")[:, :k]
+    gone = np.take_along_axis(drop, order, axis=1)
+    ids = np.where(gone, -1, np.take_along_axis(ids, order, axis=1)).astype(np.int32)
+    scores = np.where(gone, -np.inf, np.take_along_axis(scores, order, axis=1))
+    if ev is not None and ev_w is not None:
+        ev = np.where(gone[..., None], -1, np.take_along_axis(ev, order[..., None], axis=1))
+        ev_w = np.where(gone[..., None], 0.0, np.take_along_axis(ev_w, order[..., None], axis=1))
+        ev, ev_w = ev.astype(np.int32), ev_w.astype(np.float32)
+    if ids.shape[1] < k:  # fewer columns than k exist: pad to the documented shape
+        pad = k - ids.shape[1]
+        ids = np.pad(ids, ((0, 0), (0, pad)), constant_values=-1)
+        scores = np.pad(scores, ((0, 0), (0, pad)), constant_values=-np.inf)
+        if ev is not None and ev_w is not None:
+            ev = np.pad(ev, ((0, 0), (0, pad), (0, 0)), constant_values=-1)
+            ev_w = np.pad(ev_w, ((0, 0), (0, pad), (0, 0)))
+    return ids, scores.astype(np.float32), ev, ev_w
+
+
+def score_dense(
+    histories: Any, neighbours: Any, num_threads: int = 1, backend: str = "auto"
+) -> FloatArray:
+    """Dense ``histories @ neighbours`` from the native kernel, for evaluation.
+
+    Columns no neighbour edge reaches score 0 (every model of :mod:`convrec.cf` keeps only
+    positive edges, so 0 is below every reached column); history columns are not masked.
+
+    Parameters
+    ----------
+    histories : scipy.sparse matrix, shape (B, n_rows)
+    neighbours : scipy.sparse matrix, shape (n_rows, n_cols)
+
+    Returns
+    -------
+    float32[B, n_cols]
+        Bit-identical to the float32 sparse product summed in history order.
+    """
+    nbr = as_neighbours(neighbours)
+    hist = as_csr(histories, "histories", n_cols=nbr.shape[0])
+    n_cols = nbr.shape[1]
+    out = np.zeros((hist.shape[0], n_cols), dtype=np.float32)
+    if n_cols == 0 or hist.shape[0] == 0:
+        return out
+    ids, scores, _, _ = _native_topk(
+        hist, nbr, n_cols, False, 0, check_num_threads(num_threads), backend
+    )
+    row = np.broadcast_to(np.arange(len(ids))[:, None], ids.shape)
+    hit = ids >= 0
+    out[row[hit], ids[hit]] = scores[hit]
+    return out
