@@ -136,7 +136,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             print(f"protocol {protocol}: none of --models {args.models} is scored here, skipped")
             continue
         start = time.perf_counter()
-        report = run_protocol(data, protocol, specs)
+        report = run_protocol(
+            data, protocol, specs, log=lambda msg: print(f"  {msg}", file=sys.stderr, flush=True)
+        )
         print(report.table())
         print(f"protocol {protocol}: {time.perf_counter() - start:.1f} s")
         print()
