@@ -51,7 +51,7 @@ def make_llm_data(n_users: int = 40, n_items: int = 30, reviews: bool = True, se
 
     rng = np.random.default_rng(seed)
     genres = ["Action", "Comedy", "Drama", "Horror", "Romance"]
-    words = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike".split()
+    words = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike".split()  # noqa: SIM905
     info = {
         str(i): ItemInfo(
             title=f"{words[i % 13].title()} {words[(i * 7 + 3) % 13].title()} {i}",

@@ -71,7 +71,7 @@ def test_one_step_rating_matches_generate_and_parse(setup):
 
 @pytest.mark.parametrize("reduce", ["sum", "mean"])
 def test_cached_candidate_scores_equal_one_forward_per_candidate(setup, reduce):
-    data, split, builder, backbone = setup
+    _, _, builder, backbone = setup
     users = np.array([0, 3, 7], np.int32)
     prompts = builder.prompts(Task.RANKING, users)
     cands = [
@@ -125,3 +125,22 @@ def test_llm_model_implements_the_evaluation_interface(setup):
         assert set(np.flatnonzero(np.isfinite(full[b]))) == set(top[b][top[b] >= 0].tolist())
     texts = model.explain(data.user[rows[:2]], data.item[rows[:2]])
     assert len(texts) == 2
+
+
+def test_inference_copy_merges_lora_and_int8_stays_close(setup, tiny_t5_dir):
+    from convrec.llm.backbone import inference_copy
+
+    data, split, builder, _ = setup
+    lora = load_backbone(BackboneConfig(name_or_path=str(tiny_t5_dir), lora_r=4))
+    with torch.no_grad():
+        for name, p in lora.model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.05, generator=torch.Generator().manual_seed(3))
+    rows = split.test[:8]
+    prompts = builder.prompts(Task.RATING, data.user[rows], data.item[rows])
+    ref = Scorer(lora).rating_scores(prompts).probs
+    merged = Scorer(inference_copy(lora)).rating_scores(prompts).probs
+    np.testing.assert_allclose(merged, ref, atol=1e-4)
+    int8 = Scorer(inference_copy(lora, int8=True)).rating_scores(prompts).probs
+    np.testing.assert_allclose(int8, ref, atol=0.05)
+    assert any("lora_B" in n for n, _ in lora.model.named_parameters())  # original untouched

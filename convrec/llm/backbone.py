@@ -25,7 +25,9 @@ Quantization = Literal["none", "8bit", "4bit"]
 # LoRA targets and randomly initialised modules per architecture (``config.model_type``).
 # Targets are regexes matched against full module names (peft ``re.fullmatch``).
 _LORA_TARGETS: dict[str, str] = {
-    "encoder-decoder": r".*(?<!crossattention)\.(self\.(query|key|value)|output\.dense|intermediate\.dense)",
+    "encoder-decoder": (
+        r".*(?<!crossattention)\.(self\.(query|key|value)|output\.dense|intermediate\.dense)"
+    ),
     "t5": r".*\.(q|k|v|o|wi|wi_0|wi_1|wo)",
     "mt5": r".*\.(q|k|v|o|wi|wi_0|wi_1|wo)",
     "bart": r".*\.(q_proj|k_proj|v_proj|out_proj|fc1|fc2)",
@@ -133,7 +135,7 @@ class Backbone:
         """Target token ids, each ending with the eos id and cut to ``max_target_length``."""
         limit = self.config.max_target_length - 1
         ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
-        return [list(x[:limit]) + [self.eos_id] for x in ids]
+        return [[*x[:limit], self.eos_id] for x in ids]
 
     def encode_sources(self, texts: list[str]) -> dict[str, torch.Tensor]:
         """Padded prompt batch: ``input_ids`` and ``attention_mask``, int64[B, L]."""
@@ -327,7 +329,7 @@ def lora_settings(model_type: str, config: BackboneConfig) -> tuple[str, list[st
     return targets, save
 
 
-def wrap_lora(model: nn.Module, config: BackboneConfig) -> Any:
+def wrap_lora(model: Any, config: BackboneConfig) -> Any:
     """A fresh peft LoRA adapter over ``model`` (k-bit models prepared for training first)."""
     from peft import LoraConfig, TaskType, get_peft_model, prepare_model_for_kbit_training
 
@@ -360,3 +362,40 @@ def load_adapter(adapter_dir: str | os.PathLike[str], *, trainable: bool = False
         )
     backbone.model.eval()
     return backbone
+
+
+def inference_copy(backbone: Backbone, int8: bool = False) -> Backbone:
+    """A frozen copy for fast CPU inference: LoRA merged into the weights, optionally int8.
+
+    ``int8=True`` applies torch's dynamic int8 quantization to every ``nn.Linear``
+    (weights int8, activations quantized on the fly): about 2x faster on AVX2 CPUs,
+    with small numeric differences; torch has deprecated its quantized tensors, so this
+    option lasts as long as ``torch.ao.quantization`` does. The original backbone is left
+    untouched (training can continue on it); make a new copy after each training round.
+    """
+    import copy
+
+    model = copy.deepcopy(backbone.model)
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    model.eval()
+    if int8:
+        if backbone.config.quantization != "none":
+            raise ValueError("int8 inference copies need an unquantized (bitsandbytes-free) model")
+        from torch.ao.quantization import quantize_dynamic
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.filterwarnings(
+                "ignore", message=".*quantize_per_tensor.*", category=UserWarning
+            )
+            model = quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+    return Backbone(
+        model,
+        backbone.tokenizer,
+        backbone.config,
+        backbone.decoder_start_id,
+        backbone.pad_id,
+        backbone.eos_id,
+    )

@@ -93,6 +93,7 @@ class LLMModel:
         """
         self.data = data
         self.builder.fit(data, rows)
+        self._user_items = data.user_items(rows)
         if self.train_hook is not None:
             self.train_hook(self, data, np.asarray(rows, dtype=np.int64))
         return self
@@ -149,7 +150,7 @@ class LLMModel:
         knn = self.builder.knn
         if data is None or knn is None:
             raise RuntimeError("LLMModel is not fitted")
-        hist = data.user_items(self.builder.rows)[np.asarray(users)]
+        hist = self._user_items[np.asarray(users)]
         ids, _ = knn.recommend(hist, k=self.config.n_candidates, exclude_seen=True)
         return ids
 

@@ -1,4 +1,4 @@
-"""Prompt records from a Dataset: user profile, ItemKNN evidence, item text and leak-free targets."""
+"""Prompt records from a Dataset: user profile, ItemKNN evidence, item text, leak-free targets."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ _STOPWORDS = frozenset(
     then too out get got use used using from your our his her him she who how why been were
     more most much some such only other into over about after before because while these
     those here does did doing don't i've i'm it'll i'll isn't didn't doesn't well good great
-    like love nice""".split()
+    like love nice""".split()  # noqa: SIM905
 )
 
 
@@ -133,7 +133,10 @@ class PromptBuilder:
         self._row_terms: sp.csr_matrix | None = None
         if data.review_text is None or self.config.n_keywords == 0:
             return
-        docs = [Counter(w for w in _WORD.findall(data.review_text[r].lower()) if w not in _STOPWORDS) for r in rows]
+        docs = [
+            Counter(w for w in _WORD.findall(data.review_text[r].lower()) if w not in _STOPWORDS)
+            for r in rows
+        ]
         vocab: dict[str, int] = {}
         indptr, indices, counts = [0], [], []
         for doc in docs:
@@ -252,7 +255,9 @@ class PromptBuilder:
         if pos >= 0:
             counts = counts - self._row_terms[pos].toarray().ravel()
         score = counts * self._idf
-        best = [j for j in np.argsort(-score, kind="stable")[: self.config.n_keywords] if score[j] > 0]
+        best = [
+            j for j in np.argsort(-score, kind="stable")[: self.config.n_keywords] if score[j] > 0
+        ]
         return f"keywords: {', '.join(self._words[best])}." if best else ""
 
     # ------------------------------------------------------------------ targets

@@ -90,7 +90,10 @@ class Scorer:
             idx = order[s : s + self.batch_size]
             padded = tok.pad({"input_ids": [enc[i] for i in idx]}, return_tensors="pt")
             out.append(
-                (idx, {"input_ids": padded["input_ids"], "attention_mask": padded["attention_mask"]})
+                (
+                    idx,
+                    {"input_ids": padded["input_ids"], "attention_mask": padded["attention_mask"]},
+                )
             )
         return out
 
@@ -134,11 +137,15 @@ class Scorer:
         for idx, batch in self._batches(prompts):
             enc = self._encode(batch)
             dec = torch.tensor([start] * len(idx))
-            logits = self.model(
-                encoder_outputs=enc,
-                attention_mask=batch["attention_mask"],
-                decoder_input_ids=dec,
-            ).logits[:, -1, :].float()
+            logits = (
+                self.model(
+                    encoder_outputs=enc,
+                    attention_mask=batch["attention_mask"],
+                    decoder_input_ids=dec,
+                )
+                .logits[:, -1, :]
+                .float()
+            )
             logp = torch.log_softmax(logits, dim=-1)
             sel = logp[:, ids]
             probs[idx] = torch.softmax(sel, dim=-1).numpy()

@@ -163,8 +163,7 @@ _TEMPLATES: tuple[tuple[str, Task, str, bool], ...] = (
     (
         "explanation-4",
         Task.EXPLANATION,
-        "in one sentence, what would the user say about {item}? neighbours: {evidence}. "
-        "{keywords}",
+        "in one sentence, what would the user say about {item}? neighbours: {evidence}. {keywords}",
         True,
     ),
 )
@@ -186,7 +185,9 @@ class TemplateRegistry:
                 raise ValueError(f"duplicate template id {t.id!r}")
             unknown = t.placeholders - TASK_FIELDS[t.task]
             if unknown:
-                raise ValueError(f"template {t.id!r} uses fields {sorted(unknown)} not shown to {t.task.value}")
+                raise ValueError(
+                    f"template {t.id!r} uses fields {sorted(unknown)} not shown to {t.task.value}"
+                )
             self._by_id[t.id] = t
         for task in Task:
             if not self.training(task):
@@ -202,7 +203,9 @@ class TemplateRegistry:
         try:
             return self._by_id[template_id]
         except KeyError:
-            raise KeyError(f"unknown template {template_id!r}; known: {sorted(self._by_id)}") from None
+            raise KeyError(
+                f"unknown template {template_id!r}; known: {sorted(self._by_id)}"
+            ) from None
 
     def for_task(self, task: Task | str) -> list[Template]:
         """All templates of a task, registry order."""

@@ -1,10 +1,11 @@
-"""A tiny T5 with a WordPiece vocabulary trained on the data, for tests and CI (seconds, offline)."""
+"""A tiny T5 with a WordPiece vocabulary trained on the data, for offline tests and CI."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -29,7 +30,7 @@ def corpus(data: Dataset) -> list[str]:
     return texts
 
 
-def train_wordpiece(texts: Iterable[str], vocab_size: int = 4000) -> object:
+def train_wordpiece(texts: Iterable[str], vocab_size: int = 4000) -> Any:
     """A lowercasing BERT-style WordPiece ``PreTrainedTokenizerFast``: [CLS] text [SEP]."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from tokenizers.trainers import WordPieceTrainer
@@ -90,7 +91,7 @@ def build_tiny_t5(
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = train_wordpiece(corpus(data), vocab_size)
     pad, start, eos = (tokenizer.convert_tokens_to_ids(t) for t in ("[PAD]", "[CLS]", "[SEP]"))
-    config = T5Config(
+    config = T5Config(  # type: ignore[call-arg]
         vocab_size=len(tokenizer),
         d_model=d_model,
         d_kv=d_model // n_heads,
@@ -112,5 +113,5 @@ def build_tiny_t5(
     model.generation_config.pad_token_id = pad
     model.generation_config.eos_token_id = eos
     model.save_pretrained(out)
-    tokenizer.save_pretrained(out)  # type: ignore[attr-defined]
+    tokenizer.save_pretrained(out)
     return out
