@@ -36,7 +36,7 @@ def ml100k_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def mi5_file() -> Path:
-    """The Amazon Musical Instruments 5-core reviews under /work/shared/data."""
+    """The Amazon Musical Instruments 5-core reviews in the shared data folder beside the repo."""
     path = MI5 / "reviews_Musical_Instruments_5.json.gz"
     if not path.is_file():
         pytest.skip(f"Amazon MI5 data not found at {path}")
@@ -49,3 +49,65 @@ def ml100k(ml100k_dir: Path):  # type: ignore[no-untyped-def]
     from convrec.data import load_dataset
 
     return load_dataset(ml100k_dir)
+
+
+def make_llm_data(n_users: int = 40, n_items: int = 30, reviews: bool = True, seed: int = 0):
+    """A small synthetic data set with titles, years, genres and (optionally) reviews."""
+    import numpy as np
+
+    from convrec.data import ItemInfo, build_dataset
+
+    rng = np.random.default_rng(seed)
+    genres = ["Action", "Comedy", "Drama", "Horror", "Romance"]
+    words = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike".split()  # noqa: SIM905
+    info = {
+        str(i): ItemInfo(
+            title=f"{words[i % 13].title()} {words[(i * 7 + 3) % 13].title()} {i}",
+            year=1980 + i,
+            genres=(genres[i % 5],),
+        )
+        for i in range(n_items)
+    }
+    user, item, rating, stamp = [], [], [], []
+    for u in range(n_users):
+        for k, i in enumerate(rng.choice(n_items, size=12, replace=False)):
+            user.append(u)
+            item.append(int(i))
+            rating.append(float(1 + (u + int(i)) % 5))
+            stamp.append(1000 * u + k)
+    n = len(user)
+    text = [
+        f"the {words[i % 13]} sound is {words[(i + u) % 13]} and {words[(3 * i) % 13]} strings"
+        for u, i in zip(user, item, strict=True)
+    ]
+    summary = [f"summary {k} {words[k % 13]} rocks" for k in range(n)]
+    return build_dataset(
+        "tiny",
+        source="memory",
+        user_ids=np.array(user),
+        item_ids=np.array(item),
+        rating=np.array(rating),
+        timestamp=np.array(stamp, np.int64),
+        lines=np.arange(1, n + 1),
+        item_info=info,
+        review_text=text if reviews else None,
+        summary=summary if reviews else None,
+    )
+
+
+@pytest.fixture(scope="session")
+def llm_data():
+    """Synthetic review data for the LLM tests (40 users x 12 ratings, 30 titled items)."""
+    return make_llm_data()
+
+
+@pytest.fixture(scope="session")
+def tiny_t5_dir(llm_data, tmp_path_factory) -> Path:
+    """A tiny T5 checkpoint (WordPiece vocabulary trained on ``llm_data``) on disk."""
+    import os
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    from convrec.llm.tiny import build_tiny_t5
+
+    return build_tiny_t5(llm_data, tmp_path_factory.mktemp("tiny-t5"), vocab_size=1000)

@@ -1,0 +1,178 @@
+"""LLMModel: the evaluation interface (fit, predict_ratings, score_items, explain) over the LLM."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from convrec.data.dataset import Dataset
+from convrec.llm.backbone import Backbone, BackboneConfig, load_backbone
+from convrec.llm.prompts import PromptBuilder, PromptConfig
+from convrec.llm.scoring import Scorer
+from convrec.llm.tasks import Task
+
+
+@dataclass
+class LLMConfig:
+    """Inference settings of :class:`LLMModel`.
+
+    Attributes
+    ----------
+    backbone : BackboneConfig
+    prompts : PromptConfig
+    batch_size : int
+        Prompts per encoder batch.
+    n_candidates : int
+        C, the CF engine's top-C items that ``score_items`` re-scores.
+    explain_max_tokens : int
+        Length limit of generated explanations.
+    candidate_reduce : {"sum", "mean"}
+        Candidate score: summed or length-normalised token log-likelihood.
+    templates : dict
+        Task value -> template id used at inference (default: each task's default).
+    """
+
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    prompts: PromptConfig = field(default_factory=PromptConfig)
+    batch_size: int = 32
+    n_candidates: int = 50
+    explain_max_tokens: int = 32
+    candidate_reduce: str = "sum"
+    templates: dict[str, str] = field(default_factory=dict)
+
+
+TrainHook = Callable[["LLMModel", Dataset, np.ndarray], None]
+"""``hook(model, data, rows)``, called at the end of :meth:`LLMModel.fit` to train the adapter."""
+
+
+class LLMModel:
+    """The LLM as an evaluation model.
+
+    Parameters
+    ----------
+    config : LLMConfig, optional
+    backbone : Backbone, optional
+        An already loaded backbone (default: loaded from ``config.backbone`` on first fit).
+    train : callable, optional
+        :data:`TrainHook` run by :meth:`fit` after the prompts are built; ``None`` keeps the
+        backbone as it is (e.g. a loaded adapter).
+    """
+
+    def __init__(
+        self,
+        config: LLMConfig | None = None,
+        backbone: Backbone | None = None,
+        train: TrainHook | None = None,
+    ) -> None:
+        self.config = config or LLMConfig()
+        self.backbone = backbone
+        self.train_hook = train
+        self.builder = PromptBuilder(self.config.prompts)
+        self.data: Dataset | None = None
+        self._scorer: Scorer | None = None
+
+    @property
+    def scorer(self) -> Scorer:
+        """The :class:`Scorer` over the current backbone (loaded on first use)."""
+        if self.backbone is None:
+            self.backbone = load_backbone(self.config.backbone)
+        if self._scorer is None or self._scorer.backbone is not self.backbone:
+            self._scorer = Scorer(self.backbone, batch_size=self.config.batch_size)
+        return self._scorer
+
+    def fit(self, data: Dataset, rows: np.ndarray) -> LLMModel:
+        """Index the training rows for prompts and CF evidence, then run the training hook.
+
+        Parameters
+        ----------
+        data : Dataset
+        rows : numpy.ndarray
+            ``int64[m]`` training interaction rows.
+        """
+        self.data = data
+        self.builder.fit(data, rows)
+        self._user_items = data.user_items(rows)
+        if self.train_hook is not None:
+            self.train_hook(self, data, np.asarray(rows, dtype=np.int64))
+        return self
+
+    def _template(self, task: Task) -> str | None:
+        return self.config.templates.get(task.value)
+
+    def predict_ratings(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Expected rating over the tokens "1".."5".
+
+        Parameters
+        ----------
+        users, items : numpy.ndarray
+            ``int32[N]`` internal indices.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``float32[N]``.
+        """
+        prompts = self.builder.prompts(Task.RATING, users, items, self._template(Task.RATING))
+        return self.scorer.ratings(prompts)
+
+    def score_candidates(self, users: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """LLM log-likelihood of each candidate's item key given the user's ranking prompt.
+
+        Parameters
+        ----------
+        users : numpy.ndarray
+            ``int32[B]``.
+        candidates : numpy.ndarray
+            ``int32[B, C]`` item indices, ``-1`` for padding.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``float32[B, C]``, ``-inf`` at padding.
+        """
+        candidates = np.asarray(candidates)
+        if candidates.ndim != 2 or len(candidates) != len(users):
+            raise ValueError("candidates must be int32[B, C] with B = len(users)")
+        prompts = self.builder.prompts(Task.RANKING, users, None, self._template(Task.RANKING))
+        texts = [[self.builder.item_key(int(i)) for i in row if i >= 0] for row in candidates]
+        scored = self.scorer.candidate_scores(prompts, texts, reduce=self.config.candidate_reduce)
+        out = np.full(candidates.shape, -np.inf, np.float32)
+        for b, row in enumerate(candidates):
+            valid = np.flatnonzero(row >= 0)
+            out[b, valid] = scored[b, : len(valid)]
+        return out
+
+    def cf_candidates(self, users: np.ndarray) -> np.ndarray:
+        """The CF engine's top-C unseen items per user, ``int32[B, C]`` padded with -1."""
+        data = self.data
+        knn = self.builder.knn
+        if data is None or knn is None:
+            raise RuntimeError("LLMModel is not fitted")
+        hist = self._user_items[np.asarray(users)]
+        ids, _ = knn.recommend(hist, k=self.config.n_candidates, exclude_seen=True)
+        return ids
+
+    def score_items(self, users: np.ndarray) -> np.ndarray:
+        """Scores over all items: LLM scores on the CF top-C candidates, ``-inf`` elsewhere.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``float32[B, n_items]``.
+        """
+        assert self.data is not None
+        cands = self.cf_candidates(users)
+        scores = self.score_candidates(users, cands)
+        out = np.full((len(users), self.data.n_items), -np.inf, np.float32)
+        rows, cols = np.nonzero(cands >= 0)
+        out[rows, cands[rows, cols]] = scores[rows, cols]
+        return out
+
+    def explain(self, users: np.ndarray, items: np.ndarray) -> list[str]:
+        """One generated explanation per (user, item), at most ``explain_max_tokens`` tokens."""
+        task = Task.EXPLANATION
+        prompts = self.builder.prompts(task, users, items, self._template(task))
+        texts, _ = self.scorer.generate(prompts, self.config.explain_max_tokens)
+        return texts

@@ -1,0 +1,237 @@
+"""The three LLM tasks and the template registry: paraphrased prompts per task, some held out."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from enum import Enum
+
+
+class Task(str, Enum):
+    """What a prompt asks for; the value is the name used in configs and records."""
+
+    RATING = "rating"
+    RANKING = "ranking"
+    EXPLANATION = "explanation"
+
+
+@dataclass(frozen=True)
+class PromptFields:
+    """Typed text fields a template may use; every field is plain text, possibly empty.
+
+    Attributes
+    ----------
+    item : str
+        Target item description: title, year, genres (empty for ranking prompts).
+    keywords : str
+        Item keywords learned from training reviews (review data only).
+    profile : str
+        The user's profile: a few recent / top-rated titles with the user's ratings.
+    evidence : str
+        CF evidence for the target: the user's history items nearest to it by ItemKNN
+        similarity, with the user's own ratings of them.
+    stats : str
+        Item mean training rating and the neighbours' (similarity-weighted) mean.
+    """
+
+    item: str = ""
+    keywords: str = ""
+    profile: str = ""
+    evidence: str = ""
+    stats: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        """Field name -> text."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+FIELD_NAMES = frozenset(f.name for f in fields(PromptFields))
+
+TASK_FIELDS: Mapping[Task, frozenset[str]] = {
+    Task.RATING: frozenset({"item", "keywords", "profile", "evidence", "stats"}),
+    Task.RANKING: frozenset({"profile"}),
+    Task.EXPLANATION: frozenset({"item", "keywords", "profile", "evidence", "stats"}),
+}
+"""Fields each task may show. Ranking prompts never describe the target item."""
+
+
+@dataclass(frozen=True)
+class Template:
+    """One paraphrase of a task prompt.
+
+    Attributes
+    ----------
+    id : str
+        Unique name, ``"<task>-<n>"``.
+    task : Task
+    text : str
+        A ``str.format`` string over :class:`PromptFields` names.
+    held_out : bool
+        Kept out of training, for the unseen-template evaluation.
+    """
+
+    id: str
+    task: Task
+    text: str
+    held_out: bool = False
+
+    @property
+    def placeholders(self) -> frozenset[str]:
+        """Field names the text refers to."""
+        return frozenset(
+            name for _, name, _, _ in string.Formatter().parse(self.text) if name is not None
+        )
+
+    def render(self, values: PromptFields) -> str:
+        """The prompt text; empty fields collapse so no dangling separators remain."""
+        text = self.text.format(**values.as_dict())
+        return " ".join(text.split()).replace(" .", ".").replace("..", ".")
+
+
+# The templates are data: add a paraphrase here, nothing else changes.
+_TEMPLATES: tuple[tuple[str, Task, str, bool], ...] = (
+    (
+        "rating-1",
+        Task.RATING,
+        "predict the rating of {item}. {keywords} similar items: {evidence}. {stats}. rating:",
+        False,
+    ),
+    (
+        "rating-2",
+        Task.RATING,
+        "how many stars will the user give {item}? similar items the user rated: {evidence}. "
+        "{stats}. {keywords} the user also rated {profile}.",
+        False,
+    ),
+    (
+        "rating-3",
+        Task.RATING,
+        "user rated {profile}. {evidence} are close to {item}. {stats}. {keywords} score 1 to 5:",
+        False,
+    ),
+    (
+        "rating-4",
+        Task.RATING,
+        "given the ratings {profile} and neighbours {evidence}, rate {item} ({stats}). {keywords}",
+        True,
+    ),
+    (
+        "ranking-1",
+        Task.RANKING,
+        "user history: {profile}. which item will the user choose next?",
+        False,
+    ),
+    (
+        "ranking-2",
+        Task.RANKING,
+        "the user rated {profile}. recommend one item:",
+        False,
+    ),
+    (
+        "ranking-3",
+        Task.RANKING,
+        "after {profile}, the next item the user picks is",
+        False,
+    ),
+    (
+        "ranking-4",
+        Task.RANKING,
+        "suggest an item for someone whose ratings are {profile}.",
+        True,
+    ),
+    (
+        "explanation-1",
+        Task.EXPLANATION,
+        "explain why the user would like {item}. {keywords} similar items rated: {evidence}. "
+        "{stats}.",
+        False,
+    ),
+    (
+        "explanation-2",
+        Task.EXPLANATION,
+        "write a short review of {item} for this user. {keywords} user history: {profile}. "
+        "similar items: {evidence}.",
+        False,
+    ),
+    (
+        "explanation-3",
+        Task.EXPLANATION,
+        "{item}. {keywords} evidence: {evidence}. {stats}. summary:",
+        False,
+    ),
+    (
+        "explanation-4",
+        Task.EXPLANATION,
+        "in one sentence, what would the user say about {item}? neighbours: {evidence}. {keywords}",
+        True,
+    ),
+)
+
+
+class TemplateRegistry:
+    """Templates per task; validates placeholders against :data:`TASK_FIELDS`.
+
+    Parameters
+    ----------
+    templates : iterable of Template
+        Ids must be unique; every task needs at least one training template.
+    """
+
+    def __init__(self, templates: Iterable[Template]) -> None:
+        self._by_id: dict[str, Template] = {}
+        for t in templates:
+            if t.id in self._by_id:
+                raise ValueError(f"duplicate template id {t.id!r}")
+            unknown = t.placeholders - TASK_FIELDS[t.task]
+            if unknown:
+                raise ValueError(
+                    f"template {t.id!r} uses fields {sorted(unknown)} not shown to {t.task.value}"
+                )
+            self._by_id[t.id] = t
+        for task in Task:
+            if not self.training(task):
+                raise ValueError(f"no training template for task {task.value!r}")
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._by_id.values())
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __getitem__(self, template_id: str) -> Template:
+        try:
+            return self._by_id[template_id]
+        except KeyError:
+            raise KeyError(
+                f"unknown template {template_id!r}; known: {sorted(self._by_id)}"
+            ) from None
+
+    def for_task(self, task: Task | str) -> list[Template]:
+        """All templates of a task, registry order."""
+        task = Task(task)
+        return [t for t in self._by_id.values() if t.task is task]
+
+    def training(self, task: Task | str) -> list[Template]:
+        """Templates used for training (not held out)."""
+        return [t for t in self.for_task(task) if not t.held_out]
+
+    def held_out(self, task: Task | str) -> list[Template]:
+        """Templates kept for the unseen-template evaluation."""
+        return [t for t in self.for_task(task) if t.held_out]
+
+    def default(self, task: Task | str) -> Template:
+        """The first training template: the one inference uses unless told otherwise."""
+        return self.training(task)[0]
+
+    def words(self) -> list[str]:
+        """Every literal word of every template (for building a tiny test vocabulary)."""
+        out: list[str] = []
+        for t in self:
+            for literal, _, _, _ in string.Formatter().parse(t.text):
+                out += literal.split()
+        return out
+
+
+REGISTRY = TemplateRegistry(Template(i, task, text, held) for i, task, text, held in _TEMPLATES)
+"""The built-in templates: four paraphrases per task, the last of each held out."""

@@ -1,0 +1,139 @@
+"""Template registry and prompt building: held-out templates, evidence, and no target leaks."""
+
+import dataclasses
+import sys
+
+import numpy as np
+import pytest
+
+from convrec.llm import REGISTRY, PromptBuilder, Task, Template, TemplateRegistry
+from convrec.splits import random_split
+
+
+def test_llm_package_imports_without_torch(tmp_path):
+    import subprocess
+
+    code = "import sys, convrec, convrec.llm; print('torch' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    assert out.stdout.strip() == "False"
+
+
+def test_every_task_has_training_and_held_out_paraphrases():
+    for task in Task:
+        assert len(REGISTRY.training(task)) >= 2
+        assert len(REGISTRY.held_out(task)) >= 1
+        assert REGISTRY.default(task).held_out is False
+    assert len({t.text for t in REGISTRY}) == len(REGISTRY)
+
+
+def test_registry_rejects_fields_a_task_may_not_see():
+    good = [Template(f"{t.value}-x", t, "{profile}") for t in Task]
+    with pytest.raises(ValueError, match="not shown to ranking"):
+        TemplateRegistry([*good, Template("bad", Task.RANKING, "{item} {profile}")])
+    with pytest.raises(ValueError, match="duplicate"):
+        TemplateRegistry([*good, good[0]])
+
+
+@pytest.fixture(scope="module")
+def fitted(llm_data):
+    split = random_split(llm_data)
+    return PromptBuilder().fit(llm_data, split.train), split
+
+
+def test_training_records_never_use_held_out_templates(fitted):
+    builder, split = fitted
+    held = {t.id for t in REGISTRY if t.held_out}
+    for task in Task:
+        records = builder.records(task, split.train)
+        assert len(records) == len(split.train)
+        used = {r.template for r in records}
+        assert used == {t.id for t in REGISTRY.training(task)}
+        assert not used & held
+        unseen = builder.records(task, split.test, templates="held_out")
+        assert {r.template for r in unseen} <= held
+
+
+def test_prompt_carries_profile_evidence_and_item_text(fitted, llm_data):
+    builder, split = fitted
+    row = int(split.test[0])
+    u, i = int(llm_data.user[row]), int(llm_data.item[row])
+    fields = builder.fields(u, i, Task.RATING)
+    assert builder.title(i) in fields.item and str(llm_data.catalog.year[i]) in fields.item
+    hist_items, hist_ratings = builder.history(u)
+    rated = dict(zip(hist_items.tolist(), hist_ratings.tolist(), strict=True))
+    sim = builder.knn.similarity_
+    nbr = set(sim.indices[sim.indptr[i] : sim.indptr[i + 1]].tolist()) & set(rated)
+    assert nbr, "the synthetic data should give this pair CF evidence"
+    for j in nbr:
+        if builder.title(j) in fields.evidence:
+            assert f"{builder.title(j)}: {rated[j]:g}" in fields.evidence
+    train_i = split.train[llm_data.item[split.train] == i]
+    assert f"item mean {llm_data.rating[train_i].mean():.1f}" in fields.stats
+    assert fields.keywords.startswith("keywords:")
+
+
+def test_keywords_come_from_training_reviews_only(llm_data):
+    texts = list(llm_data.review_text)
+    split = random_split(llm_data)
+    for r in split.test:
+        texts[r] = texts[r] + " zzzsecret zzzsecret"
+    data = dataclasses.replace(llm_data, review_text=texts)
+    builder = PromptBuilder().fit(data, split.train)
+    prompts = builder.prompts(Task.RATING, data.user[split.test], data.item[split.test])
+    assert not any("zzzsecret" in p for p in prompts)
+
+
+def _perturbed(data, row):
+    rating = data.rating.copy()
+    rating[row] = 6.0 - rating[row] if rating[row] != 3 else 1.0
+    summary = list(data.summary)
+    summary[row] = "completely different words here"
+    return dataclasses.replace(data, rating=rating, summary=summary)
+
+
+@pytest.mark.parametrize("task", list(Task))
+def test_target_never_leaks_into_its_prompt(llm_data, task):
+    """For every template: the target is not in the prompt, and changing it changes nothing."""
+    split = random_split(llm_data)
+    rows = split.train[:25]
+    builder = PromptBuilder().fit(llm_data, split.train)
+    for template in REGISTRY.for_task(task):
+        records = builder.records(task, rows, templates=template.id)
+        for rec in records:
+            assert rec.target, rec
+            if task is not Task.RATING:  # digits 1-5 legitimately appear as other ratings
+                assert rec.target.lower() not in rec.source.lower(), rec
+            if task is Task.RANKING:
+                assert builder.title(rec.item) not in rec.source
+        for rec in records[:8]:
+            other = PromptBuilder().fit(_perturbed(llm_data, rec.row), split.train)
+            again = other.records(task, np.array([rec.row]), templates=template.id)[0]
+            assert again.source == rec.source, (template.id, rec.row)
+            if task is not Task.RANKING:
+                assert again.target != rec.target
+
+
+def test_grounded_explanations_cite_true_evidence(llm_data):
+    data = dataclasses.replace(llm_data, review_text=None, summary=None)
+    split = random_split(data)
+    builder = PromptBuilder().fit(data, split.train)
+    for rec in builder.records(Task.EXPLANATION, split.train[:60]):
+        assert builder.title(rec.item) in rec.target
+        items, ratings = builder.history(rec.user, exclude_item=rec.item)
+        rated = {builder.title(int(j)): r for j, r in zip(items, ratings, strict=True)}
+        if " you liked " in rec.target:
+            cited = rec.target.split(" you liked ")[1].rstrip(".").split(" and ")
+            assert all(rated[c] >= 4 for c in cited)
+        if " you disliked " in rec.target:
+            cited = rec.target.split(" you disliked ")[1].rstrip(".").split(" and ")
+            assert all(rated[c] <= 2 for c in cited)
+
+
+def test_item_key_without_titles(llm_data):
+    catalog = dataclasses.replace(llm_data.catalog, title=list(llm_data.items.external))
+    data = dataclasses.replace(llm_data, catalog=catalog)
+    builder = PromptBuilder().fit(data, random_split(data).train)
+    assert builder.item_key(3) == f"item {data.items.external[3]}"
+    assert builder.target(Task.RANKING, 0) == f"item {data.items.external[data.item[0]]}"

@@ -1,0 +1,146 @@
+"""Fast scoring paths against the naive references, and LLMModel's evaluation interface."""
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+torch = pytest.importorskip("torch")
+
+from convrec.llm import PromptBuilder, Task  # noqa: E402
+from convrec.llm.backbone import BackboneConfig, load_backbone  # noqa: E402
+from convrec.llm.model import LLMConfig, LLMModel  # noqa: E402
+from convrec.llm.scoring import Scorer  # noqa: E402
+from convrec.splits import random_split  # noqa: E402
+
+
+def _train_a_little(backbone, records, steps=60, batch=16, lr=3e-3):
+    """A few plain AdamW steps so that greedy decoding emits rating digits."""
+    model = backbone.model
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr)
+    gen = np.random.default_rng(0)
+    model.train()
+    for _ in range(steps):
+        pick = gen.choice(len(records), size=batch, replace=False)
+        src = backbone.encode_sources([records[k].source for k in pick])
+        tgt = backbone.encode_targets([records[k].target for k in pick])
+        width = max(len(t) for t in tgt)
+        labels = torch.tensor([t + [-100] * (width - len(t)) for t in tgt])
+        loss = model(**src, labels=labels).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+
+
+@pytest.fixture(scope="module")
+def setup(llm_data, tiny_t5_dir):
+    split = random_split(llm_data)
+    builder = PromptBuilder().fit(llm_data, split.train)
+    backbone = load_backbone(BackboneConfig(name_or_path=str(tiny_t5_dir)), lora=False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        _train_a_little(backbone, builder.records(Task.RATING))
+    return llm_data, split, builder, backbone
+
+
+def test_one_step_rating_matches_generate_and_parse(setup):
+    data, split, builder, backbone = setup
+    rows = split.test[:24]
+    prompts = builder.prompts(Task.RATING, data.user[rows], data.item[rows])
+    scorer = Scorer(backbone, batch_size=5)  # uneven batches, mixed prompt lengths
+    fast = scorer.rating_scores(prompts)
+    naive, tokens = scorer.ratings_naive(prompts)
+    assert fast.expected.dtype == np.float32 and fast.expected.shape == (len(rows),)
+    assert np.all((fast.expected >= 1) & (fast.expected <= 5))
+    np.testing.assert_allclose(fast.probs.sum(1), 1.0, rtol=1e-5)
+    # greedy decoding's first token is exactly the full-vocabulary argmax of the one step
+    assert [t[0] for t in tokens] == fast.top_token.tolist()
+    agree = ~np.isnan(naive)
+    assert agree.mean() > 0.5, "the briefly trained model should answer with digits"
+    argmax_rating = fast.probs.argmax(1) + 1.0
+    assert np.array_equal(naive[agree], argmax_rating[agree])
+    # batching does not change results
+    alone = Scorer(backbone, batch_size=1).rating_scores(prompts[:4])
+    np.testing.assert_allclose(alone.expected, fast.expected[:4], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("reduce", ["sum", "mean"])
+def test_cached_candidate_scores_equal_one_forward_per_candidate(setup, reduce):
+    _, _, builder, backbone = setup
+    users = np.array([0, 3, 7], np.int32)
+    prompts = builder.prompts(Task.RANKING, users)
+    cands = [
+        [builder.item_key(i) for i in range(0, 9)],
+        [builder.item_key(i) for i in range(5, 8)],  # ragged
+        [builder.item_key(i) for i in (4, 4, 29, 11, 2)] + ["x"],  # repeats, one-token text
+    ]
+    scorer = Scorer(backbone, batch_size=2, pair_batch=4)
+    fast = scorer.candidate_scores(prompts, cands, reduce=reduce)
+    naive = scorer.candidate_scores_naive(prompts, cands, reduce=reduce)
+    assert fast.shape == (3, 9) and fast.dtype == np.float32
+    assert np.isneginf(fast[1, 3:]).all() and np.isneginf(naive[1, 3:]).all()
+    finite = np.isfinite(naive)
+    np.testing.assert_allclose(fast[finite], naive[finite], rtol=1e-4, atol=1e-4)
+    assert fast[2, 0] == fast[2, 1]
+
+
+def test_batched_generation_is_length_limited(setup):
+    data, split, builder, backbone = setup
+    rows = split.test[:6]
+    prompts = builder.prompts(Task.EXPLANATION, data.user[rows], data.item[rows])
+    scorer = Scorer(backbone, batch_size=4)
+    texts, n_tokens = scorer.generate(prompts, max_new_tokens=5)
+    assert len(texts) == 6 and all(isinstance(t, str) for t in texts)
+    assert 6 <= n_tokens <= 30
+    single, _ = Scorer(backbone, batch_size=1).generate(prompts[:2], max_new_tokens=5)
+    assert single == texts[:2]
+
+
+def test_llm_model_implements_the_evaluation_interface(setup):
+    data, split, _, backbone = setup
+    calls = []
+    model = LLMModel(
+        LLMConfig(n_candidates=6, explain_max_tokens=4),
+        backbone=backbone,
+        train=lambda m, d, rows: calls.append(len(rows)),
+    )
+    assert model.fit(data, split.train) is model and calls == [len(split.train)]
+    rows = split.test[:10]
+    ratings = model.predict_ratings(data.user[rows], data.item[rows])
+    assert ratings.shape == (10,) and ratings.dtype == np.float32
+    users = data.user[rows[:3]]
+    cands = np.array([[1, 2, -1], [4, -1, -1], [5, 6, 7]], np.int32)
+    scores = model.score_candidates(users, cands)
+    assert scores.shape == (3, 3) and scores.dtype == np.float32
+    assert np.array_equal(np.isfinite(scores), cands >= 0)
+    full = model.score_items(users)
+    top = model.cf_candidates(users)
+    assert full.shape == (3, data.n_items)
+    for b in range(3):
+        assert set(np.flatnonzero(np.isfinite(full[b]))) == set(top[b][top[b] >= 0].tolist())
+    texts = model.explain(data.user[rows[:2]], data.item[rows[:2]])
+    assert len(texts) == 2
+
+
+def test_inference_copy_merges_lora_and_int8_stays_close(setup, tiny_t5_dir):
+    from convrec.llm.backbone import inference_copy
+
+    data, split, builder, _ = setup
+    lora = load_backbone(BackboneConfig(name_or_path=str(tiny_t5_dir), lora_r=4))
+    with torch.no_grad():
+        for name, p in lora.model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.05, generator=torch.Generator().manual_seed(3))
+    rows = split.test[:8]
+    prompts = builder.prompts(Task.RATING, data.user[rows], data.item[rows])
+    ref = Scorer(lora).rating_scores(prompts).probs
+    merged = Scorer(inference_copy(lora)).rating_scores(prompts).probs
+    np.testing.assert_allclose(merged, ref, atol=1e-4)
+    int8 = Scorer(inference_copy(lora, int8=True)).rating_scores(prompts).probs
+    np.testing.assert_allclose(int8, ref, atol=0.05)
+    assert any("lora_B" in n for n, _ in lora.model.named_parameters())  # original untouched
