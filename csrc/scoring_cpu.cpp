@@ -157,49 +157,94 @@ int64_t item_similarity_topk_cpu(const CsrView& ui, const SimilarityParams& p, i
   return offset;
 }
 
+namespace {
+
+// One item's accumulator in a thread's dense scratch: its running score and the stamp of the
+// user row that last touched it. Score and stamp share a cache line, and a stale stamp means
+// "not reached yet" for the current row, so the scratch is never cleared between rows.
+struct Slot {
+  float score;
+  uint32_t stamp;
+};
+
+// Scores one history row into the scratch. Returns the number of reached items appended to
+// `touched` (which must hold n_items + 1 entries: the append is branch-free).
+inline int32_t accumulate_row(const CsrView& hist, const CsrView& nbr, int32_t b, uint32_t stamp,
+                              Slot* slot, int32_t* touched) {
+  const int32_t lo = hist.indptr[b], hi = hist.indptr[b + 1];
+  int32_t n = 0;
+  for (int32_t e = lo; e < hi; ++e) {
+    if (e + 1 < hi) {
+      // The next neighbour row starts at an unpredictable address: fetch it early.
+      const int32_t next = nbr.indptr[hist.indices[e + 1]];
+      __builtin_prefetch(nbr.indices + next);
+      __builtin_prefetch(nbr.data + next);
+    }
+    const int32_t h = hist.indices[e];
+    const float w = hist.data[e];
+    const int32_t q_end = nbr.indptr[h + 1];
+    const int32_t* idx = nbr.indices;
+    const float* val = nbr.data;
+    for (int32_t q = nbr.indptr[h]; q < q_end; ++q) {
+      const int32_t i = idx[q];
+      Slot& s = slot[i];
+      const bool fresh = s.stamp != stamp;
+      // Same float32 operations as the oracle: 0 + w*sim on first touch, then += in order.
+      s.score = (fresh ? 0.0f : s.score) + w * val[q];
+      s.stamp = stamp;
+      touched[n] = i;
+      n += fresh;
+    }
+  }
+  return n;
+}
+
+}  // namespace
+
 void score_topk_cpu(const CsrView& hist, const CsrView& nbr, bool exclude_seen, int num_threads,
                     const TopKOut& out) {
   const int32_t n_items = nbr.n_rows, k = out.k, E = out.n_evidence;
-  constexpr uint8_t kTouched = 1, kExcluded = 2;
+  const int32_t n_rows = hist.n_rows;
+  // Rows are handed out dynamically in chunks: histories are skewed (log-normal activity), so
+  // static blocks would leave one thread with the heavy users.
+  const int32_t chunk = std::max<int32_t>(1, std::min<int32_t>(64, n_rows / (64 * thread_count(num_threads)) + 1));
 #pragma omp parallel num_threads(thread_count(num_threads))
   {
-    std::vector<float> score(n_items, 0.0f);
-    std::vector<uint8_t> mark(n_items, 0);
-    std::vector<int32_t> touched;
-#pragma omp for schedule(dynamic, 8)
-    for (int32_t b = 0; b < hist.n_rows; ++b) {
-      const int32_t lo = hist.indptr[b], hi = hist.indptr[b + 1];
-      if (exclude_seen) {
-        for (int32_t e = lo; e < hi; ++e) mark[hist.indices[e]] = kExcluded;
+    std::vector<Slot> slot(static_cast<size_t>(n_items), Slot{0.0f, 0u});
+    std::vector<int32_t> touched(static_cast<size_t>(n_items) + 1);
+    uint32_t stamp = 0;
+#pragma omp for schedule(dynamic, chunk) nowait
+    for (int32_t b = 0; b < n_rows; ++b) {
+      // Stamps are per thread and grow by 2 per row (the odd value below marks the excluded
+      // items); on wrap-around the scratch is reset once.
+      if (stamp >= 0xFFFFFFF0u) {
+        std::fill(slot.begin(), slot.end(), Slot{0.0f, 0u});
+        stamp = 0;
       }
-      for (int32_t e = lo; e < hi; ++e) {
-        const int32_t h = hist.indices[e];
-        const float w = hist.data[e];
-        for (int32_t q = nbr.indptr[h]; q < nbr.indptr[h + 1]; ++q) {
-          const int32_t i = nbr.indices[q];
-          if (mark[i] == kExcluded) continue;
-          if (mark[i] == 0) {
-            mark[i] = kTouched;
-            touched.push_back(i);
-          }
-          score[i] += w * nbr.data[q];
+      stamp += 2;
+      const int32_t n = accumulate_row(hist, nbr, b, stamp, slot.data(), touched.data());
+      if (exclude_seen) {
+        // A reached history item keeps its place in `touched` but loses the current stamp.
+        for (int32_t e = hist.indptr[b]; e < hist.indptr[b + 1]; ++e) {
+          Slot& s = slot[hist.indices[e]];
+          if (s.stamp == stamp) s.stamp = stamp - 1;
         }
       }
       int32_t* ids = out.ids + static_cast<int64_t>(b) * k;
       float* scores = out.scores + static_cast<int64_t>(b) * k;
       int32_t count = 0;
-      for (const int32_t i : touched) topk_insert(ids, scores, k, &count, i, score[i]);
+      for (int32_t t = 0; t < n; ++t) {
+        const int32_t i = touched[t];
+        const Slot s = slot[i];
+        if (s.stamp != stamp) continue;  // excluded history item
+        if (count == k && !ranks_before(s.score, i, scores[k - 1], ids[k - 1])) continue;
+        topk_insert(ids, scores, k, &count, i, s.score);
+      }
       topk_pad(ids, scores, k, count, -INFINITY);
       for (int32_t j = 0; j < k && E > 0; ++j) {
         const int64_t at = (static_cast<int64_t>(b) * k + j) * E;
         collect_evidence(hist, nbr, b, ids[j], E, out.evidence + at, out.evidence_weight + at);
       }
-      for (const int32_t i : touched) {
-        score[i] = 0.0f;
-        mark[i] = 0;
-      }
-      touched.clear();
-      for (int32_t e = lo; e < hi; ++e) mark[hist.indices[e]] = 0;
     }
   }
 }
