@@ -159,44 +159,48 @@ int64_t item_similarity_topk_cpu(const CsrView& ui, const SimilarityParams& p, i
 
 namespace {
 
-// One item's accumulator in a thread's dense scratch: its running score and the stamp of the
-// user row that last touched it. Score and stamp share a cache line, and a stale stamp means
-// "not reached yet" for the current row, so the scratch is never cleared between rows.
-struct Slot {
-  float score;
-  uint32_t stamp;
+// A thread's dense scratch for one history row at a time: float32 scores and a bitmap of the
+// items reached, both all zero between rows. The bitmap (n_items / 8 bytes) stays in L1, so the
+// hot loop makes one random L2 access per neighbour edge (the score), and reached items are found
+// afterwards by scanning the bitmap, in ascending item order, instead of keeping a list.
+struct Scratch {
+  std::vector<float> score;
+  std::vector<uint64_t> reached;
+  explicit Scratch(int32_t n_items)
+      : score(static_cast<size_t>(n_items), 0.0f),
+        reached((static_cast<size_t>(n_items) + 63) / 64, 0) {}
 };
 
-// Scores one history row into the scratch. Returns the number of reached items appended to
-// `touched` (which must hold n_items + 1 entries: the append is branch-free).
-inline int32_t accumulate_row(const CsrView& hist, const CsrView& nbr, int32_t b, uint32_t stamp,
-                              Slot* slot, int32_t* touched) {
+// Fetches the cache lines of neighbour row h (indices and values) ahead of use.
+inline void prefetch_row(const CsrView& nbr, int32_t h) {
+  const int32_t lo = nbr.indptr[h], hi = nbr.indptr[h + 1];
+  for (int32_t q = lo; q < hi; q += 16) {
+    __builtin_prefetch(nbr.indices + q);
+    __builtin_prefetch(nbr.data + q);
+  }
+}
+
+// Accumulates score(i) += w(h) * sim(h, i) over history row b, in history order (the oracle's
+// float32 operations exactly), and sets the reached bits.
+inline void accumulate_row(const CsrView& hist, const CsrView& nbr, int32_t b, Scratch& s) {
   const int32_t lo = hist.indptr[b], hi = hist.indptr[b + 1];
-  int32_t n = 0;
+  const int32_t* idx = nbr.indices;
+  const float* val = nbr.data;
+  float* score = s.score.data();
+  uint64_t* reached = s.reached.data();
+  constexpr int32_t kAhead = 2;  // neighbour rows fetched ahead
+  for (int32_t e = lo; e < std::min(hi, lo + kAhead); ++e) prefetch_row(nbr, hist.indices[e]);
   for (int32_t e = lo; e < hi; ++e) {
-    if (e + 1 < hi) {
-      // The next neighbour row starts at an unpredictable address: fetch it early.
-      const int32_t next = nbr.indptr[hist.indices[e + 1]];
-      __builtin_prefetch(nbr.indices + next);
-      __builtin_prefetch(nbr.data + next);
-    }
+    if (e + kAhead < hi) prefetch_row(nbr, hist.indices[e + kAhead]);
     const int32_t h = hist.indices[e];
     const float w = hist.data[e];
     const int32_t q_end = nbr.indptr[h + 1];
-    const int32_t* idx = nbr.indices;
-    const float* val = nbr.data;
     for (int32_t q = nbr.indptr[h]; q < q_end; ++q) {
       const int32_t i = idx[q];
-      Slot& s = slot[i];
-      const bool fresh = s.stamp != stamp;
-      // Same float32 operations as the oracle: 0 + w*sim on first touch, then += in order.
-      s.score = (fresh ? 0.0f : s.score) + w * val[q];
-      s.stamp = stamp;
-      touched[n] = i;
-      n += fresh;
+      reached[i >> 6] |= uint64_t{1} << (i & 63);
+      score[i] += w * val[q];
     }
   }
-  return n;
 }
 
 }  // namespace
@@ -205,40 +209,44 @@ void score_topk_cpu(const CsrView& hist, const CsrView& nbr, bool exclude_seen, 
                     const TopKOut& out) {
   const int32_t n_items = nbr.n_rows, k = out.k, E = out.n_evidence;
   const int32_t n_rows = hist.n_rows;
+  const int32_t n_words = (n_items + 63) / 64;
+  const int threads = thread_count(num_threads);
   // Rows are handed out dynamically in chunks: histories are skewed (log-normal activity), so
   // static blocks would leave one thread with the heavy users.
-  const int32_t chunk = std::max<int32_t>(1, std::min<int32_t>(64, n_rows / (64 * thread_count(num_threads)) + 1));
-#pragma omp parallel num_threads(thread_count(num_threads))
+  const int32_t chunk = std::max<int32_t>(1, std::min<int32_t>(32, n_rows / (64 * threads)));
+#pragma omp parallel num_threads(threads)
   {
-    std::vector<Slot> slot(static_cast<size_t>(n_items), Slot{0.0f, 0u});
-    std::vector<int32_t> touched(static_cast<size_t>(n_items) + 1);
-    uint32_t stamp = 0;
+    Scratch s(n_items);
+    float* score = s.score.data();
+    uint64_t* reached = s.reached.data();
 #pragma omp for schedule(dynamic, chunk) nowait
     for (int32_t b = 0; b < n_rows; ++b) {
-      // Stamps are per thread and grow by 2 per row (the odd value below marks the excluded
-      // items); on wrap-around the scratch is reset once.
-      if (stamp >= 0xFFFFFFF0u) {
-        std::fill(slot.begin(), slot.end(), Slot{0.0f, 0u});
-        stamp = 0;
-      }
-      stamp += 2;
-      const int32_t n = accumulate_row(hist, nbr, b, stamp, slot.data(), touched.data());
+      accumulate_row(hist, nbr, b, s);
       if (exclude_seen) {
-        // A reached history item keeps its place in `touched` but loses the current stamp.
+        // History items leave the candidates (their scores are reset here, as they will not be
+        // visited by the scan below).
         for (int32_t e = hist.indptr[b]; e < hist.indptr[b + 1]; ++e) {
-          Slot& s = slot[hist.indices[e]];
-          if (s.stamp == stamp) s.stamp = stamp - 1;
+          const int32_t h = hist.indices[e];
+          reached[h >> 6] &= ~(uint64_t{1} << (h & 63));
+          score[h] = 0.0f;
         }
       }
       int32_t* ids = out.ids + static_cast<int64_t>(b) * k;
       float* scores = out.scores + static_cast<int64_t>(b) * k;
       int32_t count = 0;
-      for (int32_t t = 0; t < n; ++t) {
-        const int32_t i = touched[t];
-        const Slot s = slot[i];
-        if (s.stamp != stamp) continue;  // excluded history item
-        if (count == k && !ranks_before(s.score, i, scores[k - 1], ids[k - 1])) continue;
-        topk_insert(ids, scores, k, &count, i, s.score);
+      // Reached items in ascending order; each score is read once and reset.
+      for (int32_t j = 0; j < n_words; ++j) {
+        uint64_t bits = reached[j];
+        if (bits == 0) continue;
+        reached[j] = 0;
+        do {
+          const int32_t i = j * 64 + __builtin_ctzll(bits);
+          bits &= bits - 1;
+          const float v = score[i];
+          score[i] = 0.0f;
+          if (count == k && !ranks_before(v, i, scores[k - 1], ids[k - 1])) continue;
+          topk_insert(ids, scores, k, &count, i, v);
+        } while (bits != 0);
       }
       topk_pad(ids, scores, k, count, -INFINITY);
       for (int32_t j = 0; j < k && E > 0; ++j) {
