@@ -188,7 +188,7 @@ inline void accumulate_row(const CsrView& hist, const CsrView& nbr, int32_t b, S
   const float* val = nbr.data;
   float* score = s.score.data();
   uint64_t* reached = s.reached.data();
-  constexpr int32_t kAhead = 2;  // neighbour rows fetched ahead
+  constexpr int32_t kAhead = 4;  // neighbour rows fetched ahead
   for (int32_t e = lo; e < std::min(hi, lo + kAhead); ++e) prefetch_row(nbr, hist.indices[e]);
   for (int32_t e = lo; e < hi; ++e) {
     if (e + kAhead < hi) prefetch_row(nbr, hist.indices[e + kAhead]);
