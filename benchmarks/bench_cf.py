@@ -15,22 +15,23 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import argparse  # noqa: E402
-import importlib.metadata  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import argparse
+import importlib.metadata
+import json
+import platform
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-import numpy as np  # noqa: E402
-import scipy  # noqa: E402
-import scipy.sparse as sp  # noqa: E402
+import numpy as np
+import scipy
+import scipy.sparse as sp
 
-from convrec import _native  # noqa: E402
-from convrec.cf import ItemKNN, oracle  # noqa: E402
+from convrec import _native
+from convrec.cf import ItemKNN, oracle
 
 K_TOP = 10
 N_NEIGHBOURS = 50
@@ -208,7 +209,9 @@ def bench_dataset(
     else:
         recommender = CosineRecommender(K=N_NEIGHBOURS, num_threads=1)
         t0 = time.perf_counter()
-        recommender.fit(x, show_progress=False)
+        with warnings.catch_warnings():  # implicit warns about its own internal coo -> csr
+            warnings.simplefilter("ignore")
+            recommender.fit(x, show_progress=False)
         log(f"[{name}] implicit fit {time.perf_counter() - t0:.2f} s")
     userids = np.arange(n_users, dtype=np.int32)
 
@@ -223,9 +226,7 @@ def bench_dataset(
         "scipy": lambda: scipy_topk(x, s, K_TOP),
         "implicit": None
         if recommender is None
-        else lambda: recommender.recommend(
-            userids, x, N=K_TOP, filter_already_liked_items=True
-        ),
+        else lambda: recommender.recommend(userids, x, N=K_TOP, filter_already_liked_items=True),
     }
     best = interleaved_best(
         fns,
@@ -284,7 +285,7 @@ def main() -> None:
     log(f"copy bandwidth {result['copy_bandwidth_gbs']:.1f} GB/s")
     datasets: list[tuple[str, Callable[[], sp.csr_matrix], int | None, int, int]] = [
         ("ml-100k", ml_100k, None, 7, 5),
-        ("ml-1m-synth", lambda: synthetic(6_040, 3_706, 1_000_000, seed=1), None, 5, 3),
+        ("ml-1m-synth", lambda: synthetic(6_040, 3_706, 1_000_000, seed=1), 1_000, 5, 3),
     ]
     if not args.quick:
         datasets.append(
@@ -293,7 +294,7 @@ def main() -> None:
                 lambda: synthetic(100_000, 50_000, 10_000_000, seed=2, ratings=False),
                 2_000,
                 3,
-                1,
+                2,
             )
         )
     for name, make, oracle_users, rounds, slow_rounds in datasets:

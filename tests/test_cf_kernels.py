@@ -181,8 +181,17 @@ def test_score_topk_matches_oracle_on_many_items_and_skewed_rows(exclude, thread
     )
     for h in (hist, dup):
         got = _native.score_topk(
-            h.indptr, h.indices, h.data, nbr.indptr, nbr.indices, nbr.data, 25, exclude, 0,
-            threads, False,
+            h.indptr,
+            h.indices,
+            h.data,
+            nbr.indptr,
+            nbr.indices,
+            nbr.data,
+            25,
+            exclude,
+            0,
+            threads,
+            False,
         )
         want = oracle.score_topk(h, nbr, 25, exclude)
         np.testing.assert_array_equal(got[0], want[0])
