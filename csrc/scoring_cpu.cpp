@@ -157,49 +157,102 @@ int64_t item_similarity_topk_cpu(const CsrView& ui, const SimilarityParams& p, i
   return offset;
 }
 
+namespace {
+
+// A thread's dense scratch for one history row at a time: float32 scores and a bitmap of the
+// items reached, both all zero between rows. The bitmap (n_items / 8 bytes) stays in L1, so the
+// hot loop makes one random L2 access per neighbour edge (the score), and reached items are found
+// afterwards by scanning the bitmap, in ascending item order, instead of keeping a list.
+struct Scratch {
+  std::vector<float> score;
+  std::vector<uint64_t> reached;
+  explicit Scratch(int32_t n_items)
+      : score(static_cast<size_t>(n_items), 0.0f),
+        reached((static_cast<size_t>(n_items) + 63) / 64, 0) {}
+};
+
+// Fetches the cache lines of neighbour row h (indices and values) ahead of use.
+inline void prefetch_row(const CsrView& nbr, int32_t h) {
+  const int32_t lo = nbr.indptr[h], hi = nbr.indptr[h + 1];
+  for (int32_t q = lo; q < hi; q += 16) {
+    __builtin_prefetch(nbr.indices + q);
+    __builtin_prefetch(nbr.data + q);
+  }
+}
+
+// Accumulates score(i) += w(h) * sim(h, i) over history row b, in history order (the oracle's
+// float32 operations exactly), and sets the reached bits.
+inline void accumulate_row(const CsrView& hist, const CsrView& nbr, int32_t b, Scratch& s) {
+  const int32_t lo = hist.indptr[b], hi = hist.indptr[b + 1];
+  const int32_t* idx = nbr.indices;
+  const float* val = nbr.data;
+  float* score = s.score.data();
+  uint64_t* reached = s.reached.data();
+  constexpr int32_t kAhead = 4;  // neighbour rows fetched ahead
+  for (int32_t e = lo; e < std::min(hi, lo + kAhead); ++e) prefetch_row(nbr, hist.indices[e]);
+  for (int32_t e = lo; e < hi; ++e) {
+    if (e + kAhead < hi) prefetch_row(nbr, hist.indices[e + kAhead]);
+    const int32_t h = hist.indices[e];
+    const float w = hist.data[e];
+    const int32_t q_end = nbr.indptr[h + 1];
+    for (int32_t q = nbr.indptr[h]; q < q_end; ++q) {
+      const int32_t i = idx[q];
+      reached[i >> 6] |= uint64_t{1} << (i & 63);
+      score[i] += w * val[q];
+    }
+  }
+}
+
+}  // namespace
+
 void score_topk_cpu(const CsrView& hist, const CsrView& nbr, bool exclude_seen, int num_threads,
                     const TopKOut& out) {
   const int32_t n_items = nbr.n_rows, k = out.k, E = out.n_evidence;
-  constexpr uint8_t kTouched = 1, kExcluded = 2;
-#pragma omp parallel num_threads(thread_count(num_threads))
+  const int32_t n_rows = hist.n_rows;
+  const int32_t n_words = (n_items + 63) / 64;
+  const int threads = thread_count(num_threads);
+  // Rows are handed out dynamically in chunks: histories are skewed (log-normal activity), so
+  // static blocks would leave one thread with the heavy users.
+  const int32_t chunk = std::max<int32_t>(1, std::min<int32_t>(32, n_rows / (64 * threads)));
+#pragma omp parallel num_threads(threads)
   {
-    std::vector<float> score(n_items, 0.0f);
-    std::vector<uint8_t> mark(n_items, 0);
-    std::vector<int32_t> touched;
-#pragma omp for schedule(dynamic, 8)
-    for (int32_t b = 0; b < hist.n_rows; ++b) {
-      const int32_t lo = hist.indptr[b], hi = hist.indptr[b + 1];
+    Scratch s(n_items);
+    float* score = s.score.data();
+    uint64_t* reached = s.reached.data();
+#pragma omp for schedule(dynamic, chunk) nowait
+    for (int32_t b = 0; b < n_rows; ++b) {
+      accumulate_row(hist, nbr, b, s);
       if (exclude_seen) {
-        for (int32_t e = lo; e < hi; ++e) mark[hist.indices[e]] = kExcluded;
-      }
-      for (int32_t e = lo; e < hi; ++e) {
-        const int32_t h = hist.indices[e];
-        const float w = hist.data[e];
-        for (int32_t q = nbr.indptr[h]; q < nbr.indptr[h + 1]; ++q) {
-          const int32_t i = nbr.indices[q];
-          if (mark[i] == kExcluded) continue;
-          if (mark[i] == 0) {
-            mark[i] = kTouched;
-            touched.push_back(i);
-          }
-          score[i] += w * nbr.data[q];
+        // History items leave the candidates (their scores are reset here, as they will not be
+        // visited by the scan below).
+        for (int32_t e = hist.indptr[b]; e < hist.indptr[b + 1]; ++e) {
+          const int32_t h = hist.indices[e];
+          reached[h >> 6] &= ~(uint64_t{1} << (h & 63));
+          score[h] = 0.0f;
         }
       }
       int32_t* ids = out.ids + static_cast<int64_t>(b) * k;
       float* scores = out.scores + static_cast<int64_t>(b) * k;
       int32_t count = 0;
-      for (const int32_t i : touched) topk_insert(ids, scores, k, &count, i, score[i]);
+      // Reached items in ascending order; each score is read once and reset.
+      for (int32_t j = 0; j < n_words; ++j) {
+        uint64_t bits = reached[j];
+        if (bits == 0) continue;
+        reached[j] = 0;
+        do {
+          const int32_t i = j * 64 + __builtin_ctzll(bits);
+          bits &= bits - 1;
+          const float v = score[i];
+          score[i] = 0.0f;
+          if (count == k && !ranks_before(v, i, scores[k - 1], ids[k - 1])) continue;
+          topk_insert(ids, scores, k, &count, i, v);
+        } while (bits != 0);
+      }
       topk_pad(ids, scores, k, count, -INFINITY);
       for (int32_t j = 0; j < k && E > 0; ++j) {
         const int64_t at = (static_cast<int64_t>(b) * k + j) * E;
         collect_evidence(hist, nbr, b, ids[j], E, out.evidence + at, out.evidence_weight + at);
       }
-      for (const int32_t i : touched) {
-        score[i] = 0.0f;
-        mark[i] = 0;
-      }
-      touched.clear();
-      for (int32_t e = lo; e < hi; ++e) mark[hist.indices[e]] = 0;
     }
   }
 }

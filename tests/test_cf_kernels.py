@@ -156,6 +156,48 @@ def test_score_topk_matches_oracle(
         assert ev is None and ev_w is None
 
 
+@pytest.mark.parametrize("exclude", [True, False])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_score_topk_matches_oracle_on_many_items_and_skewed_rows(exclude, threads) -> None:
+    # Several bitmap words of items, rows of very different lengths (the scratch is reused
+    # across rows of one thread), zero and negative weights (reached items with a score <= 0
+    # are still candidates) and a repeated history item in one row.
+    rng = np.random.default_rng(7)
+    n_items = 300
+    nbr = native_similarity(random_ratings(3, 120, n_items, 0.08), 12, "cosine")
+    rows, cols, vals = [], [], []
+    for b, length in enumerate([0, 1, 2, 150, 3, 40, 0, 7, 90, 1]):
+        items = np.sort(rng.choice(n_items, length, replace=False))
+        rows += [b] * length
+        cols += items.tolist()
+        vals += rng.choice([-1.0, 0.0, 0.5, 2.0], length).tolist()
+    indptr = np.searchsorted(np.asarray(rows, np.int64), np.arange(11)).astype(np.int32)
+    hist = sp.csr_matrix(
+        (np.asarray(vals, np.float32), np.asarray(cols, np.int32), indptr), shape=(10, n_items)
+    )
+    dup = sp.csr_matrix(
+        (np.array([1.0, 1.0, 2.0], np.float32), np.array([5, 5, 9], np.int32), np.array([0, 3])),
+        shape=(1, n_items),
+    )
+    for h in (hist, dup):
+        got = _native.score_topk(
+            h.indptr,
+            h.indices,
+            h.data,
+            nbr.indptr,
+            nbr.indices,
+            nbr.data,
+            25,
+            exclude,
+            0,
+            threads,
+            False,
+        )
+        want = oracle.score_topk(h, nbr, 25, exclude)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+
+
 def test_score_ties_break_to_lower_item() -> None:
     # Item 0 links to items 1..4 with equal similarity: ranking must be 1, 2, 3, 4.
     nbr = as_csr(sp.csr_matrix(np.vstack([[0, 1, 1, 1, 1], np.zeros((4, 5))])), "nbr")
