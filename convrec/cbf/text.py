@@ -64,7 +64,8 @@ def review_texts(
     """One text per item learned from the reviews of the interaction ``rows`` only.
 
     The item's most frequent training summaries (ties: the earliest first), then its most
-    frequent review words that are not stopwords ("Keywords: ..."), cut to ``max_chars``.
+    frequent review words that are not stopwords ("Keywords: ...", ties in alphabetical
+    order, so the text and its cache key do not depend on hash seeds), cut to ``max_chars``.
     Reviews outside ``rows`` (valid / test) never reach the text. Items without a training
     review get ``""``.
 
@@ -89,7 +90,8 @@ def review_texts(
     texts = []
     for item in range(n):
         parts = [s for s, _ in summaries[item].most_common(n_summaries)]
-        keywords = [w for w, c in words[item].most_common(n_keywords) if c > 0]
+        ranked = sorted(words[item].items(), key=lambda wc: (-wc[1], wc[0]))  # ties: a-z
+        keywords = [w for w, _ in ranked[:n_keywords]]
         text = ". ".join(parts)
         if keywords:
             text += (". " if text else "") + "Keywords: " + ", ".join(keywords)
