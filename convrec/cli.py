@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--models",
         metavar="LIST",
         default="all",
-        help="comma-separated model names and/or the groups 'references', 'cf', 'all' "
+        help="comma-separated model names and/or the groups 'references', 'cf', 'cbf', 'all' "
         "(default all); e.g. --models references,cf_itemknn. A model runs under the protocols "
         "that score it (rating models: A, C; ranking models: B, C)",
     )

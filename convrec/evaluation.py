@@ -256,7 +256,7 @@ def reference_models(protocol: str) -> list[ModelSpec]:
     return specs
 
 
-MODEL_GROUPS = ("references", "cf", "all")
+MODEL_GROUPS = ("references", "cf", "cbf", "all")
 
 
 def default_models(protocol: str) -> list[ModelSpec]:
@@ -264,8 +264,9 @@ def default_models(protocol: str) -> list[ModelSpec]:
 
     Rating CF models (``cf_knn_item``, ``cf_knn_user``, ``cf_bpmf``, ``cf_blend``) run under
     A and C, ranking ones (``cf_itemknn``, ``cf_userknn``, ``cf_recency_itemknn``,
-    ``cf_seqknn``) under B and C.
+    ``cf_seqknn``) under B and C, as does the content-based ``cbf``.
     """
+    from convrec.cbf.specs import content_model_specs
     from convrec.cf.specs import ranking_model_specs, rating_model_specs
 
     protocol = protocol.upper()
@@ -275,7 +276,7 @@ def default_models(protocol: str) -> list[ModelSpec]:
     if protocol in ("A", "C"):
         specs += rating_model_specs()
     if protocol in ("B", "C"):
-        specs += ranking_model_specs()
+        specs += ranking_model_specs() + content_model_specs()
     return specs
 
 
@@ -288,7 +289,7 @@ def model_names() -> list[str]:
 
 
 def parse_model_selection(text: str) -> list[str]:
-    """Check a comma-separated list of model names and groups (``references``, ``cf``, ``all``).
+    """Check a comma-separated list of model names and groups (:data:`MODEL_GROUPS`).
 
     Returns the items, stripped, in order. Raises ``ValueError`` naming every unknown item and
     listing the valid ones.
@@ -310,13 +311,14 @@ def select_models(protocol: str, selection: str | Sequence[str] = "all") -> list
     """The models of :func:`default_models` (``protocol``) that ``selection`` names.
 
     ``selection`` is a comma-separated string or a list of names and groups: ``references``
-    (the simple references), ``cf`` (the ``cf_*`` models), ``all``. Names that exist but are
-    not scored under ``protocol`` (e.g. a rating model under B) are left out.
+    (the simple references), ``cf`` (the ``cf_*`` models), ``cbf`` (content-based), ``all``.
+    Names that exist but are not scored under ``protocol`` (e.g. a rating model under B) are
+    left out.
     """
     items = parse_model_selection(selection if isinstance(selection, str) else ",".join(selection))
     chosen = []
     for spec in default_models(protocol):
-        group = "cf" if spec.name.startswith("cf_") else "references"
+        group = spec.name.split("_")[0] if spec.name.startswith(("cf_", "cbf")) else "references"
         if "all" in items or group in items or spec.name in items:
             chosen.append(spec)
     return chosen
