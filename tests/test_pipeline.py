@@ -1,0 +1,148 @@
+"""Recommender: candidates, fusion of sources, filters, evidence and grounded explanations."""
+
+import numpy as np
+import pytest
+
+from convrec import Recommender, RecommenderConfig, UnknownTitleError
+from convrec.data import ItemInfo, build_dataset
+from convrec.dialogue import Constraints
+from convrec.explanations import GroundingCheck, template_explanation
+from convrec.schema import Evidence
+
+TITLES = ["Alpha (1990)", "Beta (1991)", "Gamma (1992)", "Delta (1993)",
+          "Omega (1980)", "Sigma (1981)", "Kappa (1982)", "Lambda (1983)"]  # fmt: skip
+GENRES = [("Sci-Fi",)] * 4 + [("Comedy",)] * 4
+
+
+def _data():
+    """Two taste groups: users 0-9 watch items 0->1->2->3, users 10-19 watch 4->5->6->7.
+
+    User 0 has only watched 0, 1, 2 (so 3 is the answer); user 10 only 4, 5, 6.
+    """
+    users, items, ratings, times = [], [], [], []
+    for u in range(20):
+        group = range(4) if u < 10 else range(4, 8)
+        seq = list(group)[:3] if u in (0, 10) else list(group)
+        for t, i in enumerate(seq):
+            users.append(u)
+            items.append(i)
+            ratings.append(5.0 if u % 2 == 0 else 4.0)
+            times.append(1000 * u + t)
+    info = {
+        str(i): ItemInfo(title=t.rsplit(" (", 1)[0], year=int(t[-5:-1]), genres=GENRES[i])
+        for i, t in enumerate(TITLES)
+    }
+    return build_dataset(
+        "toy",
+        source="memory",
+        user_ids=np.array(users),
+        item_ids=np.array(items),
+        rating=np.array(ratings),
+        timestamp=np.array(times),
+        lines=np.arange(1, len(users) + 1),
+        item_info=info,
+    )
+
+
+@pytest.fixture(scope="module")
+def rec():
+    return Recommender.build(_data(), config=RecommenderConfig(n_candidates=8))
+
+
+def test_known_user_gets_the_withheld_item_first_with_evidence(rec):
+    out = rec.recommend(user=0, k=3)
+    assert out.user == "0"
+    assert out[0].item_id == "3" and out[0].title == "Delta (1993)"
+    assert "cf" in out[0].components
+    assert out[0].evidence and out[0].evidence[0].item_id in {"0", "1", "2"}
+    assert out[0].evidence[0].user_rating == 5.0
+    assert {i.item_id for i in out} & {"0", "1", "2"} == set()  # seen items excluded
+    assert 1.0 <= out[0].predicted_rating <= 5.0
+
+
+def test_session_from_liked_titles_and_fuzzy_matching(rec):
+    out = rec.recommend(liked=["Omega", "sigma", "Kapa"], k=2)
+    assert out.user is None and out.history == ("4", "5", "6")
+    assert out[0].item_id == "7"
+    with pytest.raises(UnknownTitleError, match="did you mean Alpha"):
+        rec.recommend(liked=["Alpah"])
+    with pytest.raises(UnknownTitleError, match="no item titled 'Zyzzyva'"):
+        rec.recommend(liked=["Zyzzyva"])
+
+
+def test_filters_and_exclusions(rec):
+    only_comedy = rec.recommend(user=0, k=4, filters=Constraints(("Comedy",)))
+    assert only_comedy.items and all(int(i.item_id) >= 4 for i in only_comedy)
+    assert all(i.evidence == () for i in only_comedy)  # popular fill, no CF evidence
+    assert "popular" in only_comedy[0].explanation
+    early = rec.recommend(user=0, k=8, filters=Constraints(year_max=1985))
+    assert all(int(i.item_id) >= 4 for i in early)
+    out = rec.recommend(user=0, k=3, exclude=["Delta"])
+    assert "3" not in {i.item_id for i in out}
+
+
+def test_batch_equals_single_calls(rec):
+    batch = rec.recommend_batch([{"user": 0}, {"user": 10}], k=2, explain=False)
+    assert [i.item_id for i in batch[0]] == [i.item_id for i in rec.recommend(user=0, k=2)]
+    assert batch[1][0].item_id == "7"
+
+
+class FakeLLM:
+    """Prefers the highest item index; explains with a fixed or a made-up citation."""
+
+    def __init__(self, text):
+        self.text = text
+
+    def score_candidates(self, users, candidates):
+        return np.where(candidates >= 0, candidates.astype(np.float32), -np.inf)
+
+    def explain(self, users, items):
+        return [self.text] * len(users)
+
+
+def test_llm_source_is_fused_and_recorded_in_components():
+    data = _data()
+    config = RecommenderConfig(n_candidates=8, weights={"cf": 0.0, "llm": 1.0})
+    rec = Recommender.build(data, config=config, llm=FakeLLM("You will like it."))
+    out = rec.recommend(user=10, k=3, filters=None)
+    assert out[0].item_id == "7"
+    assert set(out[0].components) == {"cf", "llm"}
+    assert out[0].explanation == "You will like it." and out[0].explanation_source == "llm"
+
+
+def test_ungrounded_llm_text_falls_back_to_the_template_and_is_counted():
+    data = _data()
+    rec = Recommender.build(data, llm=FakeLLM("Because you loved Omega (1980)."))
+    out = rec.recommend(user=0, k=1)
+    assert out[0].item_id != "4"
+    assert out[0].explanation_source == "template"  # user 0 never chose Omega
+    assert "Omega" not in out[0].explanation
+    assert rec.grounding.failed == rec.grounding.checked == 1
+    assert rec.grounding.fallback_rate == 1.0
+
+
+def test_grounding_check_rejects_misquoted_ratings(rec):
+    check = GroundingCheck(rec.titles)
+    assert check.check("You rated Alpha 5 and liked Beta.", {0, 1}, {0: 5.0, 1: 4.0})
+    assert not check.check("You rated Alpha 3.", {0}, {0: 5.0})
+    assert not check.check("", {0})
+
+
+def test_template_cites_only_evidence():
+    ev = (Evidence("1", "Alpha (1990)", 0.5, 5.0), Evidence("2", "Beta (1991)", 0.2, None))
+    text = template_explanation("Gamma (1992)", 4.26, ev)
+    assert text.startswith("You rated Alpha (1990) (5/5) and Beta (1991)")
+    assert text.endswith("Predicted rating: 4.3/5.")
+
+
+def test_single_item_calls(rec):
+    assert 1.0 <= rec.predict_rating(0, "Delta") <= 5.0
+    assert "Delta" in rec.explain(0, "Delta")
+    similar = rec.similar_items("Alpha", k=2)
+    assert {s.item_id for s in similar} <= {"1", "2", "3"}
+    with pytest.raises(KeyError):
+        rec.predict_rating("no-such-user", "Delta")
+    with pytest.raises(ValueError, match="k must be"):
+        rec.recommend(user=0, k=0)
+    with pytest.raises(ValueError, match="give a user"):
+        rec.recommend()
