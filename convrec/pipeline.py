@@ -259,10 +259,10 @@ class Recommender:
         allowed = self._allowed(filters)
         blocked: list[np.ndarray] = []
         for p, r in zip(profiles, requests, strict=True):
-            out = [self.item_index(x) for x in r.get("exclude", ())]
+            skip = [self.item_index(x) for x in r.get("exclude", ())]
             if exclude_seen:
-                out += p.items.tolist()
-            blocked.append(np.asarray(out, np.int32))
+                skip += p.items.tolist()
+            blocked.append(np.asarray(skip, np.int32))
         if allowed is not None:
             banned = np.flatnonzero(~allowed).astype(np.int32)
             blocked = [np.union1d(b, banned).astype(np.int32) for b in blocked]
