@@ -349,11 +349,22 @@ def wrap_lora(model: Any, config: BackboneConfig) -> Any:
         return get_peft_model(model, lora_config)
 
 
+def adapter_backbone_config(adapter_dir: str | os.PathLike[str]) -> BackboneConfig:
+    """The backbone config of an adapter directory: ``convrec_config.json`` (its "backbone"
+    entry, written by training) or ``backbone_config.json`` (:meth:`Backbone.save_adapter`)."""
+    path = Path(adapter_dir)
+    if (path / "convrec_config.json").is_file():
+        return BackboneConfig(**json.loads((path / "convrec_config.json").read_text())["backbone"])
+    if (path / "backbone_config.json").is_file():
+        return BackboneConfig.load(path / "backbone_config.json")
+    raise FileNotFoundError(f"{path} is not a convrec adapter directory (no convrec_config.json)")
+
+
 def load_adapter(adapter_dir: str | os.PathLike[str], *, trainable: bool = False) -> Backbone:
-    """Rebuild the base from ``backbone_config.json`` and load a saved adapter onto it."""
+    """Rebuild the base from the adapter's saved config and load the adapter onto it."""
     from peft import PeftModel
 
-    config = BackboneConfig.load(Path(adapter_dir) / "backbone_config.json")
+    config = adapter_backbone_config(adapter_dir)
     backbone = load_backbone(config, lora=False)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
