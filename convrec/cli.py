@@ -171,6 +171,12 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lora-r", type=int, default=8, metavar="R", help="LoRA rank")
+    p.add_argument(
+        "--cross-init",
+        default="random",
+        choices=["random", "self"],
+        help="builtin backbone: new cross-attention random, or copied from self-attention",
+    )
     p.add_argument("--max-source-length", type=int, default=256, metavar="N")
     p.add_argument("--max-target-length", type=int, default=32, metavar="N")
     p.add_argument(
@@ -258,7 +264,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         data,
         out,
         config,
-        BackboneConfig(name_or_path=args.backbone, lora_r=args.lora_r),
+        BackboneConfig(name_or_path=args.backbone, lora_r=args.lora_r, cross_init=args.cross_init),
         resume=args.resume,
         quiet=args.quiet,
     )
