@@ -1,4 +1,4 @@
-"""The `convrec` command line (the only module that reads argv): eval | data."""
+"""The `convrec` command line (the only module that reads argv): eval | train | data."""
 
 from __future__ import annotations
 
@@ -74,7 +74,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="write {'data', 'protocol', 'models': {name: {metric: value}}, ...} here "
         "(a list of such objects when several protocols run)",
     )
+    p_eval.add_argument(
+        "--adapter",
+        metavar="DIR",
+        default=None,
+        help="a trained LLM adapter directory (convrec train --out DIR): adds the 'llm' model "
+        "(the LLM alone: ratings under A, re-ranking the CF top-50 under B, explanations "
+        "under C); 'all' includes it only when --adapter is given",
+    )
+    p_eval.add_argument(
+        "--limit",
+        metavar="N",
+        type=int,
+        default=None,
+        help="score the llm model on a seeded sample of at most N test rows (reported as "
+        "params.sample in the JSON)",
+    )
     p_eval.set_defaults(func=_cmd_eval)
+
+    p_train = sub.add_parser(
+        "train",
+        help="train the LLM's LoRA adapter on rating, ranking and explanation prompts",
+        description="Multi-task LoRA training of the seq2seq backbone (see README: Training). "
+        "The output directory becomes a PEFT adapter (adapter_config.json, "
+        "adapter_model.safetensors) plus convrec_config.json; checkpoints under "
+        "DIR/checkpoints allow --resume. Runs on CPU as is, and on several GPUs with "
+        "'accelerate launch -m convrec.cli train ...'.",
+        epilog=EPILOG,
+    )
+    _add_data_args(p_train)
+    _add_train_args(p_train)
+    p_train.set_defaults(func=_cmd_train)
 
     p_data = sub.add_parser(
         "data",
@@ -86,6 +116,164 @@ def build_parser() -> argparse.ArgumentParser:
     p_data.add_argument("--json", action="store_true", help="print JSON instead of text")
     p_data.set_defaults(func=_cmd_data)
     return parser
+
+
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, metavar="DIR", help="output adapter directory")
+    p.add_argument(
+        "--backbone",
+        default="builtin:minilm-l6",
+        metavar="NAME|PATH",
+        help="seq2seq checkpoint: builtin:minilm-l6 (default, offline) or a local path / id",
+    )
+    p.add_argument(
+        "--tasks",
+        default="rating,ranking,explanation",
+        metavar="LIST",
+        help="comma-separated tasks (default rating,ranking,explanation)",
+    )
+    p.add_argument(
+        "--weights",
+        default=None,
+        metavar="LIST",
+        help="one positive weight per task (default all 1): the probability of drawing "
+        "each task for a batch is proportional to it",
+    )
+    p.add_argument(
+        "--weighting",
+        default="fixed",
+        choices=["fixed", "uncertainty"],
+        help="fixed: the drawn task's loss as is; uncertainty: learned log-variances s_t, "
+        "loss exp(-s_t) L_t + s_t (Kendall et al.)",
+    )
+    p.add_argument("--max-steps", type=int, default=1000, metavar="N", help="optimizer steps")
+    p.add_argument(
+        "--epochs", type=float, default=0.0, metavar="E", help="if > 0, overrides --max-steps"
+    )
+    p.add_argument("--batch-size", type=int, default=16, metavar="B", help="per process")
+    p.add_argument("--grad-accum", type=int, default=1, metavar="K", help="micro-batches/step")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (AdamW)")
+    p.add_argument("--warmup", type=int, default=50, metavar="N", help="warmup steps")
+    p.add_argument(
+        "--eval-every", type=int, default=200, metavar="N", help="validate every N steps (0: off)"
+    )
+    p.add_argument(
+        "--save-every", type=int, default=200, metavar="N", help="checkpoint every N steps"
+    )
+    p.add_argument("--keep", type=int, default=2, metavar="N", help="checkpoints kept (+ best)")
+    p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoints")
+    p.add_argument(
+        "--split",
+        default=None,
+        choices=["A", "B", "C"],
+        help="train every task on that protocol's train rows; default: protocol A's train "
+        "rows for rating / explanation and B's for ranking",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lora-r", type=int, default=8, metavar="R", help="LoRA rank")
+    p.add_argument(
+        "--cross-init",
+        default="random",
+        choices=["random", "self"],
+        help="builtin backbone: new cross-attention random, or copied from self-attention",
+    )
+    p.add_argument("--max-source-length", type=int, default=256, metavar="N")
+    p.add_argument("--max-target-length", type=int, default=32, metavar="N")
+    p.add_argument(
+        "--templates",
+        default="",
+        metavar="IDS",
+        help="comma-separated training template ids (default: all not held out)",
+    )
+    p.add_argument(
+        "--rating-mse",
+        type=float,
+        default=1.0,
+        metavar="W",
+        help="weight of the squared error of the expected rating added to the rating loss",
+    )
+    p.add_argument(
+        "--valid-ratings", type=int, default=300, metavar="N", help="validation sample (A)"
+    )
+    p.add_argument("--valid-users", type=int, default=30, metavar="N", help="validation users (B)")
+    p.add_argument(
+        "--valid-explanations", type=int, default=16, metavar="N", help="generated in validation"
+    )
+    p.add_argument("--threads", type=int, default=2, metavar="N", help="torch CPU threads")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _split_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    tasks = _split_list(args.tasks)
+    try:
+        weights = (
+            [float(w) for w in _split_list(args.weights)] if args.weights else [1.0] * len(tasks)
+        )
+    except ValueError:
+        raise ValueError(
+            f"--weights: expected comma-separated numbers, got {args.weights!r}"
+        ) from None
+    from convrec.llm.tasks import Task
+
+    known = [t.value for t in Task]
+    bad = [t for t in tasks if t not in known]
+    if bad or not tasks:
+        raise ValueError(f"--tasks: unknown task(s) {bad}; choose from {', '.join(known)}")
+    out = Path(args.out)
+    if out.is_dir() and any(out.iterdir()) and not args.resume:
+        raise ValueError(f"--out {out} is not empty: pass --resume to continue its training")
+    from convrec.llm.train import TrainConfig
+
+    config = TrainConfig(
+        tasks=tuple(tasks),
+        weights=tuple(weights),
+        weighting=args.weighting,
+        lr=args.lr,
+        warmup_steps=args.warmup,
+        batch_size=args.batch_size,
+        grad_accum=args.grad_accum,
+        max_steps=args.max_steps,
+        epochs=args.epochs,
+        eval_every=args.eval_every,
+        save_every=args.save_every,
+        keep_last=args.keep,
+        seed=args.seed,
+        max_source_length=args.max_source_length,
+        max_target_length=args.max_target_length,
+        templates=tuple(_split_list(args.templates)),
+        rating_mse=args.rating_mse,
+        split=args.split,
+        valid_ratings=args.valid_ratings,
+        valid_users=args.valid_users,
+        valid_explanations=args.valid_explanations,
+        num_threads=args.threads,
+    )
+    data = _load(args)
+    from convrec.llm.backbone import BackboneConfig
+    from convrec.llm.train import train
+
+    start = time.perf_counter()
+    result = train(
+        data,
+        out,
+        config,
+        BackboneConfig(name_or_path=args.backbone, lora_r=args.lora_r, cross_init=args.cross_init),
+        resume=args.resume,
+        quiet=args.quiet,
+    )
+    last = result.valid[-1] if result.valid else {}
+    shown = ", ".join(f"{k}={v:.4f}" for k, v in last.items() if k not in ("step", "seconds"))
+    print(f"trained {result.step} steps in {time.perf_counter() - start:.1f} s -> {out}")
+    if shown:
+        print(f"valid at step {last['step']}: {shown}")
+    return 0
 
 
 def _parse_columns(text: str | None) -> dict[str, str]:
@@ -124,6 +312,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from convrec.evaluation import parse_model_selection, run_protocol, select_models
 
     selection = parse_model_selection(args.models)  # before loading: fail fast on a typo
+    if args.adapter is not None and not (Path(args.adapter) / "convrec_config.json").is_file():
+        raise ValueError(f"--adapter {args.adapter}: not an adapter directory (convrec train)")
+    if "llm" in selection and args.adapter is None:
+        raise ValueError("--models llm needs --adapter DIR (an adapter from convrec train)")
+    if args.limit is not None and args.limit < 1:
+        raise ValueError("--limit must be >= 1")
     data = _load(args)
     if args.protocol == "all":
         protocols = ["A", "B"] + (["C"] if data.summary is not None else [])
@@ -131,7 +325,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         protocols = [args.protocol.upper()]
     reports = []
     for protocol in protocols:
-        specs = select_models(protocol, selection)
+        specs = select_models(protocol, selection, args.adapter, args.limit)
         if not specs:
             print(f"protocol {protocol}: none of --models {args.models} is scored here, skipped")
             continue
@@ -160,6 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
             return int(args.func(args))
     except (DataError, ValueError, FileNotFoundError, KeyError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc

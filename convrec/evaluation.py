@@ -54,6 +54,8 @@ class ModelSpec:
     name: str
     factory: Callable[..., Any]
     grid: Sequence[Mapping[str, Any]] = ({},)
+    sample: int | None = None
+    """Score on a seeded sample of at most this many test rows (slow models, e.g. the LLM)."""
 
 
 @dataclass
@@ -134,6 +136,9 @@ def run_protocol(
         probe = spec.factory(**dict(spec.grid[0]))
         metrics: dict[str, float] = {}
         chosen: dict[str, Any] = {}
+        if spec.sample is not None:
+            chosen["sample"] = spec.sample
+            log(f"{spec.name}: scored on a seeded sample of at most {spec.sample} test rows")
         if rating_split is not None and hasattr(probe, "predict_ratings"):
             values, params = _select_and_test(spec, data, rating_split, _rating_task)
             metrics.update(values)
@@ -174,7 +179,18 @@ def _select_and_test(
                 best = (value, dict(point))
     params = best[1] if best is not None else dict(spec.grid[0])
     model = spec.factory(**params).fit(data, split.part("train+valid"))
+    if spec.sample is not None:
+        split = _sampled(split, spec.sample)
     return task(model, data, split, "test"), params
+
+
+def _sampled(split: Split, n: int) -> Split:
+    """The split with its test part cut to a seeded sample of ``n`` rows (order kept)."""
+    test = split.test
+    if len(test) > n:
+        keep = np.sort(np.random.default_rng(0).choice(len(test), size=n, replace=False))
+        test = test[keep]
+    return Split(split.kind, split.train, split.valid, test)
 
 
 def _rating_task(model: Any, data: Dataset, split: Split, part: str) -> dict[str, float]:
@@ -288,6 +304,25 @@ def model_names() -> list[str]:
     return names
 
 
+LLM_NAME = "llm"
+"""The LLM alone (needs a trained adapter: ``convrec eval --adapter DIR``)."""
+
+
+def llm_spec(adapter: str | Path, sample: int | None = None) -> ModelSpec:
+    """The ``llm`` model: an adapter directory loaded once, refitted (prompt index) per split."""
+    shared: dict[str, Any] = {}
+
+    def factory() -> Any:
+        from convrec.llm.model import LLMModel
+
+        if "model" not in shared:
+            shared["model"] = LLMModel.from_pretrained(adapter)
+        loaded = shared["model"]
+        return LLMModel(loaded.config, backbone=loaded.backbone)
+
+    return ModelSpec(LLM_NAME, factory, sample=sample)
+
+
 def parse_model_selection(text: str) -> list[str]:
     """Check a comma-separated list of model names and groups (:data:`MODEL_GROUPS`).
 
@@ -297,7 +332,7 @@ def parse_model_selection(text: str) -> list[str]:
     items = [part.strip() for part in text.split(",") if part.strip()]
     if not items:
         raise ValueError("--models is empty; give model names or one of " + ", ".join(MODEL_GROUPS))
-    known = model_names()
+    known = [*model_names(), LLM_NAME]
     unknown = [item for item in items if item not in known and item not in MODEL_GROUPS]
     if unknown:
         raise ValueError(
@@ -307,18 +342,28 @@ def parse_model_selection(text: str) -> list[str]:
     return items
 
 
-def select_models(protocol: str, selection: str | Sequence[str] = "all") -> list[ModelSpec]:
+def select_models(
+    protocol: str,
+    selection: str | Sequence[str] = "all",
+    adapter: str | Path | None = None,
+    sample: int | None = None,
+) -> list[ModelSpec]:
     """The models of :func:`default_models` (``protocol``) that ``selection`` names.
 
     ``selection`` is a comma-separated string or a list of names and groups: ``references``
     (the simple references), ``cf`` (the ``cf_*`` models), ``cbf`` (content-based), ``all``.
     Names that exist but are not scored under ``protocol`` (e.g. a rating model under B) are
-    left out.
+    left out. ``llm`` (the LLM alone, scored on a seeded sample of ``sample`` test rows when
+    given) needs an ``adapter`` directory; ``all`` includes it only when one is given.
     """
     items = parse_model_selection(selection if isinstance(selection, str) else ",".join(selection))
+    if LLM_NAME in items and adapter is None:
+        raise ValueError("the llm model needs --adapter DIR (an adapter from convrec train)")
     chosen = []
     for spec in default_models(protocol):
         group = spec.name.split("_")[0] if spec.name.startswith(("cf_", "cbf")) else "references"
         if "all" in items or group in items or spec.name in items:
             chosen.append(spec)
+    if adapter is not None and ("all" in items or LLM_NAME in items):
+        chosen.append(llm_spec(adapter, sample))
     return chosen

@@ -62,6 +62,9 @@ class BackboneConfig:
         Token limits of prompts and targets.
     seed : int
         Seed of the random initialisation of new weights (default backbone).
+    cross_init : {"random", "self"}
+        Default backbone only: new cross-attention drawn at random, or copied from the
+        same layer's self-attention (pretrained attention that can already read tokens).
     """
 
     name_or_path: str = DEFAULT_BACKBONE
@@ -75,6 +78,7 @@ class BackboneConfig:
     max_source_length: int = 256
     max_target_length: int = 32
     seed: int = 0
+    cross_init: str = "random"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -82,6 +86,8 @@ class BackboneConfig:
             raise ValueError(f"quantization must be none, 8bit or 4bit, got {self.quantization!r}")
         if self.dtype not in ("float32", "bfloat16", "float16"):
             raise ValueError(f"unsupported dtype {self.dtype!r}")
+        if self.cross_init not in ("random", "self"):
+            raise ValueError(f"cross_init must be random or self, got {self.cross_init!r}")
         if self.lora_r < 0 or self.max_source_length < 8 or self.max_target_length < 2:
             raise ValueError("lora_r must be >= 0, max lengths >= 8 / >= 2")
 
@@ -185,7 +191,7 @@ def _quiet_transformers() -> Iterator[None]:
         logging.enable_progress_bar()
 
 
-def build_minilm_encoder_decoder(seed: int = 0) -> tuple[Any, Any]:
+def build_minilm_encoder_decoder(seed: int = 0, cross_init: str = "random") -> tuple[Any, Any]:
     """The default backbone: MiniLM-L6 as encoder and as decoder (new cross-attention).
 
     Returns
@@ -204,6 +210,12 @@ def build_minilm_encoder_decoder(seed: int = 0) -> tuple[Any, Any]:
             path, path, encoder_use_safetensors=True, decoder_use_safetensors=True
         )
         tokenizer = AutoTokenizer.from_pretrained(path)
+    if cross_init == "self":
+        with torch.no_grad():
+            decoder: Any = model.decoder
+            layers: Any = decoder.bert.encoder.layer
+            for layer in layers:
+                layer.crossattention.load_state_dict(layer.attention.state_dict())
     for cfg in (model.config, model.generation_config):
         cfg.decoder_start_token_id = tokenizer.cls_token_id
         cfg.pad_token_id = tokenizer.pad_token_id
@@ -280,7 +292,7 @@ def load_backbone(config: BackboneConfig | None = None, *, lora: bool = True) ->
     """
     config = config or BackboneConfig()
     if config.name_or_path == DEFAULT_BACKBONE:
-        model, tokenizer = build_minilm_encoder_decoder(config.seed)
+        model, tokenizer = build_minilm_encoder_decoder(config.seed, config.cross_init)
         if config.quantization != "none" or config.dtype != "float32":
             with tempfile.TemporaryDirectory() as tmp:  # reload through the common path
                 model.save_pretrained(tmp)
@@ -349,11 +361,22 @@ def wrap_lora(model: Any, config: BackboneConfig) -> Any:
         return get_peft_model(model, lora_config)
 
 
+def adapter_backbone_config(adapter_dir: str | os.PathLike[str]) -> BackboneConfig:
+    """The backbone config of an adapter directory: ``convrec_config.json`` (its "backbone"
+    entry, written by training) or ``backbone_config.json`` (:meth:`Backbone.save_adapter`)."""
+    path = Path(adapter_dir)
+    if (path / "convrec_config.json").is_file():
+        return BackboneConfig(**json.loads((path / "convrec_config.json").read_text())["backbone"])
+    if (path / "backbone_config.json").is_file():
+        return BackboneConfig.load(path / "backbone_config.json")
+    raise FileNotFoundError(f"{path} is not a convrec adapter directory (no convrec_config.json)")
+
+
 def load_adapter(adapter_dir: str | os.PathLike[str], *, trainable: bool = False) -> Backbone:
-    """Rebuild the base from ``backbone_config.json`` and load a saved adapter onto it."""
+    """Rebuild the base from the adapter's saved config and load the adapter onto it."""
     from peft import PeftModel
 
-    config = BackboneConfig.load(Path(adapter_dir) / "backbone_config.json")
+    config = adapter_backbone_config(adapter_dir)
     backbone = load_backbone(config, lora=False)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")

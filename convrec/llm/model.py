@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from convrec.data.dataset import Dataset
-from convrec.llm.backbone import Backbone, BackboneConfig, load_backbone
+from convrec.llm.backbone import Backbone, BackboneConfig, load_adapter, load_backbone
 from convrec.llm.prompts import PromptBuilder, PromptConfig
 from convrec.llm.scoring import Scorer
 from convrec.llm.tasks import Task
@@ -72,6 +76,41 @@ class LLMModel:
         self.builder = PromptBuilder(self.config.prompts)
         self.data: Dataset | None = None
         self._scorer: Scorer | None = None
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike[str], **overrides: Any) -> LLMModel:
+        """Load an adapter directory written by :meth:`save_pretrained` or ``convrec train``.
+
+        ``overrides`` replace :class:`LLMConfig` fields (e.g. ``batch_size``). The model still
+        needs :meth:`fit` (indexing the training rows for prompts) before it predicts.
+        """
+        path = Path(path)
+        name = path / "convrec_config.json"
+        if not name.is_file():
+            raise FileNotFoundError(f"{path} is not a convrec adapter directory (no {name.name})")
+        saved = json.loads(name.read_text())
+        values = {**saved.get("llm", {}), **overrides}
+        values["backbone"] = BackboneConfig(**saved["backbone"])
+        values["prompts"] = PromptConfig(**saved["prompts"])
+        return cls(LLMConfig(**values), backbone=load_adapter(path))
+
+    def save_pretrained(
+        self, path: str | os.PathLike[str], extra: dict[str, Any] | None = None
+    ) -> Path:
+        """Write the adapter (PEFT format) and ``convrec_config.json`` atomically to ``path``."""
+        from convrec.llm.checkpoint import atomic_dir, save_adapter_files
+
+        bb = self.backbone
+        if bb is None or not hasattr(bb.model, "peft_config"):
+            raise ValueError("this LLMModel has no LoRA adapter to save")
+        llm = {k: v for k, v in asdict(self.config).items() if k not in ("backbone", "prompts")}
+        config = {
+            **(extra or {}),
+            "backbone": asdict(bb.config),
+            "prompts": asdict(self.config.prompts),
+            "llm": llm,
+        }
+        return atomic_dir(Path(path), lambda tmp: save_adapter_files(bb.model, tmp, config))
 
     @property
     def scorer(self) -> Scorer:

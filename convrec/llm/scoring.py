@@ -62,6 +62,11 @@ class Scorer:
     def model(self) -> Any:
         return self.backbone.model
 
+    @property
+    def device(self) -> torch.device:
+        """Device of the model's first parameter (inputs are moved there)."""
+        return next(self.model.parameters()).device
+
     def _rating_plan(self) -> tuple[list[int], list[int]]:
         """Shared token prefix of "1".."5" and the one distinct token of each after it."""
         seqs = self.backbone.tokenizer([str(v) for v in RATING_VALUES], add_special_tokens=False)[
@@ -92,7 +97,7 @@ class Scorer:
             out.append(
                 (
                     idx,
-                    {"input_ids": padded["input_ids"], "attention_mask": padded["attention_mask"]},
+                    {k: padded[k].to(self.device) for k in ("input_ids", "attention_mask")},
                 )
             )
         return out
@@ -132,11 +137,11 @@ class Scorer:
         probs = np.zeros((n, len(RATING_VALUES)), np.float32)
         mass = np.zeros(n, np.float32)
         top = np.zeros(n, np.int64)
-        ids = torch.tensor(self._rating_ids)
+        ids = torch.tensor(self._rating_ids, device=self.device)
         start = [self.backbone.decoder_start_id, *self._rating_prefix]
         for idx, batch in self._batches(prompts):
             enc = self._encode(batch)
-            dec = torch.tensor([start] * len(idx))
+            dec = torch.tensor([start] * len(idx), device=self.device)
             logits = (
                 self.model(
                     encoder_outputs=enc,
@@ -148,9 +153,9 @@ class Scorer:
             )
             logp = torch.log_softmax(logits, dim=-1)
             sel = logp[:, ids]
-            probs[idx] = torch.softmax(sel, dim=-1).numpy()
-            mass[idx] = sel.exp().sum(-1).numpy()
-            top[idx] = logits.argmax(-1).numpy()
+            probs[idx] = torch.softmax(sel, dim=-1).cpu().numpy()
+            mass[idx] = sel.exp().sum(-1).cpu().numpy()
+            top[idx] = logits.argmax(-1).cpu().numpy()
         expected = (probs @ np.asarray(RATING_VALUES, np.float32)).astype(np.float32)
         return RatingScores(expected, probs, mass, top)
 
@@ -215,7 +220,7 @@ class Scorer:
         out = np.full((len(prompts), width), -np.inf, np.float32)
         for idx, batch in self._batches(prompts):
             enc = self._encode(batch)
-            start = torch.full((len(idx), 1), self.backbone.decoder_start_id)
+            start = torch.full((len(idx), 1), self.backbone.decoder_start_id, device=self.device)
             first = self.model(
                 encoder_outputs=enc,
                 attention_mask=batch["attention_mask"],
@@ -227,10 +232,10 @@ class Scorer:
             pairs = [(b, c) for b, n in enumerate(idx) for c in range(len(candidates[n]))]
             for s in range(0, len(pairs), self.pair_batch):
                 chunk = pairs[s : s + self.pair_batch]
-                rows = torch.tensor([b for b, _ in chunk])
+                rows = torch.tensor([b for b, _ in chunk], device=self.device)
                 seqs = [self._targets(candidates[idx[b]][c]) for b, c in chunk]
                 length = max(len(x) for x in seqs)
-                tgt = torch.full((len(chunk), length), -1)
+                tgt = torch.full((len(chunk), length), -1, device=self.device)
                 for j, x in enumerate(seqs):
                     tgt[j, : len(x)] = torch.tensor(x)
                 total = logp0[rows, tgt[:, 0]]
@@ -249,7 +254,9 @@ class Scorer:
                         use_cache=True,
                     ).logits.float()
                     total = total + _gather_logp(logits, tgt[:, 1:])
-                lengths = torch.tensor([len(x) for x in seqs], dtype=torch.float32)
+                lengths = torch.tensor(
+                    [len(x) for x in seqs], dtype=torch.float32, device=self.device
+                )
                 score = total / lengths if reduce == "mean" else total
                 for (b, c), v in zip(chunk, score.tolist(), strict=True):
                     out[idx[b], c] = v
@@ -288,7 +295,7 @@ class Scorer:
         tok = self.backbone.tokenizer
         config = self._greedy(max_new_tokens)
         for idx, batch in self._batches(prompts):
-            gen = self.model.generate(**batch, generation_config=config)[:, 1:]
+            gen = self.model.generate(**batch, generation_config=config)[:, 1:].cpu()
             n_tokens += int((gen != self.backbone.pad_id).sum())
             for k, row in zip(idx, gen.tolist(), strict=True):
                 texts[k] = tok.decode(row, skip_special_tokens=True).strip()

@@ -1,0 +1,146 @@
+"""Validation during training: protocol metrics of the LLM on a fixed sample of held-out rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from convrec.data.dataset import Dataset
+from convrec.evaluation import rating_scale
+from convrec.llm.backbone import Backbone
+from convrec.llm.prompts import PromptBuilder
+from convrec.llm.scoring import Scorer
+from convrec.llm.tasks import Task
+from convrec.metrics import explanation_metrics, rmse
+
+
+@dataclass
+class ValidationSet:
+    """Fixed prompts and answers for the three tasks (built once, before training).
+
+    Rating and explanation come from protocol A's validation rows (prompts from the builder
+    fitted on A's train rows); ranking from protocol B's validation rows: the LLM re-ranks
+    the CF engine's top-C unseen items of each user (a held-out item outside them is a miss).
+    """
+
+    rating_prompts: list[str]
+    rating_true: np.ndarray
+    rating_range: tuple[float, float]
+    rank_prompts: list[str]
+    rank_candidates: list[list[str]]
+    rank_target: np.ndarray  # position of the held-out item among the candidates, -1: absent
+    explain_prompts: list[str]
+    explain_refs: list[str]
+    explain_tokens: int = 32
+
+    @property
+    def cf_ndcg10(self) -> float:
+        """NDCG@10 of the CF candidates' own order (the ranking reference)."""
+        return _ndcg10(self.rank_target)
+
+
+def build_validation(
+    data: Dataset,
+    tasks: list[Task],
+    builders: dict[Task, PromptBuilder],
+    rating_rows: np.ndarray,
+    ranking_rows: np.ndarray,
+    n_ratings: int,
+    n_users: int,
+    n_explanations: int,
+    n_candidates: int,
+    seed: int = 0,
+    explain_tokens: int = 32,
+) -> ValidationSet:
+    """Sample the validation rows (seeded) and render their prompts with default templates."""
+    rng = np.random.default_rng(seed)
+
+    def sample(rows: np.ndarray, n: int) -> np.ndarray:
+        n = min(n, len(rows))
+        return np.sort(rng.choice(rows, size=n, replace=False)) if n else rows[:0]
+
+    rr = sample(rating_rows, n_ratings) if Task.RATING in tasks else rating_rows[:0]
+    er = sample(rating_rows, n_explanations) if Task.EXPLANATION in tasks else rating_rows[:0]
+    kr = sample(ranking_rows, n_users) if Task.RANKING in tasks else ranking_rows[:0]
+    empty: list[str] = []
+    rating_prompts = (
+        builders[Task.RATING].prompts(Task.RATING, data.user[rr], data.item[rr]) if len(rr) else []
+    )
+    explain_prompts, refs = empty, empty
+    if len(er):
+        b = builders[Task.EXPLANATION]
+        explain_prompts = b.prompts(Task.EXPLANATION, data.user[er], data.item[er])
+        refs = [b.target(Task.EXPLANATION, int(r)) for r in er]
+    rank_prompts: list[str] = []
+    rank_cands: list[list[str]] = []
+    rank_target = np.zeros(0, np.int64)
+    if len(kr):
+        b = builders[Task.RANKING]
+        assert b.knn is not None
+        users = data.user[kr]
+        history = data.user_items(b.rows, values="ones")[users]
+        ids, _ = b.knn.recommend(history, k=n_candidates, exclude_seen=True)
+        rank_prompts = b.prompts(Task.RANKING, users)
+        rank_cands = [[b.item_key(int(i)) for i in row if i >= 0] for row in ids]
+        target = data.item[kr]
+        rank_target = np.array(
+            [
+                int(np.flatnonzero(row == t)[0]) if t in row else -1
+                for row, t in zip(ids, target, strict=True)
+            ],
+            np.int64,
+        )
+    return ValidationSet(
+        rating_prompts,
+        data.rating[rr].astype(np.float64),
+        rating_scale(data),
+        rank_prompts,
+        rank_cands,
+        rank_target,
+        explain_prompts,
+        refs,
+        explain_tokens,
+    )
+
+
+def _ndcg10(rank0: np.ndarray) -> float:
+    if len(rank0) == 0:
+        return 0.0
+    hit = (rank0 >= 0) & (rank0 < 10)
+    return float(np.where(hit, 1.0 / np.log2(np.maximum(rank0, 0) + 2.0), 0.0).mean())
+
+
+def validate(backbone: Backbone, valid: ValidationSet, batch_size: int = 32) -> dict[str, float]:
+    """Metrics of the current model: ``rmse``, ``ndcg@10`` (+ ``cf_ndcg@10``), ``rougeL``..."""
+    scorer = Scorer(backbone, batch_size=batch_size)
+    out: dict[str, float] = {}
+    if valid.rating_prompts:
+        lo, hi = valid.rating_range
+        pred = np.clip(scorer.ratings(valid.rating_prompts).astype(np.float64), lo, hi)
+        out["rmse"] = rmse(pred, valid.rating_true)
+    if valid.rank_prompts:
+        scores = scorer.candidate_scores(valid.rank_prompts, valid.rank_candidates)
+        ranks = np.full(len(valid.rank_target), -1, np.int64)
+        for b, t in enumerate(valid.rank_target):
+            if t >= 0:  # pessimistic: ties rank the held-out item below
+                ranks[b] = int((scores[b] >= scores[b, t]).sum()) - 1
+        out["ndcg@10"] = _ndcg10(ranks)
+        out["cf_ndcg@10"] = valid.cf_ndcg10
+    if valid.explain_prompts:
+        texts, _ = scorer.generate(valid.explain_prompts, valid.explain_tokens)
+        m = explanation_metrics(texts, valid.explain_refs)
+        out.update({k: m[k] for k in ("rougeL", "bleu4", "usr")})
+    return out
+
+
+def main_score(metrics: dict[str, float], tasks: list[Task]) -> float:
+    """Higher is better: -RMSE, NDCG@10 or ROUGE-L of the first task that was measured."""
+    for task in tasks:
+        if task is Task.RATING and "rmse" in metrics:
+            return -metrics["rmse"]
+        if task is Task.RANKING and "ndcg@10" in metrics:
+            return metrics["ndcg@10"]
+        if task is Task.EXPLANATION and "rougeL" in metrics:
+            return metrics["rougeL"]
+    return float("-inf")

@@ -1,0 +1,259 @@
+"""Multi-task training: loss goes down, adapters reload exactly, configs round-trip, resume."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+torch = pytest.importorskip("torch")
+
+from convrec.llm import checkpoint as ckpt  # noqa: E402
+from convrec.llm.backbone import BackboneConfig, load_adapter, load_backbone  # noqa: E402
+from convrec.llm.model import LLMModel  # noqa: E402
+from convrec.llm.prompts import PromptConfig  # noqa: E402
+from convrec.llm.train import TrainConfig, train  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning")
+
+SMALL = {
+    "batch_size": 8,
+    "lr": 3e-3,
+    "warmup_steps": 2,
+    "max_source_length": 128,
+    "valid_ratings": 16,
+    "valid_users": 4,
+    "valid_explanations": 2,
+    "n_candidates": 10,
+}
+
+
+def _backbone(tiny_t5_dir, seed=0):
+    torch.manual_seed(seed)
+    return load_backbone(BackboneConfig(name_or_path=str(tiny_t5_dir), lora_r=4))
+
+
+def _logits(backbone, text="predict the rating of alpha bravo 3"):
+    batch = backbone.encode_sources([text])
+    dec = torch.tensor([[backbone.decoder_start_id, 7, 9]])
+    with torch.no_grad():
+        return backbone.model(**batch, decoder_input_ids=dec).logits
+
+
+@pytest.mark.parametrize("weighting", ["fixed", "uncertainty"])
+def test_training_reduces_the_loss(llm_data, tiny_t5_dir, tmp_path, weighting):
+    config = TrainConfig(
+        tasks=("rating", "explanation"),
+        weights=(1.0, 1.0),
+        weighting=weighting,
+        rating_mse=0.0,  # token loss only: the tiny ratings are noise to the MSE term
+        max_steps=40,
+        eval_every=0,
+        save_every=0,
+        **SMALL,
+    )
+    result = train(llm_data, tmp_path / "out", config, BackboneConfig(str(tiny_t5_dir), lora_r=4))
+    assert result.step == 40 and len(result.history) == 40
+    for task in ("rating", "explanation"):
+        losses = [h["loss"] for h in result.history if h["task"] == task]
+        assert len(losses) >= 8
+        assert np.mean(losses[-4:]) < 0.8 * np.mean(losses[:4]), (task, losses)
+    if weighting == "uncertainty":
+        assert all(v > 0.0 for v in result.log_vars)  # losses > 1: log-variances grow
+    else:
+        assert result.log_vars == [0.0, 0.0]
+
+
+@pytest.fixture(scope="module")
+def trained(llm_data, tiny_t5_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("trained") / "adapter"
+    bb = _backbone(tiny_t5_dir)
+    config = TrainConfig(max_steps=6, eval_every=3, save_every=3, keep_last=1, **SMALL)
+    result = train(llm_data, out, config, bb, PromptConfig(n_recent=2))
+    return out, bb, config, result
+
+
+def test_adapter_loads_with_plain_peft_and_convrec(trained, tiny_t5_dir):
+    from peft import PeftModel
+
+    out, bb, _, result = trained
+    names = set(os.listdir(out))
+    assert {"adapter_config.json", "adapter_model.safetensors", "convrec_config.json"} <= names
+    assert [v["step"] for v in result.valid] == [3, 6] and "rmse" in result.valid[0]
+    assert {"ndcg@10", "cf_ndcg@10", "rougeL", "bleu4"} <= set(result.valid[0])
+    before = _logits(bb)
+    base = load_backbone(BackboneConfig(name_or_path=str(tiny_t5_dir), lora_r=4), lora=False)
+    base.model = PeftModel.from_pretrained(base.model, str(out)).eval()
+    assert torch.equal(_logits(base), before)
+    assert torch.equal(_logits(load_adapter(out)), before)
+    model = LLMModel.from_pretrained(out)
+    assert model.config.prompts == PromptConfig(n_recent=2) and model.config.n_candidates == 10
+    assert torch.equal(_logits(model.backbone), before)
+    # keep_last=1 plus the best checkpoint; no temp directories left
+    steps = [s for s, _ in ckpt.list_checkpoints(out / "checkpoints")]
+    assert steps[-1] == 6 and len(steps) <= 2
+    assert not [p for p in (out / "checkpoints").iterdir() if p.name.startswith(".")]
+
+
+def test_convrec_config_round_trip(trained, tmp_path):
+    out, bb, config, _ = trained
+    text = (out / "convrec_config.json").read_text()
+    saved = json.loads(text)
+    assert text == json.dumps(saved, indent=1, sort_keys=True) + "\n"
+    assert TrainConfig(**saved["train"]) == config
+    assert BackboneConfig(**saved["backbone"]) == bb.config
+    assert PromptConfig(**saved["prompts"]) == PromptConfig(n_recent=2)
+    assert saved["data"]["name"] == "tiny"
+    assert set(saved["data"]["train_rows"]) == {"rating", "ranking", "explanation"}
+    assert len(saved["data"]["train_rows"]["rating"]["sha256"]) == 64
+    model = LLMModel.from_pretrained(out, batch_size=4)
+    again = model.save_pretrained(tmp_path / "copy")
+    reloaded = LLMModel.from_pretrained(again)
+    assert reloaded.config == model.config and reloaded.config.batch_size == 4
+    assert torch.equal(_logits(reloaded.backbone), _logits(model.backbone))
+
+
+def test_train_config_validation():
+    with pytest.raises(ValueError, match="weights"):
+        TrainConfig(weights=(1.0, 2.0))
+    with pytest.raises(ValueError, match="positive"):
+        TrainConfig(weights=(1.0, 0.0, 1.0))
+    with pytest.raises(ValueError, match="held out"):
+        TrainConfig(templates=("rating-4",))
+    with pytest.raises(ValueError, match="weighting"):
+        TrainConfig(weighting="magic")
+    from convrec.llm.tasks import Task
+
+    assert TrainConfig(templates=("rating-2",)).template_pool(Task.RATING) == ["rating-2"]
+    assert TrainConfig(templates=("rating-2",)).template_pool(Task.RANKING) == [
+        "ranking-1",
+        "ranking-2",
+        "ranking-3",
+    ]
+
+
+class Killed(Exception):
+    pass
+
+
+def test_kill_and_resume_continues_exactly(llm_data, tiny_t5_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    config = TrainConfig(max_steps=8, eval_every=0, save_every=2, weighting="uncertainty", **SMALL)
+    tiny = BackboneConfig(name_or_path=str(tiny_t5_dir), lora_r=4)
+    full = train(llm_data, tmp_path / "full", config, tiny)
+
+    def kill_after_5(step, loss):
+        if step == 5:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(llm_data, tmp_path / "cut", config, tiny, hook=kill_after_5)
+    assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "cut" / "checkpoints")] == [2, 4]
+    assert not (tmp_path / "cut" / "adapter_model.safetensors").exists()
+    with pytest.raises(ValueError, match="--resume"):
+        train(llm_data, tmp_path / "cut", config, tiny)
+    resumed = train(llm_data, tmp_path / "cut", config, tiny, resume=True)
+    assert resumed.step == 8
+    assert resumed.history == full.history  # steps, task order and losses, bit for bit
+    assert resumed.log_vars == full.log_vars
+    a = load_file(str(tmp_path / "full" / "adapter_model.safetensors"))
+    b = load_file(str(tmp_path / "cut" / "adapter_model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_checkpoint_write_is_atomic(tmp_path):
+    root = tmp_path / "checkpoints"
+
+    def good(tmp):
+        (tmp / ckpt.STATE_NAME).write_text("{}")
+        (tmp / "weights").write_bytes(b"x" * 100)
+
+    ckpt.atomic_dir(root / ckpt.checkpoint_name(2), good)
+
+    def interrupted(tmp):
+        (tmp / "weights").write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ckpt.atomic_dir(root / ckpt.checkpoint_name(4), interrupted)
+    with pytest.raises(KeyboardInterrupt):  # over an existing checkpoint: the old one survives
+        ckpt.atomic_dir(root / ckpt.checkpoint_name(2), interrupted)
+    assert [s for s, _ in ckpt.list_checkpoints(root)] == [2]
+    assert (root / ckpt.checkpoint_name(2) / "weights").read_bytes() == b"x" * 100
+    assert sorted(p.name for p in root.iterdir()) == [ckpt.checkpoint_name(2)]
+    # a directory left by a killed process (no os.replace happened) is never listed
+    (root / ".tmp-step-00000006-999").mkdir()
+    (root / ckpt.checkpoint_name(8)).mkdir()  # no trainer_state.json: incomplete
+    assert [s for s, _ in ckpt.list_checkpoints(root)] == [2]
+    ckpt.prune_checkpoints(root, keep_last=1, keep=set())
+    assert not (root / ".tmp-step-00000006-999").exists()
+
+
+@pytest.fixture
+def ratings_csv(llm_data, tmp_path):
+    path = tmp_path / "ratings.csv"
+    lines = ["u,i,r,t"]
+    for u, i, r, t in zip(
+        llm_data.user, llm_data.item, llm_data.rating, llm_data.timestamp, strict=True
+    ):
+        lines.append(f"{u},{i},{r:g},{t}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_cli_train_resume_and_eval_llm(ratings_csv, tiny_t5_dir, tmp_path, capsys):
+    from convrec.cli import main
+
+    out = tmp_path / "adapter"
+    data = ["--data", str(ratings_csv), "--columns", "user=u,item=i,rating=r,timestamp=t"]
+    argv = [
+        "train",
+        *data,
+        "--out",
+        str(out),
+        "--backbone",
+        str(tiny_t5_dir),
+        "--lora-r",
+        "4",
+        "--batch-size",
+        "4",
+        "--max-source-length",
+        "128",
+        "--eval-every",
+        "2",
+        "--save-every",
+        "2",
+        "--valid-ratings",
+        "8",
+        "--valid-users",
+        "3",
+        "--valid-explanations",
+        "2",
+        "--quiet",
+    ]
+    assert main([*argv, "--max-steps", "2"]) == 0
+    assert "trained 2 steps" in capsys.readouterr().out
+    assert main([*argv, "--max-steps", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "--resume" in err and len(err.strip().splitlines()) == 1
+    assert main([*argv, "--max-steps", "4", "--resume"]) == 0
+    assert json.loads((out / "convrec_config.json").read_text())["train"]["max_steps"] == 4
+    assert main([*argv[:-1], "--weights", "1,x", "--out", str(tmp_path / "w")]) == 2
+    assert "--weights" in capsys.readouterr().err
+
+    js = tmp_path / "eval.json"
+    ev = ["eval", *data, "--models", "references,llm", "--adapter", str(out)]
+    assert main([*ev, "--protocol", "A", "--limit", "15", "--json", str(js)]) == 0
+    payload = json.loads(js.read_text())
+    assert 0 < payload["models"]["llm"]["rmse"] < 5 and payload["params"]["llm"]["sample"] == 15
+    assert main([*ev, "--protocol", "B", "--json", str(js)]) == 0
+    payload = json.loads(js.read_text())
+    assert {"llm", "most_popular"} <= set(payload["models"])
+    assert 0 <= payload["models"]["llm"]["ndcg@10"] <= 1
+    capsys.readouterr()
+    assert main(["eval", *data, "--models", "llm"]) == 2
+    assert "--adapter" in capsys.readouterr().err
