@@ -78,7 +78,7 @@ class BackboneConfig:
     max_source_length: int = 256
     max_target_length: int = 32
     seed: int = 0
-    cross_init: str = "random"
+    cross_init: str = "self"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
