@@ -85,3 +85,22 @@ def test_importing_convrec_does_not_import_torch_or_gradio():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_recommend_for_a_user_and_a_session(capsys):
+    assert main(["recommend", "--data", "ml-100k", "--user", "42", "-k", "3", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["user"] == "42" and len(payload["items"]) == 3
+    assert {"cf"} <= set(payload["items"][0]["components"])
+    assert main(["recommend", "--data", "ml-100k", "--liked", "Star Wars; Alien", "--explain"]) == 0
+    out = capsys.readouterr().out
+    assert "Top 10 for this session" in out and "people who chose those" in out
+
+
+def test_recommend_unknown_title_or_user_is_a_one_line_error(capsys):
+    assert main(["recommend", "--data", "ml-100k", "--liked", "alein"]) == 2
+    assert "did you mean Alien (1979)" in capsys.readouterr().err
+    assert main(["recommend", "--data", "ml-100k", "--user", "99999"]) == 2
+    assert "unknown user id '99999'" in capsys.readouterr().err
+    assert main(["recommend", "--data", "ml-100k"]) == 2
+    assert "--user" in capsys.readouterr().err
