@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -143,6 +145,22 @@ class Recommender:
         cf = SequentialKNN(**config.cf).fit(data, rows)
         rating = BiasBaseline().fit(data, rows)
         return cls(data, rows, cf, rating, cbf=cbf, llm=llm, config=config)
+
+    @classmethod
+    def from_pretrained(cls, name_or_dir: str | os.PathLike[str], **overrides: Any) -> Recommender:
+        """A shipped default by name (``"ml-100k"``) or a directory from :meth:`save_pretrained`.
+
+        ``overrides`` replace fields of the saved :class:`RecommenderConfig`.
+        """
+        from convrec.artifacts import load_recommender
+
+        return load_recommender(name_or_dir, **overrides)
+
+    def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
+        """Write the dataset, fitted models and config to ``directory`` (JSON / npz, no pickle)."""
+        from convrec.artifacts import save_recommender
+
+        return save_recommender(self, directory)
 
     # ------------------------------------------------------------------ inputs
 

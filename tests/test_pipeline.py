@@ -146,3 +146,28 @@ def test_single_item_calls(rec):
         rec.recommend(user=0, k=0)
     with pytest.raises(ValueError, match="give a user"):
         rec.recommend()
+
+
+def test_save_pretrained_round_trip(rec, tmp_path):
+    rec.save_pretrained(tmp_path / "rec")
+    loaded = Recommender.from_pretrained(tmp_path / "rec")
+    assert loaded.config == rec.config
+    for kwargs in ({"user": 0}, {"user": 13}, {"liked": ["Omega"]}):
+        a, b = rec.recommend(k=4, **kwargs), loaded.recommend(k=4, **kwargs)
+        assert [(i.item_id, i.score, i.explanation) for i in a] == [
+            (i.item_id, i.score, i.explanation) for i in b
+        ]
+    assert loaded.data.catalog.title == rec.data.catalog.title
+    files = {p.name for p in (tmp_path / "rec").iterdir()}
+    assert {"convrec_recommender.json", "dataset", "cf.npz", "rating.npz"} <= files
+
+
+def test_from_pretrained_errors(tmp_path):
+    with pytest.raises(ValueError, match="not a saved recommender"):
+        Recommender.from_pretrained(tmp_path)
+
+
+def test_shipped_default_by_name():
+    rec = Recommender.from_pretrained("ml-100k")
+    assert rec.data.n_items == 1682
+    assert len(rec.recommend(user=1, k=5)) == 5
