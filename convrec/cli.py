@@ -136,6 +136,17 @@ def build_parser() -> argparse.ArgumentParser:
     p_rec.add_argument("--explain", action="store_true", help="add a grounded explanation")
     p_rec.add_argument("--json", action="store_true", help="print JSON instead of text")
     p_rec.set_defaults(func=_cmd_recommend)
+
+    p_chat = sub.add_parser(
+        "chat",
+        help="launch the Gradio chat app (127.0.0.1:7860 by default, no share link)",
+        description="Serve the chat app on --data (default ml-100k); GRADIO_SERVER_NAME / "
+        "GRADIO_SERVER_PORT are honoured when --host / --port are not given.",
+    )
+    p_chat.add_argument("--data", default="ml-100k", metavar="SPEC", help="default ml-100k")
+    p_chat.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
+    p_chat.add_argument("--port", type=int, default=None, help="port (default 7860)")
+    p_chat.set_defaults(func=_cmd_chat)
     return parser
 
 
@@ -388,6 +399,14 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
         print(f"{rank:>2}. {item.title}  (score {item.score:.3f}{rating})")
         if item.explanation:
             print(f"    {item.explanation}")
+    return 0
+
+
+def _cmd_chat(args: argparse.Namespace) -> int:
+    from convrec.ui import main as serve  # gradio is imported here only
+
+    warnings.filterwarnings("ignore", category=ResourceWarning)  # gradio's per-request loops
+    serve(args.data, args.host, args.port)
     return 0
 
 

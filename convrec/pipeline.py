@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,6 +22,9 @@ from convrec.dialogue.intent import Constraints
 from convrec.dialogue.titles import TitleIndex
 from convrec.explanations import GroundingCheck, template_explanation
 from convrec.schema import Evidence, Recommendation, ScoredItem
+
+if TYPE_CHECKING:
+    from convrec.dialogue.chat import ChatReply
 
 ItemFilter = Callable[[np.ndarray], np.ndarray]
 """``filter(items int32[n]) -> bool[n]``: which items may be recommended."""
@@ -419,9 +422,29 @@ class Recommender:
 
     # ------------------------------------------------------------------ single items
 
-    def predict_rating(self, user: str | int, item: str | int) -> float:
-        """Predicted rating of a known user for an item (id or title)."""
+    def predict_rating(self, user: str | int | None, item: str | int) -> float:
+        """Predicted rating of a known user for an item (id or title); no user: anyone's."""
+        if user is None:
+            anyone = _Profile(None, np.zeros(0, np.int32), np.zeros(0, np.float32), {})
+            return self._predict(anyone, self.item_index(item))
         return self._predict(self._profile(user, (), ()), self.item_index(item))
+
+    def chat(
+        self, message: str, history: Sequence[Any] = (), domain: str | None = None
+    ) -> ChatReply:
+        """Answer one chat ``message`` after ``history`` (Gradio messages or pairs).
+
+        Returns a :class:`~convrec.dialogue.chat.ChatReply`; the state is rebuilt
+        from ``history`` on every call, so nothing is kept between calls. ``domain``
+        names this recommender's domain (default: its dataset's name).
+        """
+        from convrec.dialogue.chat import Chat
+
+        name = domain or self.data.name
+        chat = self.__dict__.get("_chat")
+        if chat is None or chat.default != name:
+            chat = self.__dict__["_chat"] = Chat({name: self})
+        return chat.respond(message, history)
 
     def explain(self, user: str | int | None, item: str | int, history: Sequence[str] = ()) -> str:
         """A grounded explanation of ``item`` for a user or a session history."""

@@ -1,0 +1,167 @@
+"""Recommender.chat on MovieLens-100k: every intent, shown items, and histories that never mix."""
+
+import re
+
+import pytest
+
+from convrec.dialogue import item_line
+from convrec.dialogue.chat import HELP_TEXT, Chat, ChatReply
+
+LINE = re.compile(r"^(\d+)\. \*\*(.+?)\*\* — predicted (\d\.\d)/5 — (.+)$", re.M)
+
+
+@pytest.fixture(scope="module")
+def rec(ml100k):
+    from convrec import Recommender
+
+    return Recommender.build(ml100k)
+
+
+@pytest.fixture(scope="module")
+def chat(rec):
+    return Chat({"ml-100k": rec})
+
+
+def talk(chat, *messages, history=None):
+    """Replies to ``messages`` in turn, and the history in Gradio's messages format."""
+    history = list(history or [])
+    replies = []
+    for message in messages:
+        reply = chat.respond(message, history)
+        replies.append(reply)
+        history += [
+            {"role": "user", "content": message},
+            {"role": "assistant", "content": reply.text},
+        ]
+    return replies, history
+
+
+def titles(reply: ChatReply) -> list[str]:
+    return [m.group(2) for m in LINE.finditer(reply.text)]
+
+
+def test_likes_give_a_ranked_explained_list(rec, chat):
+    reply = rec.chat("I loved Star Wars and Fargo", [])
+    assert isinstance(reply, ChatReply)
+    assert reply.state.liked == [rec.titles.exact("Star Wars"), rec.titles.exact("Fargo")]
+    assert len(reply.items) == 5
+    lines = LINE.findall(reply.text)
+    assert [t for _, t, _, _ in lines] == [i.title for i in reply.items]
+    assert reply.text.count(item_line(1, reply.items[0].title)) == 1
+    assert "Return of the Jedi (1983)" in titles(reply)
+    for (_, title, rating, why), item in zip(lines, reply.items, strict=True):
+        assert float(rating) == pytest.approx(item.predicted_rating, abs=0.051)
+        assert "Star Wars (1977)" in why or "Fargo (1996)" in why  # grounded in the likes
+        assert title not in ("Star Wars (1977)", "Fargo (1996)")
+
+
+def test_constraint_filters_genre_and_years(rec, chat):
+    (_, reply), _ = talk(chat, "I loved Star Wars and Fargo", "only comedies from the 90s")
+    assert reply.items
+    for item in reply.items:
+        index = rec.data.items.index(item.item_id)
+        assert "Comedy" in rec.data.catalog.genres[index]
+        assert 1990 <= rec.data.catalog.year[index] <= 1999
+
+
+def test_k_and_known_user(rec, chat):
+    (reply,), _ = talk(chat, "I'm user 42, give me 3 movies")
+    assert reply.state.user == "42" and len(reply.items) == 3
+    assert "183 ratings" in reply.text
+    rated = set(rec.data.item[rec.rows][rec.data.user[rec.rows] == rec.data.users.index("42")])
+    assert not {rec.data.items.index(i.item_id) for i in reply.items} & rated
+    (unknown,), _ = talk(chat, "I'm user 99999")
+    assert "I don't know user 99999" in unknown.text
+
+
+def test_why_answers_with_the_evidence(rec, chat):
+    (_, why), _ = talk(chat, "I loved Star Wars and Fargo", "why Return of the Jedi?")
+    assert why.text.startswith("Why **Return of the Jedi (1983)**")
+    assert "Star Wars (1977)" in why.text and not why.items
+    (_, far), _ = talk(chat, "I loved Star Wars", "why Groundhog Day?")
+    assert "not a close neighbour" in far.text
+
+
+def test_dislike_is_excluded_and_its_close_titles_dropped(rec, chat):
+    (first, second), _ = talk(chat, "I loved Star Wars and Fargo", "I hated Toy Story")
+    assert "Toy Story (1995)" in titles(first)
+    assert second.state.disliked == [rec.titles.exact("Toy Story")]
+    assert "Noted: you didn't like Toy Story (1995)" in second.text
+    assert second.items and "Toy Story (1995)" not in titles(second)
+
+
+def test_rating_question(rec, chat):
+    (reply,), _ = talk(chat, "how would I rate Heat?")
+    expected = rec.predict_rating(None, "Heat")
+    assert f"**Heat (1995)** about **{expected:.1f}/5**" in reply.text
+    (_, personal, own), _ = talk(
+        chat, "I'm user 42", "how would I rate Contact?", "how would I rate Heat?"
+    )
+    assert f"**Contact (1997)** about **{rec.predict_rating('42', 'Contact'):.1f}/5**" in (
+        personal.text
+    )
+    assert "You (user 42) already rated **Heat (1995)** 3/5." in own.text
+
+
+def test_tell_me_about(rec, chat):
+    (reply,), _ = talk(chat, "tell me about Heat")
+    assert reply.text.startswith("**Heat (1995)** · year 1995 · Action, Crime, Thriller")
+    assert f"{int(rec.popularity[rec.titles.exact('Heat')])} ratings" in reply.text
+    assert reply.items and "Heat (1995)" not in titles(reply)
+    assert titles(reply) == [s.title for s in reply.items]
+
+
+def test_unknown_title_gets_did_you_mean(chat):
+    (reply,), _ = talk(chat, "why Aleins?")
+    assert "I couldn't find “Aleins”. Did you mean *Aliens (1986)*" in reply.text
+    (liked,), _ = talk(chat, "I liked Zzyzx Qwerty Road")
+    assert "Zzyzx" not in str(liked.state.liked)
+
+
+@pytest.mark.parametrize("message", ["help", "", "   ", "?", "asdkjh qwe", None, 42, "x" * 100_000])
+def test_help_empty_and_nonsense_get_help(chat, message):
+    reply = chat.respond(message, [])
+    assert HELP_TEXT in reply.text or "first 2000 characters" in reply.text
+    assert reply.items == []
+
+
+def test_reset_forgets_everything(chat):
+    (_, _, reset, after), _ = talk(
+        chat, "I'm user 42", "I loved Star Wars, no horror", "reset", "recommend something"
+    )
+    assert reset.text.startswith("Starting over")
+    assert reset.state.liked == [] and reset.state.user is None and reset.state.constraints.empty
+    assert after.text.startswith("The most popular picks")
+
+
+def test_shown_items_are_not_repeated_unless_asked(chat):
+    (first, more, again), _ = talk(chat, "I loved Star Wars and Fargo", "more", "show them again")
+    assert len(first.items) == len(more.items) == 5
+    assert not set(titles(first)) & set(titles(more))
+    assert set(more.state.shown) >= set(first.state.shown)
+    assert set(titles(again)) & set(titles(first) + titles(more))
+
+
+def test_histories_never_mix(chat):
+    a_replies, a_hist = talk(chat, "I loved Star Wars", "no horror")
+    b_replies, b_hist = talk(chat, "I loved Toy Story", "only comedies")
+    a_why = chat.respond("why Fargo?", a_hist)
+    b_why = chat.respond("why Fargo?", b_hist)
+    assert "Star Wars" in a_why.text and "Toy Story" not in a_why.text
+    assert "Toy Story" in b_why.text and "Star Wars" not in b_why.text
+    assert a_replies[-1].state.constraints.exclude_genres == ("Horror",)
+    assert b_replies[-1].state.constraints.include_genres == ("Comedy",)
+    # replaying the same history gives the same answer (no server-side state)
+    assert chat.respond("more", a_hist).text == chat.respond("more", a_hist).text
+
+
+def test_unloaded_domain_is_explained_and_state_kept(chat):
+    (_, switch, after), _ = talk(chat, "I loved Star Wars", "switch to musical instruments", "more")
+    assert "amazon-mi5" in switch.text and "not available" in switch.text
+    assert after.state.domain == "ml-100k" and after.state.liked == switch.state.liked != []
+
+
+def test_malformed_history_degrades_to_a_fresh_state(chat):
+    history = [{"role": "user"}, 7, ("a",), {"role": "assistant", "content": [{"text": 3}]}, None]
+    reply = chat.respond("I loved Fargo", history)
+    assert reply.items and reply.state.liked
