@@ -1,8 +1,11 @@
 """Recommender.chat on MovieLens-100k: every intent, shown items, and histories that never mix."""
 
+import logging
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from convrec.dialogue import item_line
 from convrec.dialogue.chat import HELP_TEXT, Chat, ChatReply
@@ -165,3 +168,43 @@ def test_malformed_history_degrades_to_a_fresh_state(chat):
     history = [{"role": "user"}, 7, ("a",), {"role": "assistant", "content": [{"text": 3}]}, None]
     reply = chat.respond("I loved Fargo", history)
     assert reply.items and reply.state.liked
+
+
+_WORDS = [
+    "I", "loved", "hated", "not", "why", "how", "would", "rate", "tell", "me", "about",
+    "Star", "Wars", "Fargo", "the", "matrix", "Toy", "Story", "user", "42", "7", "no",
+    "horror", "comedies", "90s", "after", "1995", "more", "like", "again", "reset", "help",
+    "switch", "to", "music", "give", "5", "?", "!", ",", "and", "'", "seen", "Heat",
+]  # fmt: skip
+
+
+class _Errors(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.text(max_size=120), st.lists(st.sampled_from(_WORDS), max_size=12).map(" ".join)
+        ),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_chat_fuzz_never_hits_the_error_guard(chat, messages):
+    """Random conversations get real replies: the polite catch-all must never be needed."""
+    errors = _Errors()
+    logger = logging.getLogger("convrec.dialogue.chat")
+    logger.addHandler(errors)
+    try:
+        replies, _ = talk(chat, *messages)
+    finally:
+        logger.removeHandler(errors)
+    assert not errors.records, errors.records[0].getMessage()
+    assert all(r.text.strip() for r in replies)
