@@ -1,0 +1,86 @@
+"""Times chat turns on the embedded default (ML-100k): p50 / p95 of a recommendation and a why turn.
+
+Prints JSON and writes it with --json. The recommendation turn asks for 3 items, each with its
+grounded explanation; the why turn follows it and asks about the first item shown. The record
+says which sources were loaded (no trained LLM adapter ships yet, so the LLM source is absent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import time
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np
+
+from convrec import Recommender
+
+LIKED = [
+    "Star Wars", "Fargo", "Toy Story", "The Godfather", "Pulp Fiction", "Alien", "Heat",
+    "Casablanca", "The Shawshank Redemption", "Twelve Monkeys", "Jurassic Park", "Titanic",
+]  # fmt: skip
+FIRST_ITEM = re.compile(r"^1\. \*\*(.+?)\*\*", re.M)
+
+
+def percentiles(times: list[float]) -> dict[str, float]:
+    return {
+        "p50_s": float(np.percentile(times, 50)),
+        "p95_s": float(np.percentile(times, 95)),
+        "n": len(times),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--json", default=None, help="write the results here")
+    parser.add_argument("--turns", type=int, default=60, help="conversations to time")
+    args = parser.parse_args()
+
+    start = time.perf_counter()
+    rec = Recommender.from_pretrained("ml-100k")
+    startup = time.perf_counter() - start
+    rec.chat("hello", [])  # warm-up: builds the parser and the title index
+
+    recommend_times, why_times = [], []
+    for t in range(args.turns):
+        a, b = LIKED[t % len(LIKED)], LIKED[(3 * t + 1) % len(LIKED)]
+        message = f"I loved {a} and {b}, give me 3"
+        start = time.perf_counter()
+        reply = rec.chat(message, [])
+        recommend_times.append(time.perf_counter() - start)
+        first = FIRST_ITEM.search(reply.text)
+        if first is None:
+            raise RuntimeError(f"no ranked list in the reply to {message!r}: {reply.text[:200]}")
+        history = [
+            {"role": "user", "content": message},
+            {"role": "assistant", "content": reply.text},
+        ]
+        start = time.perf_counter()
+        rec.chat(f"why {first.group(1)}?", history)
+        why_times.append(time.perf_counter() - start)
+
+    result = {
+        "recommend_turn": percentiles(recommend_times),
+        "why_turn": percentiles(why_times),
+        "startup_s": startup,
+        "sources": {"cf": True, "cbf": rec.cbf is not None, "llm": rec.llm is not None},
+        "machine": {
+            "processor": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+        },
+    }
+    text = json.dumps(result, indent=1, sort_keys=True)
+    print(text)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
