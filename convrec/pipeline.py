@@ -16,7 +16,7 @@ from convrec.cf.baselines import BiasBaseline
 from convrec.cf.fusion import fuse
 from convrec.cf.scoring import score_topk
 from convrec.cf.sequential import SequentialKNN, item_cosine, user_sequences
-from convrec.data.dataset import Dataset
+from convrec.data.dataset import Dataset, canonical_csr
 from convrec.data.errors import UnknownIdError
 from convrec.dialogue.intent import Constraints
 from convrec.dialogue.titles import TitleIndex
@@ -487,12 +487,7 @@ def _rows_csr(rows: list[np.ndarray], values: list[np.ndarray], n_cols: int) -> 
     indptr[1:] = np.cumsum([len(r) for r in rows])
     indices = np.concatenate(rows).astype(np.int32) if rows else np.zeros(0, np.int32)
     data = np.concatenate(values).astype(np.float32) if values else np.zeros(0, np.float32)
-    mat = sp.csr_matrix((data, indices, indptr), shape=(len(rows), n_cols))
-    mat.sum_duplicates()
-    mat.sort_indices()
-    mat.indptr = mat.indptr.astype(np.int32)
-    mat.indices = mat.indices.astype(np.int32)
-    return mat
+    return canonical_csr(sp.csr_matrix((data, indices, indptr), shape=(len(rows), n_cols)))
 
 
 __all__ = ["Recommender", "RecommenderConfig", "UnknownIdError", "UnknownTitleError"]

@@ -15,7 +15,7 @@ from convrec.cf._checks import as_csr, check_num_threads, check_positive_int
 from convrec.cf._persist import load_npz, save_npz
 from convrec.cf.scoring import score_dense, score_topk
 from convrec.cf.types import FloatArray, IntArray
-from convrec.data.dataset import Dataset
+from convrec.data.dataset import Dataset, canonical_csr
 
 SIMILARITIES = ("cosine", "adjusted_cosine", "pearson", "bm25")
 _Model = TypeVar("_Model", bound="_NeighbourRecommender")
@@ -113,10 +113,7 @@ def keep_top_k(matrix: sp.spmatrix | sp.sparray, k: int) -> sp.csr_matrix:
     out = sp.csr_matrix(
         (val[keep].astype(np.float32), (row[keep], col[keep])), shape=coo.shape, dtype=np.float32
     )
-    out.sort_indices()
-    out.indptr = out.indptr.astype(np.int32)
-    out.indices = out.indices.astype(np.int32)
-    return out
+    return canonical_csr(out)
 
 
 def check_users(users: Any, n_users: int) -> IntArray:

@@ -14,7 +14,7 @@ from convrec.cf._persist import load_npz, save_npz
 from convrec.cf.knn import KNNConfig, check_users, keep_top_k, native_similarity
 from convrec.cf.scoring import score_dense, score_topk
 from convrec.cf.types import FloatArray, IntArray
-from convrec.data.dataset import Dataset
+from convrec.data.dataset import Dataset, canonical_csr
 
 Ties = Literal["simultaneous", "item_order"]
 _Model = TypeVar("_Model", bound="NeighbourModel")
@@ -175,11 +175,7 @@ def _csr(
     dtype: type = np.float32,
 ) -> sp.csr_matrix:
     mat = sp.csr_matrix((np.asarray(values, dtype=dtype), (row, col)), shape=shape, dtype=dtype)
-    mat.sum_duplicates()
-    mat.sort_indices()
-    mat.indptr = mat.indptr.astype(np.int32)
-    mat.indices = mat.indices.astype(np.int32)
-    return mat
+    return canonical_csr(mat)
 
 
 # --------------------------------------------------------------------------- models

@@ -17,6 +17,19 @@ class DuplicateInteractionWarning(UserWarning):
     """The same (user, item) pair occurred more than once; the latest one was kept."""
 
 
+def canonical_csr(mat: sp.spmatrix) -> sp.csr_matrix:
+    """``mat`` as CSR with summed duplicates, sorted indices and int32 ``indptr`` / ``indices``.
+
+    The layout every native kernel of convrec expects.
+    """
+    out = sp.csr_matrix(mat)
+    out.sum_duplicates()
+    out.sort_indices()
+    out.indptr = out.indptr.astype(np.int32)
+    out.indices = out.indices.astype(np.int32)
+    return out
+
+
 @dataclass(frozen=True)
 class IdMap:
     """Map between external ids (strings) and contiguous int32 indices.
@@ -257,11 +270,7 @@ class Dataset:
             shape=(self.n_users, self.n_items),
             dtype=np.float32,
         )
-        mat.sum_duplicates()
-        mat.sort_indices()
-        mat.indptr = mat.indptr.astype(np.int32)
-        mat.indices = mat.indices.astype(np.int32)
-        return mat
+        return canonical_csr(mat)
 
     def item_users(
         self,
@@ -269,11 +278,7 @@ class Dataset:
         values: Literal["rating", "ones"] = "rating",
     ) -> sp.csr_matrix:
         """Items x users CSR matrix (the transpose of :meth:`user_items`)."""
-        mat = self.user_items(rows, values).T.tocsr()
-        mat.sort_indices()
-        mat.indptr = mat.indptr.astype(np.int32)
-        mat.indices = mat.indices.astype(np.int32)
-        return mat
+        return canonical_csr(self.user_items(rows, values).T)
 
     def describe(self) -> dict[str, object]:
         """Counts and ranges for a quick look (``convrec data``)."""
