@@ -43,8 +43,8 @@ def main() -> None:
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--ratings", type=int, default=256, help="rating prompts (fast path)")
-    parser.add_argument("--users", type=int, default=8, help="ranking prompts (fast path)")
-    parser.add_argument("--candidates", type=int, default=50, help="candidates per prompt")
+    parser.add_argument("--users", type=int, default=8, help="users whose candidates are scored")
+    parser.add_argument("--candidates", type=int, default=50, help="CF candidates per user")
     parser.add_argument(
         "--inference",
         choices=["lora", "merged", "int8"],
@@ -73,7 +73,7 @@ def main() -> None:
     backbone = load_backbone(BackboneConfig())  # LoRA-wrapped, as in training
     if args.inference != "lora":
         backbone = inference_copy(backbone, int8=args.inference == "int8")
-    scorer = Scorer(backbone, batch_size=32, pair_batch=128)
+    scorer = Scorer(backbone, batch_size=32)
     n_naive = lambda n: max(4, int(n * args.naive_fraction))  # noqa: E731
 
     rows = split.test[: args.ratings]
@@ -88,13 +88,14 @@ def main() -> None:
     cands_ids = builder.knn.recommend(
         data.user_items(split.train)[users], k=args.candidates, exclude_seen=True
     )[0]
-    rank_prompts = builder.prompts(Task.RANKING, users)
-    texts = [[builder.item_key(int(i)) for i in row if i >= 0] for row in cands_ids]
-    n_cands = sum(len(t) for t in texts)
-    scorer.candidate_scores(rank_prompts[:1], texts[:1])  # warm-up
-    c_fast = _rate(lambda: scorer.candidate_scores(rank_prompts, texts), n_cands)
-    k = max(4, int(len(texts[0]) * args.naive_fraction))
-    c_naive = _rate(lambda: scorer.candidate_scores_naive(rank_prompts[:1], [texts[0][:k]]), k)
+    valid = cands_ids >= 0
+    pair_users = np.repeat(users, cands_ids.shape[1])[valid.ravel()]
+    rank_prompts = builder.prompts(Task.RANKING, pair_users, cands_ids[valid])
+    n_cands = len(rank_prompts)
+    scorer.answer_scores(rank_prompts[:32])  # warm-up
+    c_fast = _rate(lambda: scorer.answer_scores(rank_prompts), n_cands)
+    sub = rank_prompts[: n_naive(n_cands)]
+    c_naive = _rate(lambda: scorer.answer_scores_naive(sub), len(sub))
 
     ex_prompts = builder.prompts(Task.EXPLANATION, data.user[rows[:32]], data.item[rows[:32]])
     start = time.perf_counter()
@@ -112,7 +113,7 @@ def main() -> None:
         "candidates_per_s": round(c_fast, 2),
         "candidates_per_s_naive": round(c_naive, 2),
         "candidates_speedup": round(c_fast / c_naive, 2),
-        "candidates_per_prompt": args.candidates,
+        "candidates_per_user": args.candidates,
         "explain_tokens_per_s": round(e_rate, 2),
         "explain_batch": len(ex_prompts),
         "machine": _machine(args.threads),

@@ -31,7 +31,7 @@ def test_every_task_has_training_and_held_out_paraphrases():
 def test_registry_rejects_fields_a_task_may_not_see():
     good = [Template(f"{t.value}-x", t, "{profile}") for t in Task]
     with pytest.raises(ValueError, match="not shown to ranking"):
-        TemplateRegistry([*good, Template("bad", Task.RANKING, "{item} {profile}")])
+        TemplateRegistry([*good, Template("bad", Task.RANKING, "{item} {rating}")])
     with pytest.raises(ValueError, match="duplicate"):
         TemplateRegistry([*good, good[0]])
 
@@ -59,7 +59,7 @@ def test_prompt_carries_profile_evidence_and_item_text(fitted, llm_data):
     builder, split = fitted
     row = int(split.test[0])
     u, i = int(llm_data.user[row]), int(llm_data.item[row])
-    fields = builder.fields(u, i, Task.RATING)
+    fields = builder.fields(u, i)
     assert builder.title(i) in fields.item and str(llm_data.catalog.year[i]) in fields.item
     hist_items, hist_ratings = builder.history(u)
     rated = dict(zip(hist_items.tolist(), hist_ratings.tolist(), strict=True))
@@ -71,6 +71,8 @@ def test_prompt_carries_profile_evidence_and_item_text(fitted, llm_data):
             assert f"{builder.title(j)}: {rated[j]:g}" in fields.evidence
     train_i = split.train[llm_data.item[split.train] == i]
     assert f"item mean {llm_data.rating[train_i].mean():.1f}" in fields.stats
+    train_u = split.train[llm_data.user[split.train] == u]
+    assert f"user mean {llm_data.rating[train_u].mean():.1f}" in fields.stats
     assert fields.keywords.startswith("keywords:")
 
 
@@ -103,13 +105,11 @@ def test_target_never_leaks_into_its_prompt(llm_data, task):
         records = builder.records(task, rows, templates=template.id)
         for rec in records:
             assert rec.target, rec
-            if task is not Task.RATING:  # digits 1-5 legitimately appear as other ratings
+            if task is Task.EXPLANATION:  # digits and yes / no legitimately appear elsewhere
                 assert rec.target.lower() not in rec.source.lower(), rec
-            if task is Task.RANKING:
-                assert builder.title(rec.item) not in rec.source
-        for rec in records[:8]:
+        for k, rec in enumerate(records[:8]):
             other = PromptBuilder().fit(_perturbed(llm_data, rec.row), split.train)
-            again = other.records(task, np.array([rec.row]), templates=template.id)[0]
+            again = other.records(task, rows, templates=template.id)[k]
             assert again.source == rec.source, (template.id, rec.row)
             if task is not Task.RANKING:
                 assert again.target != rec.target
@@ -131,9 +131,61 @@ def test_grounded_explanations_cite_true_evidence(llm_data):
             assert all(rated[c] <= 2 for c in cited)
 
 
-def test_item_key_without_titles(llm_data):
+def test_items_without_titles_are_named_by_id(llm_data):
     catalog = dataclasses.replace(llm_data.catalog, title=list(llm_data.items.external))
     data = dataclasses.replace(llm_data, catalog=catalog)
     builder = PromptBuilder().fit(data, random_split(data).train)
-    assert builder.item_key(3) == f"item {data.items.external[3]}"
-    assert builder.target(Task.RANKING, 0) == f"item {data.items.external[data.item[0]]}"
+    assert builder.title(3) == f"item {data.items.external[3]}"
+
+
+def _middle_rows(data, rows, n):
+    """Rows in the middle of their user's history (in time), for users with >= 6 rows."""
+    out = []
+    for u in np.unique(data.user[rows]):
+        mine = rows[data.user[rows] == u]
+        mine = mine[np.lexsort((data.item[mine], data.timestamp[mine]))]
+        if len(mine) >= 6:
+            out.append(int(mine[len(mine) // 2]))
+        if len(out) == n:
+            break
+    return np.array(out, np.int64)
+
+
+def test_ranking_examples_are_positives_and_unseen_hard_negatives(fitted, llm_data):
+    builder, split = fitted
+    rows = split.train[:400]
+    examples = builder.ranking_examples(rows, seed=3)
+    answers = np.array([a for *_, a in examples])
+    assert set(answers) == {"yes", "no"} and 0.4 < (answers == "yes").mean() < 0.6
+    for r, (u, i, before, answer) in zip(rows.tolist(), examples, strict=True):
+        assert before == r and u == llm_data.user[r]
+        if answer == "yes":
+            assert i == llm_data.item[r]
+        else:  # never an item of the user's training history
+            assert i not in set(builder.history(u)[0].tolist())
+    assert builder.ranking_examples(rows, seed=3) == examples  # seeded
+
+
+def test_ranking_prompts_see_only_the_past_of_their_row(fitted, llm_data):
+    """Changing what the user did at and after the row changes nothing in its prompt."""
+    builder, split = fitted
+    rows = _middle_rows(llm_data, split.train, 12)
+    assert len(rows) == 12
+    records = builder.records(Task.RANKING, rows, seed=5)
+    for k, rec in enumerate(records):
+        u, ts = llm_data.user[rec.row], llm_data.timestamp[rec.row]
+        later = np.flatnonzero(
+            (llm_data.user == u)
+            & (
+                (llm_data.timestamp > ts)
+                | ((llm_data.timestamp == ts) & (llm_data.item >= llm_data.item[rec.row]))
+            )
+        )
+        rating = llm_data.rating.copy()
+        rating[later] = np.where(rating[later] >= 3, 1.0, 5.0)
+        other = PromptBuilder().fit(dataclasses.replace(llm_data, rating=rating), split.train)
+        again = other.records(Task.RANKING, rows, seed=5)[k]
+        assert (again.item, again.target) == (rec.item, rec.target)
+        assert again.source == rec.source, rec.row
+        history = builder.history(int(u), before_row=rec.row)[0]
+        assert not set(history.tolist()) & set(llm_data.item[later].tolist())

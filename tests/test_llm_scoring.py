@@ -69,24 +69,19 @@ def test_one_step_rating_matches_generate_and_parse(setup):
     np.testing.assert_allclose(alone.expected, fast.expected[:4], rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("reduce", ["sum", "mean"])
-def test_cached_candidate_scores_equal_one_forward_per_candidate(setup, reduce):
+def test_batched_answer_scores_equal_one_forward_per_candidate(setup):
     _, _, builder, backbone = setup
-    users = np.array([0, 3, 7], np.int32)
-    prompts = builder.prompts(Task.RANKING, users)
-    cands = [
-        [builder.item_key(i) for i in range(0, 9)],
-        [builder.item_key(i) for i in range(5, 8)],  # ragged
-        [builder.item_key(i) for i in (4, 4, 29, 11, 2)] + ["x"],  # repeats, one-token text
-    ]
-    scorer = Scorer(backbone, batch_size=2, pair_batch=4)
-    fast = scorer.candidate_scores(prompts, cands, reduce=reduce)
-    naive = scorer.candidate_scores_naive(prompts, cands, reduce=reduce)
-    assert fast.shape == (3, 9) and fast.dtype == np.float32
-    assert np.isneginf(fast[1, 3:]).all() and np.isneginf(naive[1, 3:]).all()
-    finite = np.isfinite(naive)
-    np.testing.assert_allclose(fast[finite], naive[finite], rtol=1e-4, atol=1e-4)
-    assert fast[2, 0] == fast[2, 1]
+    users = np.repeat(np.array([0, 3, 7], np.int32), 5)
+    items = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 4, 4, 29, 11, 2], np.int32)  # with repeats
+    prompts = builder.prompts(Task.RANKING, users, items)
+    assert all(builder.title(int(i)) in p for i, p in zip(items, prompts, strict=True))
+    scorer = Scorer(backbone, batch_size=4)  # uneven batches, mixed prompt lengths
+    fast = scorer.answer_scores(prompts)
+    naive = scorer.answer_scores_naive(prompts)
+    assert fast.shape == (15,) and fast.dtype == np.float32
+    np.testing.assert_allclose(fast, naive, rtol=1e-4, atol=1e-4)
+    assert fast[10] == fast[11]  # the same (user, candidate) twice
+    assert np.unique(fast.round(5)).size > 5  # candidates are told apart
 
 
 def test_batched_generation_is_length_limited(setup):

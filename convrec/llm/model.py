@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,6 @@ class LLMConfig:
         C, the CF engine's top-C items that ``score_items`` re-scores.
     explain_max_tokens : int
         Length limit of generated explanations.
-    candidate_reduce : {"sum", "mean"}
-        Candidate score: summed or length-normalised token log-likelihood.
     templates : dict
         Task value -> template id used at inference (default: each task's default).
     """
@@ -43,7 +41,6 @@ class LLMConfig:
     batch_size: int = 32
     n_candidates: int = 50
     explain_max_tokens: int = 32
-    candidate_reduce: str = "sum"
     templates: dict[str, str] = field(default_factory=dict)
 
 
@@ -90,6 +87,12 @@ class LLMModel:
             raise FileNotFoundError(f"{path} is not a convrec adapter directory (no {name.name})")
         saved = json.loads(name.read_text())
         values = {**saved.get("llm", {}), **overrides}
+        unknown = sorted(set(values) - {f.name for f in fields(LLMConfig)})
+        if unknown:
+            raise ValueError(
+                f"{name}: unknown llm settings {unknown} (an adapter from another convrec "
+                "version: retrain it with this one)"
+            )
         values["backbone"] = BackboneConfig(**saved["backbone"])
         values["prompts"] = PromptConfig(**saved["prompts"])
         return cls(LLMConfig(**values), backbone=load_adapter(path))
@@ -157,7 +160,10 @@ class LLMModel:
         return self.scorer.ratings(prompts)
 
     def score_candidates(self, users: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-        """LLM log-likelihood of each candidate's item key given the user's ranking prompt.
+        """Pointwise LLM score of each candidate: ``log P(yes) - log P(no)`` for "next item?".
+
+        One ranking prompt per (user, candidate), each carrying the candidate's text and its
+        CF evidence; one decoder step each, batched.
 
         Parameters
         ----------
@@ -174,13 +180,13 @@ class LLMModel:
         candidates = np.asarray(candidates)
         if candidates.ndim != 2 or len(candidates) != len(users):
             raise ValueError("candidates must be int32[B, C] with B = len(users)")
-        prompts = self.builder.prompts(Task.RANKING, users, None, self._template(Task.RANKING))
-        texts = [[self.builder.item_key(int(i)) for i in row if i >= 0] for row in candidates]
-        scored = self.scorer.candidate_scores(prompts, texts, reduce=self.config.candidate_reduce)
+        rows, cols = np.nonzero(candidates >= 0)
+        pair_users = np.asarray(users)[rows]
+        pair_items = candidates[rows, cols]
+        template = self._template(Task.RANKING)
+        prompts = self.builder.prompts(Task.RANKING, pair_users, pair_items, template)
         out = np.full(candidates.shape, -np.inf, np.float32)
-        for b, row in enumerate(candidates):
-            valid = np.flatnonzero(row >= 0)
-            out[b, valid] = scored[b, : len(valid)]
+        out[rows, cols] = self.scorer.answer_scores(prompts)
         return out
 
     def cf_candidates(self, users: np.ndarray) -> np.ndarray:

@@ -13,7 +13,14 @@ import scipy.sparse as sp
 
 from convrec.cf.knn import ItemKNN
 from convrec.data.dataset import Dataset
-from convrec.llm.tasks import REGISTRY, PromptFields, Task, Template, TemplateRegistry
+from convrec.llm.tasks import (
+    RANKING_ANSWERS,
+    REGISTRY,
+    PromptFields,
+    Task,
+    Template,
+    TemplateRegistry,
+)
 
 _WORD = re.compile(r"[a-z][a-z']{2,}")
 _STOPWORDS = frozenset(
@@ -41,6 +48,8 @@ class PromptConfig:
         neighbourhoods never depend on a rating value).
     n_keywords : int
         Item keywords from training reviews (review data only).
+    n_negatives : int
+        Ranking negatives are drawn from the CF engine's top ``n_negatives`` items.
     max_title_chars : int
         Titles are cut to this many characters inside prompts (targets keep them whole).
     """
@@ -51,6 +60,7 @@ class PromptConfig:
     n_neighbours: int = 50
     n_keywords: int = 5
     max_title_chars: int = 48
+    n_negatives: int = 50
 
 
 @dataclass(frozen=True)
@@ -114,7 +124,8 @@ class PromptBuilder:
         """
         rows = np.asarray(rows, dtype=np.int64)
         self.data, self.rows = data, rows
-        order = rows[np.lexsort((-data.timestamp[rows], data.user[rows]))]  # newest first
+        # newest first, ties broken as protocol B orders them (later item id = later)
+        order = rows[np.lexsort((-data.item[rows], -data.timestamp[rows], data.user[rows]))]
         self._hist_rows = order
         self._hist_ptr = np.searchsorted(data.user[order], np.arange(data.n_users + 1))
         self._item_sum = np.bincount(data.item[rows], data.rating[rows], data.n_items)
@@ -173,10 +184,6 @@ class PromptBuilder:
         limit = self.config.max_title_chars
         return name[:limit].rstrip() if clip and len(name) > limit else name
 
-    def item_key(self, item: int) -> str:
-        """The ranking target of an item: its full title, or a short key without titles."""
-        return self.title(item, clip=False)
-
     def item_text(self, item: int) -> str:
         """Title, year (when not already in the title) and genres."""
         data = self._data()
@@ -187,8 +194,16 @@ class PromptBuilder:
         genres = data.catalog.genres[item]
         return text + (f", {' / '.join(genres).lower()}" if genres else "")
 
-    def history(self, user: int, exclude_item: int = -1) -> tuple[np.ndarray, np.ndarray]:
+    def history(
+        self, user: int, exclude_item: int = -1, before_row: int = -1
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Training history of a user, newest first, without ``exclude_item``.
+
+        Parameters
+        ----------
+        before_row : int
+            If >= 0, only the interactions before that row in (timestamp, item id) order:
+            what the user had seen when they picked that row's item.
 
         Returns
         -------
@@ -197,6 +212,10 @@ class PromptBuilder:
         """
         data = self._data()
         sel = self._hist_rows[self._hist_ptr[user] : self._hist_ptr[user + 1]]
+        if before_row >= 0:
+            ts, it = data.timestamp[before_row], data.item[before_row]
+            t = data.timestamp[sel]
+            sel = sel[(t < ts) | ((t == ts) & (data.item[sel] < it))]
         items, ratings = data.item[sel], data.rating[sel]
         keep = items != exclude_item
         return items[keep], ratings[keep]
@@ -208,11 +227,15 @@ class PromptBuilder:
         hit = np.flatnonzero(data.item[sel] == item)
         return int(sel[hit[0]]) if len(hit) else -1
 
-    def fields(self, user: int, item: int, task: Task | str = Task.RATING) -> PromptFields:
-        """Every prompt field for one pair (ranking prompts get the profile only)."""
+    def fields(self, user: int, item: int, before_row: int = -1) -> PromptFields:
+        """Every prompt field for one (user, item) pair.
+
+        ``before_row`` (ranking training examples) limits the history to what came before
+        that interaction, see :meth:`history`.
+        """
         data = self._data()
         assert self.knn is not None and self.knn.similarity_ is not None
-        items, ratings = self.history(user, exclude_item=item)
+        items, ratings = self.history(user, exclude_item=item, before_row=before_row)
         c = self.config
         profile = list(items[: c.n_recent])
         for j in np.argsort(-ratings, kind="stable"):
@@ -222,8 +245,6 @@ class PromptBuilder:
                 profile.append(items[j])
         rated = dict(zip(items.tolist(), ratings.tolist(), strict=True))
         profile_text = ", ".join(f"{self.title(int(i))}: {_num(rated[int(i)])}" for i in profile)
-        if Task(task) is Task.RANKING:
-            return PromptFields(profile=profile_text or "nothing yet")
         sim = self.knn.similarity_
         nbr = sim.indices[sim.indptr[item] : sim.indptr[item + 1]]
         w = sim.data[sim.indptr[item] : sim.indptr[item + 1]]
@@ -236,6 +257,8 @@ class PromptBuilder:
         if own >= 0:
             total, count = total - float(data.rating[own]), count - 1
         stats = [f"item mean {total / count:.1f} from {count} ratings" if count else "new item"]
+        if len(ratings):
+            stats.append(f"user mean {float(ratings.mean()):.1f} from {len(ratings)} ratings")
         if len(nbr):
             nmean = float(np.dot(w, [rated[int(i)] for i in nbr]) / w.sum())
             stats.append(f"neighbour mean {nmean:.1f}")
@@ -262,14 +285,14 @@ class PromptBuilder:
 
     # ------------------------------------------------------------------ targets
     def target(self, task: Task | str, row: int) -> str:
-        """Target text of an interaction row: rating digit, item key, or explanation."""
+        """Target text of an interaction row: rating digit, "yes" (ranking), or explanation."""
         data = self._data()
         task = Task(task)
         user, item, rating = int(data.user[row]), int(data.item[row]), float(data.rating[row])
         if task is Task.RATING:
             return str(int(np.clip(math.floor(rating + 0.5), 1, 5)))
         if task is Task.RANKING:
-            return self.item_key(item)
+            return RANKING_ANSWERS[1]  # the row's own item is a positive
         if data.summary is not None:
             return data.summary[row]
         return self.grounded_explanation(user, item, rating)
@@ -311,6 +334,79 @@ class PromptBuilder:
             return self.registry.for_task(task)
         return [self.registry[which]]
 
+    def ranking_examples(
+        self, rows: np.ndarray, seed: int = 0, positive_rate: float = 0.5
+    ) -> list[tuple[int, int, int, str]]:
+        """Pointwise ranking examples from interaction rows: positives and hard negatives.
+
+        Each row becomes, with probability ``positive_rate``, its own (user, item), answer
+        "yes"; otherwise a negative for the same user at the same moment: an item drawn from
+        the CF engine's top ``n_negatives`` for the history before that row (the kind of
+        candidate ranking sees at inference), never an item of the user's training history,
+        answer "no". Both use the history before the row (:meth:`history`).
+
+        Returns
+        -------
+        list of (user, item, before_row, answer)
+        """
+        data = self._data()
+        rows = np.asarray(rows, dtype=np.int64)
+        rng = np.random.default_rng(seed)
+        positive = rng.random(len(rows)) < positive_rate
+        negatives = self._negatives(rows[~positive], rng)
+        out, k = [], 0
+        for r, pos in zip(rows.tolist(), positive.tolist(), strict=True):
+            user = int(data.user[r])
+            if pos:
+                out.append((user, int(data.item[r]), r, RANKING_ANSWERS[1]))
+            else:
+                out.append((user, int(negatives[k]), r, RANKING_ANSWERS[0]))
+                k += 1
+        return out
+
+    def _negatives(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``int32[len(rows)]``: one hard negative item per row (see :meth:`ranking_examples`)."""
+        data = self._data()
+        assert self.knn is not None
+        out = np.zeros(len(rows), np.int32)
+        if len(rows) == 0:
+            return out
+        hist = [self.history(int(data.user[r]), before_row=int(r))[0] for r in rows]
+        indptr = np.concatenate([[0], np.cumsum([len(h) for h in hist])])
+        indices = np.concatenate(hist).astype(np.int32) if indptr[-1] else np.zeros(0, np.int32)
+        csr = sp.csr_matrix(
+            (np.ones(len(indices), np.float32), indices, indptr), shape=(len(rows), data.n_items)
+        )
+        csr.sort_indices()
+        ids, _ = self.knn.recommend(csr, k=self.config.n_negatives, exclude_seen=True)
+        popular = self._item_cnt + 1.0
+        for b, r in enumerate(rows.tolist()):
+            seen = set(self.history(int(data.user[r]))[0].tolist())
+            pool = [int(i) for i in ids[b] if i >= 0 and int(i) not in seen]
+            if pool:
+                out[b] = pool[int(rng.integers(len(pool)))]
+                continue
+            while True:  # no CF candidate: a popularity-drawn unseen item
+                i = int(rng.choice(data.n_items, p=popular / popular.sum()))
+                if i not in seen or len(seen) >= data.n_items:
+                    out[b] = i
+                    break
+        return out
+
+    def examples(
+        self, task: Task | str, rows: np.ndarray, seed: int = 0
+    ) -> list[tuple[int, int, int, str]]:
+        """``(user, item, before_row, target)`` per row: the row itself for rating and
+        explanation, a positive or a hard negative for ranking (:meth:`ranking_examples`)."""
+        task = Task(task)
+        if task is Task.RANKING:
+            return self.ranking_examples(rows, seed)
+        data = self._data()
+        return [
+            (int(data.user[r]), int(data.item[r]), -1, self.target(task, r))
+            for r in np.asarray(rows).tolist()
+        ]
+
     def records(
         self,
         task: Task | str,
@@ -318,7 +414,10 @@ class PromptBuilder:
         templates: str = "train",
         seed: int = 0,
     ) -> list[PromptRecord]:
-        """One training / evaluation example per interaction row, template drawn at random.
+        """Training / evaluation examples from interaction rows, templates drawn at random.
+
+        Rating and explanation: one example per row. Ranking: one pointwise example per
+        row, a positive or a hard negative (:meth:`ranking_examples`).
 
         Parameters
         ----------
@@ -328,47 +427,40 @@ class PromptBuilder:
         templates : str
             ``"train"`` (default), ``"held_out"``, ``"all"`` or one template id.
         seed : int
-            Seed of the template draw.
+            Seed of the template draw (and of the ranking negatives).
         """
-        data = self._data()
         task = Task(task)
         rows = self.rows if rows is None else np.asarray(rows, dtype=np.int64)
         pool = self.select_templates(task, templates)
         pick = np.random.default_rng(seed).integers(0, len(pool), len(rows))
+        examples = self.examples(task, rows, seed)
         out = []
-        for r, k in zip(rows.tolist(), pick.tolist(), strict=True):
-            u, i = int(data.user[r]), int(data.item[r])
-            tpl = pool[k]
-            text = tpl.render(self.fields(u, i, task))
-            out.append(PromptRecord(task, tpl.id, u, i, r, text, self.target(task, r)))
+        for r, k, example in zip(rows.tolist(), pick.tolist(), examples, strict=True):
+            u, i, before, target = example
+            text = pool[k].render(self.fields(u, i, before))
+            out.append(PromptRecord(task, pool[k].id, u, i, r, text, target))
         return out
 
     def prompts(
         self,
         task: Task | str,
         users: np.ndarray,
-        items: np.ndarray | None = None,
+        items: np.ndarray,
         template: str | None = None,
     ) -> list[str]:
-        """Inference prompts for pairs (rating, explanation) or users (ranking).
+        """Inference prompts for (user, item) pairs, the user's whole training history known.
 
         Parameters
         ----------
-        users : numpy.ndarray
-            ``int32[B]`` user indices.
-        items : numpy.ndarray, optional
-            ``int32[B]`` target items (``None`` for ranking).
+        users, items : numpy.ndarray
+            ``int32[B]`` user indices and target items (ranking: candidates).
         template : str, optional
             Template id (default: the task's default template).
         """
         task = Task(task)
         tpl = self.registry[template] if template else self.registry.default(task)
-        if items is None:
-            if task is not Task.RANKING:
-                raise ValueError(f"{task.value} prompts need items")
-            items = np.full(len(users), -1, np.int32)
         return [
-            tpl.render(self.fields(int(u), int(i), task))
+            tpl.render(self.fields(int(u), int(i)))
             for u, i in zip(np.asarray(users).tolist(), np.asarray(items).tolist(), strict=True)
         ]
 

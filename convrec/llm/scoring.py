@@ -1,4 +1,4 @@
-"""LLM scoring: one-step rating expectations, cached candidate likelihoods, batched generation."""
+"""LLM scoring: one-step rating expectations and yes/no candidate scores, batched generation."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from convrec.llm.backbone import Backbone
+from convrec.llm.tasks import RANKING_ANSWERS
 
 RATING_VALUES = (1, 2, 3, 4, 5)
 _DIGIT = re.compile(r"[1-5]")
@@ -47,16 +48,13 @@ class Scorer:
     backbone : Backbone
     batch_size : int
         Prompts per encoder batch (prompts are sorted by length to limit padding).
-    pair_batch : int
-        (prompt, candidate) pairs per decoder batch in candidate scoring.
     """
 
-    def __init__(self, backbone: Backbone, batch_size: int = 32, pair_batch: int = 128) -> None:
+    def __init__(self, backbone: Backbone, batch_size: int = 32) -> None:
         self.backbone = backbone
         self.batch_size = batch_size
-        self.pair_batch = pair_batch
-        self._target_cache: dict[str, list[int]] = {}
-        self._rating_prefix, self._rating_ids = self._rating_plan()
+        self._rating_prefix, self._rating_ids = self._token_plan([str(v) for v in RATING_VALUES])
+        self._answer_prefix, self._answer_ids = self._token_plan(list(RANKING_ANSWERS))
 
     @property
     def model(self) -> Any:
@@ -67,17 +65,15 @@ class Scorer:
         """Device of the model's first parameter (inputs are moved there)."""
         return next(self.model.parameters()).device
 
-    def _rating_plan(self) -> tuple[list[int], list[int]]:
-        """Shared token prefix of "1".."5" and the one distinct token of each after it."""
-        seqs = self.backbone.tokenizer([str(v) for v in RATING_VALUES], add_special_tokens=False)[
-            "input_ids"
-        ]
+    def _token_plan(self, words: list[str]) -> tuple[list[int], list[int]]:
+        """Shared token prefix of ``words`` and the one distinct token of each after it."""
+        seqs = self.backbone.tokenizer(words, add_special_tokens=False)["input_ids"]
         n = 0
         while all(len(s) > n for s in seqs) and len({s[n] for s in seqs}) == 1:
             n += 1
         last = [s[n] if len(s) == n + 1 else -1 for s in seqs]
         if -1 in last or len(set(last)) != len(last):
-            raise ValueError(f"rating strings are not single distinct tokens here: {seqs}")
+            raise ValueError(f"{words} are not single distinct tokens here: {seqs}")
         return list(seqs[0][:n]), last
 
     # ------------------------------------------------------------------ batching helpers
@@ -102,12 +98,6 @@ class Scorer:
             )
         return out
 
-    def _targets(self, text: str) -> list[int]:
-        ids = self._target_cache.get(text)
-        if ids is None:
-            ids = self._target_cache[text] = self.backbone.encode_targets([text])[0]
-        return ids
-
     def _greedy(self, max_new_tokens: int) -> Any:
         """A copy of the model's generation config: greedy, ``max_new_tokens`` new tokens."""
         config = copy.deepcopy(self.backbone.base_model.generation_config)
@@ -120,25 +110,23 @@ class Scorer:
     def _encode(self, batch: dict[str, torch.Tensor]) -> Any:
         return self.model.get_encoder()(**batch)
 
-    # ------------------------------------------------------------------ rating
-    @torch.inference_mode()
-    def rating_scores(self, prompts: Sequence[str]) -> RatingScores:
-        """Rating distribution from ONE decoder step per prompt, batched.
-
-        Parameters
-        ----------
-        prompts : sequence of str, length N
+    # ------------------------------------------------------------------ one-step scoring
+    def _first_step(
+        self, prompts: Sequence[str], prefix: list[int], token_ids: list[int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Log-probabilities of ``token_ids`` after ``prefix``, one decoder step per prompt.
 
         Returns
         -------
-        RatingScores
+        logp : float32[N, T]
+            Full-vocabulary log-probabilities of the T tokens.
+        top : int64[N]
+            The full-vocabulary argmax at that step.
         """
-        n = len(prompts)
-        probs = np.zeros((n, len(RATING_VALUES)), np.float32)
-        mass = np.zeros(n, np.float32)
-        top = np.zeros(n, np.int64)
-        ids = torch.tensor(self._rating_ids, device=self.device)
-        start = [self.backbone.decoder_start_id, *self._rating_prefix]
+        logp = np.zeros((len(prompts), len(token_ids)), np.float32)
+        top = np.zeros(len(prompts), np.int64)
+        ids = torch.tensor(token_ids, device=self.device)
+        start = [self.backbone.decoder_start_id, *prefix]
         for idx, batch in self._batches(prompts):
             enc = self._encode(batch)
             dec = torch.tensor([start] * len(idx), device=self.device)
@@ -151,11 +139,26 @@ class Scorer:
                 .logits[:, -1, :]
                 .float()
             )
-            logp = torch.log_softmax(logits, dim=-1)
-            sel = logp[:, ids]
-            probs[idx] = torch.softmax(sel, dim=-1).cpu().numpy()
-            mass[idx] = sel.exp().sum(-1).cpu().numpy()
+            logp[idx] = torch.log_softmax(logits, dim=-1)[:, ids].cpu().numpy()
             top[idx] = logits.argmax(-1).cpu().numpy()
+        return logp, top
+
+    @torch.inference_mode()
+    def rating_scores(self, prompts: Sequence[str]) -> RatingScores:
+        """Rating distribution from ONE decoder step per prompt, batched.
+
+        Parameters
+        ----------
+        prompts : sequence of str, length N
+
+        Returns
+        -------
+        RatingScores
+        """
+        logp, top = self._first_step(prompts, self._rating_prefix, self._rating_ids)
+        sel = torch.from_numpy(logp)
+        probs = torch.softmax(sel, dim=-1).numpy().astype(np.float32)
+        mass = sel.exp().sum(-1).numpy().astype(np.float32)
         expected = (probs @ np.asarray(RATING_VALUES, np.float32)).astype(np.float32)
         return RatingScores(expected, probs, mass, top)
 
@@ -190,93 +193,33 @@ class Scorer:
 
     # ------------------------------------------------------------------ candidates
     @torch.inference_mode()
-    def candidate_scores(
-        self, prompts: Sequence[str], candidates: Sequence[Sequence[str]], reduce: str = "sum"
-    ) -> np.ndarray:
-        """Log-likelihood of each candidate text given its prompt; encoder once per prompt.
-
-        The decoder start step (and the cross-attention keys/values) are computed once per
-        prompt and shared by all its candidates through the KV cache; the candidates then
-        run as one batched decoder pass per ``pair_batch`` pairs.
+    def answer_scores(self, prompts: Sequence[str]) -> np.ndarray:
+        """Pointwise ranking scores: ``log P(yes) - log P(no)`` from ONE decoder step, batched.
 
         Parameters
         ----------
         prompts : sequence of str, length N
-        candidates : sequence of sequences of str
-            ``candidates[n]`` are the texts to score for prompt n (ragged).
-        reduce : {"sum", "mean"}
-            Sum of token log-probabilities, or their mean (length-normalised).
+            Ranking prompts, one per (user, candidate).
 
         Returns
         -------
         numpy.ndarray
-            ``float32[N, C_max]``, padded with ``-inf``.
+            ``float32[N]``.
         """
-        from transformers import EncoderDecoderCache
-
-        if len(candidates) != len(prompts):
-            raise ValueError("one candidate list per prompt")
-        width = max((len(c) for c in candidates), default=0)
-        out = np.full((len(prompts), width), -np.inf, np.float32)
-        for idx, batch in self._batches(prompts):
-            enc = self._encode(batch)
-            start = torch.full((len(idx), 1), self.backbone.decoder_start_id, device=self.device)
-            first = self.model(
-                encoder_outputs=enc,
-                attention_mask=batch["attention_mask"],
-                decoder_input_ids=start,
-                use_cache=True,
-            )
-            logp0 = torch.log_softmax(first.logits[:, 0, :].float(), dim=-1)
-            cache = first.past_key_values
-            pairs = [(b, c) for b, n in enumerate(idx) for c in range(len(candidates[n]))]
-            for s in range(0, len(pairs), self.pair_batch):
-                chunk = pairs[s : s + self.pair_batch]
-                rows = torch.tensor([b for b, _ in chunk], device=self.device)
-                seqs = [self._targets(candidates[idx[b]][c]) for b, c in chunk]
-                length = max(len(x) for x in seqs)
-                tgt = torch.full((len(chunk), length), -1, device=self.device)
-                for j, x in enumerate(seqs):
-                    tgt[j, : len(x)] = torch.tensor(x)
-                total = logp0[rows, tgt[:, 0]]
-                if length > 1:
-                    past = EncoderDecoderCache(
-                        _select(cache.self_attention_cache, rows),
-                        _select(cache.cross_attention_cache, rows),
-                    )
-                    hidden = enc[0][rows]
-                    dec_in = tgt[:, :-1].clamp(min=0)
-                    logits = self.model(
-                        encoder_outputs=(hidden,),
-                        attention_mask=batch["attention_mask"][rows],
-                        decoder_input_ids=dec_in,
-                        past_key_values=past,
-                        use_cache=True,
-                    ).logits.float()
-                    total = total + _gather_logp(logits, tgt[:, 1:])
-                lengths = torch.tensor(
-                    [len(x) for x in seqs], dtype=torch.float32, device=self.device
-                )
-                score = total / lengths if reduce == "mean" else total
-                for (b, c), v in zip(chunk, score.tolist(), strict=True):
-                    out[idx[b], c] = v
-        return out
+        logp, _ = self._first_step(prompts, self._answer_prefix, self._answer_ids)
+        return (logp[:, 1] - logp[:, 0]).astype(np.float32)
 
     @torch.inference_mode()
-    def candidate_scores_naive(
-        self, prompts: Sequence[str], candidates: Sequence[Sequence[str]], reduce: str = "sum"
-    ) -> np.ndarray:
-        """Reference path: one full encoder-decoder forward per (prompt, candidate)."""
-        width = max((len(c) for c in candidates), default=0)
-        out = np.full((len(prompts), width), -np.inf, np.float32)
-        for n, prompt in enumerate(prompts):
+    def answer_scores_naive(self, prompts: Sequence[str]) -> np.ndarray:
+        """Reference path: one unbatched encoder-decoder forward per prompt. ``float32[N]``."""
+        out = np.zeros(len(prompts), np.float32)
+        start = [self.backbone.decoder_start_id, *self._answer_prefix]
+        for k, prompt in enumerate(prompts):
             batch = self.backbone.encode_sources([prompt])
-            for c, text in enumerate(candidates[n]):
-                tgt = torch.tensor([self._targets(text)])
-                dec = torch.cat([torch.tensor([[self.backbone.decoder_start_id]]), tgt[:, :-1]], 1)
-                logits = self.model(**batch, decoder_input_ids=dec).logits.float()
-                total = float(_gather_logp(logits, tgt)[0])
-                out[n, c] = total / tgt.shape[1] if reduce == "mean" else total
+            dec = torch.tensor([start], device=self.device)
+            logits = self.model(**batch, decoder_input_ids=dec).logits[0, -1].float()
+            logp = torch.log_softmax(logits, dim=-1)
+            out[k] = float(logp[self._answer_ids[1]] - logp[self._answer_ids[0]])
         return out
 
     # ------------------------------------------------------------------ generation
@@ -300,20 +243,3 @@ class Scorer:
             for k, row in zip(idx, gen.tolist(), strict=True):
                 texts[k] = tok.decode(row, skip_special_tokens=True).strip()
         return texts, n_tokens
-
-
-def _select(cache: Any, rows: torch.Tensor) -> Any:
-    """A new DynamicCache holding the given batch rows of every layer."""
-    from transformers import DynamicCache
-
-    new = DynamicCache()
-    for layer_idx, layer in enumerate(cache.layers):
-        new.update(layer.keys[rows], layer.values[rows], layer_idx)
-    return new
-
-
-def _gather_logp(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Sum over positions of log p(target); targets < 0 are padding. float32[B]."""
-    logp = torch.log_softmax(logits, dim=-1)
-    picked = logp.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    return (picked * (targets >= 0)).sum(-1)

@@ -23,16 +23,18 @@ class PromptFields:
     Attributes
     ----------
     item : str
-        Target item description: title, year, genres (empty for ranking prompts).
+        Target item description: title, year, genres (for ranking: the candidate).
     keywords : str
         Item keywords learned from training reviews (review data only).
     profile : str
-        The user's profile: a few recent / top-rated titles with the user's ratings.
+        The user's profile: a few recent / top-rated titles with the user's ratings (for
+        ranking: taken from the history before the target, so "recent" means "just before").
     evidence : str
         CF evidence for the target: the user's history items nearest to it by ItemKNN
         similarity, with the user's own ratings of them.
     stats : str
-        Item mean training rating and the neighbours' (similarity-weighted) mean.
+        Item and user mean training ratings (the pair itself left out) and the
+        neighbours' (similarity-weighted) mean.
     """
 
     item: str = ""
@@ -50,10 +52,14 @@ FIELD_NAMES = frozenset(f.name for f in fields(PromptFields))
 
 TASK_FIELDS: Mapping[Task, frozenset[str]] = {
     Task.RATING: frozenset({"item", "keywords", "profile", "evidence", "stats"}),
-    Task.RANKING: frozenset({"profile"}),
+    Task.RANKING: frozenset({"item", "keywords", "profile", "evidence", "stats"}),
     Task.EXPLANATION: frozenset({"item", "keywords", "profile", "evidence", "stats"}),
 }
-"""Fields each task may show. Ranking prompts never describe the target item."""
+"""Fields each task may show."""
+
+RANKING_ANSWERS = ("no", "yes")
+"""Ranking is pointwise: "is this candidate the user's next item?" answered by one of these
+words; the candidate's score is log P(yes) - log P(no) at the first decoder step."""
 
 
 @dataclass(frozen=True)
@@ -119,25 +125,28 @@ _TEMPLATES: tuple[tuple[str, Task, str, bool], ...] = (
     (
         "ranking-1",
         Task.RANKING,
-        "user history: {profile}. which item will the user choose next?",
+        "will the user pick {item} next? recently: {profile}. similar items: {evidence}. "
+        "{stats}. {keywords} yes or no:",
         False,
     ),
     (
         "ranking-2",
         Task.RANKING,
-        "the user rated {profile}. recommend one item:",
+        "the user's latest items: {profile}. is {item} a likely next choice? {stats}. "
+        "close items they rated: {evidence}. {keywords}",
         False,
     ),
     (
         "ranking-3",
         Task.RANKING,
-        "after {profile}, the next item the user picks is",
+        "after {profile}, does the user choose {item}? neighbours: {evidence}. {stats}. {keywords}",
         False,
     ),
     (
         "ranking-4",
         Task.RANKING,
-        "suggest an item for someone whose ratings are {profile}.",
+        "candidate {item} ({stats}). {keywords} history: {profile}. related: {evidence}. "
+        "next item, yes or no?",
         True,
     ),
     (

@@ -22,7 +22,7 @@ def corpus(data: Dataset) -> list[str]:
     texts += ["1 2 3 4 5 0 6 7 8 9 . , : ( ) / ' ?", " ".join(REGISTRY.words())]
     texts += ["item mean from ratings neighbour new none nothing yet keywords"]
     texts += ["you will enjoy because you liked is a pick not for disliked probably average match"]
-    texts += ["your taste and"]
+    texts += ["your taste and user yes no"]
     if data.summary is not None:
         texts += data.summary[:20000]
     if data.review_text is not None:

@@ -176,11 +176,12 @@ class Trainer:
         builder, bb = self.builders[task], self.backbone
         pool = self.config.template_pool(task)
         pick = np.random.default_rng(seed).integers(0, len(pool), len(rows))
-        sources, targets = [], []
-        for r, k in zip(rows.tolist(), pick.tolist(), strict=True):
-            u, i = int(self.data.user[r]), int(self.data.item[r])
-            sources.append(REGISTRY[pool[k]].render(builder.fields(u, i, task)))
-            targets.append(builder.target(task, r))
+        examples = builder.examples(task, rows, seed)
+        sources = [
+            REGISTRY[pool[k]].render(builder.fields(u, i, before))
+            for k, (u, i, before, _) in zip(pick.tolist(), examples, strict=True)
+        ]
+        targets = [target for _, _, _, target in examples]
         batch = bb.encode_sources(sources)
         tgt = bb.encode_targets(targets)
         width = max(len(t) for t in tgt)

@@ -27,8 +27,8 @@ class ValidationSet:
     rating_prompts: list[str]
     rating_true: np.ndarray
     rating_range: tuple[float, float]
-    rank_prompts: list[str]
-    rank_candidates: list[list[str]]
+    rank_prompts: list[str]  # one per (user, candidate), user-major
+    rank_shape: tuple[int, int]  # (users, candidates per user)
     rank_target: np.ndarray  # position of the held-out item among the candidates, -1: absent
     explain_prompts: list[str]
     explain_refs: list[str]
@@ -73,7 +73,7 @@ def build_validation(
         explain_prompts = b.prompts(Task.EXPLANATION, data.user[er], data.item[er])
         refs = [b.target(Task.EXPLANATION, int(r)) for r in er]
     rank_prompts: list[str] = []
-    rank_cands: list[list[str]] = []
+    rank_shape = (0, 0)
     rank_target = np.zeros(0, np.int64)
     if len(kr):
         b = builders[Task.RANKING]
@@ -81,9 +81,10 @@ def build_validation(
         users = data.user[kr]
         history = data.user_items(b.rows, values="ones")[users]
         ids, _ = b.knn.recommend(history, k=n_candidates, exclude_seen=True)
-        rank_prompts = b.prompts(Task.RANKING, users)
-        rank_cands = [[b.item_key(int(i)) for i in row if i >= 0] for row in ids]
-        target = data.item[kr]
+        full = (ids >= 0).all(axis=1)  # users with a full candidate list
+        ids, users, target = ids[full], users[full], data.item[kr][full]
+        rank_shape = ids.shape
+        rank_prompts = b.prompts(Task.RANKING, np.repeat(users, ids.shape[1]), ids.ravel())
         rank_target = np.array(
             [
                 int(np.flatnonzero(row == t)[0]) if t in row else -1
@@ -96,7 +97,7 @@ def build_validation(
         data.rating[rr].astype(np.float64),
         rating_scale(data),
         rank_prompts,
-        rank_cands,
+        (int(rank_shape[0]), int(rank_shape[1])),
         rank_target,
         explain_prompts,
         refs,
@@ -120,7 +121,7 @@ def validate(backbone: Backbone, valid: ValidationSet, batch_size: int = 32) -> 
         pred = np.clip(scorer.ratings(valid.rating_prompts).astype(np.float64), lo, hi)
         out["rmse"] = rmse(pred, valid.rating_true)
     if valid.rank_prompts:
-        scores = scorer.candidate_scores(valid.rank_prompts, valid.rank_candidates)
+        scores = scorer.answer_scores(valid.rank_prompts).reshape(valid.rank_shape)
         ranks = np.full(len(valid.rank_target), -1, np.int64)
         for b, t in enumerate(valid.rank_target):
             if t >= 0:  # pessimistic: ties rank the held-out item below
