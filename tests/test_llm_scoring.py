@@ -139,3 +139,23 @@ def test_inference_copy_merges_lora_and_int8_stays_close(setup, tiny_t5_dir):
     int8 = Scorer(inference_copy(lora, int8=True)).rating_scores(prompts).probs
     np.testing.assert_allclose(int8, ref, atol=0.05)
     assert any("lora_B" in n for n, _ in lora.model.named_parameters())  # original untouched
+
+
+def test_explicit_histories_score_like_the_users_they_copy(setup):
+    """A new session whose history equals a known user's gets that user's scores."""
+    data, split, _, backbone = setup
+    model = LLMModel(LLMConfig(n_candidates=5, explain_max_tokens=4), backbone=backbone)
+    model.fit(data, split.train)
+    users = data.user[split.test[:3]]
+    cands = model.cf_candidates(users)
+    histories = [model.builder.history(int(u)) for u in users]
+    np.testing.assert_allclose(
+        model.score_candidates_for(histories, cands), model.score_candidates(users, cands)
+    )
+    liked = [(np.array([4, 9], np.int32), np.array([5.0, 5.0], np.float32))]
+    prompt = model.builder.prompts_for(Task.RANKING, liked, np.array([7]))[0]
+    assert model.builder.title(4) in prompt and model.builder.title(9) in prompt
+    assert model.builder.title(7) in prompt
+    assert len(model.explain_for(liked, np.array([7]))) == 1
+    with pytest.raises(ValueError, match="B = 1"):
+        model.score_candidates_for(liked, cands)

@@ -177,14 +177,49 @@ class LLMModel:
         numpy.ndarray
             ``float32[B, C]``, ``-inf`` at padding.
         """
+        users = np.asarray(users)
+        return self._score_pairs(
+            candidates,
+            len(users),
+            lambda rows, items, tpl: self.builder.prompts(Task.RANKING, users[rows], items, tpl),
+        )
+
+    def score_candidates_for(
+        self, histories: list[tuple[np.ndarray, np.ndarray]], candidates: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`score_candidates` for explicit histories (a new session: no user index).
+
+        Parameters
+        ----------
+        histories : list of (int32[h], float32[h])
+            Per row of ``candidates``: items (newest first) and the ratings they stand for.
+        candidates : numpy.ndarray
+            ``int32[B, C]``, ``-1`` for padding.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``float32[B, C]``, ``-inf`` at padding.
+        """
+        return self._score_pairs(
+            candidates,
+            len(histories),
+            lambda rows, items, tpl: self.builder.prompts_for(
+                Task.RANKING, [histories[b] for b in rows.tolist()], items, tpl
+            ),
+        )
+
+    def _score_pairs(
+        self,
+        candidates: np.ndarray,
+        n_rows: int,
+        render: Callable[[np.ndarray, np.ndarray, str | None], list[str]],
+    ) -> np.ndarray:
         candidates = np.asarray(candidates)
-        if candidates.ndim != 2 or len(candidates) != len(users):
-            raise ValueError("candidates must be int32[B, C] with B = len(users)")
+        if candidates.ndim != 2 or len(candidates) != n_rows:
+            raise ValueError(f"candidates must be int32[B, C] with B = {n_rows}")
         rows, cols = np.nonzero(candidates >= 0)
-        pair_users = np.asarray(users)[rows]
-        pair_items = candidates[rows, cols]
-        template = self._template(Task.RANKING)
-        prompts = self.builder.prompts(Task.RANKING, pair_users, pair_items, template)
+        prompts = render(rows, candidates[rows, cols], self._template(Task.RANKING))
         out = np.full(candidates.shape, -np.inf, np.float32)
         out[rows, cols] = self.scorer.answer_scores(prompts)
         return out
@@ -219,5 +254,14 @@ class LLMModel:
         """One generated explanation per (user, item), at most ``explain_max_tokens`` tokens."""
         task = Task.EXPLANATION
         prompts = self.builder.prompts(task, users, items, self._template(task))
+        texts, _ = self.scorer.generate(prompts, self.config.explain_max_tokens)
+        return texts
+
+    def explain_for(
+        self, histories: list[tuple[np.ndarray, np.ndarray]], items: np.ndarray
+    ) -> list[str]:
+        """:meth:`explain` for explicit histories (see :meth:`score_candidates_for`)."""
+        task = Task.EXPLANATION
+        prompts = self.builder.prompts_for(task, histories, items, self._template(task))
         texts, _ = self.scorer.generate(prompts, self.config.explain_max_tokens)
         return texts

@@ -233,9 +233,29 @@ class PromptBuilder:
         ``before_row`` (ranking training examples) limits the history to what came before
         that interaction, see :meth:`history`.
         """
+        items, ratings = self.history(user, exclude_item=item, before_row=before_row)
+        return self.fields_for(items, ratings, item, own_row=self._own_row(user, item))
+
+    def fields_for(
+        self, items: np.ndarray, ratings: np.ndarray, item: int, own_row: int = -1
+    ) -> PromptFields:
+        """Prompt fields from an explicit history, e.g. a new session's liked titles.
+
+        Parameters
+        ----------
+        items, ratings : numpy.ndarray
+            ``int32[h]`` item indices, newest first, and ``float32[h]`` their ratings.
+            The target ``item`` is dropped from them.
+        item : int
+            The target item.
+        own_row : int
+            Training row of the (user, item) pair, left out of the item's statistics.
+        """
         data = self._data()
         assert self.knn is not None and self.knn.similarity_ is not None
-        items, ratings = self.history(user, exclude_item=item, before_row=before_row)
+        items, ratings = np.asarray(items), np.asarray(ratings, np.float32)
+        keep = items != item
+        items, ratings = items[keep], ratings[keep]
         c = self.config
         profile = list(items[: c.n_recent])
         for j in np.argsort(-ratings, kind="stable"):
@@ -252,7 +272,7 @@ class PromptBuilder:
         nbr, w = nbr[mine], w[mine]
         top = np.argsort(-w, kind="stable")[: c.n_evidence]
         evidence = ", ".join(f"{self.title(int(nbr[j]))}: {_num(rated[int(nbr[j])])}" for j in top)
-        own = self._own_row(user, item)
+        own = own_row
         total, count = float(self._item_sum[item]), int(self._item_cnt[item])
         if own >= 0:
             total, count = total - float(data.rating[own]), count - 1
@@ -462,6 +482,31 @@ class PromptBuilder:
         return [
             tpl.render(self.fields(int(u), int(i)))
             for u, i in zip(np.asarray(users).tolist(), np.asarray(items).tolist(), strict=True)
+        ]
+
+    def prompts_for(
+        self,
+        task: Task | str,
+        histories: list[tuple[np.ndarray, np.ndarray]],
+        items: np.ndarray,
+        template: str | None = None,
+    ) -> list[str]:
+        """Inference prompts from explicit histories (see :meth:`fields_for`).
+
+        Parameters
+        ----------
+        histories : list of (int32[h], float32[h])
+            One (items newest first, ratings) history per prompt.
+        items : numpy.ndarray
+            ``int32[B]`` target items (ranking: candidates), ``B = len(histories)``.
+        """
+        task = Task(task)
+        if len(histories) != len(items):
+            raise ValueError(f"{len(histories)} histories for {len(items)} items")
+        tpl = self.registry[template] if template else self.registry.default(task)
+        return [
+            tpl.render(self.fields_for(h_items, h_ratings, int(i)))
+            for (h_items, h_ratings), i in zip(histories, np.asarray(items).tolist(), strict=True)
         ]
 
 
