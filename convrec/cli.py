@@ -144,6 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
         "GRADIO_SERVER_PORT are honoured when --host / --port are not given.",
     )
     p_chat.add_argument("--data", default="ml-100k", metavar="SPEC", help="default ml-100k")
+    p_chat.add_argument(
+        "--domain",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="another domain to chat about (repeatable), e.g. amazon-mi5=path/to/"
+        "reviews_Musical_Instruments_5.json.gz; review data without titles is named from "
+        "its reviews",
+    )
     p_chat.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
     p_chat.add_argument("--port", type=int, default=None, help="port (default 7860)")
     p_chat.set_defaults(func=_cmd_chat)
@@ -406,7 +415,7 @@ def _cmd_chat(args: argparse.Namespace) -> int:
     from convrec.ui import main as serve  # gradio is imported here only
 
     warnings.filterwarnings("ignore", category=ResourceWarning)  # gradio's per-request loops
-    serve(args.data, args.host, args.port)
+    serve(args.data, args.domain, args.host, args.port)
     return 0
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from convrec.cf.baselines import BiasBaseline
-from convrec.cf.fusion import fuse
+from convrec.cf.fusion import contributions, fuse
 from convrec.cf.scoring import score_topk
 from convrec.cf.sequential import SequentialKNN, item_cosine, user_sequences
 from convrec.data.dataset import Dataset, canonical_csr
@@ -77,6 +77,29 @@ class RecommenderConfig:
     n_evidence: int = 3
     rating_weighting: bool = True
     cf: dict[str, Any] = field(default_factory=lambda: {"tau": 2.0, "window": 10})
+
+    @property
+    def alpha(self) -> float:
+        """The CF share of the CF + LLM weight, ``w_cf / (w_cf + w_llm)`` (1 when both are 0)."""
+        cf, llm = self.weights.get("cf", 0.0), self.weights.get("llm", 0.0)
+        return cf / (cf + llm) if cf + llm > 0 else 1.0
+
+    def fusion_weights(self, alpha: float | None = None) -> dict[str, float]:
+        """``weights`` with the CF / LLM balance set to ``alpha`` (``None``: as configured).
+
+        The CF + LLM total is kept and split ``alpha : 1 - alpha``; other sources keep
+        their weight, so ``fusion_weights(self.alpha) == weights``. With one weight for each
+        of CF and LLM summing to 1 this is the seed's ``alpha * CF + (1 - alpha) * LLM``.
+        """
+        weights = dict(self.weights)
+        if alpha is None:
+            return weights
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        total = weights.get("cf", 0.0) + weights.get("llm", 0.0)
+        total = total if total > 0 else 1.0
+        weights["cf"], weights["llm"] = alpha * total, (1.0 - alpha) * total
+        return weights
 
 
 @dataclass
@@ -242,6 +265,7 @@ class Recommender:
         exclude_seen: bool = True,
         filters: Constraints | ItemFilter | None = None,
         exclude: Iterable[str | int] = (),
+        alpha: float | None = None,
     ) -> Recommendation:
         """Top-``k`` items for a known ``user`` (external id) and/or a session.
 
@@ -249,6 +273,10 @@ class Recommender:
         (matched fuzzily; an unknown one raises :class:`UnknownTitleError` with
         suggestions). ``filters`` takes :class:`~convrec.dialogue.Constraints` or a
         callable over item indices; ``exclude`` items (ids or titles) never appear.
+        ``alpha`` in [0, 1] sets the CF vs LLM fusion balance
+        (:meth:`RecommenderConfig.fusion_weights`; ``None``: as configured). It is
+        ignored when no LLM is loaded; the LLM scores known users only, so lists for a
+        session without ``user`` do not depend on it either.
         """
         return self.recommend_batch(
             [{"user": user, "history": history, "liked": liked, "exclude": exclude}],
@@ -256,6 +284,7 @@ class Recommender:
             explain=explain,
             exclude_seen=exclude_seen,
             filters=filters,
+            alpha=alpha,
         )[0]
 
     def recommend_batch(
@@ -265,13 +294,16 @@ class Recommender:
         explain: bool = True,
         exclude_seen: bool = True,
         filters: Constraints | ItemFilter | None = None,
+        alpha: float | None = None,
     ) -> list[Recommendation]:
         """Many users at once: one native scoring call and one native fusion call for the batch.
 
-        Each request is ``{"user": ..., "history": [...], "liked": [...], "exclude": [...]}``.
+        Each request is ``{"user": ..., "history": [...], "liked": [...], "exclude": [...]}``;
+        ``alpha`` as in :meth:`recommend`.
         """
         if k <= 0:
             raise ValueError(f"k must be > 0, got {k}")
+        source_weights = self.config.fusion_weights(None if self.llm is None else alpha)
         profiles = [
             self._profile(r.get("user"), r.get("history", ()), r.get("liked", ())) for r in requests
         ]
@@ -293,12 +325,11 @@ class Recommender:
             hist, self.cf.neighbours_, c, exclude=exclude_csr, n_evidence=self.config.n_evidence
         )
         cand, cf_scores = self._fill_popular(cand, cf_scores, blocked)
-        sources, names = self._sources(profiles, cand, cf_scores)
-        weights = np.asarray([self.config.weights.get(n, 0.0) for n in names], np.float32)
-        ids, fused = fuse(
-            cand, sources, weights, k=k, method=self.config.method,
-            normalisation=self.config.normalisation,
-        )  # fmt: skip
+        sources, names = self._sources(profiles, cand, cf_scores, source_weights)
+        weights = np.asarray([source_weights.get(n, 0.0) for n in names], np.float32)
+        method, normalisation = self.config.method, self.config.normalisation
+        ids, fused = fuse(cand, sources, weights, k=k, method=method, normalisation=normalisation)
+        shares = contributions(cand, sources, weights, method, normalisation)
         out: list[Recommendation] = []
         for b, p in enumerate(profiles):
             position = {int(i): j for j, i in enumerate(cand[b]) if i >= 0}
@@ -308,8 +339,9 @@ class Recommender:
                     continue
                 j = position[item]
                 comps = {n: float(sources[s, b, j]) for s, n in enumerate(names)}
+                share = {n: float(shares[s, b, j]) for s, n in enumerate(names)}
                 evidence = self._evidence(p, ev[b, j] if ev is not None else (), ev_w, b, j)
-                items.append(self._scored(p, item, score, comps, evidence, explain))
+                items.append(self._scored(p, item, score, comps, share, evidence, explain))
             user = None if p.user is None else self.data.users.external[p.user]
             history = tuple(self.data.items.external[i] for i in p.items.tolist())
             out.append(Recommendation(items, user, history))
@@ -336,12 +368,16 @@ class Recommender:
         return cand, scores
 
     def _sources(
-        self, profiles: list[_Profile], cand: np.ndarray, cf_scores: np.ndarray
+        self,
+        profiles: list[_Profile],
+        cand: np.ndarray,
+        cf_scores: np.ndarray,
+        weights: dict[str, float],
     ) -> tuple[np.ndarray, list[str]]:
         """``float32[S, B, C]`` source scores over the candidates (NaN = not scored)."""
         names, layers = ["cf"], [cf_scores]
         valid = cand >= 0
-        if self.cbf is not None and self.config.weights.get("cbf", 0.0) > 0:
+        if self.cbf is not None and weights.get("cbf", 0.0) > 0:
             layer = np.full(cand.shape, np.nan, np.float32)
             for b, p in enumerate(profiles):
                 scores = self.cbf.score_history(p.items, p.weights)
@@ -349,7 +385,7 @@ class Recommender:
             names.append("cbf")
             layers.append(layer)
         known = [b for b, p in enumerate(profiles) if p.user is not None]
-        if self.llm is not None and known and self.config.weights.get("llm", 0.0) > 0:
+        if self.llm is not None and known and weights.get("llm", 0.0) > 0:
             layer = np.full(cand.shape, np.nan, np.float32)
             users = np.asarray([profiles[b].user for b in known], np.int32)
             scored = np.asarray(self.llm.score_candidates(users, cand[known]), np.float32)
@@ -392,6 +428,7 @@ class Recommender:
         item: int,
         score: float,
         comps: dict[str, float],
+        share: dict[str, float],
         evidence: tuple[Evidence, ...],
         explain: bool,
     ) -> ScoredItem:
@@ -408,6 +445,7 @@ class Recommender:
             evidence=evidence,
             explanation=text,
             explanation_source=source,
+            contributions={n: v for n, v in share.items() if not math.isnan(v)},
         )
 
     def _explanation(
@@ -430,13 +468,20 @@ class Recommender:
         return self._predict(self._profile(user, (), ()), self.item_index(item))
 
     def chat(
-        self, message: str, history: Sequence[Any] = (), domain: str | None = None
+        self,
+        message: str,
+        history: Sequence[Any] = (),
+        domain: str | None = None,
+        k: int | None = None,
+        alpha: float | None = None,
     ) -> ChatReply:
         """Answer one chat ``message`` after ``history`` (Gradio messages or pairs).
 
         Returns a :class:`~convrec.dialogue.chat.ChatReply`; the state is rebuilt
         from ``history`` on every call, so nothing is kept between calls. ``domain``
-        names this recommender's domain (default: its dataset's name).
+        names this recommender's domain (default: its dataset's name); ``k`` is the
+        list length when the conversation has not asked for one, ``alpha`` the CF vs
+        LLM balance (see :meth:`recommend`). Several domains: :class:`~convrec.dialogue.chat.Chat`.
         """
         from convrec.dialogue.chat import Chat
 
@@ -444,7 +489,7 @@ class Recommender:
         chat = self.__dict__.get("_chat")
         if chat is None or chat.default != name:
             chat = self.__dict__["_chat"] = Chat({name: self})
-        return chat.respond(message, history)
+        return chat.respond(message, history, k=k, alpha=alpha)
 
     def explain(self, user: str | int | None, item: str | int, history: Sequence[str] = ()) -> str:
         """A grounded explanation of ``item`` for a user or a session history."""

@@ -50,6 +50,10 @@ class ScoredItem:
         Grounded explanation (``None`` when not asked for).
     explanation_source : str
         ``"llm"`` when the model's text passed the grounding check, ``"template"`` otherwise.
+    contributions : dict[str, float]
+        Each source's share of ``score`` as fused (its normalised score times its
+        weight, see :func:`convrec.cf.fusion.contributions`); the values add up to
+        ``score``. Empty when the item was not fused (popular or similar-item lists).
     """
 
     item_id: str
@@ -60,6 +64,7 @@ class ScoredItem:
     evidence: tuple[Evidence, ...] = ()
     explanation: str | None = None
     explanation_source: str = "template"
+    contributions: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
-"""Shared fixtures: a writer for tiny data files, and the real data sets (skipped when absent)."""
+"""Shared fixtures: tiny data files, the real data sets (skipped when absent), a loopback guard."""
 
 import gzip
+import ipaddress
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +25,36 @@ def write(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return _write
+
+
+@pytest.fixture
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Sockets may connect to loopback only: the app must make no outbound connection."""
+    refused: list[str] = []
+    connect = socket.socket.connect
+
+    def guarded(self, address):
+        host = address[0] if isinstance(address, tuple) else None
+        if host is not None:
+            try:
+                ok = ipaddress.ip_address(host).is_loopback
+            except ValueError:
+                ok = host == "localhost"
+            if not ok:
+                refused.append(host)
+                raise ConnectionRefusedError(f"test forbids connecting to {host}")
+        return connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+    return refused
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,13 @@
-"""The Gradio app end to end: launched on a free localhost port, two concurrent client sessions."""
+"""The Gradio app: its views and streaming chat function, and end to end on a localhost port."""
 
 import gc
 import importlib.util
-import ipaddress
-import socket
+import itertools
+import re
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 # gradio is imported by the app module itself, which must set its privacy variables first
@@ -24,47 +25,33 @@ def _load_app():
     return module
 
 
-@pytest.fixture
-def loopback_only(monkeypatch):
-    """Sockets may connect to loopback only: the app must make no outbound connection."""
-    refused = []
-    connect = socket.socket.connect
-
-    def guarded(self, address):
-        host = address[0] if isinstance(address, tuple) else None
-        if host is not None:
-            try:
-                ok = ipaddress.ip_address(host).is_loopback
-            except ValueError:
-                ok = host == "localhost"
-            if not ok:
-                refused.append(host)
-                raise ConnectionRefusedError(f"test forbids connecting to {host}")
-        return connect(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", guarded)
-    return refused
+def _rows(table):
+    """The rows of a table output (a list, or a Dataframe payload dict)."""
+    return table["data"] if isinstance(table, dict) else table
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def gradio_noise(test):
+    """Gradio's own threads: its queue statistics use pandas options pandas 3 deprecates, and
+    its event loops / sockets are closed by the garbage collector; neither is this app's code."""
+    for mark in (
+        "ignore:'future.no_silent_downcasting' is deprecated",
+        "ignore:The copy keyword is deprecated",
+        "ignore::ResourceWarning",
+        "ignore::pytest.PytestUnraisableExceptionWarning",
+    ):
+        test = pytest.mark.filterwarnings(mark)(test)
+    return test
 
 
-# gradio's own threads: its queue statistics use a pandas option pandas 3 deprecates, and its
-# event loops / sockets are closed by the garbage collector; neither is this app's code
-@pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated")
-@pytest.mark.filterwarnings("ignore::ResourceWarning")
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_two_concurrent_sessions_never_mix(ml100k, loopback_only):
+@gradio_noise
+def test_two_concurrent_sessions_never_mix(ml100k, loopback_only, free_port):
     from convrec import Recommender
 
     app = _load_app()
     import gradio_client
 
     demo = app.build_app({"ml-100k": Recommender.build(ml100k)})
-    port = _free_port()
+    port = free_port
     app.launch(demo, port=port, prevent_thread_lock=True, quiet=True)
     try:
         url = f"http://127.0.0.1:{port}/"
@@ -96,9 +83,9 @@ def test_two_concurrent_sessions_never_mix(ml100k, loopback_only):
             t.join(timeout=60)
         assert not errors, errors
         a, b = answers["a"], answers["b"]
-        text_a, table_a = a[0]
+        text_a, table_a, *_ = a[0]
         assert "Because you like Star Wars (1977)" in text_a
-        rows = table_a["data"] if isinstance(table_a, dict) else table_a
+        rows = _rows(table_a)
         assert [row[0] for row in rows] == [1, 2, 3, 4, 5]
         assert rows[0][1] in text_a and 1 <= rows[0][2] <= 5 and rows[0][3] > 0  # rating, cf
         assert "Because you like Toy Story (1995)" in b[0][0]
@@ -119,3 +106,146 @@ def test_cli_chat_subcommand_parses():
     assert args.command == "chat" and args.port == 7999 and args.data == "ml-100k"
     assert args.host is None  # 127.0.0.1 or GRADIO_SERVER_NAME, decided at launch
     assert args.func.__name__ == "_cmd_chat"
+
+
+# ---------------------------------------------------------------------- without a server
+
+
+class FakeLLM:
+    """Scores a candidate by its index, so an LLM-only list is in reverse index order."""
+
+    def score_candidates(self, users, candidates):
+        return np.where(candidates >= 0, candidates.astype(np.float32), -np.inf)
+
+    def explain(self, users, items):
+        return ["Because it fits."] * len(users)
+
+
+@pytest.fixture(scope="module")
+def domains(ml100k, llm_data):
+    """ml-100k (CF only) and the tiny titled data set with a fake LLM."""
+    from convrec import Recommender
+
+    return {
+        "ml-100k": Recommender.build(ml100k),
+        "tiny": Recommender.build(llm_data, llm=FakeLLM()),
+    }
+
+
+def test_views_table_plot_and_chunks():
+    from convrec.schema import ScoredItem
+    from convrec.ui.views import (
+        FUSED_TITLE,
+        RAW_TITLE,
+        contribution_frame,
+        stream_chunks,
+        table_rows,
+    )
+
+    fused = [
+        ScoredItem("1", "A (1990)", 1.5, {"cf": 0.4, "llm": -2.0}, 4.26, (), None, "template",
+                   {"cf": 1.0, "llm": 0.5}),
+        ScoredItem("2", "B" * 60, -0.25, {"cf": 0.1}, None, (), None, "template", {"cf": -0.25}),
+    ]  # fmt: skip
+    assert table_rows(fused) == [
+        [1, "A (1990)", 4.26, 0.4, -2.0, None, 1.5],
+        [2, "B" * 60, None, 0.1, None, None, -0.25],
+    ]
+    frame, title = contribution_frame(fused)
+    assert title == FUSED_TITLE and list(frame.columns) == ["item", "source", "contribution"]
+    assert frame.groupby("item", sort=False)["contribution"].sum().tolist() == [1.5, -0.25]
+    assert frame["item"].iloc[0] == "1. A (1990)" and len(frame["item"].iloc[-1]) <= 32
+    popular = [ScoredItem("3", "C", 50.0, {"popularity": 50.0})]
+    frame, title = contribution_frame(popular)
+    assert title == RAW_TITLE and frame["source"].tolist() == ["popularity"]
+    assert contribution_frame([])[0] is None
+    text = "Because you like A:\n1. **B**\n\n2. **C**"
+    chunks = list(stream_chunks(text))
+    assert chunks == ["Because you like A:", "Because you like A:\n1. **B**", text]
+    assert list(stream_chunks("")) == [""]
+
+
+def test_responder_streams_the_reply_then_the_views(domains):
+    import gradio as gr
+
+    from convrec.dialogue.chat import Chat
+    from convrec.ui import Responder
+
+    responder = Responder(Chat(domains))
+    steps = list(responder.respond("I loved Star Wars and Fargo", [], None, 3, 0.5))
+    texts = [step[0] for step in steps]
+    assert len(steps) == 4  # the lead line, then one line per item
+    assert all(b.startswith(a) and len(b) > len(a) for a, b in itertools.pairwise(texts))
+    assert all(step[1:] == (gr.skip(),) * 3 for step in steps[:-1])
+    final, table, plot, domain = steps[-1]
+    assert final == Chat(domains).respond("I loved Star Wars and Fargo", [], k=3).text
+    assert [row[1] for row in table] == [line for line in re.findall(r"\*\*(.+?)\*\*", final)]
+    assert domain == "ml-100k"
+    data = plot["value"]
+    assert data["columns"] == ["item", "source", "contribution"] and len(data["data"]) == 3
+    for row, (_, _, contribution) in zip(table, data["data"], strict=True):
+        assert contribution == pytest.approx(row[-1], abs=1e-3)  # cf only: the whole score
+    assert plot["sort"] == [r[0] for r in data["data"]]
+    # out-of-range or missing controls are clipped or fall back, never an error
+    for k, alpha in ((0, -3.0), (999, 7.0), (None, None), ("x", "y"), (float("nan"), None)):
+        *_, last = responder.respond("I loved Fargo", [], "no-such-domain", k, alpha)
+        assert last[1] and last[3] == "ml-100k"
+    *_, switched = responder.respond("I like Alpha Delta 0", [], "tiny", 2, 1.0)
+    assert switched[0].startswith("Switched to **tiny**") and switched[3] == "tiny"
+    assert len(switched[1]) == 2
+
+
+def test_alpha_control_is_live_only_with_an_llm(domains):
+    from convrec.dialogue.chat import Chat
+    from convrec.ui.blocks import alpha_info, examples
+
+    live, note = alpha_info({"ml-100k": domains["ml-100k"]})
+    assert not live and "no effect" in note
+    live, note = alpha_info(domains)
+    assert live and "tiny" in note and "ml-100k" not in note
+    words = {"ml-100k": ("movies",), "tiny": ("gadgets",)}
+    assert "let's switch to gadgets" in examples(Chat(domains, domain_words=words))
+
+
+@gradio_noise
+def test_api_controls_stream_and_env_port(domains, loopback_only, monkeypatch, free_port):
+    """k, alpha and domain reach the recommender through /chat; the reply streams."""
+    app = _load_app()
+    import gradio_client
+
+    port = free_port
+    monkeypatch.setenv("GRADIO_SERVER_PORT", str(port))
+    demo = app.build_app(domains)
+    app.launch(demo, prevent_thread_lock=True, quiet=True)  # the port comes from the env
+    assert (demo.server_name, demo.server_port) == ("127.0.0.1", port)
+    client = gradio_client.Client(f"http://127.0.0.1:{port}/", verbose=False)
+    try:
+        text, table, plot, domain = client.predict(
+            message="I loved Star Wars and Fargo", k=3, api_name="/chat"
+        )
+        rows = _rows(table)
+        assert len(rows) == 3 and domain == "ml-100k" and rows[0][1] in text
+        assert len(plot["value"]["data"]) == 3
+        job = client.submit(message="more please", k=4, api_name="/chat")
+        job.result()
+        streamed = [out[0] for out in job.outputs()]
+        assert len(streamed) == 5 and all(b.startswith(a) for a, b in itertools.pairwise(streamed))
+        tiny = {}
+        for alpha in (1.0, 0.0):
+            fresh = gradio_client.Client(f"http://127.0.0.1:{port}/", verbose=False)
+            try:
+                text, table, plot, domain = fresh.predict(
+                    message="I'm user 3", domain="tiny", alpha=alpha, api_name="/chat"
+                )
+            finally:
+                fresh.close()
+            assert domain == "tiny" and text.startswith("Switched to **tiny**")
+            tiny[alpha] = [row[1] for row in _rows(table)]
+            sources = {source for _, source, _ in plot["value"]["data"]}
+            assert sources == ({"cf"} if alpha == 1.0 else {"cf", "llm"})
+        assert tiny[1.0] != tiny[0.0]  # alpha really changes the list
+        assert loopback_only == []
+    finally:
+        client.close()
+        demo.close()
+        gc.collect()

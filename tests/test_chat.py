@@ -3,12 +3,14 @@
 import logging
 import re
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convrec.dialogue import item_line
-from convrec.dialogue.chat import HELP_TEXT, Chat, ChatReply
+from convrec.dialogue.chat import DOMAIN_WORDS, HELP_TEXT, Chat, ChatReply
+from convrec.dialogue.state import switch_line
 
 LINE = re.compile(r"^(\d+)\. \*\*(.+?)\*\* — predicted (\d\.\d)/5 — (.+)$", re.M)
 
@@ -208,3 +210,81 @@ def test_chat_fuzz_never_hits_the_error_guard(chat, messages):
         logger.removeHandler(errors)
     assert not errors.records, errors.records[0].getMessage()
     assert all(r.text.strip() for r in replies)
+
+
+def test_k_control_sets_the_list_length_unless_the_chat_asks(chat):
+    assert len(chat.respond("I loved Star Wars and Fargo", [], k=3).items) == 3
+    assert len(chat.respond("I loved Star Wars and Fargo, top 2", [], k=7).items) == 2
+    (_, about), _ = talk(chat, "hi", "tell me about Heat")
+    assert len(chat.respond("tell me about Heat", [], k=2).items) == 2 != len(about.items)
+    with pytest.raises(ValueError, match="k must be"):
+        chat.respond("I loved Fargo", [], k=0)
+
+
+class _FakeLLM:
+    """Scores a candidate by its index (so the LLM-only list is in reverse index order)."""
+
+    def score_candidates(self, users, candidates):
+        return np.where(candidates >= 0, candidates.astype(np.float32), -np.inf)
+
+    def explain(self, users, items):
+        return ["Because it fits."] * len(users)
+
+
+def test_alpha_control_moves_known_users_lists_between_cf_and_llm(llm_data):
+    from convrec import Recommender
+
+    rec = Recommender.build(llm_data, llm=_FakeLLM())
+    cf = rec.chat("I'm user 3", [], alpha=1.0)
+    llm = rec.chat("I'm user 3", [], alpha=0.0)
+    assert [i.title for i in cf.items] != [i.title for i in llm.items]
+    index = [rec.data.items.index(i.item_id) for i in llm.items]
+    assert index == sorted(index, reverse=True)  # the fake LLM's order
+    assert all(i.contributions["cf"] == 0.0 for i in llm.items)
+    assert all("llm" not in i.components for i in cf.items)
+    with pytest.raises(ValueError, match="alpha"):
+        rec.chat("I'm user 3", [], alpha=-0.1)
+
+
+@pytest.fixture(scope="module")
+def two_domains(rec, llm_data):
+    from convrec import Recommender
+
+    words = {**DOMAIN_WORDS, "tiny": ("gadgets",)}
+    return Chat({"ml-100k": rec, "tiny": Recommender.build(llm_data)}, domain_words=words)
+
+
+def test_domain_control_switches_and_the_history_replays_it(two_domains):
+    tiny = two_domains.recommenders["tiny"]
+    alpha = tiny.titles.exact("Alpha Delta 0")
+    (first,), history = talk(two_domains, "I loved Star Wars")
+    switched = two_domains.respond("I like Alpha Delta 0", history, domain="tiny")
+    assert switched.text.startswith(switch_line("tiny") + " (gadgets).")
+    assert switched.state.domain == "tiny" and switched.state.liked == [alpha]
+    assert switched.items and all(i.item_id in tiny.data.items for i in switched.items)
+    history += [
+        {"role": "user", "content": "I like Alpha Delta 0"},
+        {"role": "assistant", "content": switched.text},
+    ]
+    # the next turn, with or without the control, replays the switch: still there, same likes
+    for domain in (None, "tiny", "no-such-domain"):
+        more = two_domains.respond("more", history, domain=domain)
+        assert more.state.domain == "tiny" and more.state.liked == [alpha]
+        assert not more.text.startswith("Switched") and more.items
+    back = two_domains.respond("more", history, domain="ml-100k")
+    assert back.text.startswith(switch_line("ml-100k"))
+    assert back.state.domain == "ml-100k" and back.state.liked == []  # a domain starts afresh
+    assert first.state.liked != []
+
+
+def test_switch_in_words_reads_the_titles_in_the_new_domain(two_domains):
+    tiny = two_domains.recommenders["tiny"]
+    (_, switched, more), _ = talk(
+        two_domains, "I loved Star Wars", "let's switch to gadgets, I like Bravo Kilo 1", "more"
+    )
+    assert switched.text.startswith(switch_line("tiny"))
+    assert switched.state.liked == more.state.liked == [tiny.titles.exact("Bravo Kilo 1")]
+    assert "Because you like Bravo Kilo 1" in switched.text
+    (_, fresh), _ = talk(two_domains, "I loved Star Wars", "switch to gadgets")
+    assert fresh.text.startswith(switch_line("tiny")) and len(fresh.items) == 5  # popular picks
+    assert "*I like " in two_domains.respond("help", [], domain="tiny").text  # its own titles

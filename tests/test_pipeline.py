@@ -171,3 +171,58 @@ def test_shipped_default_by_name():
     rec = Recommender.from_pretrained("ml-100k")
     assert rec.data.n_items == 1682
     assert len(rec.recommend(user=1, k=5)) == 5
+
+
+@pytest.mark.parametrize(
+    ("method", "normalisation"),
+    [("weighted", "zscore"), ("weighted", "minmax"), ("weighted", "none"), ("rrf", "zscore")],
+)
+def test_fusion_contributions_add_up_to_the_fused_scores(method, normalisation):
+    from convrec.cf.fusion import contributions, fuse
+
+    rng = np.random.default_rng(3)
+    cand = np.stack([rng.permutation(20)[:12] for _ in range(4)]).astype(np.int32)
+    cand[1, 9:] = -1  # padding
+    sources = rng.normal(size=(3, 4, 12)).astype(np.float32)
+    sources[1, 2, :5] = np.nan  # the second source did not score some candidates
+    sources[2, 3] = np.nan  # nor did the third for a whole user
+    weights = np.asarray([1.0, 0.5, 0.25], np.float32)
+    ids, fused = fuse(cand, sources, weights, k=12, method=method, normalisation=normalisation)
+    shares = contributions(cand, sources, weights, method, normalisation)
+    for b in range(4):
+        position = {int(i): j for j, i in enumerate(cand[b]) if i >= 0}
+        for item, score in zip(ids[b], fused[b], strict=True):
+            if item >= 0:
+                assert np.nansum(shares[:, b, position[int(item)]]) == pytest.approx(
+                    score, abs=1e-5
+                )
+    assert np.isnan(shares[:, 1, 9:]).all() and np.isnan(shares[1, 2, :5]).all()
+    with pytest.raises(ValueError, match="weights"):
+        contributions(cand, sources, [1.0, -1.0, 0.0])
+
+
+def test_alpha_sets_the_balance_between_cf_and_llm():
+    config = RecommenderConfig(n_candidates=8, weights={"cf": 1.0, "llm": 0.5})
+    assert config.alpha == pytest.approx(2 / 3)
+    assert config.fusion_weights(config.alpha) == pytest.approx(config.weights)
+    assert config.fusion_weights(0.25) == pytest.approx({"cf": 0.375, "llm": 1.125})
+    assert config.fusion_weights(None) == config.weights
+    with pytest.raises(ValueError, match="alpha"):
+        config.fusion_weights(1.5)
+    rec = Recommender.build(_data(), config=config, llm=FakeLLM("You will like it."))
+    cf_only = rec.recommend(user=0, k=3, alpha=1.0)
+    llm_only = rec.recommend(user=0, k=3, alpha=0.0)
+    assert cf_only[0].item_id == "3"  # the withheld item of user 0's taste group
+    assert llm_only[0].item_id == "7"  # the fake LLM prefers the highest index
+    assert "llm" not in cf_only[0].components  # weight 0: the LLM is not even run
+    assert llm_only[0].contributions["cf"] == 0.0 and llm_only[0].contributions["llm"] > 0
+    mixed = rec.recommend(user=0, k=3, alpha=0.5)
+    for item in mixed:
+        assert set(item.contributions) == {"cf", "llm"}
+        assert sum(item.contributions.values()) == pytest.approx(item.score, abs=1e-5)
+
+
+def test_alpha_without_an_llm_changes_nothing(rec):
+    a, b = rec.recommend(user=0, k=4, alpha=0.0), rec.recommend(user=0, k=4, alpha=1.0)
+    assert [(i.item_id, i.score) for i in a] == [(i.item_id, i.score) for i in b]
+    assert a[0].contributions == {"cf": pytest.approx(a[0].score)}

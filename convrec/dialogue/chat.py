@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from convrec.dialogue.intent import MAX_MESSAGE_CHARS, Act, Constraints, Intent, IntentParser
-from convrec.dialogue.state import DialogueState, item_line
-from convrec.explanations import template_explanation
+from convrec.dialogue import replies
+from convrec.dialogue.intent import MAX_MESSAGE_CHARS, Act, Intent, IntentParser
+from convrec.dialogue.state import DialogueState, parse_in_domain, switch_line
 from convrec.schema import ScoredItem
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_K = 5
+MAX_K = 50
 MAX_ASKED = 3
 
 HELP_TEXT = (
@@ -38,11 +39,11 @@ DOMAIN_WORDS: dict[str, tuple[str, ...]] = {
     "amazon-mi5": ("musical instruments", "instruments", "music", "amazon"),
 }
 _NOT_LOADED_WHY = {
-    "amazon-mi5": "its items have no titles to talk about, so the chat app does not load it",
+    "amazon-mi5": "start the app with "
+    "--domain amazon-mi5=PATH/reviews_Musical_Instruments_5.json.gz to load it",
 }
 _SWITCH = r"\b(?:switch|change|go|move|back|let'?s do)\b.*?\b{}\b"
 _AGAIN = re.compile(r"\b(?:again|repeat|same (?:list|ones)|include (?:shown|seen))\b", re.I)
-_RATING_SUFFIX = re.compile(r"\s*Predicted rating: [\d.]+/5\.\s*$")
 
 
 @dataclass
@@ -101,16 +102,48 @@ class Chat:
 
     # ------------------------------------------------------------------ entry point
 
-    def respond(self, message: Any, history: Sequence[Any] | None = None) -> ChatReply:
-        """The reply to ``message`` after ``history`` (Gradio messages or pairs); never raises."""
+    def respond(
+        self,
+        message: Any,
+        history: Sequence[Any] | None = None,
+        *,
+        domain: str | None = None,
+        k: int | None = None,
+        alpha: float | None = None,
+    ) -> ChatReply:
+        """The reply to ``message`` after ``history`` (Gradio messages or pairs).
+
+        Any message or history gets a reply; only ``k`` or ``alpha`` out of range raise
+        ``ValueError``.
+
+        Parameters
+        ----------
+        domain
+            The loaded domain this message is about; when the conversation is elsewhere
+            it moves there first and the reply starts with
+            :func:`~convrec.dialogue.state.switch_line` (``None``, or a domain not loaded:
+            stay where the conversation is).
+        k
+            List length when the conversation has not asked for one ("top 3" wins);
+            default :data:`DEFAULT_K`.
+        alpha
+            CF vs LLM fusion balance in [0, 1] (see
+            :meth:`~convrec.pipeline.Recommender.recommend`); ``None``: as configured.
+        """
         assert self.default is not None
         try:
             state = DialogueState.from_history(history or [], self.parsers, self.default)
         except Exception:  # a malformed history must not end the conversation
             log.exception("could not replay the chat history")
             state = DialogueState(self.default)
+        if k is not None and not 1 <= k <= MAX_K:
+            raise ValueError(f"k must be in [1, {MAX_K}], got {k}")
+        if alpha is not None and not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        options = _Options(domain if domain in self.recommenders else None, k or DEFAULT_K, alpha)
         try:
-            return self._turn(message if isinstance(message, str) else str(message or ""), state)
+            text = message if isinstance(message, str) else str(message or "")
+            return self._turn(text, state, options)
         except Exception:
             log.exception("chat turn failed")
             return ChatReply(
@@ -122,7 +155,7 @@ class Chat:
 
     # ------------------------------------------------------------------ one turn
 
-    def _turn(self, message: str, state: DialogueState) -> ChatReply:
+    def _turn(self, message: str, state: DialogueState, options: _Options) -> ChatReply:
         text = message[:MAX_MESSAGE_CHARS]
         notes: list[str] = []
         if len(message) > MAX_MESSAGE_CHARS:
@@ -136,17 +169,19 @@ class Chat:
                 [],
                 state,
             )
-        intent = self.parsers[state.domain].parse(text)
         previous_domain = state.domain
+        state.switch(options.domain, self.parsers)
+        intent = parse_in_domain(self.parsers, state.domain, text)
         state.apply(intent)
         rec = self.recommenders[state.domain]
+        switched = state.domain != previous_domain
+        if switched:  # first, so that a replay of the history reads this turn in the new domain
+            notes.insert(0, f"{switch_line(state.domain)}{self._describe_domain(state.domain)}.")
         if intent.has(Act.RESET):
-            reset = "Starting over: I've forgotten your likes and dislikes.\n\n"
-            return ChatReply(reset + HELP_TEXT, [], state)
+            reset = "Starting over: I've forgotten your likes and dislikes."
+            return ChatReply("\n\n".join([*notes, reset, self._help(state.domain)]), [], state)
         if intent.has(Act.HELP):
-            return ChatReply(HELP_TEXT, [], state)
-        if state.domain != previous_domain:
-            notes.append(f"Switched to **{state.domain}**; tell me what you like there.")
+            return ChatReply("\n\n".join([*notes, self._help(state.domain)]), [], state)
         user = self._user(rec, state, intent, notes)
         notes += self._did_you_mean(rec, intent)
         parts: list[str] = []
@@ -157,7 +192,7 @@ class Chat:
             elif intent.has(Act.RATE):
                 parts.append(self._rate(rec, state, user, item))
             elif intent.has(Act.ABOUT):
-                text_about, similar = self._about(rec, state, user, item, 1 + len(items))
+                text_about, similar = self._about(rec, user, item, 1 + len(items), options.k)
                 parts.append(text_about)
                 items += similar
         asking = {Act.WHY, Act.RATE, Act.ABOUT} & set(intent.acts)
@@ -167,15 +202,38 @@ class Chat:
             intent.liked or intent.disliked or intent.seen or intent.more_like
             or intent.user is not None or intent.k is not None or not intent.constraints.empty
         )  # fmt: skip
-        notes += _acknowledge(rec, intent)
+        notes += replies.acknowledge(rec, intent)
         again = bool(_AGAIN.search(text))
-        if intent.has(Act.RECOMMEND) or (changed and not asking) or (again and not asking):
-            head, listed = self._recommend(rec, state, user, again, start=1 + len(items))
+        fresh = switched and not parts and not intent.unresolved  # show what the domain has
+        if intent.has(Act.RECOMMEND) or ((changed or again or fresh) and not asking):
+            head, listed = self._recommend(rec, state, user, again, 1 + len(items), options)
             parts.append(head)
             items += listed
         if not parts and not notes:
-            parts.append("I didn't catch that.\n\n" + HELP_TEXT)
+            parts.append("I didn't catch that.\n\n" + self._help(state.domain))
         return ChatReply("\n\n".join([*notes, *parts]).strip(), items, state)
+
+    def _help(self, name: str) -> str:
+        """:data:`HELP_TEXT` for movies; for another domain, the same hints on its own titles."""
+        if "movies" in self.domain_words.get(name, ()):
+            return HELP_TEXT
+        rec = self.recommenders[name]
+        top = [rec.titles.display(int(i)) for i in np.argsort(-rec.popularity, kind="stable")[:3]]
+        others = [n for n in self.recommenders if n != name]
+        switch = (
+            f"\n- *switch to {self.domain_words.get(others[0], [others[0]])[0]}*" if others else ""
+        )
+        return (
+            f"I recommend items of **{name}**{self._describe_domain(name)} from what you tell "
+            f"me. Try:\n- *I like {top[0]} and {top[1]}*\n- *why {top[2]}?* / "
+            f"*how would I rate {top[1]}?* / *tell me about {top[0]}*\n"
+            f"- *not {top[2]}*, *top 3*{switch}\n- *reset* to start over"
+        )
+
+    def _describe_domain(self, name: str) -> str:
+        """The domain's first word in brackets (" (musical instruments)"), or ""."""
+        words = list(self.domain_words.get(name, ()))
+        return f" ({words[0]})" if words else ""
 
     def _unloaded_domain(self, text: str) -> str | None:
         low = text.lower()
@@ -196,7 +254,7 @@ class Chat:
             return None
         if state.user in rec.data.users:
             if intent.user is not None:
-                n = _user_count(rec, state.user)
+                n = replies.user_count(rec, state.user)
                 notes.append(f"Hello, user {state.user}: I'll use your {n} ratings.")
             return state.user
         if intent.user is not None:
@@ -221,10 +279,16 @@ class Chat:
     # ------------------------------------------------------------------ answers
 
     def _recommend(
-        self, rec: Recommender, state: DialogueState, user: str | None, again: bool, start: int
+        self,
+        rec: Recommender,
+        state: DialogueState,
+        user: str | None,
+        again: bool,
+        start: int,
+        options: _Options,
     ) -> tuple[str, list[ScoredItem]]:
         """Top-k for the state; shown items come back only when asked ``again``."""
-        k = state.k or DEFAULT_K
+        k = state.k or options.k
         blocked = set(state.liked) | set(state.disliked) | set(state.seen)
         if not again:
             blocked |= set(state.shown)
@@ -234,16 +298,17 @@ class Chat:
         filters = None if constraints.empty else constraints
         extra = len(blocked_titles) + 10 + 10 * len(state.disliked)
         if user is None and not history:
-            listed = _popular(rec, constraints, blocked, k + extra)
-            lead = "The most popular picks" + _describe(constraints)
+            listed = replies.popular_items(rec, constraints, blocked, k + extra)
+            lead = "The most popular picks" + replies.describe_constraints(constraints)
         else:
             exclude = [rec.data.items.external[i] for i in blocked]
             result = rec.recommend(
-                user=user, history=history, k=k + extra, filters=filters, exclude=exclude
-            )
+                user=user, history=history, k=k + extra, filters=filters, exclude=exclude,
+                alpha=options.alpha,
+            )  # fmt: skip
             listed = list(result.items)
-            lead = _lead(rec, state, user) + _describe(constraints)
-        listed = _drop_close_to_disliked(rec, listed, state, k)
+            lead = replies.lead(rec, state, user) + replies.describe_constraints(constraints)
+        listed = replies.drop_close_to_disliked(rec, listed, state, k)
         shown: list[ScoredItem] = []
         for item in listed:
             if item.title not in blocked_titles and all(item.title != s.title for s in shown):
@@ -255,7 +320,7 @@ class Chat:
                 lead + ": nothing left that fits. Try loosening the genres or years, or *reset*.",
                 [],
             )
-        lines = [_line(start + r, s) for r, s in enumerate(shown)]
+        lines = [replies.ranked_line(start + r, s) for r, s in enumerate(shown)]
         return lead + ":\n" + "\n".join(lines), shown
 
     def _why(self, rec: Recommender, state: DialogueState, user: str | None, item: int) -> str:
@@ -264,15 +329,15 @@ class Chat:
         if user is None and not history:
             return (
                 f"**{title}** is there because it is popular "
-                f"({_popularity(rec, item)}); tell me a few titles you like and I'll explain "
-                "picks from your own taste."
+                f"({replies.popularity(rec, item)}); tell me a few titles you like and I'll "
+                "explain picks from your own taste."
             )
         text = rec.explain(user, rec.data.items.external[item], history=history)
         if text.startswith(f"{title} is one of the most popular"):
             basis = f"user {user}'s ratings" if user is not None else "the titles you like"
             text = (
                 f"nothing in {basis} points to it: it is not a close neighbour of any of them, "
-                f"so it would only come up as a popular pick ({_popularity(rec, item)}, "
+                f"so it would only come up as a popular pick ({replies.popularity(rec, item)}, "
                 f"predicted {rec.predict_rating(user, rec.data.items.external[item]):.1f}/5)."
             )
         notes = []
@@ -286,7 +351,7 @@ class Chat:
         title = rec.titles.display(item)
         item_id = rec.data.items.external[item]
         if user is not None:
-            own = _own_rating(rec, user, item)
+            own = replies.own_rating(rec, user, item)
             if own is not None:
                 return f"You (user {user}) already rated **{title}** {own:g}/5."
             value = rec.predict_rating(user, item_id)
@@ -297,18 +362,13 @@ class Chat:
         return f"I'd predict you'd rate **{title}** about **{value:.1f}/5**, {basis}."
 
     def _about(
-        self, rec: Recommender, state: DialogueState, user: str | None, item: int, start: int
+        self, rec: Recommender, user: str | None, item: int, start: int, k: int
     ) -> tuple[str, list[ScoredItem]]:
-        catalog = rec.data.catalog
+        text = " · ".join(replies.facts(rec, item))
         title = rec.titles.display(item)
-        year = int(catalog.year[item])
-        genres = ", ".join(g for g in catalog.genres[item] if g != "unknown") or "unknown genre"
-        facts = [f"**{title}**", f"year {year}" if year > 0 else "year unknown", genres,
-                 _popularity(rec, item)]  # fmt: skip
-        text = " · ".join(facts)
         item_id = rec.data.items.external[item]
-        similar = [s for s in rec.similar_items(item_id, k=10) if s.item_id != item_id]
-        similar = similar[:DEFAULT_K]
+        similar = [s for s in rec.similar_items(item_id, k=k + 1) if s.item_id != item_id]
+        similar = similar[:k]
         listed = []
         for s in similar:
             rating = rec.predict_rating(user, s.item_id)
@@ -317,7 +377,7 @@ class Chat:
                 ScoredItem(s.item_id, s.title, s.score, dict(s.components), rating, (), why)
             )
         if listed:
-            lines = [_line(start + r, s) for r, s in enumerate(listed)]
+            lines = [replies.ranked_line(start + r, s) for r, s in enumerate(listed)]
             text += "\n\nSimilar titles:\n" + "\n".join(lines)
         return text, listed
 
@@ -325,114 +385,13 @@ class Chat:
 # ---------------------------------------------------------------------- helpers
 
 
-def _acknowledge(rec: Recommender, intent: Intent) -> list[str]:
-    """Short notes for the dislikes and already-seen items a message adds."""
-    out = []
-    if intent.disliked:
-        names = ", ".join(rec.titles.display(i) for i in intent.disliked)
-        out.append(f"Noted: you didn't like {names}. I'll leave it and its closest titles out.")
-    if intent.seen:
-        names = ", ".join(rec.titles.display(i) for i in intent.seen)
-        out.append(f"Noted: you've already seen {names}.")
-    return out
+@dataclass(frozen=True)
+class _Options:
+    """Per-call settings of one turn: requested domain, default list length, CF / LLM balance."""
+
+    domain: str | None
+    k: int
+    alpha: float | None
 
 
-def _line(rank: int, item: ScoredItem) -> str:
-    rating = "" if item.predicted_rating is None else f" — predicted {item.predicted_rating:.1f}/5"
-    why = _RATING_SUFFIX.sub("", item.explanation or "").strip()
-    return f"{item_line(rank, item.title)}{rating}" + (f" — {why}" if why else "")
-
-
-def _lead(rec: Recommender, state: DialogueState, user: str | None) -> str:
-    liked = [rec.titles.display(i) for i in state.liked[-3:]]
-    if user is not None and liked:
-        return f"For user {user}, who also likes {', '.join(liked)}"
-    if user is not None:
-        return f"For user {user}"
-    more = f" and {len(state.liked) - 3} more" if len(state.liked) > 3 else ""
-    return f"Because you like {', '.join(liked)}{more}"
-
-
-def _describe(c: Constraints) -> str:
-    bits = []
-    if c.include_genres:
-        bits.append(" or ".join(c.include_genres))
-    if c.exclude_genres:
-        bits.append("no " + ", no ".join(c.exclude_genres))
-    if c.year_min is not None and c.year_max is not None:
-        bits.append(f"{c.year_min}–{c.year_max}")
-    elif c.year_min is not None:
-        bits.append(f"from {c.year_min}")
-    elif c.year_max is not None:
-        bits.append(f"up to {c.year_max}")
-    return f" ({'; '.join(bits)})" if bits else ""
-
-
-def _user_count(rec: Recommender, user: str) -> int:
-    u = rec.data.users.index(user)
-    return int(np.count_nonzero(rec.data.user[rec.rows] == u))
-
-
-def _own_rating(rec: Recommender, user: str, item: int) -> float | None:
-    u = rec.data.users.index(user)
-    rows = rec.rows[(rec.data.user[rec.rows] == u) & (rec.data.item[rec.rows] == item)]
-    return float(rec.data.rating[rows[-1]]) if len(rows) else None
-
-
-def _popularity(rec: Recommender, item: int) -> str:
-    count = int(rec.popularity[item])
-    rank = int(np.count_nonzero(rec.popularity > count)) + 1
-    rows = rec.rows[rec.data.item[rec.rows] == item]
-    mean = f", mean rating {float(rec.data.rating[rows].mean()):.1f}/5" if len(rows) else ""
-    return f"{count} ratings (#{rank} most rated{mean})"
-
-
-def _popular(
-    rec: Recommender, constraints: Constraints, blocked: set[int], n: int
-) -> list[ScoredItem]:
-    """The most rated items that fit the constraints (a chat with no likes yet)."""
-    allowed = rec._allowed(None if constraints.empty else constraints)
-    order = np.argsort(-rec.popularity, kind="stable")
-    out = []
-    for item in order.tolist():
-        if item in blocked or (allowed is not None and not allowed[item]):
-            continue
-        title = rec.titles.display(item)
-        rating = rec.predict_rating(None, rec.data.items.external[item])
-        out.append(
-            ScoredItem(
-                rec.data.items.external[item],
-                title,
-                float(rec.popularity[item]),
-                {"popularity": float(rec.popularity[item])},
-                rating,
-                (),
-                template_explanation(title, rating, ()),
-            )
-        )
-        if len(out) == n:
-            break
-    return out
-
-
-def _drop_close_to_disliked(
-    rec: Recommender, items: list[ScoredItem], state: DialogueState, k: int
-) -> list[ScoredItem]:
-    """Items minus those closer to a disliked item than to every liked one, while ``k`` remain.
-
-    Closeness is the recommender's item-item cosine (``rec.similarity``, top neighbours).
-    """
-    if not state.disliked:
-        return items
-    sim = rec.similarity
-    index = [rec.data.items.index(i.item_id) for i in items]
-    dis = np.asarray(sim[state.disliked][:, index].max(axis=0).todense()).ravel()
-    if state.liked:
-        like = np.asarray(sim[state.liked][:, index].max(axis=0).todense()).ravel()
-    else:
-        like = np.zeros(len(index))
-    kept = [it for it, d, li in zip(items, dis, like, strict=True) if not d > li]
-    return kept if len(kept) >= k else items
-
-
-__all__ = ["DEFAULT_K", "DOMAIN_WORDS", "HELP_TEXT", "Chat", "ChatReply"]
+__all__ = ["DEFAULT_K", "DOMAIN_WORDS", "HELP_TEXT", "MAX_K", "Chat", "ChatReply"]

@@ -9,13 +9,39 @@ from typing import Any
 
 from convrec.dialogue.intent import Act, Constraints, Intent, IntentParser
 
-# The reply format's contract: a ranked line is "<rank>. **<display title>** ...".
+# The reply format's contract: a ranked line is "<rank>. **<display title>** ...", and a
+# reply whose turn happened in another domain than the previous one starts with a switch line.
 _SHOWN_LINE = re.compile(r"^\s*\d+\.\s+\*\*(.+?)\*\*", re.M)
+_SWITCH_LINE = re.compile(r"\A\s*Switched to \*\*([^*\n]+)\*\*")
 
 
 def item_line(rank: int, title: str) -> str:
     """The start of a ranked line in a reply; :meth:`DialogueState.from_history` reads it back."""
     return f"{rank}. **{title}**"
+
+
+def switch_line(domain: str) -> str:
+    """The start of a reply whose turn moved to ``domain``; read back by
+    :meth:`DialogueState.from_history` (the turn's message is then read in that domain)."""
+    return f"Switched to **{domain}**"
+
+
+def switched_to(reply: str) -> str | None:
+    """The domain named by a reply's leading :func:`switch_line`, or ``None``."""
+    m = _SWITCH_LINE.match(reply)
+    return m.group(1) if m else None
+
+
+def parse_in_domain(parsers: Mapping[str, IntentParser], domain: str, message: str) -> Intent:
+    """``message`` parsed in ``domain``, or in the loaded domain it switches to.
+
+    Titles belong to a domain: in "switch to music, I like the pop filter" the item
+    is looked up in the domain switched to, not in the one the message was sent in.
+    """
+    intent = parsers[domain].parse(message)
+    if intent.domain is not None and intent.domain != domain and intent.domain in parsers:
+        intent = parsers[intent.domain].parse(message)
+    return intent
 
 
 @dataclass
@@ -75,18 +101,32 @@ class DialogueState:
         are skipped, so a malformed history degrades to a fresh state, never an error.
         """
         state = cls(default_domain)
-        for role, text in _messages(history):
-            parser = parsers.get(state.domain)
-            if parser is None:
+        messages = list(_messages(history))
+        for at, (role, text) in enumerate(messages):
+            if state.domain not in parsers:
                 break
+            after = messages[at + 1] if at + 1 < len(messages) else ("", "")
+            before = messages[at - 1] if at > 0 else ("", "")
             if role == "user":
-                state.apply(parser.parse(text))
+                # the reply says this turn moved to another domain: read the message there
+                state.switch(switched_to(after[1]) if after[0] == "assistant" else None, parsers)
+                state.apply(parse_in_domain(parsers, state.domain, text))
             elif role == "assistant":
+                if before[0] != "user":  # a switch with no message of its own
+                    state.switch(switched_to(text), parsers)
+                parser = parsers[state.domain]
                 for title in _SHOWN_LINE.findall(text):
                     item = parser.titles.exact(title)
                     if item is not None:
                         _add(item, state.shown)
         return state
+
+    def switch(self, domain: str | None, parsers: Mapping[str, Any]) -> bool:
+        """Start ``domain`` afresh when it is loaded and not the current one; ``True`` if so."""
+        if domain is None or domain == self.domain or domain not in parsers:
+            return False
+        self._restart(domain)
+        return True
 
 
 def _messages(history: Sequence[Any]) -> Iterable[tuple[str, str]]:

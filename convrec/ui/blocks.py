@@ -1,0 +1,124 @@
+"""The app's layout: controls, the streaming ChatInterface (api ``/chat``), table and plot."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import gradio as gr
+
+from convrec.dialogue.chat import DEFAULT_K, Chat
+from convrec.dialogue.intent import MAX_MESSAGE_CHARS
+from convrec.ui.respond import Responder
+from convrec.ui.views import PLOT_COLUMNS, TABLE_HEADERS
+
+if TYPE_CHECKING:
+    from convrec.pipeline import Recommender
+
+EXAMPLES = [
+    "I loved Star Wars and Fargo",
+    "only comedies from the 90s",
+    "why Return of the Jedi?",
+    "I hated Toy Story",
+    "how would I rate Heat?",
+    "tell me about Toy Story",
+    "I'm user 42",
+    "reset",
+]
+CONCURRENCY = 4
+QUEUE_SIZE = 64
+MAX_K_CONTROL = 20
+
+
+def examples(chat: Chat) -> list[str]:
+    """:data:`EXAMPLES`, plus one "switch to ..." per other loaded domain."""
+    assert chat.default is not None
+    switches = [
+        f"let's switch to {(list(chat.domain_words.get(n, ())) or [n])[0]}"
+        for n in chat.recommenders
+        if n != chat.default
+    ]
+    return [*EXAMPLES[:-1], *switches, EXAMPLES[-1]]
+
+
+def alpha_info(recommenders: Mapping[str, Recommender]) -> tuple[bool, str]:
+    """Whether the alpha control can change anything, and the note that says so."""
+    with_llm = [n for n, r in recommenders.items() if r.llm is not None]
+    if not with_llm:
+        return False, "No LLM is loaded, so lists are CF only: alpha has no effect here."
+    return True, (
+        f"1: CF only, 0: LLM only. The LLM ({', '.join(with_llm)}) scores known users "
+        "(*I'm user 42*)."
+    )
+
+
+def build_app(recommenders: Mapping[str, Recommender], default: str | None = None) -> gr.Blocks:
+    """A ``gr.Blocks`` whose streaming chat function is served at ``api_name="/chat"``.
+
+    ``/chat`` takes ``message`` and optionally ``domain`` (``None``: stay where the
+    conversation is), ``k`` and ``alpha``, and returns ``(reply, table, plot, domain)``.
+    """
+    chat = Chat(recommenders, default)
+    assert chat.default is not None
+    config = recommenders[chat.default].config
+    alpha_live, alpha_note = alpha_info(recommenders)
+    words = {n: (list(chat.domain_words.get(n, ())) or [n])[0] for n in recommenders}
+    with gr.Blocks(title="convrec", analytics_enabled=False) as demo:
+        gr.Markdown(
+            "# convrec: conversational recommender\n"
+            "Tell me titles you like, ask *why*, *rate* or *about* a title. "
+            f"Loaded: {', '.join(recommenders)}. Type *help* for more."
+        )
+        with gr.Row(equal_height=True):
+            domain = gr.Dropdown(
+                choices=[(f"{n} ({w})", n) for n, w in words.items()],
+                value=None,  # the API's default: stay in the conversation's domain
+                label="Domain",
+                info="Switching starts afresh there; saying *switch to ...* works too.",
+                interactive=len(recommenders) > 1,
+            )
+            k = gr.Slider(
+                1, MAX_K_CONTROL, value=DEFAULT_K, step=1, label="Items per list (k)",
+                info="A number asked in the chat (*top 3*) wins.",
+            )  # fmt: skip
+            alpha = gr.Slider(
+                0.0, 1.0, value=round(config.alpha, 2), step=0.05,
+                label="alpha: CF vs LLM weight", info=alpha_note, interactive=alpha_live,
+            )  # fmt: skip
+        table = gr.Dataframe(
+            headers=TABLE_HEADERS,
+            label="Items in the last reply: predicted rating, per-source and fused scores",
+            interactive=False,
+            render=False,
+            elem_id="convrec-results",
+        )
+        plot = gr.BarPlot(
+            x=PLOT_COLUMNS[0], y=PLOT_COLUMNS[2], color=PLOT_COLUMNS[1],
+            x_title="item", y_title="contribution", x_label_angle=-30,
+            label="Why each item ranks where it does", show_label=True, render=False,
+            elem_id="convrec-plot",
+        )  # fmt: skip
+        gr.ChatInterface(
+            Responder(chat).respond,  # a generator function: the reply streams
+            api_name="chat",
+            examples=[[e, None, None, None] for e in examples(chat)],
+            run_examples_on_click=True,
+            cache_examples=False,
+            textbox=gr.Textbox(
+                placeholder="I loved Star Wars and Fargo",
+                max_length=MAX_MESSAGE_CHARS,
+                submit_btn=True,
+                stop_btn=False,
+            ),
+            additional_inputs=[domain, k, alpha],
+            additional_outputs=[table, plot, domain],
+            concurrency_limit=CONCURRENCY,
+            flagging_mode="never",
+            analytics_enabled=False,
+        )
+        with gr.Row():
+            table.render()
+            plot.render()
+        demo.load(lambda: chat.default, None, domain, queue=False, api_visibility="private")
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    return demo
