@@ -7,9 +7,9 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "Recommender": "convrec.pipeline",
-    "RecommenderConfig": "convrec.pipeline",
-    "UnknownTitleError": "convrec.pipeline",
+    "Recommender": "convrec.recommender",
+    "RecommenderConfig": "convrec.recommender",
+    "UnknownTitleError": "convrec.recommender",
     "Recommendation": "convrec.schema",
     "ScoredItem": "convrec.schema",
     "Evidence": "convrec.schema",

@@ -13,14 +13,13 @@ import scipy.sparse as sp
 
 from convrec._io import write_json_atomic
 from convrec.cf._persist import load_npz, save_npz
-from convrec.cf.baselines import BiasBaseline
 from convrec.cf.sequential import SequentialKNN
 from convrec.data.errors import DataError
 from convrec.data.registry import load_dataset
 from convrec.data.store import load_saved_dataset, save_dataset
 
 if TYPE_CHECKING:
-    from convrec.pipeline import Recommender
+    from convrec.recommender import Recommender
 
 MANIFEST = "convrec_recommender.json"
 _FORMAT = "convrec.Recommender/1"
@@ -63,13 +62,14 @@ def save_recommender(rec: Recommender, directory: str | os.PathLike[str]) -> Pat
 
 
 def load_recommender(name_or_dir: str | os.PathLike[str], **overrides: Any) -> Recommender:
-    """A :class:`~convrec.pipeline.Recommender` from a shipped name or a saved directory.
+    """A :class:`~convrec.recommender.Recommender` from a shipped name or a saved directory.
 
     A shipped name (``"ml-100k"``) builds the CF side from the dataset that comes with
     convrec's dependencies (about a second). A directory must hold what
     :func:`save_recommender` wrote. ``overrides`` replace fields of the saved config.
     """
-    from convrec.pipeline import Recommender, RecommenderConfig
+    from convrec.recommender import Recommender, RecommenderConfig
+    from convrec.recommender.core import RATING_CLASSES
 
     folder = Path(name_or_dir)
     if str(name_or_dir) in SHIPPED and not folder.exists():
@@ -101,11 +101,14 @@ def load_recommender(name_or_dir: str | os.PathLike[str], **overrides: Any) -> R
 
         llm = LLMModel.from_pretrained(folder / "llm")
         llm.fit(data, np.asarray(arrays["rows"], np.int64))
+    rating_kind, _, _ = load_npz(folder / "rating.npz")
+    if rating_kind not in RATING_CLASSES:
+        raise DataError(f"unknown rating model {rating_kind!r}", path=folder / "rating.npz")
     return Recommender(
         data,
         np.asarray(arrays["rows"], np.int64),
         SequentialKNN.load(folder / "cf.npz"),
-        BiasBaseline.load(folder / "rating.npz"),
+        RATING_CLASSES[rating_kind].load(folder / "rating.npz"),
         cbf=cbf,
         llm=llm,
         config=config,

@@ -390,7 +390,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_recommend(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from convrec.pipeline import Recommender
+    from convrec.recommender import Recommender
 
     liked = [t.strip() for t in (args.liked or "").split(";") if t.strip()]
     if args.user is None and not liked:

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from convrec.pipeline import Recommender
+    from convrec.recommender import Recommender
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -30,7 +30,7 @@ def parse_domain(text: str) -> tuple[str, str]:
 
 
 def load_domain(name: str, spec: str, **options: Any) -> Recommender:
-    """Load ``spec``, name it ``name`` and fit a :class:`~convrec.pipeline.Recommender` on it.
+    """Load ``spec``, name it ``name`` and fit a :class:`~convrec.recommender.Recommender` on it.
 
     Review data without titles (Amazon reviews without ``meta``) gets names from its
     reviews (:func:`convrec.data.names.with_review_names`) so that its items can be
@@ -38,7 +38,7 @@ def load_domain(name: str, spec: str, **options: Any) -> Recommender:
     """
     from convrec.data import load_dataset
     from convrec.data.names import with_review_names
-    from convrec.pipeline import Recommender
+    from convrec.recommender import Recommender
 
     data = with_review_names(load_dataset(spec, **options))
     return Recommender.build(replace(data, name=name))
@@ -48,7 +48,7 @@ def load_domains(data: str = "ml-100k", extra: Sequence[str] = ()) -> dict[str, 
     """The main domain ``data`` (named by its dataset) then each ``NAME=SPEC`` of ``extra``."""
     from convrec.data import load_dataset
     from convrec.data.names import with_review_names
-    from convrec.pipeline import Recommender
+    from convrec.recommender import Recommender
 
     main = with_review_names(load_dataset(data))
     out = {main.name: Recommender.build(main)}

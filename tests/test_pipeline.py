@@ -226,3 +226,78 @@ def test_alpha_without_an_llm_changes_nothing(rec):
     a, b = rec.recommend(user=0, k=4, alpha=0.0), rec.recommend(user=0, k=4, alpha=1.0)
     assert [(i.item_id, i.score) for i in a] == [(i.item_id, i.score) for i in b]
     assert a[0].contributions == {"cf": pytest.approx(a[0].score)}
+
+
+class RatingLLM(FakeLLM):
+    """FakeLLM that also rates: always 5."""
+
+    def predict_ratings(self, users, items):
+        return np.full(len(users), 5.0, np.float32)
+
+
+def test_with_fusion_sets_the_blend_and_from_pretrained_keeps_it(rec, tmp_path):
+    fused = rec.with_fusion(0.3, "rrf", rating_alpha=0.4)
+    # the CF + LLM total (1.5) is split 0.3 : 0.7; cbf keeps its weight
+    assert fused.config.weights == pytest.approx({"cf": 0.45, "llm": 1.05, "cbf": 0.3})
+    assert fused.config.alpha == pytest.approx(0.3)
+    assert (fused.config.method, fused.config.fusion, fused.config.rating_alpha) == (
+        "rrf",
+        "rrf",
+        0.4,
+    )
+    assert rec.config == RecommenderConfig(n_candidates=8)  # the original is untouched
+    minmax = fused.with_fusion(fusion="minmax")
+    assert (minmax.config.method, minmax.config.normalisation) == ("weighted", "minmax")
+    fused.save_pretrained(tmp_path / "fused")
+    loaded = Recommender.from_pretrained(tmp_path / "fused")
+    assert loaded.config == fused.config
+    a, b = fused.recommend(user=0, k=4), loaded.recommend(user=0, k=4)
+    assert [(i.item_id, i.score) for i in a] == [(i.item_id, i.score) for i in b]
+    with pytest.raises(ValueError, match="alpha"):
+        rec.with_fusion(1.5)
+    with pytest.raises(ValueError, match="fusion"):
+        rec.with_fusion(fusion="mean")
+
+
+def test_rating_blend_with_the_llm_and_a_knn_rating_model(tmp_path):
+    data = _data()
+    config = RecommenderConfig(n_candidates=8, rating={"model": "KNNBaseline", "k": 5})
+    rec = Recommender.build(data, config=config, llm=RatingLLM("x"))
+    cf_only = rec.predict_rating(13, "Omega")
+    assert rec.with_fusion(rating_alpha=0.0).predict_rating(13, "Omega") == 5.0
+    half = rec.with_fusion(rating_alpha=0.5).predict_rating(13, "Omega")
+    assert half == pytest.approx((cf_only + 5.0) / 2)
+    out = rec.with_fusion(rating_alpha=0.0).recommend(user=13, k=2, explain=False)
+    assert all(i.predicted_rating == 5.0 for i in out)
+    session = rec.predict_rating(None, "Omega")  # no user: the item baseline, no LLM
+    assert 1.0 <= session <= 5.0 and session != 5.0
+    no_llm = Recommender.build(data, config=config)
+    no_llm.save_pretrained(tmp_path / "knn")
+    loaded = Recommender.from_pretrained(tmp_path / "knn")
+    assert loaded.predict_rating(13, "Omega") == no_llm.predict_rating(13, "Omega") == cf_only
+
+
+def test_rank_users_equals_recommend_batch(rec):
+    ids, scores = rec.rank_users(np.array([0, 10], np.int32), k=3)
+    batch = rec.recommend_batch([{"user": 0}, {"user": 10}], k=3, explain=False)
+    for b, out in enumerate(batch):
+        assert ids[b].tolist() == [int(i.item_id) for i in out]  # ids equal indices here
+        assert scores[b].tolist() == pytest.approx([i.score for i in out])
+
+
+def test_diversity_reranks_the_pool_by_mmr():
+    rec = Recommender.from_pretrained("ml-100k")
+    plain = rec.recommend(user=1, k=10, explain=False)
+    assert [i.item_id for i in rec.recommend(user=1, k=10, diversity=0.0, explain=False)] == [
+        i.item_id for i in plain
+    ]
+    diverse = rec.recommend(user=1, k=10, diversity=0.7, explain=False)
+    assert diverse[0].item_id == plain[0].item_id  # MMR starts with the most relevant
+
+    def mean_similarity(out):
+        index = [rec.data.items.index(i.item_id) for i in out]
+        pair = rec.similarity[index][:, index].toarray()
+        return (pair.sum() - np.trace(pair)) / (len(index) * (len(index) - 1))
+
+    assert mean_similarity(diverse) < mean_similarity(plain)
+    assert {i.item_id for i in diverse} != {i.item_id for i in plain}

@@ -16,7 +16,7 @@ from convrec.dialogue.state import DialogueState, parse_in_domain, switch_line
 from convrec.schema import ScoredItem
 
 if TYPE_CHECKING:
-    from convrec.pipeline import Recommender
+    from convrec.recommender import Recommender
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class Chat:
     Parameters
     ----------
     recommenders
-        Loaded domain name -> :class:`~convrec.pipeline.Recommender`.
+        Loaded domain name -> :class:`~convrec.recommender.Recommender`.
     default
         The domain a conversation starts in (default: the first one).
     domain_words
@@ -128,7 +128,7 @@ class Chat:
             default :data:`DEFAULT_K`.
         alpha
             CF vs LLM fusion balance in [0, 1] (see
-            :meth:`~convrec.pipeline.Recommender.recommend`); ``None``: as configured.
+            :meth:`~convrec.recommender.Recommender.recommend`); ``None``: as configured.
         """
         assert self.default is not None
         try:

@@ -14,7 +14,7 @@ from convrec.explanations import template_explanation
 from convrec.schema import ScoredItem
 
 if TYPE_CHECKING:
-    from convrec.pipeline import Recommender
+    from convrec.recommender import Recommender
 
 _RATING_SUFFIX = re.compile(r"\s*Predicted rating: [\d.]+/5\.\s*$")
 
@@ -101,7 +101,7 @@ def popular_items(
     rec: Recommender, constraints: Constraints, blocked: set[int], n: int
 ) -> list[ScoredItem]:
     """The most rated items that fit the constraints (a chat with no likes yet)."""
-    allowed = rec._allowed(None if constraints.empty else constraints)
+    allowed = rec.allowed(None if constraints.empty else constraints)
     order = np.argsort(-rec.popularity, kind="stable")
     out = []
     for item in order.tolist():

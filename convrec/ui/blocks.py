@@ -13,7 +13,7 @@ from convrec.ui.respond import Responder
 from convrec.ui.views import PLOT_COLUMNS, TABLE_HEADERS
 
 if TYPE_CHECKING:
-    from convrec.pipeline import Recommender
+    from convrec.recommender import Recommender
 
 EXAMPLES = [
     "I loved Star Wars and Fargo",

@@ -1,0 +1,68 @@
+"""Evidence behind a recommendation and its grounded explanation (LLM text or the template)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from convrec.data.dataset import Dataset
+from convrec.dialogue.titles import TitleIndex
+from convrec.explanations import GroundingCheck, template_explanation
+from convrec.recommender.profiles import Profile, rows_csr
+from convrec.schema import Evidence
+
+
+class Explainer:
+    """Turns engine evidence into :class:`~convrec.schema.Evidence` and explanations.
+
+    Parameters
+    ----------
+    data : Dataset
+    titles : TitleIndex
+    llm
+        Optional LLM with ``explain(users, items) -> list[str]``; its text is shown only when
+        the :class:`~convrec.explanations.GroundingCheck` accepts it.
+    n_evidence : int
+        History items cited at most.
+    """
+
+    def __init__(self, data: Dataset, titles: TitleIndex, llm: Any, n_evidence: int) -> None:
+        self.data, self.titles, self.llm, self.n_evidence = data, titles, llm, n_evidence
+        self.grounding = GroundingCheck(titles)
+
+    def evidence(self, p: Profile, items: Any, weights: np.ndarray | None) -> tuple[Evidence, ...]:
+        """Evidence from the kernel's ``int32[E]`` history items and ``float32[E]`` weights."""
+        if weights is None:
+            return ()
+        out = []
+        for e, h in enumerate(np.asarray(items, dtype=np.int64).tolist()):
+            if h >= 0:
+                out.append(self._cite(p, h, float(weights[e])))
+        return tuple(out)
+
+    def evidence_for(
+        self, p: Profile, neighbours: sp.csr_matrix, target: int
+    ) -> tuple[Evidence, ...]:
+        """The history items of ``p`` that pull ``target`` most through ``neighbours``."""
+        hist = rows_csr([p.items], [p.weights], self.data.n_items)
+        contrib = np.asarray(hist.multiply(neighbours[:, target].T).todense()).ravel()
+        order = [int(h) for h in np.argsort(-contrib, kind="stable") if contrib[h] > 0]
+        return tuple(self._cite(p, h, float(contrib[h])) for h in order[: self.n_evidence])
+
+    def _cite(self, p: Profile, item: int, weight: float) -> Evidence:
+        return Evidence(
+            self.data.items.external[item], self.titles.display(item), weight, p.ratings.get(item)
+        )
+
+    def explain(
+        self, p: Profile, item: int, rating: float, evidence: tuple[Evidence, ...]
+    ) -> tuple[str, str]:
+        """``(text, source)``: the LLM's text when grounded (``"llm"``), else the template."""
+        if self.llm is not None and p.user is not None:
+            text = self.llm.explain(np.array([p.user]), np.array([item]))[0]
+            allowed = {item, *p.items.tolist()}
+            if self.grounding.check(text, allowed, p.ratings):
+                return text, "llm"
+        return template_explanation(self.titles.display(item), rating, evidence), "template"
