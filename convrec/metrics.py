@@ -1,4 +1,5 @@
-"""Accuracy metrics: rating error, top-K ranking with pessimistic ties, explanation text quality."""
+"""Metrics: rating error, top-K ranking with pessimistic ties, list diversity and popularity bias,
+explanation text quality."""
 
 from __future__ import annotations
 
@@ -63,6 +64,116 @@ def ranking_metrics(rank0: np.ndarray, ks: Sequence[int] = (5, 10)) -> dict[str,
         out[f"hr@{k}"] = float(hit.mean())
         out[f"ndcg@{k}"] = float(np.where(hit, 1.0 / np.log2(rank0 + 2.0), 0.0).mean())
     return out
+
+
+def top_k_items(scores: np.ndarray, exclude: sp.csr_matrix, k: int = 10) -> np.ndarray:
+    """Each row's ``k`` best-scored items outside ``exclude`` (ties to the lower index).
+
+    Parameters
+    ----------
+    scores
+        ``float[B, n_items]``; NaN and -inf mark items that are not recommended.
+    exclude
+        ``[B, n_items]`` CSR of items left out (the history).
+    k
+        List length.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``int32[B, k]`` item indices, best first, padded with -1.
+    """
+    s = np.where(np.isnan(scores), -np.inf, scores).astype(np.float64, copy=True)
+    mask = exclude.tocoo()
+    s[mask.row, mask.col] = -np.inf
+    if s.shape[1] < k:  # fewer items than k: pad the lists
+        s = np.pad(s, ((0, 0), (0, k - s.shape[1])), constant_values=-np.inf)
+    order = np.argsort(-s, axis=1, kind="stable")[:, :k]
+    top = np.take_along_axis(s, order, axis=1)
+    return np.where(np.isfinite(top), order, -1).astype(np.int32)
+
+
+def intra_list_diversity(lists: np.ndarray, item_vectors: np.ndarray | sp.spmatrix) -> float:
+    """ILD: mean pairwise cosine distance ``1 - cos(v_i, v_j)`` within each list, averaged.
+
+    A zero vector has cosine 0 with everything (distance 1). Lists with fewer than two
+    items do not count.
+
+    Parameters
+    ----------
+    lists
+        ``int[B, k]`` recommended item indices, ``-1`` for padding.
+    item_vectors
+        ``float[n_items, d]`` item features (dense or sparse), e.g. genre indicators.
+
+    Returns
+    -------
+    float
+        In [0, 2] (0: every list holds identical items; 1: orthogonal features); 0.0 when
+        no list has two items.
+    """
+    lists = np.asarray(lists)
+    vectors = sp.csr_matrix(item_vectors, dtype=np.float64)
+    norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel())
+    unit = sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)) @ vectors
+    total, counted = 0.0, 0
+    for start in range(0, len(lists), 256):
+        block = lists[start : start + 256]
+        valid = block >= 0
+        x = unit[np.where(valid, block, 0).ravel()].toarray().reshape(*block.shape, -1)
+        x *= valid[..., None]
+        dist = 1.0 - np.einsum("bkd,bld->bkl", x, x)
+        pairs = valid[:, :, None] & valid[:, None, :] & ~np.eye(block.shape[1], dtype=bool)
+        n_pairs = pairs.sum(axis=(1, 2))
+        keep = n_pairs > 0
+        total += float((np.where(pairs, dist, 0.0).sum(axis=(1, 2))[keep] / n_pairs[keep]).sum())
+        counted += int(keep.sum())
+    return total / counted if counted else 0.0
+
+
+def catalog_coverage(lists: np.ndarray, n_items: int) -> float:
+    """Share of the ``n_items`` catalog that appears in at least one ``int[B, k]`` list."""
+    lists = np.asarray(lists)
+    return len(np.unique(lists[lists >= 0])) / n_items if n_items else 0.0
+
+
+def mean_popularity(lists: np.ndarray, popularity: np.ndarray, normalise: bool = False) -> float:
+    """Mean popularity of the recommended items (every list entry counts once).
+
+    Parameters
+    ----------
+    lists
+        ``int[B, k]`` item indices, ``-1`` for padding.
+    popularity
+        ``float[n_items]`` e.g. training interaction counts.
+    normalise
+        Divide by the most popular item's popularity (result in [0, 1]).
+    """
+    lists = np.asarray(lists)
+    pop = np.asarray(popularity, np.float64)
+    items = lists[lists >= 0]
+    if not len(items):
+        return 0.0
+    value = float(pop[items].mean())
+    return value / float(pop.max()) if normalise and pop.max() > 0 else value
+
+
+def diversity_metrics(
+    lists: np.ndarray, item_vectors: np.ndarray | sp.spmatrix, popularity: np.ndarray
+) -> dict[str, float]:
+    """``ild@K``, ``coverage@K``, ``pop@K`` and ``pop_norm@K`` of ``int[B, K]`` lists.
+
+    ``item_vectors`` (``float[n_items, d]``) define ILD's distance; ``popularity``
+    (``float[n_items]``, training counts) gives the mean popularity, raw and divided by
+    the maximum.
+    """
+    k = np.asarray(lists).shape[1]
+    return {
+        f"ild@{k}": intra_list_diversity(lists, item_vectors),
+        f"coverage@{k}": catalog_coverage(lists, len(popularity)),
+        f"pop@{k}": mean_popularity(lists, popularity),
+        f"pop_norm@{k}": mean_popularity(lists, popularity, normalise=True),
+    }
 
 
 def rating_metrics(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float]:

@@ -7,12 +7,17 @@ import pytest
 import scipy.sparse as sp
 
 from convrec.metrics import (
+    catalog_coverage,
+    diversity_metrics,
     explanation_metrics,
+    intra_list_diversity,
     mae,
     mean_pairwise_distance,
+    mean_popularity,
     pessimistic_rank,
     ranking_metrics,
     rmse,
+    top_k_items,
     unique_sentence_ratio,
 )
 
@@ -73,3 +78,38 @@ def test_explanation_metrics_perfect_and_disjoint():
     assert wrong["usr"] == 0.5
     with pytest.raises(ValueError, match="2 references"):
         explanation_metrics(["x"], refs)
+
+
+def test_top_k_items_skips_history_and_missing_scores():
+    scores = np.array([[0.5, 0.9, 0.9, np.nan, 0.1]])
+    history = sp.csr_matrix(np.array([[0, 1, 0, 0, 0]]))
+    # item 1 is history; items 1 and 2 tie but 1 is gone; NaN is never recommended
+    assert top_k_items(scores, history, k=3).tolist() == [[2, 0, 4]]
+    assert top_k_items(scores, history, k=5).tolist() == [[2, 0, 4, -1, -1]]
+    assert top_k_items(scores, history, k=7).tolist() == [[2, 0, 4, -1, -1, -1, -1]]
+
+
+# items: 0 = [1, 0], 1 = [0, 1], 2 = [1, 1], 3 = [0, 0] (no features)
+VECTORS = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]] + [[1.0, 0.0]] * 4)
+LISTS = np.array([[0, 1, -1], [0, 2, 3]])
+
+
+def test_intra_list_diversity_hand_computed():
+    # list 1: cos(0, 1) = 0 -> 1; list 2: 1 - 1/sqrt(2), then 1 and 1 for the zero vector
+    second = (1 - 1 / math.sqrt(2) + 1 + 1) / 3
+    assert intra_list_diversity(LISTS, VECTORS) == pytest.approx((1 + second) / 2)
+    assert intra_list_diversity(LISTS, sp.csr_matrix(VECTORS)) == pytest.approx((1 + second) / 2)
+    single = np.array([[2, -1, -1], [0, 4, -1]])  # one-item lists do not count; 0 == 4
+    assert intra_list_diversity(single, VECTORS) == pytest.approx(0.0)
+    assert intra_list_diversity(np.array([[1, -1]]), VECTORS) == 0.0
+
+
+def test_coverage_and_popularity_hand_computed():
+    assert catalog_coverage(LISTS, 8) == pytest.approx(4 / 8)
+    popularity = np.array([10, 2, 4, 0, 1, 1, 1, 1])
+    # entries 0, 1, 0, 2, 3 -> (10 + 2 + 10 + 4 + 0) / 5
+    assert mean_popularity(LISTS, popularity) == pytest.approx(5.2)
+    assert mean_popularity(LISTS, popularity, normalise=True) == pytest.approx(0.52)
+    out = diversity_metrics(LISTS, VECTORS, popularity)
+    assert set(out) == {"ild@3", "coverage@3", "pop@3", "pop_norm@3"}
+    assert out["coverage@3"] == pytest.approx(0.5) and out["pop@3"] == pytest.approx(5.2)
