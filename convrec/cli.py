@@ -80,15 +80,32 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="a trained LLM adapter directory (convrec train --out DIR): adds the 'llm' model "
         "(the LLM alone: ratings under A, re-ranking the CF top-50 under B, explanations "
-        "under C); 'all' includes it only when --adapter is given",
+        "under C) and the 'fused' model (alpha * CF + (1 - alpha) * LLM ratings under A; the "
+        "LLM re-scoring the CF top-C, fused natively, under B; alpha and the fusion chosen "
+        "on valid); 'all' includes them only when --adapter is given",
+    )
+    p_eval.add_argument(
+        "--candidates",
+        metavar="C",
+        type=int,
+        default=50,
+        help="fused: CF candidates per user that the LLM re-scores (default 50)",
+    )
+    p_eval.add_argument(
+        "--mmr",
+        metavar="D[,D...]",
+        default=None,
+        help="protocol B/C: add a NAME+mmrD twin of every ranking model but llm whose top-100 "
+        "is re-ranked by maximal marginal relevance with diversity D in (0, 1], to measure "
+        "the trade-off between NDCG and the diversity block",
     )
     p_eval.add_argument(
         "--limit",
         metavar="N",
         type=int,
         default=None,
-        help="score the llm model on a seeded sample of at most N test rows (reported as "
-        "params.sample in the JSON)",
+        help="score the llm and fused models on seeded samples of at most N valid and test "
+        "rows (reported as params.sample in the JSON)",
     )
     p_eval.set_defaults(func=_cmd_eval)
 
@@ -351,15 +368,27 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    from convrec.eval_models import ADAPTER_MODELS
     from convrec.evaluation import parse_model_selection, run_protocol, select_models
 
     selection = parse_model_selection(args.models)  # before loading: fail fast on a typo
     if args.adapter is not None and not (Path(args.adapter) / "convrec_config.json").is_file():
         raise ValueError(f"--adapter {args.adapter}: not an adapter directory (convrec train)")
-    if "llm" in selection and args.adapter is None:
-        raise ValueError("--models llm needs --adapter DIR (an adapter from convrec train)")
+    if args.adapter is None:
+        for name in (n for n in ADAPTER_MODELS if n in selection):
+            print(f"{name}: skipped, it needs --adapter DIR (an adapter from convrec train)",
+                  file=sys.stderr)  # fmt: skip
+            selection.remove(name)
+        if not selection:
+            raise ValueError(f"--models {args.models} needs --adapter DIR (from convrec train)")
     if args.limit is not None and args.limit < 1:
         raise ValueError("--limit must be >= 1")
+    if args.candidates < 1:
+        raise ValueError("--candidates must be >= 1")
+    try:
+        mmr = [float(d) for d in _split_list(args.mmr or "")]
+    except ValueError:
+        raise ValueError(f"--mmr: expected numbers in (0, 1], got {args.mmr!r}") from None
     data = _load(args)
     if args.protocol == "all":
         protocols = ["A", "B"] + (["C"] if data.summary is not None else [])
@@ -367,7 +396,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         protocols = [args.protocol.upper()]
     reports = []
     for protocol in protocols:
-        specs = select_models(protocol, selection, args.adapter, args.limit)
+        specs = select_models(
+            protocol, selection, args.adapter, args.limit, mmr=mmr, candidates=args.candidates
+        )
         if not specs:
             print(f"protocol {protocol}: none of --models {args.models} is scored here, skipped")
             continue

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -13,10 +13,30 @@ import scipy.sparse as sp
 
 from convrec._io import write_json_atomic
 from convrec.data.dataset import Dataset
-from convrec.metrics import explanation_metrics, pessimistic_rank, ranking_metrics, rating_metrics
+from convrec.eval_models import (
+    LLM_NAME,
+    MODEL_GROUPS,
+    PROTOCOLS,
+    ModelSpec,
+    default_models,
+    llm_spec,
+    model_names,
+    parse_model_selection,
+    reference_models,
+    select_models,
+)
+from convrec.metrics import (
+    diversity_metrics,
+    explanation_metrics,
+    pessimistic_rank,
+    ranking_metrics,
+    rating_metrics,
+    top_k_items,
+)
 from convrec.splits import Split, leave_last_out_split, random_split
 
-PROTOCOLS = ("A", "B", "C")
+DIVERSITY_K = 10
+"""Length of the test lists whose diversity and popularity the ranking protocols report."""
 
 
 class RatingModel(Protocol):
@@ -43,21 +63,6 @@ class ExplanationModel(Protocol):
     def explain(self, users: np.ndarray, items: np.ndarray) -> list[str]: ...
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """A model to evaluate: a factory called with each point of a hyper-parameter grid.
-
-    The grid point with the best validation score (lowest RMSE, highest
-    NDCG@10, highest ROUGE-L) is refitted on train+valid and scored on test.
-    """
-
-    name: str
-    factory: Callable[..., Any]
-    grid: Sequence[Mapping[str, Any]] = ({},)
-    sample: int | None = None
-    """Score on a seeded sample of at most this many test rows (slow models, e.g. the LLM)."""
-
-
 @dataclass
 class EvalReport:
     """Everything one protocol run measured; :meth:`to_json` gives the documented shape."""
@@ -68,9 +73,13 @@ class EvalReport:
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     split: dict[str, dict[str, int]] = field(default_factory=dict)
+    diversity: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Per ranking model: ILD, catalog coverage and mean popularity of its test top-10 lists."""
+    diversity_features: str | None = None
+    """What ILD's item vectors are: ``"genres"`` or ``"co-occurrence"`` (who chose the item)."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "data": self.data,
             "protocol": self.protocol,
             "models": self.models,
@@ -78,25 +87,38 @@ class EvalReport:
             "seconds": self.seconds,
             "split": self.split,
         }
+        if self.diversity:
+            out["diversity"] = self.diversity
+            out["diversity_features"] = self.diversity_features
+        return out
 
     def write_json(self, path: str | Path) -> None:
         """Write atomically (a temporary file renamed into place)."""
         write_json_atomic(path, self.to_json())
 
     def table(self) -> str:
-        """Plain-text table, one row per model, one column per metric."""
-        metrics: list[str] = []
-        for values in self.models.values():
-            metrics += [m for m in values if m not in metrics]
-        width = max([len("model"), *(len(n) for n in self.models)])
-        lines = [
-            f"{self.data} - protocol {self.protocol}",
-            "  ".join(["model".ljust(width), *(m.rjust(8) for m in metrics)]),
-        ]
-        for name, values in self.models.items():
-            cells = [_cell(values.get(m)).rjust(max(8, len(m))) for m in metrics]
-            lines.append("  ".join([name.ljust(width), *cells]))
+        """Plain-text tables: accuracy (one row per model), then the diversity block."""
+        lines = [f"{self.data} - protocol {self.protocol}", *_rows(self.models)]
+        if self.diversity:
+            lines += [
+                "",
+                f"diversity and popularity of the test top-{DIVERSITY_K} "
+                f"(ILD over item {self.diversity_features}; pop = mean training count)",
+                *_rows(self.diversity),
+            ]
         return "\n".join(lines)
+
+
+def _rows(table: Mapping[str, Mapping[str, float]]) -> list[str]:
+    metrics: list[str] = []
+    for values in table.values():
+        metrics += [m for m in values if m not in metrics]
+    width = max([len("model"), *(len(n) for n in table)])
+    lines = ["  ".join(["model".ljust(width), *(m.rjust(8) for m in metrics)])]
+    for name, values in table.items():
+        cells = [_cell(values.get(m)).rjust(max(8, len(m))) for m in metrics]
+        lines.append("  ".join([name.ljust(width), *cells]))
+    return lines
 
 
 def _cell(value: float | None) -> str:
@@ -154,6 +176,10 @@ def run_protocol(
         if not metrics:
             log(f"{spec.name}: no method this protocol can score, skipped")
             continue
+        spread = {m: metrics.pop(m) for m in list(metrics) if m in _DIVERSITY_KEYS}
+        if spread:
+            report.diversity[spec.name] = spread
+            report.diversity_features = "genres" if _genres(data) else "co-occurrence"
         report.models[spec.name] = metrics
         report.params[spec.name] = chosen
         report.seconds[spec.name] = round(time.perf_counter() - start, 3)
@@ -170,6 +196,8 @@ def _select_and_test(
     """Pick the grid point by validation, refit on train+valid, score on test."""
     key, lower_is_better = _SELECTION[task]
     best: tuple[float, dict[str, Any]] | None = None
+    if spec.sample is not None:
+        split = _sampled(split, spec.sample)
     if len(spec.grid) > 1:
         for point in spec.grid:
             model = spec.factory(**dict(point)).fit(data, split.train)
@@ -179,18 +207,33 @@ def _select_and_test(
                 best = (value, dict(point))
     params = best[1] if best is not None else dict(spec.grid[0])
     model = spec.factory(**params).fit(data, split.part("train+valid"))
-    if spec.sample is not None:
-        split = _sampled(split, spec.sample)
     return task(model, data, split, "test"), params
 
 
 def _sampled(split: Split, n: int) -> Split:
-    """The split with its test part cut to a seeded sample of ``n`` rows (order kept)."""
-    test = split.test
-    if len(test) > n:
-        keep = np.sort(np.random.default_rng(0).choice(len(test), size=n, replace=False))
-        test = test[keep]
-    return Split(split.kind, split.train, split.valid, test)
+    """The split with its valid and test parts cut to seeded samples of ``n`` rows (order kept).
+
+    Train+valid (the final fit) keeps every valid row.
+    """
+
+    def cut(rows: np.ndarray) -> np.ndarray:
+        if len(rows) <= n:
+            return rows
+        return rows[np.sort(np.random.default_rng(0).choice(len(rows), size=n, replace=False))]
+
+    return _SampledSplit(split.kind, split.train, cut(split.valid), cut(split.test), split.valid)
+
+
+@dataclass(frozen=True)
+class _SampledSplit(Split):
+    """A split scored on samples; ``train+valid`` (the final fit and test history) stays whole."""
+
+    full_valid: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def part(self, name: str) -> np.ndarray:
+        if name == "train+valid":
+            return np.concatenate([self.train, self.full_valid])
+        return super().part(name)
 
 
 def _rating_task(model: Any, data: Dataset, split: Split, part: str) -> dict[str, float]:
@@ -220,6 +263,7 @@ def _ranking_task(
     users = data.user[targets]
     items = data.item[targets].astype(np.int64)
     ranks = np.empty(len(targets), dtype=np.int64)
+    lists: list[np.ndarray] = []
     for start in range(0, len(targets), batch):
         sl = slice(start, start + batch)
         scores = np.asarray(model.score_items(users[sl]), dtype=np.float64)
@@ -230,7 +274,32 @@ def _ranking_task(
             )
         exclude = sp.csr_matrix(history[users[sl]])
         ranks[sl] = pessimistic_rank(scores, items[sl], exclude)
-    return ranking_metrics(ranks)
+        if part == "test":
+            lists.append(top_k_items(scores, exclude, DIVERSITY_K))
+    metrics = ranking_metrics(ranks)
+    if lists:
+        vectors, _ = _item_vectors(data, history_rows)
+        popularity = np.bincount(data.item[history_rows], minlength=data.n_items)
+        metrics.update(diversity_metrics(np.concatenate(lists), vectors, popularity))
+    return metrics
+
+
+def _item_vectors(data: Dataset, rows: np.ndarray) -> tuple[sp.csr_matrix, str]:
+    """ILD's item features: genre indicators when the catalog has genres, else who chose the
+    item among ``rows`` (``[n_items, n_users]``); and their name."""
+    genres = data.catalog.genres
+    names = _genres(data)
+    if names:
+        column = {g: j for j, g in enumerate(names)}
+        pairs = [(i, column[g]) for i, item in enumerate(genres) for g in item]
+        row, col = np.asarray(pairs, np.int64).T
+        shape = (data.n_items, len(names))
+        return sp.csr_matrix((np.ones(len(pairs)), (row, col)), shape=shape), "genres"
+    return data.user_items(rows, values="ones").T.tocsr(), "co-occurrence"
+
+
+def _genres(data: Dataset) -> list[str]:
+    return sorted({g for item in data.catalog.genres for g in item})
 
 
 def _explanation_task(model: Any, data: Dataset, split: Split, part: str) -> dict[str, float]:
@@ -241,6 +310,8 @@ def _explanation_task(model: Any, data: Dataset, split: Split, part: str) -> dic
     return explanation_metrics(generated, references)
 
 
+_DIVERSITY_KEYS = {f"{m}@{DIVERSITY_K}" for m in ("ild", "coverage", "pop", "pop_norm")}
+
 _SELECTION: dict[Task, tuple[str, bool]] = {
     _rating_task: ("rmse", True),
     _ranking_task: ("ndcg@10", False),
@@ -248,122 +319,19 @@ _SELECTION: dict[Task, tuple[str, bool]] = {
 }
 
 
-def reference_models(protocol: str) -> list[ModelSpec]:
-    """The simple references every report carries (names fixed by PROTOCOL.md's tables)."""
-    from convrec.cf.baselines import BiasBaseline, GlobalMean, MostPopular
-
-    regs = (1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 25.0)
-    specs = [
-        ModelSpec("global_mean", GlobalMean),
-        ModelSpec(
-            "bias_baseline",
-            BiasBaseline,
-            grid=[{"reg_item": a, "reg_user": b} for a in regs for b in regs],
-        ),
-        ModelSpec("most_popular", MostPopular),
-    ]
-    if protocol.upper() == "C":
-        from convrec.explain_floors import ConstantSentence, SameItemRetrieval
-
-        specs += [
-            ModelSpec("constant_sentence", ConstantSentence, grid=[{"rank": k} for k in range(30)]),
-            ModelSpec("same_item_retrieval", SameItemRetrieval),
-        ]
-    return specs
-
-
-MODEL_GROUPS = ("references", "cf", "cbf", "all")
-
-
-def default_models(protocol: str) -> list[ModelSpec]:
-    """Every model a protocol reports: the references, then the CF models it scores.
-
-    Rating CF models (``cf_knn_item``, ``cf_knn_user``, ``cf_bpmf``, ``cf_blend``) run under
-    A and C, ranking ones (``cf_itemknn``, ``cf_userknn``, ``cf_recency_itemknn``,
-    ``cf_seqknn``) under B and C, as does the content-based ``cbf``.
-    """
-    from convrec.cbf.specs import content_model_specs
-    from convrec.cf.specs import ranking_model_specs, rating_model_specs
-
-    protocol = protocol.upper()
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
-    specs = reference_models(protocol)
-    if protocol in ("A", "C"):
-        specs += rating_model_specs()
-    if protocol in ("B", "C"):
-        specs += ranking_model_specs() + content_model_specs()
-    return specs
-
-
-def model_names() -> list[str]:
-    """Names of every model of :func:`default_models` over all protocols, in report order."""
-    names: list[str] = []
-    for protocol in PROTOCOLS:
-        names += [s.name for s in default_models(protocol) if s.name not in names]
-    return names
-
-
-LLM_NAME = "llm"
-"""The LLM alone (needs a trained adapter: ``convrec eval --adapter DIR``)."""
-
-
-def llm_spec(adapter: str | Path, sample: int | None = None) -> ModelSpec:
-    """The ``llm`` model: an adapter directory loaded once, refitted (prompt index) per split."""
-    shared: dict[str, Any] = {}
-
-    def factory() -> Any:
-        from convrec.llm.model import LLMModel
-
-        if "model" not in shared:
-            shared["model"] = LLMModel.from_pretrained(adapter)
-        loaded = shared["model"]
-        return LLMModel(loaded.config, backbone=loaded.backbone)
-
-    return ModelSpec(LLM_NAME, factory, sample=sample)
-
-
-def parse_model_selection(text: str) -> list[str]:
-    """Check a comma-separated list of model names and groups (:data:`MODEL_GROUPS`).
-
-    Returns the items, stripped, in order. Raises ``ValueError`` naming every unknown item and
-    listing the valid ones.
-    """
-    items = [part.strip() for part in text.split(",") if part.strip()]
-    if not items:
-        raise ValueError("--models is empty; give model names or one of " + ", ".join(MODEL_GROUPS))
-    known = [*model_names(), LLM_NAME]
-    unknown = [item for item in items if item not in known and item not in MODEL_GROUPS]
-    if unknown:
-        raise ValueError(
-            f"unknown model(s) {', '.join(map(repr, unknown))}; choose from the groups "
-            f"{', '.join(MODEL_GROUPS)} or the models {', '.join(known)}"
-        )
-    return items
-
-
-def select_models(
-    protocol: str,
-    selection: str | Sequence[str] = "all",
-    adapter: str | Path | None = None,
-    sample: int | None = None,
-) -> list[ModelSpec]:
-    """The models of :func:`default_models` (``protocol``) that ``selection`` names.
-
-    ``selection`` is a comma-separated string or a list of names and groups: ``references``
-    (the simple references), ``cf`` (the ``cf_*`` models), ``cbf`` (content-based), ``all``.
-    Names that exist but are not scored under ``protocol`` (e.g. a rating model under B) are
-    left out. ``llm`` (the LLM alone, scored on a seeded sample of ``sample`` test rows when
-    given) needs an ``adapter`` directory; ``all`` includes it only when one is given.
-    """
-    items = parse_model_selection(selection if isinstance(selection, str) else ",".join(selection))
-    if LLM_NAME in items and adapter is None:
-        raise ValueError("the llm model needs --adapter DIR (an adapter from convrec train)")
-    chosen = []
-    for spec in default_models(protocol):
-        group = spec.name.split("_")[0] if spec.name.startswith(("cf_", "cbf")) else "references"
-        if "all" in items or group in items or spec.name in items:
-            chosen.append(spec)
-    if adapter is not None and ("all" in items or LLM_NAME in items):
-        chosen.append(llm_spec(adapter, sample))
-    return chosen
+__all__ = [
+    "DIVERSITY_K",
+    "LLM_NAME",
+    "MODEL_GROUPS",
+    "PROTOCOLS",
+    "EvalReport",
+    "ModelSpec",
+    "default_models",
+    "llm_spec",
+    "model_names",
+    "parse_model_selection",
+    "rating_scale",
+    "reference_models",
+    "run_protocol",
+    "select_models",
+]

@@ -9,7 +9,7 @@ import pytest
 from convrec.cf.baselines import BiasBaseline, GlobalMean, MostPopular
 from convrec.data import build_dataset, load_dataset
 from convrec.evaluation import ModelSpec, reference_models, run_protocol
-from convrec.splits import fingerprint, leave_last_out_split, random_split
+from convrec.splits import Split, fingerprint, leave_last_out_split, random_split
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 FINGERPRINTS = SHARED / "protocol" / "ml100k-fingerprints.json"
@@ -138,3 +138,28 @@ def test_protocol_c_runs_on_amazon_reviews_with_both_floors():
     assert retrieval["usr"] > 0.3
     assert retrieval["rougeL"] > 0.0 and constant["rougeL"] > 0.0
     assert set(report.models["most_popular"]) == {"hr@5", "hr@10", "ndcg@5", "ndcg@10"}
+
+
+def test_ranking_protocols_report_the_diversity_block(tmp_path):
+    report = run_protocol(_tiny(), "B", [ModelSpec("pop", MostPopular)])
+    assert set(report.models["pop"]) == {"hr@5", "hr@10", "ndcg@5", "ndcg@10"}
+    spread = report.diversity["pop"]
+    assert set(spread) == {"ild@10", "coverage@10", "pop@10", "pop_norm@10"}
+    # 4 users with 2 unseen items each (test item + 1), both recommended: all 4 items covered
+    assert spread["coverage@10"] == 1.0
+    assert report.diversity_features == "co-occurrence"  # _tiny has no genres
+    assert "diversity and popularity" in report.table()
+    report.write_json(tmp_path / "b.json")
+    payload = json.loads((tmp_path / "b.json").read_text())
+    assert payload["diversity"]["pop"] == pytest.approx(spread)
+    assert "diversity" not in run_protocol(_tiny(), "A", [ModelSpec("gm", GlobalMean)]).to_json()
+
+
+def test_a_sample_cuts_valid_and_test_but_not_the_final_fit():
+    from convrec.evaluation import _sampled
+
+    split = Split("random", np.arange(10), np.arange(10, 20), np.arange(20, 30))
+    cut = _sampled(split, 3)
+    assert len(cut.valid) == len(cut.test) == 3
+    assert set(cut.valid) < set(split.valid) and set(cut.test) < set(split.test)
+    assert sorted(cut.part("train+valid")) == sorted(split.part("train+valid"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from convrec.evaluation import ModelSpec
+from convrec.eval_models import ModelSpec
 
 
 def content_model_specs() -> list[ModelSpec]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from convrec.evaluation import ModelSpec
+from convrec.eval_models import ModelSpec
 
 
 def rating_model_specs() -> list[ModelSpec]:
