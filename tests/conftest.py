@@ -6,6 +6,7 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from convrec.data import find_movielens_100k
@@ -85,7 +86,6 @@ def ml100k(ml100k_dir: Path):  # type: ignore[no-untyped-def]
 
 def make_llm_data(n_users: int = 40, n_items: int = 30, reviews: bool = True, seed: int = 0):
     """A small synthetic data set with titles, years, genres and (optionally) reviews."""
-    import numpy as np
 
     from convrec.data import ItemInfo, build_dataset
 
@@ -143,3 +143,36 @@ def tiny_t5_dir(llm_data, tmp_path_factory) -> Path:
     from convrec.llm.tiny import build_tiny_t5
 
     return build_tiny_t5(llm_data, tmp_path_factory.mktemp("tiny-t5"), vocab_size=1000)
+
+
+class IndexLLM:
+    """A deterministic stand-in for the LLM source in fusion and chat plumbing tests.
+
+    It scores a candidate by its item index (so an LLM-only list is in reverse index order),
+    rates every pair ``rating`` and explains with a fixed ``text``, for known users and for
+    sessions alike. End-to-end tests with the real (tiny) LLM are in test_fused.py.
+    """
+
+    def __init__(self, text="Because it fits.", rating=5.0):
+        self.text, self.rating = text, rating
+
+    def score_candidates(self, users, candidates):
+        return np.where(candidates >= 0, candidates.astype(np.float32), -np.inf)
+
+    def score_candidates_for(self, histories, candidates):
+        return self.score_candidates(np.zeros(len(histories), np.int32), candidates)
+
+    def predict_ratings(self, users, items):
+        return np.full(len(users), self.rating, np.float32)
+
+    def explain(self, users, items):
+        return [self.text] * len(users)
+
+    def explain_for(self, histories, items):
+        return [self.text] * len(histories)
+
+
+@pytest.fixture(scope="session")
+def index_llm():
+    """The :class:`IndexLLM` class."""
+    return IndexLLM

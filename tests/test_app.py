@@ -7,7 +7,6 @@ import re
 import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 # gradio is imported by the app module itself, which must set its privacy variables first
@@ -111,24 +110,14 @@ def test_cli_chat_subcommand_parses():
 # ---------------------------------------------------------------------- without a server
 
 
-class FakeLLM:
-    """Scores a candidate by its index, so an LLM-only list is in reverse index order."""
-
-    def score_candidates(self, users, candidates):
-        return np.where(candidates >= 0, candidates.astype(np.float32), -np.inf)
-
-    def explain(self, users, items):
-        return ["Because it fits."] * len(users)
-
-
 @pytest.fixture(scope="module")
-def domains(ml100k, llm_data):
-    """ml-100k (CF only) and the tiny titled data set with a fake LLM."""
+def domains(ml100k, llm_data, index_llm):
+    """ml-100k (CF only) and the tiny titled data set with the index LLM."""
     from convrec import Recommender
 
     return {
         "ml-100k": Recommender.build(ml100k),
-        "tiny": Recommender.build(llm_data, llm=FakeLLM()),
+        "tiny": Recommender.build(llm_data, llm=index_llm()),
     }
 
 

@@ -3,7 +3,6 @@
 import logging
 import re
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -221,25 +220,15 @@ def test_k_control_sets_the_list_length_unless_the_chat_asks(chat):
         chat.respond("I loved Fargo", [], k=0)
 
 
-class _FakeLLM:
-    """Scores a candidate by its index (so the LLM-only list is in reverse index order)."""
-
-    def score_candidates(self, users, candidates):
-        return np.where(candidates >= 0, candidates.astype(np.float32), -np.inf)
-
-    def explain(self, users, items):
-        return ["Because it fits."] * len(users)
-
-
-def test_alpha_control_moves_known_users_lists_between_cf_and_llm(llm_data):
+def test_alpha_control_moves_known_users_lists_between_cf_and_llm(llm_data, index_llm):
     from convrec import Recommender
 
-    rec = Recommender.build(llm_data, llm=_FakeLLM())
+    rec = Recommender.build(llm_data, llm=index_llm())
     cf = rec.chat("I'm user 3", [], alpha=1.0)
     llm = rec.chat("I'm user 3", [], alpha=0.0)
     assert [i.title for i in cf.items] != [i.title for i in llm.items]
     index = [rec.data.items.index(i.item_id) for i in llm.items]
-    assert index == sorted(index, reverse=True)  # the fake LLM's order
+    assert index == sorted(index, reverse=True)  # the index LLM's order
     assert all(i.contributions["cf"] == 0.0 for i in llm.items)
     assert all("llm" not in i.components for i in cf.items)
     with pytest.raises(ValueError, match="alpha"):

@@ -144,3 +144,24 @@ def test_fused_without_an_adapter_is_skipped_with_a_reason(ratings_csv, capsys):
     assert "most_popular" in captured.out and "fused" not in captured.out
     assert main(["eval", *data, "--protocol", "B", "--models", "fused"]) == 2
     assert "--adapter" in capsys.readouterr().err
+
+
+def test_a_new_session_gets_real_llm_scores_and_checked_explanations(llm_data, shared):
+    """The real tiny LLM scores and explains a session known only by its liked titles."""
+    split = leave_last_out_split(llm_data)
+    rec = FusedModel(shared, alpha=0.5).fit(llm_data, split.train).recommender
+    rec = rec.with_fusion(0.5)
+    liked = [llm_data.catalog.title[2], llm_data.catalog.title[5]]
+    out = rec.recommend(liked=liked, k=4, explain=True)
+    assert len(out) == 4 and all("llm" in i.components for i in out)
+    assert all(np.isfinite(i.components["llm"]) for i in out)
+    checked = rec.grounding.checked
+    assert checked >= 4 and all(i.explanation for i in out)
+    assert {i.explanation_source for i in out} <= {"llm", "template"}
+    # the session's LLM scores are those of prompts built from the liked items
+    llm = shared.recommender(llm_data, split.train).llm.model
+    cand = np.array([[rec.data.items.index(i.item_id) for i in out]], np.int32)
+    top = float(llm_data.rating.max())
+    history = (np.array([5, 2], np.int32), np.full(2, top, np.float32))
+    expected = llm.score_candidates_for([history], cand)[0]
+    np.testing.assert_allclose([i.components["llm"] for i in out], expected, rtol=1e-5)

@@ -87,32 +87,19 @@ def test_batch_equals_single_calls(rec):
     assert batch[1][0].item_id == "7"
 
 
-class FakeLLM:
-    """Prefers the highest item index; explains with a fixed or a made-up citation."""
-
-    def __init__(self, text):
-        self.text = text
-
-    def score_candidates(self, users, candidates):
-        return np.where(candidates >= 0, candidates.astype(np.float32), -np.inf)
-
-    def explain(self, users, items):
-        return [self.text] * len(users)
-
-
-def test_llm_source_is_fused_and_recorded_in_components():
+def test_llm_source_is_fused_and_recorded_in_components(index_llm):
     data = _data()
     config = RecommenderConfig(n_candidates=8, weights={"cf": 0.0, "llm": 1.0})
-    rec = Recommender.build(data, config=config, llm=FakeLLM("You will like it."))
+    rec = Recommender.build(data, config=config, llm=index_llm("You will like it."))
     out = rec.recommend(user=10, k=3, filters=None)
     assert out[0].item_id == "7"
     assert set(out[0].components) == {"cf", "llm"}
     assert out[0].explanation == "You will like it." and out[0].explanation_source == "llm"
 
 
-def test_ungrounded_llm_text_falls_back_to_the_template_and_is_counted():
+def test_ungrounded_llm_text_falls_back_to_the_template_and_is_counted(index_llm):
     data = _data()
-    rec = Recommender.build(data, llm=FakeLLM("Because you loved Omega (1980)."))
+    rec = Recommender.build(data, llm=index_llm("Because you loved Omega (1980)."))
     out = rec.recommend(user=0, k=1)
     assert out[0].item_id != "4"
     assert out[0].explanation_source == "template"  # user 0 never chose Omega
@@ -201,7 +188,7 @@ def test_fusion_contributions_add_up_to_the_fused_scores(method, normalisation):
         contributions(cand, sources, [1.0, -1.0, 0.0])
 
 
-def test_alpha_sets_the_balance_between_cf_and_llm():
+def test_alpha_sets_the_balance_between_cf_and_llm(index_llm):
     config = RecommenderConfig(n_candidates=8, weights={"cf": 1.0, "llm": 0.5})
     assert config.alpha == pytest.approx(2 / 3)
     assert config.fusion_weights(config.alpha) == pytest.approx(config.weights)
@@ -209,11 +196,11 @@ def test_alpha_sets_the_balance_between_cf_and_llm():
     assert config.fusion_weights(None) == config.weights
     with pytest.raises(ValueError, match="alpha"):
         config.fusion_weights(1.5)
-    rec = Recommender.build(_data(), config=config, llm=FakeLLM("You will like it."))
+    rec = Recommender.build(_data(), config=config, llm=index_llm("You will like it."))
     cf_only = rec.recommend(user=0, k=3, alpha=1.0)
     llm_only = rec.recommend(user=0, k=3, alpha=0.0)
     assert cf_only[0].item_id == "3"  # the withheld item of user 0's taste group
-    assert llm_only[0].item_id == "7"  # the fake LLM prefers the highest index
+    assert llm_only[0].item_id == "7"  # the index LLM prefers the highest index
     assert "llm" not in cf_only[0].components  # weight 0: the LLM is not even run
     assert llm_only[0].contributions["cf"] == 0.0 and llm_only[0].contributions["llm"] > 0
     mixed = rec.recommend(user=0, k=3, alpha=0.5)
@@ -228,11 +215,8 @@ def test_alpha_without_an_llm_changes_nothing(rec):
     assert a[0].contributions == {"cf": pytest.approx(a[0].score)}
 
 
-class RatingLLM(FakeLLM):
-    """FakeLLM that also rates: always 5."""
-
-    def predict_ratings(self, users, items):
-        return np.full(len(users), 5.0, np.float32)
+def predict_ratings(self, users, items):
+    return np.full(len(users), 5.0, np.float32)
 
 
 def test_with_fusion_sets_the_blend_and_from_pretrained_keeps_it(rec, tmp_path):
@@ -259,10 +243,10 @@ def test_with_fusion_sets_the_blend_and_from_pretrained_keeps_it(rec, tmp_path):
         rec.with_fusion(fusion="mean")
 
 
-def test_rating_blend_with_the_llm_and_a_knn_rating_model(tmp_path):
+def test_rating_blend_with_the_llm_and_a_knn_rating_model(tmp_path, index_llm):
     data = _data()
     config = RecommenderConfig(n_candidates=8, rating={"model": "KNNBaseline", "k": 5})
-    rec = Recommender.build(data, config=config, llm=RatingLLM("x"))
+    rec = Recommender.build(data, config=config, llm=index_llm("x", rating=5.0))
     cf_only = rec.predict_rating(13, "Omega")
     assert rec.with_fusion(rating_alpha=0.0).predict_rating(13, "Omega") == 5.0
     half = rec.with_fusion(rating_alpha=0.5).predict_rating(13, "Omega")

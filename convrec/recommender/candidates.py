@@ -60,9 +60,12 @@ class CandidateRanker:
         ``int64[n_items]`` training interaction counts (fills short candidate lists).
     config : RecommenderConfig
     cbf, llm
-        Optional content model (``score_history``) and LLM (``score_candidates``).
+        Optional content model (``score_history``) and LLM (``score_candidates`` for known
+        users, ``score_candidates_for`` for sessions).
     similarity : scipy.sparse.csr_matrix
         ``float32[n_items, n_items]`` item similarity used by the MMR re-ranking.
+    liked_rating : float
+        The rating a session's liked titles stand for in LLM prompts (the scale's top).
     """
 
     def __init__(
@@ -73,9 +76,11 @@ class CandidateRanker:
         cbf: Any = None,
         llm: Any = None,
         similarity: sp.csr_matrix | None = None,
+        liked_rating: float = 5.0,
     ) -> None:
         self.neighbours, self.popularity, self.config = neighbours, popularity, config
         self.cbf, self.llm, self.similarity = cbf, llm, similarity
+        self.liked_rating = liked_rating
 
     def rank(
         self,
@@ -140,6 +145,20 @@ class CandidateRanker:
             scores[b, free] = -1e-6 * np.arange(1, len(free) + 1, dtype=np.float32)
         return cand, scores
 
+    def _llm_layer(self, profiles: list[Profile], cand: np.ndarray) -> np.ndarray:
+        """``float32[B, C]`` LLM scores: known users by index, sessions by their liked items."""
+        layer = np.full(cand.shape, np.nan, np.float32)
+        known = [b for b, p in enumerate(profiles) if p.user is not None]
+        if known:
+            users = np.asarray([profiles[b].user for b in known], np.int32)
+            layer[known] = self.llm.score_candidates(users, cand[known])
+        sessions = [b for b, p in enumerate(profiles) if p.user is None and len(p.items)]
+        if sessions:
+            histories = [profiles[b].llm_history(self.liked_rating) for b in sessions]
+            layer[sessions] = self.llm.score_candidates_for(histories, cand[sessions])
+        layer[~np.isfinite(layer)] = np.nan
+        return layer
+
     def _sources(
         self,
         profiles: list[Profile],
@@ -157,15 +176,11 @@ class CandidateRanker:
                 layer[b, valid[b]] = scores[cand[b, valid[b]]]
             names.append("cbf")
             layers.append(layer)
-        known = [b for b, p in enumerate(profiles) if p.user is not None]
-        if self.llm is not None and known and weights.get("llm", 0.0) > 0:
-            layer = np.full(cand.shape, np.nan, np.float32)
-            users = np.asarray([profiles[b].user for b in known], np.int32)
-            scored = np.asarray(self.llm.score_candidates(users, cand[known]), np.float32)
-            scored[~np.isfinite(scored)] = np.nan
-            layer[known] = scored
-            names.append("llm")
-            layers.append(layer)
+        if self.llm is not None and weights.get("llm", 0.0) > 0:
+            layer = self._llm_layer(profiles, cand)
+            if not np.isnan(layer).all():
+                names.append("llm")
+                layers.append(layer)
         stacked = np.stack(layers).astype(np.float32)
         stacked[:, ~valid] = np.nan
         return stacked, names

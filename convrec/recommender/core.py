@@ -88,7 +88,13 @@ class Recommender:
         self.profiles.config = config
         self.explainer.n_evidence = config.n_evidence
         self.ranker = CandidateRanker(
-            self.cf.neighbours_, self.popularity, config, self.cbf, self.llm, self.similarity
+            self.cf.neighbours_,
+            self.popularity,
+            config,
+            self.cbf,
+            self.llm,
+            self.similarity,
+            liked_rating=float(self.data.rating.max()),
         )
 
     @property

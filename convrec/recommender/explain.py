@@ -22,7 +22,8 @@ class Explainer:
     data : Dataset
     titles : TitleIndex
     llm
-        Optional LLM with ``explain(users, items) -> list[str]``; its text is shown only when
+        Optional LLM with ``explain(users, items)`` and ``explain_for(histories, items)``
+        (sessions), both ``-> list[str]``; its text is shown only when
         the :class:`~convrec.explanations.GroundingCheck` accepts it.
     n_evidence : int
         History items cited at most.
@@ -60,8 +61,12 @@ class Explainer:
         self, p: Profile, item: int, rating: float, evidence: tuple[Evidence, ...]
     ) -> tuple[str, str]:
         """``(text, source)``: the LLM's text when grounded (``"llm"``), else the template."""
-        if self.llm is not None and p.user is not None:
-            text = self.llm.explain(np.array([p.user]), np.array([item]))[0]
+        if self.llm is not None and (p.user is not None or len(p.items)):
+            if p.user is not None:
+                text = self.llm.explain(np.array([p.user]), np.array([item]))[0]
+            else:
+                history = p.llm_history(float(self.data.rating.max()))
+                text = self.llm.explain_for([history], np.array([item]))[0]
             allowed = {item, *p.items.tolist()}
             if self.grounding.check(text, allowed, p.ratings):
                 return text, "llm"

@@ -39,6 +39,16 @@ class Profile:
     weights: np.ndarray
     ratings: dict[int, float]
 
+    def llm_history(self, liked_rating: float) -> tuple[np.ndarray, np.ndarray]:
+        """``(int32[h] items newest first, float32[h] ratings)`` for LLM prompts.
+
+        A known user's items carry their own ratings; session items (titles the user said
+        they liked) carry ``liked_rating``, the top of the rating scale.
+        """
+        items = self.items[::-1].astype(np.int32)
+        ratings = [self.ratings.get(int(i), liked_rating) for i in items.tolist()]
+        return items, np.asarray(ratings, np.float32)
+
     @classmethod
     def empty(cls) -> Profile:
         """Nobody in particular (no history)."""
