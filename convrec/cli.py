@@ -36,6 +36,12 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+ADAPTER_HELP = (
+    "a trained LLM adapter directory (convrec train --out DIR): adds the LLM score source "
+    "(fused with CF) and LLM-written explanations, shown only when grounded"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="convrec",
@@ -152,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_rec.add_argument("-k", type=int, default=10, help="how many items (default 10)")
     p_rec.add_argument("--explain", action="store_true", help="add a grounded explanation")
     p_rec.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p_rec.add_argument("--adapter", default=None, metavar="DIR", help=ADAPTER_HELP)
     p_rec.set_defaults(func=_cmd_recommend)
 
     p_chat = sub.add_parser(
@@ -172,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_chat.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
     p_chat.add_argument("--port", type=int, default=None, help="port (default 7860)")
+    p_chat.add_argument("--adapter", default=None, metavar="DIR", help=ADAPTER_HELP)
     p_chat.set_defaults(func=_cmd_chat)
     return parser
 
@@ -421,12 +429,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_recommend(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
+    from convrec.domains import with_adapter
     from convrec.recommender import Recommender
 
     liked = [t.strip() for t in (args.liked or "").split(";") if t.strip()]
     if args.user is None and not liked:
         raise ValueError("give --user ID and/or --liked 'Title; Title'")
-    recommender = Recommender.build(_load(args))
+    recommender = with_adapter(Recommender.build(_load(args)), args.adapter)
     result = recommender.recommend(user=args.user, liked=liked, k=args.k, explain=args.explain)
     if args.json:
         print(json.dumps({"user": result.user, "history": list(result.history),
@@ -446,7 +455,7 @@ def _cmd_chat(args: argparse.Namespace) -> int:
     from convrec.ui import main as serve  # gradio is imported here only
 
     warnings.filterwarnings("ignore", category=ResourceWarning)  # gradio's per-request loops
-    serve(args.data, args.domain, args.host, args.port)
+    serve(args.data, args.domain, args.host, args.port, args.adapter)
     return 0
 
 

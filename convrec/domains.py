@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -44,14 +45,32 @@ def load_domain(name: str, spec: str, **options: Any) -> Recommender:
     return Recommender.build(replace(data, name=name))
 
 
-def load_domains(data: str = "ml-100k", extra: Sequence[str] = ()) -> dict[str, Recommender]:
-    """The main domain ``data`` (named by its dataset) then each ``NAME=SPEC`` of ``extra``."""
+def with_adapter(rec: Recommender, adapter: str | Path | None) -> Recommender:
+    """``rec`` with the LLM of a trained adapter directory (``convrec train --out DIR``) as
+    its ``llm`` source, fitted on the same rows; ``rec`` itself when ``adapter`` is None."""
+    if adapter is None:
+        return rec
+    from convrec.llm.model import LLMModel
+    from convrec.recommender import Recommender
+
+    if not (Path(adapter) / "convrec_config.json").is_file():
+        raise ValueError(f"--adapter {adapter}: not an adapter directory (convrec train --out)")
+    llm = LLMModel.from_pretrained(adapter).fit(rec.data, rec.rows)
+    return Recommender(rec.data, rec.rows, rec.cf, rec.rating, cbf=rec.cbf, llm=llm,
+                       config=rec.config, similarity=rec.similarity)  # fmt: skip
+
+
+def load_domains(
+    data: str = "ml-100k", extra: Sequence[str] = (), adapter: str | Path | None = None
+) -> dict[str, Recommender]:
+    """The main domain ``data`` (named by its dataset, with the LLM of ``adapter`` when
+    given) then each ``NAME=SPEC`` of ``extra``."""
     from convrec.data import load_dataset
     from convrec.data.names import with_review_names
     from convrec.recommender import Recommender
 
     main = with_review_names(load_dataset(data))
-    out = {main.name: Recommender.build(main)}
+    out = {main.name: with_adapter(Recommender.build(main), adapter)}
     for text in extra:
         name, spec = parse_domain(text)
         if name in out:

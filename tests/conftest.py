@@ -86,7 +86,6 @@ def ml100k(ml100k_dir: Path):  # type: ignore[no-untyped-def]
 
 def make_llm_data(n_users: int = 40, n_items: int = 30, reviews: bool = True, seed: int = 0):
     """A small synthetic data set with titles, years, genres and (optionally) reviews."""
-
     from convrec.data import ItemInfo, build_dataset
 
     rng = np.random.default_rng(seed)

@@ -165,3 +165,19 @@ def test_a_new_session_gets_real_llm_scores_and_checked_explanations(llm_data, s
     history = (np.array([5, 2], np.int32), np.full(2, top, np.float32))
     expected = llm.score_candidates_for([history], cand)[0]
     np.testing.assert_allclose([i.components["llm"] for i in out], expected, rtol=1e-5)
+
+
+def test_convrec_recommend_with_an_adapter_fuses_the_llm(ratings_csv, adapter, capsys):
+    from convrec.cli import main
+
+    data = ["--data", str(ratings_csv), "--columns", "user=u,item=i,rating=r,timestamp=t"]
+    cmd = ["recommend", *data, "--user", "0", "-k", "3", "--explain", "--json"]
+    assert main([*cmd, "--adapter", str(adapter)]) == 0
+    items = json.loads(capsys.readouterr().out)["items"]
+    assert len(items) == 3 and all({"cf", "llm"} <= set(i["components"]) for i in items)
+    assert all(i["explanation"] for i in items)
+    assert main(cmd) == 0  # without one: CF alone
+    items = json.loads(capsys.readouterr().out)["items"]
+    assert all("llm" not in i["components"] for i in items)
+    assert main([*cmd, "--adapter", str(ratings_csv.parent)]) == 2
+    assert "not an adapter directory" in capsys.readouterr().err

@@ -27,11 +27,13 @@ def main(
     domains: Sequence[str] = (),
     host: str | None = None,
     port: int | None = None,
+    adapter: str | None = None,
 ) -> None:
     """Fit one recommender per domain (about a second for ml-100k) and serve the app.
 
-    ``domains`` are extra ``NAME=PATH`` domains (:func:`convrec.domains.parse_domain`).
+    ``domains`` are extra ``NAME=PATH`` domains (:func:`convrec.domains.parse_domain`);
+    ``adapter`` a trained LLM adapter directory for the main domain.
     """
     from convrec.domains import load_domains
 
-    launch(build_app(load_domains(data, domains)), host, port)
+    launch(build_app(load_domains(data, domains, adapter)), host, port)
