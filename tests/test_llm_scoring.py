@@ -159,3 +159,23 @@ def test_explicit_histories_score_like_the_users_they_copy(setup):
     assert len(model.explain_for(liked, np.array([7]))) == 1
     with pytest.raises(ValueError, match="B = 1"):
         model.score_candidates_for(liked, cands)
+
+
+def test_llm_model_scores_from_a_merged_or_int8_copy(setup, tiny_t5_dir):
+    data, split, _, _ = setup
+    lora = load_backbone(BackboneConfig(name_or_path=str(tiny_t5_dir), lora_r=4))
+    with torch.no_grad():
+        for name, p in lora.model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.05, generator=torch.Generator().manual_seed(5))
+    rows = split.test[:8]
+    u, i = data.user[rows], data.item[rows]
+    out = {}
+    for mode in ("lora", "merged", "int8"):
+        model = LLMModel(LLMConfig(inference=mode), backbone=lora).fit(data, split.train)
+        out[mode] = model.predict_ratings(u, i)
+        assert (model.scorer.backbone is lora) == (mode == "lora")
+    np.testing.assert_allclose(out["merged"], out["lora"], atol=1e-4)
+    np.testing.assert_allclose(out["int8"], out["lora"], atol=0.1)
+    with pytest.raises(ValueError, match="inference must be one of"):
+        LLMConfig(inference="fp4")

@@ -12,7 +12,13 @@ from typing import Any
 import numpy as np
 
 from convrec.data.dataset import Dataset
-from convrec.llm.backbone import Backbone, BackboneConfig, load_adapter, load_backbone
+from convrec.llm.backbone import (
+    Backbone,
+    BackboneConfig,
+    inference_copy,
+    load_adapter,
+    load_backbone,
+)
 from convrec.llm.prompts import PromptBuilder, PromptConfig
 from convrec.llm.scoring import Scorer
 from convrec.llm.tasks import Task
@@ -34,6 +40,10 @@ class LLMConfig:
         Length limit of generated explanations.
     templates : dict
         Task value -> template id used at inference (default: each task's default).
+    inference : {"merged", "int8", "lora"}
+        What scores: a copy with LoRA merged into the weights (default; same results), that
+        copy with dynamic int8 linear layers (about 1.5x faster on CPU, small numeric
+        differences), or the LoRA-wrapped training model itself.
     """
 
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
@@ -42,7 +52,14 @@ class LLMConfig:
     n_candidates: int = 50
     explain_max_tokens: int = 32
     templates: dict[str, str] = field(default_factory=dict)
+    inference: str = "merged"
 
+    def __post_init__(self) -> None:
+        if self.inference not in INFERENCE_MODES:
+            raise ValueError(f"inference must be one of {INFERENCE_MODES}, got {self.inference!r}")
+
+
+INFERENCE_MODES = ("merged", "int8", "lora")
 
 TrainHook = Callable[["LLMModel", Dataset, np.ndarray], None]
 """``hook(model, data, rows)``, called at the end of :meth:`LLMModel.fit` to train the adapter."""
@@ -73,6 +90,7 @@ class LLMModel:
         self.builder = PromptBuilder(self.config.prompts)
         self.data: Dataset | None = None
         self._scorer: Scorer | None = None
+        self._scored: Backbone | None = None  # the backbone _scorer was made from
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike[str], **overrides: Any) -> LLMModel:
@@ -120,8 +138,12 @@ class LLMModel:
         """The :class:`Scorer` over the current backbone (loaded on first use)."""
         if self.backbone is None:
             self.backbone = load_backbone(self.config.backbone)
-        if self._scorer is None or self._scorer.backbone is not self.backbone:
-            self._scorer = Scorer(self.backbone, batch_size=self.config.batch_size)
+        if self._scorer is None or self._scored is not self.backbone:
+            backbone = self.backbone
+            if self.config.inference != "lora" and hasattr(backbone.model, "peft_config"):
+                backbone = inference_copy(backbone, int8=self.config.inference == "int8")
+            self._scorer = Scorer(backbone, batch_size=self.config.batch_size)
+            self._scored = self.backbone
         return self._scorer
 
     def fit(self, data: Dataset, rows: np.ndarray) -> LLMModel:
@@ -138,6 +160,7 @@ class LLMModel:
         self._user_items = data.user_items(rows)
         if self.train_hook is not None:
             self.train_hook(self, data, np.asarray(rows, dtype=np.int64))
+            self._scorer = None  # the weights changed: score from a fresh copy
         return self
 
     def _template(self, task: Task) -> str | None:
