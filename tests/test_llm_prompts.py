@@ -71,8 +71,7 @@ def test_prompt_carries_profile_evidence_and_item_text(fitted, llm_data):
             assert f"{builder.title(j)}: {rated[j]:g}" in fields.evidence
     train_i = split.train[llm_data.item[split.train] == i]
     assert f"item mean {llm_data.rating[train_i].mean():.1f}" in fields.stats
-    train_u = split.train[llm_data.user[split.train] == u]
-    assert f"user mean {llm_data.rating[train_u].mean():.1f}" in fields.stats
+    assert "user mean" not in fields.stats  # left out on purpose: it stalled training (README)
     assert fields.keywords.startswith("keywords:")
 
 

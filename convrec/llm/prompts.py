@@ -277,8 +277,6 @@ class PromptBuilder:
         if own >= 0:
             total, count = total - float(data.rating[own]), count - 1
         stats = [f"item mean {total / count:.1f} from {count} ratings" if count else "new item"]
-        if len(ratings):
-            stats.append(f"user mean {float(ratings.mean()):.1f} from {len(ratings)} ratings")
         if len(nbr):
             nmean = float(np.dot(w, [rated[int(i)] for i in nbr]) / w.sum())
             stats.append(f"neighbour mean {nmean:.1f}")

@@ -33,8 +33,8 @@ class PromptFields:
         CF evidence for the target: the user's history items nearest to it by ItemKNN
         similarity, with the user's own ratings of them.
     stats : str
-        Item and user mean training ratings (the pair itself left out) and the
-        neighbours' (similarity-weighted) mean.
+        The item's mean training rating (the pair itself left out) and the neighbours'
+        (similarity-weighted) mean of the user's ratings.
     """
 
     item: str = ""
