@@ -2,7 +2,8 @@
 
 Prints JSON and writes it with --json. The recommendation turn asks for 3 items, each with its
 grounded explanation; the why turn follows it and asks about the first item shown. The record
-says which sources were loaded (no trained LLM adapter ships yet, so the LLM source is absent).
+says which sources were loaded: CF alone by default, the LLM too with --adapter DIR (a trained
+adapter from ``convrec train``; its candidate scores and explanations are then part of each turn).
 """
 
 from __future__ import annotations
@@ -39,10 +40,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", default=None, help="write the results here")
     parser.add_argument("--turns", type=int, default=60, help="conversations to time")
+    parser.add_argument("--adapter", default=None, help="a trained LLM adapter directory")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (with --adapter)")
     args = parser.parse_args()
 
     start = time.perf_counter()
     rec = Recommender.from_pretrained("ml-100k")
+    if args.adapter:
+        import torch
+
+        from convrec.domains import with_adapter
+
+        torch.set_num_threads(args.threads)
+        rec = with_adapter(rec, args.adapter)
     startup = time.perf_counter() - start
     rec.chat("hello", [])  # warm-up: builds the parser and the title index
 

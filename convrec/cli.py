@@ -41,6 +41,11 @@ ADAPTER_HELP = (
     "(fused with CF) and LLM-written explanations, shown only when grounded"
 )
 
+LLM_CANDS_HELP = (
+    "with --adapter: the LLM re-scores the CF engine's best N candidates (default 20; 0: all "
+    "of them); each costs one LLM prompt"
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -159,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_rec.add_argument("--explain", action="store_true", help="add a grounded explanation")
     p_rec.add_argument("--json", action="store_true", help="print JSON instead of text")
     p_rec.add_argument("--adapter", default=None, metavar="DIR", help=ADAPTER_HELP)
+    p_rec.add_argument("--llm-candidates", type=int, default=20, metavar="N", help=LLM_CANDS_HELP)
     p_rec.set_defaults(func=_cmd_recommend)
 
     p_chat = sub.add_parser(
@@ -180,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_chat.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
     p_chat.add_argument("--port", type=int, default=None, help="port (default 7860)")
     p_chat.add_argument("--adapter", default=None, metavar="DIR", help=ADAPTER_HELP)
+    p_chat.add_argument("--llm-candidates", type=int, default=20, metavar="N", help=LLM_CANDS_HELP)
     p_chat.set_defaults(func=_cmd_chat)
     return parser
 
@@ -435,7 +442,7 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     liked = [t.strip() for t in (args.liked or "").split(";") if t.strip()]
     if args.user is None and not liked:
         raise ValueError("give --user ID and/or --liked 'Title; Title'")
-    recommender = with_adapter(Recommender.build(_load(args)), args.adapter)
+    recommender = with_adapter(Recommender.build(_load(args)), args.adapter, args.llm_candidates)
     result = recommender.recommend(user=args.user, liked=liked, k=args.k, explain=args.explain)
     if args.json:
         print(json.dumps({"user": result.user, "history": list(result.history),
@@ -455,7 +462,7 @@ def _cmd_chat(args: argparse.Namespace) -> int:
     from convrec.ui import main as serve  # gradio is imported here only
 
     warnings.filterwarnings("ignore", category=ResourceWarning)  # gradio's per-request loops
-    serve(args.data, args.domain, args.host, args.port, args.adapter)
+    serve(args.data, args.domain, args.host, args.port, args.adapter, args.llm_candidates)
     return 0
 
 

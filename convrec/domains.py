@@ -45,9 +45,15 @@ def load_domain(name: str, spec: str, **options: Any) -> Recommender:
     return Recommender.build(replace(data, name=name))
 
 
-def with_adapter(rec: Recommender, adapter: str | Path | None) -> Recommender:
+def with_adapter(
+    rec: Recommender, adapter: str | Path | None, llm_candidates: int = 20
+) -> Recommender:
     """``rec`` with the LLM of a trained adapter directory (``convrec train --out DIR``) as
-    its ``llm`` source, fitted on the same rows; ``rec`` itself when ``adapter`` is None."""
+    its ``llm`` source, fitted on the same rows; ``rec`` itself when ``adapter`` is None.
+
+    The LLM re-scores the CF engine's best ``llm_candidates`` (0: all of them; see
+    :attr:`~convrec.recommender.RecommenderConfig.llm_candidates`): each costs one prompt.
+    """
     if adapter is None:
         return rec
     from convrec.llm.model import LLMModel
@@ -57,11 +63,15 @@ def with_adapter(rec: Recommender, adapter: str | Path | None) -> Recommender:
         raise ValueError(f"--adapter {adapter}: not an adapter directory (convrec train --out)")
     llm = LLMModel.from_pretrained(adapter).fit(rec.data, rec.rows)
     return Recommender(rec.data, rec.rows, rec.cf, rec.rating, cbf=rec.cbf, llm=llm,
-                       config=rec.config, similarity=rec.similarity)  # fmt: skip
+                       config=replace(rec.config, llm_candidates=llm_candidates),
+                       similarity=rec.similarity)  # fmt: skip
 
 
 def load_domains(
-    data: str = "ml-100k", extra: Sequence[str] = (), adapter: str | Path | None = None
+    data: str = "ml-100k",
+    extra: Sequence[str] = (),
+    adapter: str | Path | None = None,
+    llm_candidates: int = 20,
 ) -> dict[str, Recommender]:
     """The main domain ``data`` (named by its dataset, with the LLM of ``adapter`` when
     given) then each ``NAME=SPEC`` of ``extra``."""
@@ -70,7 +80,7 @@ def load_domains(
     from convrec.recommender import Recommender
 
     main = with_review_names(load_dataset(data))
-    out = {main.name: with_adapter(Recommender.build(main), adapter)}
+    out = {main.name: with_adapter(Recommender.build(main), adapter, llm_candidates)}
     for text in extra:
         name, spec = parse_domain(text)
         if name in out:

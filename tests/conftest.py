@@ -154,8 +154,10 @@ class IndexLLM:
 
     def __init__(self, text="Because it fits.", rating=5.0):
         self.text, self.rating = text, rating
+        self.widths = []  # candidates per row of each scoring call
 
     def score_candidates(self, users, candidates):
+        self.widths.append(candidates.shape[1])
         return np.where(candidates >= 0, candidates.astype(np.float32), -np.inf)
 
     def score_candidates_for(self, histories, candidates):

@@ -97,6 +97,23 @@ def test_llm_source_is_fused_and_recorded_in_components(index_llm):
     assert out[0].explanation == "You will like it." and out[0].explanation_source == "llm"
 
 
+def test_llm_rescores_only_the_cf_best_llm_candidates(index_llm):
+    data = _data()
+    cf_only = Recommender.build(data, config=RecommenderConfig(n_candidates=8))
+    pool = [i.item_id for i in cf_only.recommend(user=10, k=8, explain=False)]
+    config = RecommenderConfig(n_candidates=8, weights={"cf": 0.0, "llm": 1.0}, llm_candidates=3)
+    llm = index_llm()
+    rec = Recommender.build(data, config=config, llm=llm)
+    out = rec.recommend(user=10, k=8, explain=False)
+    assert llm.widths == [3]  # one prompt per re-scored candidate, no more
+    head = sorted(pool[:3], key=lambda i: -data.items.index(i))
+    assert [i.item_id for i in out[:2]] == head[:2]  # the LLM's order among the CF best 3
+    floor = min(i.components["llm"] for i in out if i.item_id in pool[:3])
+    assert all(i.components["llm"] == floor for i in out if i.item_id not in pool[:3])
+    with pytest.raises(ValueError, match="llm_candidates"):
+        RecommenderConfig(llm_candidates=-1)
+
+
 def test_ungrounded_llm_text_falls_back_to_the_template_and_is_counted(index_llm):
     data = _data()
     rec = Recommender.build(data, llm=index_llm("Because you loved Omega (1980)."))
@@ -285,3 +302,13 @@ def test_diversity_reranks_the_pool_by_mmr():
 
     assert mean_similarity(diverse) < mean_similarity(plain)
     assert {i.item_id for i in diverse} != {i.item_id for i in plain}
+
+
+def test_explain_items_fills_what_recommend_would_have_written(rec):
+    full = rec.recommend(user=0, k=4)
+    bare = rec.recommend(user=0, k=4, explain=False)
+    assert all(i.explanation is None for i in bare)
+    filled = rec.explain_items(bare.items[1:3], user=0)
+    assert [(i.item_id, i.explanation, i.explanation_source) for i in filled] == [
+        (i.item_id, i.explanation, i.explanation_source) for i in full.items[1:3]
+    ]

@@ -304,7 +304,7 @@ class Chat:
             exclude = [rec.data.items.external[i] for i in blocked]
             result = rec.recommend(
                 user=user, history=history, k=k + extra, filters=filters, exclude=exclude,
-                alpha=options.alpha,
+                alpha=options.alpha, explain=False,
             )  # fmt: skip
             listed = list(result.items)
             lead = replies.lead(rec, state, user) + replies.describe_constraints(constraints)
@@ -320,6 +320,8 @@ class Chat:
                 lead + ": nothing left that fits. Try loosening the genres or years, or *reset*.",
                 [],
             )
+        if user is not None or history:  # explain the shown items only
+            shown = rec.explain_items(shown, user=user, history=history)
         lines = [replies.ranked_line(start + r, s) for r, s in enumerate(shown)]
         return lead + ":\n" + "\n".join(lines), shown
 

@@ -146,7 +146,22 @@ class CandidateRanker:
         return cand, scores
 
     def _llm_layer(self, profiles: list[Profile], cand: np.ndarray) -> np.ndarray:
-        """``float32[B, C]`` LLM scores: known users by index, sessions by their liked items."""
+        """``float32[B, C]`` LLM scores: known users by index, sessions by their liked items.
+
+        With ``config.llm_candidates = M > 0`` only the first M columns (the CF engine's best)
+        are scored; the rest get each row's lowest LLM score.
+        """
+        m = self.config.llm_candidates
+        if 0 < m < cand.shape[1]:
+            head = self._llm_layer_all(profiles, cand[:, :m])
+            floor = np.nanmin(np.where(np.isnan(head), np.inf, head), axis=1, keepdims=True)
+            floor[~np.isfinite(floor)] = np.nan
+            return np.concatenate(
+                [head, np.broadcast_to(floor, (len(cand), cand.shape[1] - m))], axis=1
+            ).astype(np.float32)
+        return self._llm_layer_all(profiles, cand)
+
+    def _llm_layer_all(self, profiles: list[Profile], cand: np.ndarray) -> np.ndarray:
         layer = np.full(cand.shape, np.nan, np.float32)
         known = [b for b, p in enumerate(profiles) if p.user is not None]
         if known:

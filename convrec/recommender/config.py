@@ -59,6 +59,11 @@ class RecommenderConfig:
     rating_alpha : float
         Predicted rating ``rating_alpha * CF + (1 - rating_alpha) * LLM`` (the LLM's expected
         rating) for known users when an LLM is attached; ``1`` (default) uses CF alone.
+    llm_candidates : int
+        The LLM re-scores only the CF engine's best ``llm_candidates`` of the C candidates
+        (0, the default: all C); the others count as the lowest score it gave, so they keep
+        their CF order below the re-scored ones where CF agrees. Interactive use (the chat)
+        sets a small value: each candidate costs one LLM prompt.
     """
 
     n_candidates: int = 100
@@ -71,8 +76,11 @@ class RecommenderConfig:
     cf: dict[str, Any] = field(default_factory=lambda: {"tau": 2.0, "window": 10})
     rating: dict[str, Any] = field(default_factory=lambda: {"model": "BiasBaseline"})
     rating_alpha: float = 1.0
+    llm_candidates: int = 0
 
     def __post_init__(self) -> None:
+        if self.llm_candidates < 0:
+            raise ValueError(f"llm_candidates must be >= 0, got {self.llm_candidates}")
         if self.rating.get("model") not in RATING_MODELS:
             raise ValueError(f"rating model must be one of {RATING_MODELS}, got {self.rating!r}")
         if not 0.0 <= self.rating_alpha <= 1.0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import os
 from collections.abc import Iterable, Sequence
@@ -315,6 +316,27 @@ class Recommender:
             explanation_source=source,
             contributions={n: v for n, v in share.items() if not math.isnan(v)},
         )
+
+    def explain_items(
+        self,
+        items: Sequence[ScoredItem],
+        user: str | int | None = None,
+        history: Sequence[str | int] = (),
+        liked: Sequence[str] = (),
+    ) -> list[ScoredItem]:
+        """``items`` (from ``recommend(..., explain=False)`` with the same user / history /
+        liked) with their explanations filled in: pick the items to show first, then explain
+        only those (each LLM explanation is one generation)."""
+        p = self.profiles.build(user, history, liked)
+        out = []
+        for it in items:
+            item = self.item_index(it.item_id)
+            rating = it.predicted_rating
+            if rating is None:
+                rating = float(self._predict(p, np.asarray([item], np.int32))[0])
+            text, source = self.explainer.explain(p, item, rating, it.evidence)
+            out.append(dataclasses.replace(it, explanation=text, explanation_source=source))
+        return out
 
     # ------------------------------------------------------------------ ratings
 

@@ -28,12 +28,14 @@ def main(
     host: str | None = None,
     port: int | None = None,
     adapter: str | None = None,
+    llm_candidates: int = 20,
 ) -> None:
     """Fit one recommender per domain (about a second for ml-100k) and serve the app.
 
     ``domains`` are extra ``NAME=PATH`` domains (:func:`convrec.domains.parse_domain`);
-    ``adapter`` a trained LLM adapter directory for the main domain.
+    ``adapter`` a trained LLM adapter directory for the main domain, whose LLM re-scores
+    the CF engine's best ``llm_candidates``.
     """
     from convrec.domains import load_domains
 
-    launch(build_app(load_domains(data, domains, adapter)), host, port)
+    launch(build_app(load_domains(data, domains, adapter, llm_candidates)), host, port)
