@@ -177,3 +177,16 @@ class IndexLLM:
 def index_llm():
     """The :class:`IndexLLM` class."""
     return IndexLLM
+
+
+@pytest.fixture
+def ratings_csv(llm_data, tmp_path):
+    """``llm_data`` as a CSV file with the columns u, i, r, t."""
+    path = tmp_path / "ratings.csv"
+    lines = ["u,i,r,t"]
+    for u, i, r, t in zip(
+        llm_data.user, llm_data.item, llm_data.rating, llm_data.timestamp, strict=True
+    ):
+        lines.append(f"{u},{i},{r:g},{t}")
+    path.write_text("\n".join(lines) + "\n")
+    return path

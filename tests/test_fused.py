@@ -96,18 +96,6 @@ def test_the_chosen_fusion_survives_save_pretrained(llm_data, shared, tmp_path):
     np.testing.assert_allclose(sa, sb, rtol=1e-4, atol=1e-5)
 
 
-@pytest.fixture
-def ratings_csv(llm_data, tmp_path):
-    path = tmp_path / "ratings.csv"
-    lines = ["u,i,r,t"]
-    for u, i, r, t in zip(
-        llm_data.user, llm_data.item, llm_data.rating, llm_data.timestamp, strict=True
-    ):
-        lines.append(f"{u},{i},{r:g},{t}")
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
 def test_convrec_eval_scores_fused_beside_cf_and_llm(ratings_csv, adapter, tmp_path, capsys):
     from convrec.cli import main
 

@@ -37,6 +37,16 @@ def _train_a_little(backbone, records, steps=60, batch=16, lr=3e-3):
     model.eval()
 
 
+def _lora_with_random_b(tiny_t5_dir, seed):
+    """A LoRA backbone whose B matrices are random (so LoRA changes the outputs)."""
+    lora = load_backbone(BackboneConfig(name_or_path=str(tiny_t5_dir), lora_r=4))
+    with torch.no_grad():
+        for name, p in lora.model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.05, generator=torch.Generator().manual_seed(seed))
+    return lora
+
+
 @pytest.fixture(scope="module")
 def setup(llm_data, tiny_t5_dir):
     split = random_split(llm_data)
@@ -126,11 +136,7 @@ def test_inference_copy_merges_lora_and_int8_stays_close(setup, tiny_t5_dir):
     from convrec.llm.backbone import inference_copy
 
     data, split, builder, _ = setup
-    lora = load_backbone(BackboneConfig(name_or_path=str(tiny_t5_dir), lora_r=4))
-    with torch.no_grad():
-        for name, p in lora.model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.05, generator=torch.Generator().manual_seed(3))
+    lora = _lora_with_random_b(tiny_t5_dir, seed=3)
     rows = split.test[:8]
     prompts = builder.prompts(Task.RATING, data.user[rows], data.item[rows])
     ref = Scorer(lora).rating_scores(prompts).probs
@@ -163,11 +169,7 @@ def test_explicit_histories_score_like_the_users_they_copy(setup):
 
 def test_llm_model_scores_from_a_merged_or_int8_copy(setup, tiny_t5_dir):
     data, split, _, _ = setup
-    lora = load_backbone(BackboneConfig(name_or_path=str(tiny_t5_dir), lora_r=4))
-    with torch.no_grad():
-        for name, p in lora.model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.05, generator=torch.Generator().manual_seed(5))
+    lora = _lora_with_random_b(tiny_t5_dir, seed=5)
     rows = split.test[:8]
     u, i = data.user[rows], data.item[rows]
     out = {}

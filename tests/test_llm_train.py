@@ -193,18 +193,6 @@ def test_checkpoint_write_is_atomic(tmp_path):
     assert not (root / ".tmp-step-00000006-999").exists()
 
 
-@pytest.fixture
-def ratings_csv(llm_data, tmp_path):
-    path = tmp_path / "ratings.csv"
-    lines = ["u,i,r,t"]
-    for u, i, r, t in zip(
-        llm_data.user, llm_data.item, llm_data.rating, llm_data.timestamp, strict=True
-    ):
-        lines.append(f"{u},{i},{r:g},{t}")
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
 def test_cli_train_resume_and_eval_llm(ratings_csv, tiny_t5_dir, tmp_path, capsys):
     from convrec.cli import main
 
