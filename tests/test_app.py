@@ -104,7 +104,7 @@ def test_cli_chat_subcommand_parses():
     args = build_parser().parse_args(["chat", "--port", "7999"])
     assert args.command == "chat" and args.port == 7999 and args.data == "ml-100k"
     assert args.host is None  # 127.0.0.1 or GRADIO_SERVER_NAME, decided at launch
-    assert args.func.__name__ == "_cmd_chat"
+    assert args.func.__name__ == "cmd_chat"
 
 
 # ---------------------------------------------------------------------- without a server
