@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
-import math
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -24,7 +22,7 @@ from convrec.recommender.candidates import CandidateRanker
 from convrec.recommender.config import RecommenderConfig, UnknownTitleError
 from convrec.recommender.explain import Explainer
 from convrec.recommender.profiles import ItemFilter, Profile, ProfileBuilder, allowed_items
-from convrec.schema import Evidence, Recommendation, ScoredItem
+from convrec.schema import Recommendation, ScoredItem
 
 if TYPE_CHECKING:
     from convrec.dialogue.chat import ChatReply
@@ -259,7 +257,9 @@ class Recommender:
                     p, () if ev is None else ev[b, j], None if ev_w is None else ev_w[b, j]
                 )
                 items.append(
-                    self._scored(p, item, score, (comps, share), evidence, rating, explain)
+                    self.explainer.scored_item(
+                        p, item, score, (comps, share), evidence, rating, explain
+                    )
                 )
             user = None if p.user is None else self.data.users.external[p.user]
             history = tuple(self.data.items.external[i] for i in p.items.tolist())
@@ -290,33 +290,6 @@ class Recommender:
         ranked = self.ranker.rank(profiles, blocked, k or self.config.n_candidates, diversity)
         return ranked.ids, ranked.scores
 
-    def _scored(
-        self,
-        p: Profile,
-        item: int,
-        score: float,
-        parts: tuple[dict[str, float], dict[str, float]],
-        evidence: tuple[Evidence, ...],
-        rating: float,
-        explain: bool,
-    ) -> ScoredItem:
-        """``parts``: per-source scores and per-source shares of the fused ``score``."""
-        comps, share = parts
-        text, source = None, "template"
-        if explain:
-            text, source = self.explainer.explain(p, item, rating, evidence)
-        return ScoredItem(
-            item_id=self.data.items.external[item],
-            title=self.titles.display(item),
-            score=float(score),
-            components={n: v for n, v in comps.items() if not math.isnan(v)},
-            predicted_rating=rating,
-            evidence=evidence,
-            explanation=text,
-            explanation_source=source,
-            contributions={n: v for n, v in share.items() if not math.isnan(v)},
-        )
-
     def explain_items(
         self,
         items: Sequence[ScoredItem],
@@ -328,15 +301,9 @@ class Recommender:
         liked) with their explanations filled in: pick the items to show first, then explain
         only those (each LLM explanation is one generation)."""
         p = self.profiles.build(user, history, liked)
-        out = []
-        for it in items:
-            item = self.item_index(it.item_id)
-            rating = it.predicted_rating
-            if rating is None:
-                rating = float(self._predict(p, np.asarray([item], np.int32))[0])
-            text, source = self.explainer.explain(p, item, rating, it.evidence)
-            out.append(dataclasses.replace(it, explanation=text, explanation_source=source))
-        return out
+        return self.explainer.fill(
+            p, items, self.item_index, lambda i: float(self._predict(p, np.asarray([i]))[0])
+        )
 
     # ------------------------------------------------------------------ ratings
 

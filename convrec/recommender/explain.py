@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -11,7 +14,7 @@ from convrec.data.dataset import Dataset
 from convrec.dialogue.titles import TitleIndex
 from convrec.explanations import GroundingCheck, template_explanation
 from convrec.recommender.profiles import Profile, rows_csr
-from convrec.schema import Evidence
+from convrec.schema import Evidence, ScoredItem
 
 
 class Explainer:
@@ -71,3 +74,48 @@ class Explainer:
             if self.grounding.check(text, allowed, p.ratings):
                 return text, "llm"
         return template_explanation(self.titles.display(item), rating, evidence), "template"
+
+    def scored_item(
+        self,
+        p: Profile,
+        item: int,
+        score: float,
+        parts: tuple[dict[str, float], dict[str, float]],
+        evidence: tuple[Evidence, ...],
+        rating: float,
+        explain: bool,
+    ) -> ScoredItem:
+        """The public record of one ranked item; ``parts``: per-source scores and per-source
+        shares of the fused ``score`` (NaN entries are dropped)."""
+        comps, share = parts
+        text, source = None, "template"
+        if explain:
+            text, source = self.explain(p, item, rating, evidence)
+        return ScoredItem(
+            item_id=self.data.items.external[item],
+            title=self.titles.display(item),
+            score=float(score),
+            components={n: v for n, v in comps.items() if not math.isnan(v)},
+            predicted_rating=rating,
+            evidence=evidence,
+            explanation=text,
+            explanation_source=source,
+            contributions={n: v for n, v in share.items() if not math.isnan(v)},
+        )
+
+    def fill(
+        self,
+        p: Profile,
+        items: Sequence[ScoredItem],
+        item_index: Callable[[str], int],
+        predict: Callable[[int], float],
+    ) -> list[ScoredItem]:
+        """``items`` of profile ``p`` with their explanations written (``predict`` gives a
+        rating where an item has none)."""
+        out = []
+        for it in items:
+            item = item_index(it.item_id)
+            rating = it.predicted_rating if it.predicted_rating is not None else predict(item)
+            text, source = self.explain(p, item, rating, it.evidence)
+            out.append(dataclasses.replace(it, explanation=text, explanation_source=source))
+        return out
