@@ -154,7 +154,7 @@ class CandidateRanker:
         m = self.config.llm_candidates
         if 0 < m < cand.shape[1]:
             head = self._llm_layer_all(profiles, cand[:, :m])
-            floor = np.nanmin(np.where(np.isnan(head), np.inf, head), axis=1, keepdims=True)
+            floor = np.where(np.isnan(head), np.inf, head).min(axis=1, keepdims=True)
             floor[~np.isfinite(floor)] = np.nan
             return np.concatenate(
                 [head, np.broadcast_to(floor, (len(cand), cand.shape[1] - m))], axis=1

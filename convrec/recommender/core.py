@@ -192,8 +192,8 @@ class Recommender:
         callable over item indices; ``exclude`` items (ids or titles) never appear.
         ``alpha`` in [0, 1] sets the CF vs LLM fusion balance
         (:meth:`RecommenderConfig.fusion_weights`; ``None``: as configured). It is
-        ignored when no LLM is loaded; the LLM scores known users only, so lists for a
-        session without ``user`` do not depend on it either. ``diversity`` in [0, 1]
+        ignored when no LLM is loaded (the LLM scores known users by their history and
+        sessions by their liked titles). ``diversity`` in [0, 1]
         re-ranks the fused candidate pool by maximal marginal relevance against
         :attr:`similarity` (0: off; see :func:`~convrec.recommender.diversity.mmr_rerank`);
         the items keep their fused ``score`` but are listed in MMR order.
@@ -257,10 +257,10 @@ class Recommender:
                     p, () if ev is None else ev[b, j], None if ev_w is None else ev_w[b, j]
                 )
                 items.append(
-                    self.explainer.scored_item(
-                        p, item, score, (comps, share), evidence, rating, explain
-                    )
+                    self.explainer.scored_item(p, item, score, (comps, share), evidence, rating)
                 )
+            if explain:
+                items = self._explain_all(p, items)
             user = None if p.user is None else self.data.users.external[p.user]
             history = tuple(self.data.items.external[i] for i in p.items.tolist())
             out.append(Recommendation(items, user, history))
@@ -300,7 +300,9 @@ class Recommender:
         """``items`` (from ``recommend(..., explain=False)`` with the same user / history /
         liked) with their explanations filled in: pick the items to show first, then explain
         only those (each LLM explanation is one generation)."""
-        p = self.profiles.build(user, history, liked)
+        return self._explain_all(self.profiles.build(user, history, liked), items)
+
+    def _explain_all(self, p: Profile, items: Sequence[ScoredItem]) -> list[ScoredItem]:
         return self.explainer.fill(
             p, items, self.item_index, lambda i: float(self._predict(p, np.asarray([i]))[0])
         )

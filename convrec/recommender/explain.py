@@ -64,16 +64,34 @@ class Explainer:
         self, p: Profile, item: int, rating: float, evidence: tuple[Evidence, ...]
     ) -> tuple[str, str]:
         """``(text, source)``: the LLM's text when grounded (``"llm"``), else the template."""
-        if self.llm is not None and (p.user is not None or len(p.items)):
+        return self.explain_many(p, [item], [rating], [evidence])[0]
+
+    def explain_many(
+        self,
+        p: Profile,
+        items: Sequence[int],
+        ratings: Sequence[float],
+        evidence: Sequence[tuple[Evidence, ...]],
+    ) -> list[tuple[str, str]]:
+        """:meth:`explain` for several items of one profile, the LLM's texts generated in
+        one batch."""
+        texts: list[str | None] = [None] * len(items)
+        if self.llm is not None and items and (p.user is not None or len(p.items)):
+            targets = np.asarray(items, np.int32)
             if p.user is not None:
-                text = self.llm.explain(np.array([p.user]), np.array([item]))[0]
+                texts = list(self.llm.explain(np.full(len(targets), p.user, np.int32), targets))
             else:
                 history = p.llm_history(float(self.data.rating.max()))
-                text = self.llm.explain_for([history], np.array([item]))[0]
-            allowed = {item, *p.items.tolist()}
-            if self.grounding.check(text, allowed, p.ratings):
-                return text, "llm"
-        return template_explanation(self.titles.display(item), rating, evidence), "template"
+                texts = list(self.llm.explain_for([history] * len(targets), targets))
+        allowed = {*p.items.tolist()}
+        out = []
+        for item, rating, ev, text in zip(items, ratings, evidence, texts, strict=True):
+            if text is not None and self.grounding.check(text, allowed | {item}, p.ratings):
+                out.append((text, "llm"))
+            else:
+                template = template_explanation(self.titles.display(item), rating, ev)
+                out.append((template, "template"))
+        return out
 
     def scored_item(
         self,
@@ -83,14 +101,11 @@ class Explainer:
         parts: tuple[dict[str, float], dict[str, float]],
         evidence: tuple[Evidence, ...],
         rating: float,
-        explain: bool,
     ) -> ScoredItem:
-        """The public record of one ranked item; ``parts``: per-source scores and per-source
-        shares of the fused ``score`` (NaN entries are dropped)."""
+        """The public record of one ranked item, not yet explained (see :meth:`fill`);
+        ``parts``: per-source scores and per-source shares of the fused ``score`` (NaN
+        entries are dropped)."""
         comps, share = parts
-        text, source = None, "template"
-        if explain:
-            text, source = self.explain(p, item, rating, evidence)
         return ScoredItem(
             item_id=self.data.items.external[item],
             title=self.titles.display(item),
@@ -98,8 +113,8 @@ class Explainer:
             components={n: v for n, v in comps.items() if not math.isnan(v)},
             predicted_rating=rating,
             evidence=evidence,
-            explanation=text,
-            explanation_source=source,
+            explanation=None,
+            explanation_source="template",
             contributions={n: v for n, v in share.items() if not math.isnan(v)},
         )
 
@@ -112,10 +127,13 @@ class Explainer:
     ) -> list[ScoredItem]:
         """``items`` of profile ``p`` with their explanations written (``predict`` gives a
         rating where an item has none)."""
-        out = []
-        for it in items:
-            item = item_index(it.item_id)
-            rating = it.predicted_rating if it.predicted_rating is not None else predict(item)
-            text, source = self.explain(p, item, rating, it.evidence)
-            out.append(dataclasses.replace(it, explanation=text, explanation_source=source))
-        return out
+        index = [item_index(it.item_id) for it in items]
+        ratings = [
+            it.predicted_rating if it.predicted_rating is not None else predict(i)
+            for it, i in zip(items, index, strict=True)
+        ]
+        written = self.explain_many(p, index, ratings, [it.evidence for it in items])
+        return [
+            dataclasses.replace(it, explanation=text, explanation_source=source)
+            for it, (text, source) in zip(items, written, strict=True)
+        ]

@@ -48,7 +48,7 @@ def alpha_info(recommenders: Mapping[str, Recommender]) -> tuple[bool, str]:
         return False, "No LLM is loaded, so lists are CF only: alpha has no effect here."
     return True, (
         f"1: CF only, 0: LLM only. The LLM ({', '.join(with_llm)}) scores known users "
-        "(*I'm user 42*)."
+        "(*I'm user 42*) and sessions from the titles you like."
     )
 
 
