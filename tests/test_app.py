@@ -179,6 +179,9 @@ def test_responder_streams_the_reply_then_the_views(domains):
     for k, alpha in ((0, -3.0), (999, 7.0), (None, None), ("x", "y"), (float("nan"), None)):
         *_, last = responder.respond("I loved Fargo", [], "no-such-domain", k, alpha)
         assert last[1] and last[3] == "ml-100k"
+    for domain in (["a", "list"], {"a": 1}, 3, None):  # API callers may send anything there
+        *_, last = responder.respond("I loved Fargo", [], domain, 3, None)
+        assert last[1] and last[3] == "ml-100k"
     *_, switched = responder.respond("I like Alpha Delta 0", [], "tiny", 2, 1.0)
     assert switched[0].startswith("Switched to **tiny**") and switched[3] == "tiny"
     assert len(switched[1]) == 2

@@ -45,7 +45,7 @@ class Responder:
         reply = self.chat.respond(
             str(message or "")[: 2 * MAX_MESSAGE_CHARS],
             history,
-            domain=domain if domain in self.chat.recommenders else None,
+            domain=domain if isinstance(domain, str) and domain in self.chat.recommenders else None,
             k=_int_in(k, 1, MAX_K, DEFAULT_K),
             alpha=_float_in(alpha, 0.0, 1.0),
         )
