@@ -30,13 +30,17 @@ def template_explanation(title: str, rating: float | None, evidence: Sequence[Ev
     """
     cited = list(evidence[:2])
     if cited:
-        parts = [
-            f"{e.title} ({_fmt(e.user_rating)}/5)" if e.user_rating is not None else e.title
-            for e in cited
-        ]
-        rated = any(e.user_rating is not None for e in cited)
-        lead = "You rated" if rated else "You chose"
-        text = f"{lead} {' and '.join(parts)}; people who chose those often chose {title} too."
+        if any(e.user_rating is not None for e in cited):  # each item says what is known
+            parts = [
+                f"rated {e.title} {_fmt(e.user_rating)}/5"
+                if e.user_rating is not None
+                else f"chose {e.title}"
+                for e in cited
+            ]
+            said = " and ".join(parts)
+        else:
+            said = "chose " + " and ".join(e.title for e in cited)
+        text = f"You {said}; people who chose those often chose {title} too."
     else:
         text = f"{title} is one of the most popular choices that fit your request."
     if rating is not None:

@@ -135,8 +135,11 @@ def test_grounding_check_rejects_misquoted_ratings(rec):
 def test_template_cites_only_evidence():
     ev = (Evidence("1", "Alpha (1990)", 0.5, 5.0), Evidence("2", "Beta (1991)", 0.2, None))
     text = template_explanation("Gamma (1992)", 4.26, ev)
-    assert text.startswith("You rated Alpha (1990) (5/5) and Beta (1991)")
+    # an item the user chose without a known rating is never said to be rated
+    assert text.startswith("You rated Alpha (1990) 5/5 and chose Beta (1991);")
     assert text.endswith("Predicted rating: 4.3/5.")
+    unrated = template_explanation("Gamma (1992)", None, ev[1:])
+    assert unrated.startswith("You chose Beta (1991); people who chose those")
 
 
 def test_single_item_calls(rec):
