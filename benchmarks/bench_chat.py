@@ -2,8 +2,9 @@
 
 Prints JSON and writes it with --json. The recommendation turn asks for 3 items, each with its
 grounded explanation; the why turn follows it and asks about the first item shown. The record
-says which sources were loaded: CF alone by default, the LLM too with --adapter DIR (a trained
-adapter from ``convrec train``; its candidate scores and explanations are then part of each turn).
+says which sources were loaded: by default the embedded default as `convrec chat` serves it (CF,
+content and the LLM of the shipped ml-100k adapter, whose candidate scores and explanations are
+part of each turn); --adapter none times CF and content alone, --adapter DIR another adapter.
 """
 
 from __future__ import annotations
@@ -40,19 +41,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", default=None, help="write the results here")
     parser.add_argument("--turns", type=int, default=60, help="conversations to time")
-    parser.add_argument("--adapter", default=None, help="a trained LLM adapter directory")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (with --adapter)")
+    parser.add_argument(
+        "--adapter",
+        default=None,
+        help="'none' (CF only) or an adapter directory (default: the shipped one)",
+    )
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
     args = parser.parse_args()
 
+    import torch
+
+    from convrec.domains import with_adapter
+
+    torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    rec = Recommender.from_pretrained("ml-100k")
-    if args.adapter:
-        import torch
-
-        from convrec.domains import with_adapter
-
-        torch.set_num_threads(args.threads)
-        rec = with_adapter(rec, args.adapter)
+    if args.adapter is None:
+        rec = Recommender.from_pretrained("ml-100k")
+    else:
+        rec = Recommender.from_pretrained("ml-100k", llm=False)
+        rec = with_adapter(rec, None if args.adapter == "none" else args.adapter)
     startup = time.perf_counter() - start
     rec.chat("hello", [])  # warm-up: builds the parser and the title index
 
@@ -79,6 +86,7 @@ def main() -> None:
         "why_turn": percentiles(why_times),
         "startup_s": startup,
         "sources": {"cf": True, "cbf": rec.cbf is not None, "llm": rec.llm is not None},
+        "llm_candidates": rec.config.llm_candidates if rec.llm is not None else 0,
         "machine": {
             "processor": platform.processor() or platform.machine(),
             "cores": os.cpu_count(),

@@ -61,20 +61,32 @@ def save_recommender(rec: Recommender, directory: str | os.PathLike[str]) -> Pat
     return folder
 
 
-def load_recommender(name_or_dir: str | os.PathLike[str], **overrides: Any) -> Recommender:
+def load_recommender(
+    name_or_dir: str | os.PathLike[str], llm: bool = True, **overrides: Any
+) -> Recommender:
     """A :class:`~convrec.recommender.Recommender` from a shipped name or a saved directory.
 
     A shipped name (``"ml-100k"``) builds the CF side from the dataset that comes with
-    convrec's dependencies (about a second). A directory must hold what
-    :func:`save_recommender` wrote. ``overrides`` replace fields of the saved config.
+    convrec's dependencies (about a second) and, when ``llm``, adds the LLM of the adapter
+    shipped for it with its validated fusion (:func:`convrec.domains.with_adapter`; a few
+    seconds more). A directory must hold what :func:`save_recommender` wrote; ``llm=False``
+    leaves its LLM out. ``overrides`` replace fields of the config.
     """
+    from convrec.domains import with_adapter
+    from convrec.llm.shipped import shipped_adapter
     from convrec.recommender import Recommender, RecommenderConfig
     from convrec.recommender.core import RATING_CLASSES
 
     folder = Path(name_or_dir)
     if str(name_or_dir) in SHIPPED and not folder.exists():
-        config = RecommenderConfig(**overrides)
-        return Recommender.build(load_dataset(str(name_or_dir)), config=config)
+        name = str(name_or_dir)
+        rec = Recommender.build(load_dataset(name), config=RecommenderConfig(**overrides))
+        adapter = shipped_adapter(name) if llm else None
+        if adapter is None:
+            return rec
+        rec = with_adapter(rec, adapter)
+        rec.config = dataclasses.replace(rec.config, **overrides)
+        return rec
     manifest_path = folder / MANIFEST
     if not manifest_path.is_file():
         raise DataError(
@@ -91,16 +103,16 @@ def load_recommender(name_or_dir: str | os.PathLike[str], **overrides: Any) -> R
     similarity = sp.csr_matrix(
         (csr["data"], csr["indices"], csr["indptr"]), shape=tuple(params["shape"])
     )
-    cbf = llm = None
+    cbf = llm_model = None
     if "cbf" in manifest["parts"]:
         from convrec.cbf import ContentModel
 
         cbf = ContentModel.load(folder / "cbf.npz")
-    if "llm" in manifest["parts"]:
+    if llm and "llm" in manifest["parts"]:
         from convrec.llm.model import LLMModel
 
-        llm = LLMModel.from_pretrained(folder / "llm")
-        llm.fit(data, np.asarray(arrays["rows"], np.int64))
+        llm_model = LLMModel.from_pretrained(folder / "llm")
+        llm_model.fit(data, np.asarray(arrays["rows"], np.int64))
     rating_kind, _, _ = load_npz(folder / "rating.npz")
     if rating_kind not in RATING_CLASSES:
         raise DataError(f"unknown rating model {rating_kind!r}", path=folder / "rating.npz")
@@ -110,7 +122,7 @@ def load_recommender(name_or_dir: str | os.PathLike[str], **overrides: Any) -> R
         SequentialKNN.load(folder / "cf.npz"),
         RATING_CLASSES[rating_kind].load(folder / "rating.npz"),
         cbf=cbf,
-        llm=llm,
+        llm=llm_model,
         config=config,
         similarity=similarity,
     )

@@ -36,13 +36,15 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
 
 
 ADAPTER_HELP = (
-    "a trained LLM adapter directory (convrec train --out DIR): adds the LLM score source "
-    "(fused with CF) and LLM-written explanations, shown only when grounded"
+    "the LLM adapter: a directory from convrec train --out DIR or a shipped adapter's name "
+    "(ml-100k, amazon-mi5); it adds the LLM score source (fused with CF) and LLM-written "
+    "explanations, shown only when grounded. Default: the adapter shipped for this data, if "
+    "any; 'none': CF only"
 )
 
 LLM_CANDS_HELP = (
-    "with --adapter: the LLM re-scores the CF engine's best N candidates (default 20; 0: all "
-    "of them); each costs one LLM prompt"
+    "the LLM re-scores the CF engine's best N candidates (default: the adapter's validated "
+    "setting, else 20; 0: all of them); each costs one LLM prompt"
 )
 
 
@@ -88,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--adapter",
         metavar="DIR",
         default=None,
-        help="a trained LLM adapter directory (convrec train --out DIR): adds the 'llm' model "
+        help="a trained LLM adapter directory (convrec train --out DIR) or a shipped adapter's "
+        "name (ml-100k, amazon-mi5): adds the 'llm' model "
         "(the LLM alone: ratings under A, re-ranking the CF top-50 under B, explanations "
         "under C) and the 'fused' model (alpha * CF + (1 - alpha) * LLM ratings under A; the "
         "LLM re-scoring the CF top-C, fused natively, under B; alpha and the fusion chosen "
@@ -117,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="score the llm and fused models on seeded samples of at most N valid and test "
         "rows (reported as params.sample in the JSON)",
     )
+    p_eval.add_argument(
+        "--limit-all",
+        action="store_true",
+        help="with --limit: score every model on those samples, so that all are compared on "
+        "the same rows",
+    )
     p_eval.set_defaults(func=commands.cmd_eval)
 
     p_train = sub.add_parser(
@@ -132,6 +141,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p_train)
     _add_train_args(p_train)
     p_train.set_defaults(func=commands.cmd_train)
+
+    p_export = sub.add_parser(
+        "export",
+        help="copy a trained adapter (or one of its checkpoints) for shipping, weights in fp16",
+        description="Write the adapter of a convrec train --out directory, or of one of its "
+        "checkpoints, to --out without optimizer state, its weights cast to --dtype, "
+        "optionally with the fusion chosen on validation (convrec eval's fused model) that "
+        "Recommender.from_pretrained and convrec chat then use with it.",
+    )
+    p_export.add_argument("adapter", metavar="SRC", help="adapter or checkpoint directory")
+    p_export.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p_export.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
+    p_export.add_argument("--alpha", type=float, default=None, help="CF weight of rankings")
+    p_export.add_argument(
+        "--fusion", default="zscore", choices=["zscore", "minmax", "rrf"], help="with --alpha"
+    )
+    p_export.add_argument(
+        "--rating-alpha", type=float, default=None, help="CF weight of ratings (with --alpha)"
+    )
+    p_export.add_argument(
+        "--llm-candidates", type=int, default=20, metavar="N", help="with --alpha (default 20)"
+    )
+    p_export.set_defaults(func=commands.cmd_export)
 
     p_data = sub.add_parser(
         "data",
@@ -163,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_rec.add_argument("--explain", action="store_true", help="add a grounded explanation")
     p_rec.add_argument("--json", action="store_true", help="print JSON instead of text")
     p_rec.add_argument("--adapter", default=None, metavar="DIR", help=ADAPTER_HELP)
-    p_rec.add_argument("--llm-candidates", type=int, default=20, metavar="N", help=LLM_CANDS_HELP)
+    p_rec.add_argument("--llm-candidates", type=int, default=None, metavar="N", help=LLM_CANDS_HELP)
     p_rec.set_defaults(func=commands.cmd_recommend)
 
     p_chat = sub.add_parser(
@@ -182,10 +214,21 @@ def build_parser() -> argparse.ArgumentParser:
         "reviews_Musical_Instruments_5.json.gz; review data without titles is named from "
         "its reviews",
     )
+    p_chat.add_argument(
+        "--domain-adapter",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="the LLM adapter of an extra domain (repeatable): a convrec train --out directory, "
+        "a shipped adapter's name, or 'none'; default: the adapter shipped under the domain's "
+        "name, if any (amazon-mi5)",
+    )
     p_chat.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
     p_chat.add_argument("--port", type=int, default=None, help="port (default 7860)")
     p_chat.add_argument("--adapter", default=None, metavar="DIR", help=ADAPTER_HELP)
-    p_chat.add_argument("--llm-candidates", type=int, default=20, metavar="N", help=LLM_CANDS_HELP)
+    p_chat.add_argument(
+        "--llm-candidates", type=int, default=None, metavar="N", help=LLM_CANDS_HELP
+    )
     p_chat.set_defaults(func=commands.cmd_chat)
     return parser
 

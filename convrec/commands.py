@@ -118,10 +118,13 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from convrec.domains import resolve_adapter
     from convrec.eval_models import ADAPTER_MODELS
     from convrec.evaluation import parse_model_selection, run_protocol, select_models
 
     selection = parse_model_selection(args.models)  # before loading: fail fast on a typo
+    if args.adapter is not None:  # a shipped adapter's name -> its directory; "none" -> None
+        args.adapter = resolve_adapter("", args.adapter)
     if args.adapter is not None and not (Path(args.adapter) / "convrec_config.json").is_file():
         raise ValueError(f"--adapter {args.adapter}: not an adapter directory (convrec train)")
     if args.adapter is None:
@@ -147,8 +150,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     reports = []
     for protocol in protocols:
         specs = select_models(
-            protocol, selection, args.adapter, args.limit, mmr=mmr, candidates=args.candidates
-        )
+            protocol, selection, args.adapter, args.limit, mmr=mmr, candidates=args.candidates,
+            sample_all=args.limit_all,
+        )  # fmt: skip
         if not specs:
             print(f"protocol {protocol}: none of --models {args.models} is scored here, skipped")
             continue
@@ -168,16 +172,35 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from convrec.llm.shipped import ShippedFusion, export_adapter
+
+    fusion = None
+    if args.alpha is not None:
+        rating_alpha = args.alpha if args.rating_alpha is None else args.rating_alpha
+        fusion = ShippedFusion(args.alpha, args.fusion, rating_alpha, args.llm_candidates)
+    elif args.rating_alpha is not None:
+        raise ValueError("--rating-alpha needs --alpha")
+    out = export_adapter(args.adapter, args.out, args.dtype, fusion)
+    size = (out / "adapter_model.safetensors").stat().st_size
+    step = json.loads((out / "convrec_config.json").read_text())["export"]["source_step"]
+    source = "" if step is None else f" from step {step}"
+    print(f"wrote {out}{source} (adapter_model.safetensors {size / 1e6:.1f} MB)")
+    return 0
+
+
 def cmd_recommend(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from convrec.domains import with_adapter
+    from convrec.domains import resolve_adapter, with_adapter
     from convrec.recommender import Recommender
 
     liked = [t.strip() for t in (args.liked or "").split(";") if t.strip()]
     if args.user is None and not liked:
         raise ValueError("give --user ID and/or --liked 'Title; Title'")
-    recommender = with_adapter(Recommender.build(_load(args)), args.adapter, args.llm_candidates)
+    data = _load(args)
+    adapter = resolve_adapter(data.name, args.adapter)
+    recommender = with_adapter(Recommender.build(data), adapter, args.llm_candidates)
     result = recommender.recommend(user=args.user, liked=liked, k=args.k, explain=args.explain)
     if args.json:
         print(json.dumps({"user": result.user, "history": list(result.history),
@@ -197,5 +220,6 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from convrec.ui import main as serve  # gradio is imported here only
 
     warnings.filterwarnings("ignore", category=ResourceWarning)  # gradio's per-request loops
-    serve(args.data, args.domain, args.host, args.port, args.adapter, args.llm_candidates)
+    serve(args.data, args.domain, args.host, args.port, args.adapter, args.llm_candidates,
+          args.domain_adapter)  # fmt: skip
     return 0

@@ -4,7 +4,7 @@ models (``llm``, ``fused``), MMR twins, and the ``--models`` selection."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -116,8 +116,8 @@ def fused_specs(
     """The ``fused`` model (plus one ``fused+mmrD`` twin per diversity ``D`` of ``mmr``).
 
     A :class:`~convrec.recommender.Recommender` per split: ratings
-    ``alpha * KNNBaseline + (1 - alpha) * LLM expected rating`` (A), and rankings of the
-    SequentialKNN top-``candidates``, re-scored by the LLM and fused natively by
+    ``alpha * Blend + (1 - alpha) * LLM expected rating`` (A; the Blend is ``cf_blend``), and
+    rankings of the SequentialKNN top-``candidates``, re-scored by the LLM and fused natively by
     ``alpha * CF + (1 - alpha) * LLM`` after a per-user ``zscore`` / ``minmax`` normalisation,
     or by weighted reciprocal-rank fusion (``rrf``) (B). ``alpha`` (:data:`ALPHAS`) and the
     fusion are chosen on valid; fitted parts and LLM scores are shared by the whole grid.
@@ -178,6 +178,7 @@ def select_models(
     sample: int | None = None,
     mmr: Sequence[float] = (),
     candidates: int = 50,
+    sample_all: bool = False,
 ) -> list[ModelSpec]:
     """The models of :func:`default_models` (``protocol``) that ``selection`` names.
 
@@ -188,7 +189,8 @@ def select_models(
     candidates) need an ``adapter`` directory and are chosen and scored on seeded samples of
     ``sample`` valid and test rows when given; ``all`` includes them only with an adapter.
     Under B and C every ranking model but ``llm`` gets one MMR twin per diversity in ``mmr``
-    (:func:`mmr_twin`).
+    (:func:`mmr_twin`). ``sample_all`` scores every model on those samples (the same rows:
+    comparable with the LLM's numbers).
     """
     items = parse_model_selection(selection if isinstance(selection, str) else ",".join(selection))
     missing = [name for name in ADAPTER_MODELS if name in items]
@@ -205,6 +207,8 @@ def select_models(
             scores_items = hasattr(spec.factory(**dict(spec.grid[0])), "score_items")
             if ranking and scores_items:
                 chosen += [mmr_twin(spec, d) for d in mmr]
+    if sample_all and sample is not None:
+        chosen = [replace(spec, sample=sample) for spec in chosen]
     if adapter is not None:
         from convrec.fused import AdapterLoader
 

@@ -76,7 +76,7 @@ class SharedParts:
             weights={"cf": 1.0, "llm": 0.0},
             rating_weighting=False,  # protocol B: every interaction is a positive
             n_evidence=0,
-            rating={"model": "KNNBaseline"},
+            rating={"model": "Blend"},  # the best CF rater (cf_blend) is the CF side of A
         )
         self._fitted: dict[tuple[int, str], Recommender] = {}
 

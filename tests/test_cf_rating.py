@@ -285,3 +285,26 @@ def test_protocol_a_cf_rating_goal(ml100k):
     assert rmse["cf_bpmf"] <= 0.8903 + 5e-5
     assert rmse["cf_blend"] <= 0.8854 + 5e-5
     assert rmse["cf_blend"] <= min(rmse["cf_knn_item"], rmse["cf_knn_user"])
+
+
+def test_a_recommender_rates_with_the_blend_and_its_sessions_with_its_biases(ml100k, tmp_path):
+    from convrec import Recommender
+    from convrec.cf.rating import Blend
+    from convrec.recommender import RecommenderConfig
+
+    rows = np.arange(0, ml100k.n_interactions, 2)
+    rec = Recommender.build(ml100k, rows, RecommenderConfig(rating={"model": "Blend"}))
+    assert isinstance(rec.rating, Blend)
+    users, items = ml100k.user[1:40:2], ml100k.item[1:40:2]
+    own = np.clip(Blend().fit(ml100k, rows).predict_ratings(users, items), 1, 5)
+    np.testing.assert_allclose(rec.predict_ratings(users, items), own)
+    bias = rec.rating.baselines_  # its BiasBaseline member rates a session's items
+    assert bias is rec.rating.models_[0]
+    session = rec.recommend(liked=["Star Wars"], k=3, explain=False)
+    for item in session:
+        i = ml100k.items.index(item.item_id)
+        assert item.predicted_rating == pytest.approx(
+            np.clip(bias.mean_ + bias.item_bias_[i], 1, 5)
+        )
+    loaded = Recommender.from_pretrained(rec.save_pretrained(tmp_path / "rec"))
+    np.testing.assert_allclose(loaded.predict_ratings(users, items), own)

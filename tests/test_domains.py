@@ -76,6 +76,24 @@ def test_with_review_names_renames_untitled_items_only(ml100k):
     assert with_review_names(ml100k) is ml100k  # titled data is left alone
 
 
+def test_llm_prompts_ignore_names_guessed_from_reviews():
+    # an adapter trained on review data without titles sees "item <id>"; the chat names items
+    # from all of their reviews, which must not change what the adapter is shown
+    from convrec.llm.prompts import PromptBuilder
+    from convrec.llm.tasks import Task
+
+    plain = _reviews_data()
+    named = with_review_names(plain)
+    assert named.catalog.title != plain.catalog.title
+    rows = np.arange(plain.n_interactions)
+    prompts = [
+        PromptBuilder().fit(data, rows).prompts(Task.RATING, data.user[:8], data.item[:8])
+        for data in (plain, named)
+    ]
+    assert prompts[0] == prompts[1]
+    assert "item a" in " ".join(prompts[0])
+
+
 def test_load_domain_names_the_dataset_and_its_items(write):
     lines = [
         f'{{"reviewerID": "u{u}", "asin": "{item}", "overall": 5.0, '
@@ -96,6 +114,8 @@ def test_cli_chat_takes_extra_domains():
     args = build_parser().parse_args(["chat", "--domain", "a=x.json", "--domain", "b=y.json"])
     assert args.domain == ["a=x.json", "b=y.json"] and args.data == "ml-100k"
     assert build_parser().parse_args(["chat"]).domain == []
+    args = build_parser().parse_args(["chat", "--domain-adapter", "a=dir", "--adapter", "none"])
+    assert args.domain_adapter == ["a=dir"] and args.adapter == "none"
 
 
 # ---------------------------------------------------------------------- a conversation

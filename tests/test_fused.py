@@ -12,7 +12,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 torch = pytest.importorskip("torch")
 
 from convrec import Recommender  # noqa: E402
-from convrec.cf.rating import KNNBaseline  # noqa: E402
+from convrec.cf.rating import Blend  # noqa: E402
 from convrec.cf.sequential import SequentialKNN  # noqa: E402
 from convrec.fused import AdapterLoader, FusedModel, SharedParts  # noqa: E402
 from convrec.llm.backbone import BackboneConfig  # noqa: E402
@@ -71,7 +71,7 @@ def test_alpha_extremes_of_the_rating_blend(llm_data, shared):
     cf = FusedModel(shared, alpha=1.0).fit(llm_data, split.train)
     llm = FusedModel(shared, alpha=0.0).fit(llm_data, split.train)
     half = FusedModel(shared, alpha=0.5).fit(llm_data, split.train)
-    knn = KNNBaseline().fit(llm_data, split.train).predict_ratings(u, i)
+    knn = Blend().fit(llm_data, split.train).predict_ratings(u, i)  # cf_blend
     np.testing.assert_allclose(cf.predict_ratings(u, i), np.clip(knn, 1, 5))
     expected = shared.recommender(llm_data, split.train).llm.model.predict_ratings(u, i)
     np.testing.assert_allclose(llm.predict_ratings(u, i), np.clip(expected, 1, 5), rtol=1e-6)
@@ -120,6 +120,10 @@ def test_convrec_eval_scores_fused_beside_cf_and_llm(ratings_csv, adapter, tmp_p
     assert {"cf_knn_item", "llm", "fused"} == set(payload["models"])
     assert payload["params"]["fused"]["sample"] == 20 and "alpha" in payload["params"]["fused"]
     assert 0 < payload["models"]["fused"]["rmse"] < 5 and "diversity" not in payload
+    assert "sample" not in payload["params"]["cf_knn_item"]  # the references see every row
+    assert main([*ev, "--protocol", "A", "--models", "cf_knn_item", "--limit", "20",
+                 "--limit-all"]) == 0  # fmt: skip
+    assert json.loads(js.read_text())["params"]["cf_knn_item"]["sample"] == 20
 
 
 def test_fused_without_an_adapter_is_skipped_with_a_reason(ratings_csv, capsys):
@@ -169,3 +173,153 @@ def test_convrec_recommend_with_an_adapter_fuses_the_llm(ratings_csv, adapter, c
     assert all("llm" not in i["components"] for i in items)
     assert main([*cmd, "--adapter", str(ratings_csv.parent)]) == 2
     assert "not an adapter directory" in capsys.readouterr().err
+
+
+def test_export_halves_the_adapter_and_keeps_its_scores(llm_data, adapter, tmp_path):
+    from safetensors.torch import load_file
+
+    from convrec.llm.model import LLMModel
+    from convrec.llm.shipped import ShippedFusion, export_adapter, shipped_fusion
+
+    fusion = ShippedFusion(0.7, "minmax", 0.6, 5)
+    out = export_adapter(adapter, tmp_path / "fp16", fusion=fusion)
+    weights = "adapter_model.safetensors"
+    assert (out / weights).stat().st_size < 0.6 * (adapter / weights).stat().st_size
+    assert {t.dtype for t in load_file(out / weights).values()} == {torch.float16}
+    assert sorted(p.name for p in out.iterdir()) == [
+        "adapter_config.json", "adapter_model.safetensors", "convrec_config.json"
+    ]  # fmt: skip
+    rows = random_split(llm_data).train
+    users, items = llm_data.user[:16], llm_data.item[:16]
+    ratings = [
+        LLMModel.from_pretrained(d).fit(llm_data, rows).predict_ratings(users, items)
+        for d in (adapter, out)
+    ]
+    np.testing.assert_allclose(ratings[0], ratings[1], atol=2e-2)
+    assert shipped_fusion(out) == fusion and shipped_fusion(adapter) is None
+    with pytest.raises(FileNotFoundError, match="not an adapter directory"):
+        export_adapter(tmp_path, tmp_path / "x")
+    with pytest.raises(ValueError, match="dtype must be"):
+        export_adapter(adapter, tmp_path / "x", dtype="int8")
+    with pytest.raises(ValueError, match="alpha must be in"):
+        ShippedFusion(alpha=1.5)
+
+
+def test_a_shipped_adapter_brings_its_validated_fusion(llm_data, adapter, tmp_path, monkeypatch):
+    from convrec.domains import resolve_adapter, with_adapter
+    from convrec.llm import shipped
+
+    monkeypatch.setattr(shipped, "ADAPTERS_DIR", tmp_path)
+    fusion = shipped.ShippedFusion(0.7, "minmax", 0.6, 5)
+    shipped.export_adapter(adapter, tmp_path / "toy", fusion=fusion)
+    assert shipped.shipped_adapters() == ["toy"]
+    assert resolve_adapter("toy", None) == tmp_path / "toy"  # the domain's own
+    assert resolve_adapter("other", None) is None
+    assert resolve_adapter("toy", "none") is None
+    assert resolve_adapter("other", "toy") == tmp_path / "toy"  # by name
+    assert resolve_adapter("toy", adapter) == adapter  # a directory as given
+    base = Recommender.build(llm_data)
+    rec = with_adapter(base, resolve_adapter("toy", None))
+    weights = rec.config.weights  # the CF + LLM total is split alpha : 1 - alpha
+    assert weights["cf"] / (weights["cf"] + weights["llm"]) == pytest.approx(0.7)
+    assert (rec.config.normalisation, rec.config.rating_alpha) == ("minmax", 0.6)
+    assert rec.config.llm_candidates == 5
+    assert with_adapter(base, tmp_path / "toy", llm_candidates=7).config.llm_candidates == 7
+    plain = with_adapter(base, adapter)  # no fusion saved: the recommender's own, 20 candidates
+    assert plain.config.weights == base.config.weights and plain.config.llm_candidates == 20
+
+
+def test_convrec_export(adapter, tmp_path, capsys):
+    from convrec.cli import main
+    from convrec.llm.shipped import ShippedFusion, shipped_fusion
+
+    assert main(["export", str(adapter), "--out", str(tmp_path / "a"), "--alpha", "0.4"]) == 0
+    assert "MB" in capsys.readouterr().out
+    assert shipped_fusion(tmp_path / "a") == ShippedFusion(0.4, "zscore", 0.4, 20)
+    assert main(["export", str(adapter), "--out", str(tmp_path / "b"), "--rating-alpha", "1"]) == 2
+    assert "--rating-alpha needs --alpha" in capsys.readouterr().err
+
+
+def _perturbed_copy(adapter, out):
+    """A second, different adapter: ``adapter`` with its LoRA B matrices scaled and shifted."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(adapter, out)
+    tensors = load_file(out / "adapter_model.safetensors")
+    for key, value in tensors.items():
+        if "lora_B" in key:
+            tensors[key] = value * 3.0 + 0.05
+    save_file(tensors, str(out / "adapter_model.safetensors"), metadata={"format": "pt"})
+    return out
+
+
+def test_an_adapter_bank_shares_one_backbone_and_switches_per_call(llm_data, adapter, tmp_path):
+    import threading
+
+    from convrec.llm.bank import AdapterBank
+    from convrec.llm.model import LLMModel
+
+    other = _perturbed_copy(adapter, tmp_path / "other")
+    rows = random_split(llm_data).train
+    users, items = llm_data.user[:12], llm_data.item[:12]
+    cands = np.stack([llm_data.item[:6], llm_data.item[6:12]]).astype(np.int32)
+    refs = {}
+    for name, path in (("a", adapter), ("b", other)):
+        alone = LLMModel.from_pretrained(path, inference="lora").fit(llm_data, rows)
+        refs[name] = (alone.predict_ratings(users, items), alone.score_candidates(users[:2], cands))
+    assert not np.allclose(refs["a"][0], refs["b"][0], atol=1e-3)
+
+    bank = AdapterBank()
+    models = {"a": bank.load("a", adapter), "b": bank.load("b", other)}
+    assert models["a"].backbone.model is models["b"].backbone.model  # one set of base weights
+    for m in models.values():
+        m.fit(llm_data, rows)
+    results = {name: [] for name in models}
+
+    def run(name):
+        for _ in range(3):
+            m = models[name]
+            results[name].append((m.predict_ratings(users, items),
+                                  m.score_candidates(users[:2], cands)))  # fmt: skip
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in ("a", "b", "a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for name, outs in results.items():
+        assert len(outs) == 6
+        for ratings, scores in outs:
+            np.testing.assert_allclose(ratings, refs[name][0], atol=1e-5)
+            np.testing.assert_allclose(scores, refs[name][1], atol=1e-4)
+    with pytest.raises(ValueError, match="already has an adapter named 'a'"):
+        bank.load("a", other)
+    saved = models["b"].save_pretrained(tmp_path / "saved")  # the banked adapter, as loaded
+    reloaded = LLMModel.from_pretrained(saved, inference="lora").fit(llm_data, rows)
+    np.testing.assert_allclose(reloaded.predict_ratings(users, items), refs["b"][0], atol=1e-5)
+
+
+def test_chat_domains_with_adapters_share_one_backbone(llm_data, adapter, write, tmp_path):
+    from convrec.domains import load_domains
+
+    lines = [
+        f'{{"reviewerID": "u{u % 7}", "asin": "i{u % 5}", "overall": {1 + u % 5}.0, '
+        f'"unixReviewTime": {1000 + u}, "reviewText": "a pop filter", "summary": "ok"}}'
+        for u in range(30)
+    ]
+    reviews = write("reviews.json.gz", "\n".join(lines), gz=True)
+    other = _perturbed_copy(adapter, tmp_path / "other")
+    recs = load_domains("ml-100k", [f"gear={reviews}", f"plain={reviews}"], adapter=str(adapter),
+                        domain_adapters=[f"gear={other}", "plain=none"])  # fmt: skip
+    movies, gear = recs["ml-100k"].llm, recs["gear"].llm
+    assert recs["plain"].llm is None
+    assert movies.bank is gear.bank is not None
+    assert (movies.adapter_name, gear.adapter_name) == ("ml-100k", "gear")
+    assert movies.backbone.model is gear.backbone.model
+    assert len(gear.predict_ratings(np.zeros(2, np.int32), np.arange(2, dtype=np.int32))) == 2
+    alone = load_domains("ml-100k", [f"plain={reviews}"], adapter=str(adapter))
+    assert alone["ml-100k"].llm.bank is None  # one adapter: its own merged copy, no bank
+    with pytest.raises(ValueError, match="no extra domain named 'nope'"):
+        load_domains("ml-100k", domain_adapters=["nope=x"], adapter="none")

@@ -245,3 +245,26 @@ def test_cli_train_resume_and_eval_llm(ratings_csv, tiny_t5_dir, tmp_path, capsy
     capsys.readouterr()
     assert main(["eval", *data, "--models", "llm"]) == 2
     assert "--adapter" in capsys.readouterr().err
+
+
+def test_the_best_validation_step_always_has_a_checkpoint(llm_data, tiny_t5_dir, tmp_path):
+    """Validation every 2 steps, checkpoints every 5: a best step between saves is saved too."""
+    import json
+
+    from convrec.llm.shipped import export_adapter, training_adapter
+
+    out = tmp_path / "run"
+    config = TrainConfig(max_steps=6, eval_every=2, save_every=5, keep_last=1, **SMALL)
+    train(llm_data, out, config, _backbone(tiny_t5_dir), PromptConfig(n_recent=2))
+    steps = [s for s, _ in ckpt.list_checkpoints(out / "checkpoints")]
+    newest = out / "checkpoints" / ckpt.checkpoint_name(steps[-1])
+    best = json.loads((newest / "convrec_config.json").read_text())["best"]["step"]
+    assert best in (2, 4, 6) and best in steps
+    # a run stopped early is not an adapter yet: export takes its best checkpoint
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        (out / name).unlink()
+    assert training_adapter(out) == out / "checkpoints" / ckpt.checkpoint_name(best)
+    exported = export_adapter(out, tmp_path / "exported")
+    assert (
+        json.loads((exported / "convrec_config.json").read_text())["export"]["source_step"] == best
+    )

@@ -323,6 +323,16 @@ class Blend:
         out: np.ndarray = self._features(self.models_, users, items) @ self.weights_
         return out
 
+    @property
+    def baselines_(self) -> Any:
+        """The global mean and biases (``mean_``, ``item_bias_``) of the first fitted member
+        that has them: what rates the items of a session with no user index."""
+        for model in self.models_:
+            found = getattr(model, "baselines_", model)
+            if hasattr(found, "item_bias_"):
+                return found
+        raise AttributeError("this blend has no fitted member with baselines")
+
     def params(self) -> dict[str, Any]:
         """Constructor arguments (JSON-able)."""
         return {

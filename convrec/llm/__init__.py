@@ -13,6 +13,7 @@ from convrec.llm.prompts import PromptBuilder, PromptConfig, PromptRecord
 from convrec.llm.tasks import REGISTRY, PromptFields, Task, Template, TemplateRegistry
 
 _LAZY = {
+    "AdapterBank": "convrec.llm.bank",
     "Backbone": "convrec.llm.backbone",
     "BackboneConfig": "convrec.llm.backbone",
     "DEFAULT_BACKBONE": "convrec.llm.backbone",

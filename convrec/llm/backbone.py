@@ -372,8 +372,11 @@ def adapter_backbone_config(adapter_dir: str | os.PathLike[str]) -> BackboneConf
     raise FileNotFoundError(f"{path} is not a convrec adapter directory (no convrec_config.json)")
 
 
-def load_adapter(adapter_dir: str | os.PathLike[str], *, trainable: bool = False) -> Backbone:
-    """Rebuild the base from the adapter's saved config and load the adapter onto it."""
+def load_adapter(
+    adapter_dir: str | os.PathLike[str], *, trainable: bool = False, adapter_name: str = "default"
+) -> Backbone:
+    """Rebuild the base from the adapter's saved config and load the adapter onto it
+    (``peft.PeftModel.from_pretrained``, under peft's ``adapter_name``)."""
     from peft import PeftModel
 
     config = adapter_backbone_config(adapter_dir)
@@ -381,7 +384,7 @@ def load_adapter(adapter_dir: str | os.PathLike[str], *, trainable: bool = False
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
         backbone.model = PeftModel.from_pretrained(
-            backbone.model, str(adapter_dir), is_trainable=trainable
+            backbone.model, str(adapter_dir), adapter_name=adapter_name, is_trainable=trainable
         )
     backbone.model.eval()
     return backbone

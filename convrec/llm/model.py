@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from convrec.llm.backbone import (
 from convrec.llm.prompts import PromptBuilder, PromptConfig
 from convrec.llm.scoring import Scorer
 from convrec.llm.tasks import Task
+
+if TYPE_CHECKING:
+    from convrec.llm.bank import AdapterBank
 
 
 @dataclass
@@ -91,29 +95,49 @@ class LLMModel:
         self.data: Dataset | None = None
         self._scorer: Scorer | None = None
         self._scored: Backbone | None = None  # the backbone _scorer was made from
+        self.bank: AdapterBank | None = None  # set by from_pretrained(..., bank=...)
+        self.adapter_name = "default"
+        self.source: Path | None = None  # the adapter directory a banked model came from
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike[str], **overrides: Any) -> LLMModel:
+    def from_pretrained(
+        cls,
+        path: str | os.PathLike[str],
+        bank: AdapterBank | None = None,
+        name: str | None = None,
+        **overrides: Any,
+    ) -> LLMModel:
         """Load an adapter directory written by :meth:`save_pretrained` or ``convrec train``.
 
-        ``overrides`` replace :class:`LLMConfig` fields (e.g. ``batch_size``). The model still
-        needs :meth:`fit` (indexing the training rows for prompts) before it predicts.
+        ``overrides`` replace :class:`LLMConfig` fields (e.g. ``batch_size``). With a
+        ``bank`` (:class:`~convrec.llm.bank.AdapterBank`) the adapter joins the bank's shared
+        backbone under ``name`` (default: the directory's name) and scores unmerged
+        (``inference="lora"``). The model still needs :meth:`fit` (indexing the training
+        rows for prompts) before it predicts.
         """
         path = Path(path)
-        name = path / "convrec_config.json"
-        if not name.is_file():
-            raise FileNotFoundError(f"{path} is not a convrec adapter directory (no {name.name})")
-        saved = json.loads(name.read_text())
+        config_file = path / "convrec_config.json"
+        if not config_file.is_file():
+            raise FileNotFoundError(
+                f"{path} is not a convrec adapter directory (no {config_file.name})"
+            )
+        saved = json.loads(config_file.read_text())
         values = {**saved.get("llm", {}), **overrides}
         unknown = sorted(set(values) - {f.name for f in fields(LLMConfig)})
         if unknown:
             raise ValueError(
-                f"{name}: unknown llm settings {unknown} (an adapter from another convrec "
+                f"{config_file}: unknown llm settings {unknown} (an adapter from another convrec "
                 "version: retrain it with this one)"
             )
         values["backbone"] = BackboneConfig(**saved["backbone"])
         values["prompts"] = PromptConfig(**saved["prompts"])
-        return cls(LLMConfig(**values), backbone=load_adapter(path))
+        if bank is None:
+            return cls(LLMConfig(**values), backbone=load_adapter(path))
+        name = name or path.resolve().name
+        values["inference"] = "lora"
+        model = cls(LLMConfig(**values), backbone=bank.attach(name, path))
+        model.bank, model.adapter_name, model.source = bank, name, path
+        return model
 
     def save_pretrained(
         self, path: str | os.PathLike[str], extra: dict[str, Any] | None = None
@@ -121,6 +145,10 @@ class LLMModel:
         """Write the adapter (PEFT format) and ``convrec_config.json`` atomically to ``path``."""
         from convrec.llm.checkpoint import atomic_dir, save_adapter_files
 
+        if self.source is not None:  # a banked adapter is its (unchanged) source directory
+            from convrec.llm.shipped import copy_adapter
+
+            return copy_adapter(self.source, Path(path), extra)
         bb = self.backbone
         if bb is None or not hasattr(bb.model, "peft_config"):
             raise ValueError("this LLMModel has no LoRA adapter to save")
@@ -145,6 +173,10 @@ class LLMModel:
             self._scorer = Scorer(backbone, batch_size=self.config.batch_size)
             self._scored = self.backbone
         return self._scorer
+
+    def _active(self) -> AbstractContextManager[Any]:
+        """For one call: this model's adapter selected on a shared backbone (a bank's)."""
+        return nullcontext() if self.bank is None else self.bank.active(self.adapter_name)
 
     def fit(self, data: Dataset, rows: np.ndarray) -> LLMModel:
         """Index the training rows for prompts and CF evidence, then run the training hook.
@@ -180,7 +212,8 @@ class LLMModel:
             ``float32[N]``.
         """
         prompts = self.builder.prompts(Task.RATING, users, items, self._template(Task.RATING))
-        return self.scorer.ratings(prompts)
+        with self._active():
+            return self.scorer.ratings(prompts)
 
     def score_candidates(self, users: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         """Pointwise LLM score of each candidate: ``log P(yes) - log P(no)`` for "next item?".
@@ -244,7 +277,8 @@ class LLMModel:
         rows, cols = np.nonzero(candidates >= 0)
         prompts = render(rows, candidates[rows, cols], self._template(Task.RANKING))
         out = np.full(candidates.shape, -np.inf, np.float32)
-        out[rows, cols] = self.scorer.answer_scores(prompts)
+        with self._active():
+            out[rows, cols] = self.scorer.answer_scores(prompts)
         return out
 
     def cf_candidates(self, users: np.ndarray) -> np.ndarray:
@@ -277,7 +311,8 @@ class LLMModel:
         """One generated explanation per (user, item), at most ``explain_max_tokens`` tokens."""
         task = Task.EXPLANATION
         prompts = self.builder.prompts(task, users, items, self._template(task))
-        texts, _ = self.scorer.generate(prompts, self.config.explain_max_tokens)
+        with self._active():
+            texts, _ = self.scorer.generate(prompts, self.config.explain_max_tokens)
         return texts
 
     def explain_for(
@@ -286,5 +321,6 @@ class LLMModel:
         """:meth:`explain` for explicit histories (see :meth:`score_candidates_for`)."""
         task = Task.EXPLANATION
         prompts = self.builder.prompts_for(task, histories, items, self._template(task))
-        texts, _ = self.scorer.generate(prompts, self.config.explain_max_tokens)
+        with self._active():
+            texts, _ = self.scorer.generate(prompts, self.config.explain_max_tokens)
         return texts

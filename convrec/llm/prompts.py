@@ -13,6 +13,7 @@ import scipy.sparse as sp
 
 from convrec.cf.knn import ItemKNN
 from convrec.data.dataset import Dataset
+from convrec.data.names import NAMED_FROM_REVIEWS
 from convrec.llm.tasks import (
     RANKING_ANSWERS,
     REGISTRY,
@@ -133,8 +134,17 @@ class PromptBuilder:
         self.knn = ItemKNN(n_neighbours=self.config.n_neighbours).fit(
             data.user_items(rows, values="ones")
         )
-        self.has_titles = any(
-            t != e for t, e in zip(data.catalog.title, data.items.external, strict=True)
+        # an item is named by its title only when it has a real one: not its external id
+        # (Amazon reviews without metadata), nor a name guessed from all of its reviews by
+        # convrec.data.names (those would differ from the names seen in training)
+        self.titled = np.array(
+            [
+                t != e and not x.startswith(NAMED_FROM_REVIEWS)
+                for t, e, x in zip(
+                    data.catalog.title, data.items.external, data.catalog.text, strict=True
+                )
+            ],
+            dtype=bool,
         )
         self._fit_keywords(data, rows)
         return self
@@ -178,9 +188,10 @@ class PromptBuilder:
         return self.data
 
     def title(self, item: int, clip: bool = True) -> str:
-        """Display title (``"item <id>"`` when the data has no titles)."""
+        """Display title (``"item <id>"`` for an item without a real title)."""
         data = self._data()
-        name = data.catalog.title[item] if self.has_titles else f"item {data.items.external[item]}"
+        titled = self.titled[item]
+        name = data.catalog.title[item] if titled else f"item {data.items.external[item]}"
         limit = self.config.max_title_chars
         return name[:limit].rstrip() if clip and len(name) > limit else name
 

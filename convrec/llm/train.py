@@ -296,9 +296,11 @@ class Trainer:
         return True
 
     # ------------------------------------------------------------------ loop
-    def run_validation(self) -> None:
+    def run_validation(self) -> bool:
+        """Validate on the main process; True when this step became the best one."""
+        improved = False
         if self.valid is None:
-            return
+            return improved
         if self.acc.is_main_process:
             self.peft_model.eval()
             start = time.perf_counter()
@@ -306,12 +308,18 @@ class Trainer:
             score = main_score(metrics, self.tasks)
             if self.best is None or score > self.best[0]:
                 self.best = (score, self.step)
+                improved = True
             entry = {"step": self.step, **metrics, "seconds": time.perf_counter() - start}
             self.valid_log.append(entry)
             shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())
             self.log(f"step {self.step}: valid {shown}")
             self.peft_model.train()
         self.acc.wait_for_everyone()
+        if self.acc.num_processes > 1:  # every process must agree on whether to checkpoint
+            from accelerate.utils import broadcast_object_list
+
+            improved = bool(broadcast_object_list([improved], from_process=0)[0])
+        return improved
 
     def fit(self, resume: bool = False, hook: StepHook | None = None) -> TrainResult:
         from tqdm.auto import tqdm
@@ -373,10 +381,11 @@ class Trainer:
                 if uncertainty:
                     post["s"] = ",".join(f"{v:.2f}" for v in lv.tolist())
                 bar.set_postfix(post)
+            improved = False
             if c.eval_every > 0 and self.step % c.eval_every == 0:
-                self.run_validation()
-            if c.save_every > 0 and self.step % c.save_every == 0:
-                self.save_checkpoint()
+                improved = self.run_validation()
+            if c.save_every > 0 and (self.step % c.save_every == 0 or improved):
+                self.save_checkpoint()  # the best step always has a checkpoint to keep
             if hook is not None:
                 hook(self.step, last)
         bar.close()

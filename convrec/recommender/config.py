@@ -11,7 +11,7 @@ FUSIONS = ("zscore", "minmax", "rrf")
 """Fusion choices of :meth:`RecommenderConfig.with_fusion`: two per-user normalisations of a
 weighted sum, and reciprocal-rank fusion."""
 
-RATING_MODELS = ("BiasBaseline", "KNNBaseline")
+RATING_MODELS = ("BiasBaseline", "KNNBaseline", "Blend")
 """Rating models a :class:`RecommenderConfig` may name (both carry user / item biases)."""
 
 

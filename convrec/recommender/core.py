@@ -12,7 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from convrec.cf.baselines import BiasBaseline
-from convrec.cf.rating import KNNBaseline
+from convrec.cf.rating import Blend, KNNBaseline
 from convrec.cf.sequential import SequentialKNN, item_cosine
 from convrec.data.dataset import Dataset
 from convrec.dialogue.intent import Constraints
@@ -27,7 +27,9 @@ from convrec.schema import Recommendation, ScoredItem
 if TYPE_CHECKING:
     from convrec.dialogue.chat import ChatReply
 
-RATING_CLASSES: dict[str, Any] = {"BiasBaseline": BiasBaseline, "KNNBaseline": KNNBaseline}
+RATING_CLASSES: dict[str, Any] = {
+    "BiasBaseline": BiasBaseline, "KNNBaseline": KNNBaseline, "Blend": Blend
+}  # fmt: skip
 """The rating model classes by the name :attr:`RecommenderConfig.rating` gives."""
 
 
@@ -119,14 +121,18 @@ class Recommender:
         return cls(data, rows, cf, rating, cbf=cbf, llm=llm, config=config)
 
     @classmethod
-    def from_pretrained(cls, name_or_dir: str | os.PathLike[str], **overrides: Any) -> Recommender:
+    def from_pretrained(
+        cls, name_or_dir: str | os.PathLike[str], llm: bool = True, **overrides: Any
+    ) -> Recommender:
         """A shipped default by name (``"ml-100k"``) or a directory from :meth:`save_pretrained`.
 
-        ``overrides`` replace fields of the saved :class:`RecommenderConfig`.
+        A shipped name comes with the LLM of its shipped adapter and that adapter's validated
+        fusion; ``llm=False`` gives the CF / content side alone (faster to load and to run).
+        ``overrides`` replace fields of the :class:`RecommenderConfig`.
         """
         from convrec.artifacts import load_recommender
 
-        return load_recommender(name_or_dir, **overrides)
+        return load_recommender(name_or_dir, llm=llm, **overrides)
 
     def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
         """Write the dataset, fitted models and config to ``directory`` (JSON / npz, no pickle).

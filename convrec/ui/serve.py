@@ -28,14 +28,17 @@ def main(
     host: str | None = None,
     port: int | None = None,
     adapter: str | None = None,
-    llm_candidates: int = 20,
+    llm_candidates: int | None = None,
+    domain_adapters: Sequence[str] = (),
 ) -> None:
     """Fit one recommender per domain (about a second for ml-100k) and serve the app.
 
     ``domains`` are extra ``NAME=PATH`` domains (:func:`convrec.domains.parse_domain`);
-    ``adapter`` a trained LLM adapter directory for the main domain, whose LLM re-scores
-    the CF engine's best ``llm_candidates``.
+    ``adapter`` the main domain's LLM adapter (default: the one shipped for it, ``"none"``:
+    CF only; see :func:`convrec.domains.resolve_adapter`), whose LLM re-scores the CF
+    engine's best ``llm_candidates``; ``domain_adapters`` ``NAME=ADAPTER`` for extra domains.
     """
     from convrec.domains import load_domains
 
-    launch(build_app(load_domains(data, domains, adapter, llm_candidates)), host, port)
+    recs = load_domains(data, domains, adapter, llm_candidates, domain_adapters)
+    launch(build_app(recs), host, port)

@@ -1,0 +1,171 @@
+"""Adapters shipped inside the package, and :func:`export_adapter`, which makes them.
+
+A shipped adapter is an ordinary PEFT adapter directory (``adapter_config.json``,
+``adapter_model.safetensors``, ``convrec_config.json``) under ``convrec/adapters/NAME``,
+its weights stored in float16 to keep the package small (they load into the float32
+backbone unchanged by :func:`peft.PeftModel.from_pretrained`). Its ``convrec_config.json``
+may carry a ``"recommender"`` entry: the fusion chosen on validation for that domain
+(:class:`ShippedFusion`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+ADAPTERS_DIR = Path(__file__).resolve().parents[1] / "adapters"
+"""Where the shipped adapters live (``convrec/adapters``)."""
+
+_WEIGHTS = "adapter_model.safetensors"
+_FILES = ("adapter_config.json", _WEIGHTS)
+_CONFIG = "convrec_config.json"
+_DTYPES = ("float16", "bfloat16", "float32")
+
+
+@dataclass(frozen=True)
+class ShippedFusion:
+    """How a shipped adapter's LLM joins the CF engine (chosen on validation).
+
+    alpha : float
+        CF weight of the ranking fusion, in [0, 1] (``alpha * CF + (1 - alpha) * LLM``).
+    fusion : str
+        ``"zscore"``, ``"minmax"`` or ``"rrf"``.
+    rating_alpha : float
+        CF weight of the predicted-rating blend, in [0, 1].
+    llm_candidates : int
+        How many of the CF engine's best candidates the LLM re-scores (>= 0; 0: all).
+    """
+
+    alpha: float = 0.5
+    fusion: str = "zscore"
+    rating_alpha: float = 0.5
+    llm_candidates: int = 20
+
+    def __post_init__(self) -> None:
+        for name in ("alpha", "rating_alpha"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+        if self.fusion not in ("zscore", "minmax", "rrf"):
+            raise ValueError(f"fusion must be zscore, minmax or rrf, got {self.fusion!r}")
+        if self.llm_candidates < 0:
+            raise ValueError(f"llm_candidates must be >= 0, got {self.llm_candidates}")
+
+
+def shipped_adapters() -> list[str]:
+    """Names of the adapters bundled with this installation (sorted)."""
+    if not ADAPTERS_DIR.is_dir():
+        return []
+    return sorted(p.parent.name for p in ADAPTERS_DIR.glob(f"*/{_CONFIG}"))
+
+
+def shipped_adapter(name: str) -> Path | None:
+    """The directory of the shipped adapter ``name`` (e.g. ``"ml-100k"``), or None."""
+    folder = ADAPTERS_DIR / name
+    if name not in shipped_adapters() or not (folder / _WEIGHTS).is_file():
+        return None
+    return folder
+
+
+def shipped_fusion(adapter_dir: str | os.PathLike[str]) -> ShippedFusion | None:
+    """The ``"recommender"`` entry of an adapter's ``convrec_config.json``, if any."""
+    saved = json.loads((Path(adapter_dir) / _CONFIG).read_text(encoding="utf-8"))
+    entry = saved.get("recommender")
+    return None if entry is None else ShippedFusion(**entry)
+
+
+def export_adapter(
+    source: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    dtype: str = "float16",
+    fusion: ShippedFusion | None = None,
+) -> Path:
+    """Copy the adapter of ``source`` (a ``convrec train --out`` directory or one of its
+    checkpoints) to ``out`` with its floating-point weights cast to ``dtype``.
+
+    A training directory that is not an adapter yet (a run stopped before ``--max-steps``)
+    gives its best checkpoint by validation (:func:`training_adapter`).
+
+    Only the adapter and ``convrec_config.json`` are copied (no optimizer or trainer
+    state). ``fusion`` is written into the config as its ``"recommender"`` entry. The
+    directory is written atomically; returns it.
+    """
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from convrec.llm.checkpoint import atomic_dir, write_json
+
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(_DTYPES)}, got {dtype!r}")
+    src = _adapter_dir(training_adapter(source))
+    target = getattr(torch, dtype)
+    tensors = {
+        key: value.to(target) if value.is_floating_point() else value
+        for key, value in load_file(str(src / _WEIGHTS)).items()
+    }
+    config: dict[str, Any] = json.loads((src / _CONFIG).read_text(encoding="utf-8"))
+    config.pop("best", None)  # checkpoint bookkeeping
+    config["export"] = {"dtype": dtype, "source_step": _step_of(src)}
+    if fusion is not None:
+        config["recommender"] = asdict(fusion)
+
+    def fill(tmp: Path) -> None:
+        shutil.copyfile(src / "adapter_config.json", tmp / "adapter_config.json")
+        save_file(tensors, str(tmp / _WEIGHTS), metadata={"format": "pt"})
+        write_json(tmp / _CONFIG, config)
+
+    return atomic_dir(Path(out), fill)
+
+
+def copy_adapter(
+    source: str | os.PathLike[str], out: str | os.PathLike[str], extra: dict[str, Any] | None
+) -> Path:
+    """``source``'s adapter files copied as they are to ``out`` (atomically), the entries of
+    ``extra`` added to its ``convrec_config.json``; returns ``out``."""
+    from convrec.llm.checkpoint import atomic_dir, write_json
+
+    src = _adapter_dir(source)
+    config = {**json.loads((src / _CONFIG).read_text(encoding="utf-8")), **(extra or {})}
+
+    def fill(tmp: Path) -> None:
+        for name in _FILES:
+            shutil.copyfile(src / name, tmp / name)
+        write_json(tmp / _CONFIG, config)
+
+    return atomic_dir(Path(out), fill)
+
+
+def training_adapter(source: str | os.PathLike[str]) -> Path:
+    """``source`` itself when it holds an adapter; for a training directory that does not
+    (stopped early), its best checkpoint by validation, else its newest one."""
+    from convrec.llm.checkpoint import list_checkpoints
+
+    src = Path(source)
+    found = list_checkpoints(src / "checkpoints")
+    if (src / _WEIGHTS).is_file() or not found:
+        return src
+    newest = found[-1][1]
+    best = json.loads((newest / _CONFIG).read_text(encoding="utf-8")).get("best") or {}
+    by_step = dict(found)
+    return by_step.get(best.get("step", -1), newest)
+
+
+def _adapter_dir(source: str | os.PathLike[str]) -> Path:
+    src = Path(source)
+    missing = [name for name in (*_FILES, _CONFIG) if not (src / name).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{src} is not an adapter directory (missing {', '.join(missing)}; "
+            "give a convrec train --out directory or one of its checkpoints)"
+        )
+    return src
+
+
+def _step_of(folder: Path) -> int | None:
+    """The optimizer step a checkpoint directory ``step-00001234`` holds (None otherwise)."""
+    name = folder.resolve().name
+    return int(name[5:]) if name.startswith("step-") and name[5:].isdigit() else None
