@@ -168,7 +168,10 @@ def run_protocol(
         if ranking_split is not None and hasattr(probe, "score_items"):
             values, params = _select_and_test(spec, data, ranking_split, _ranking_task)
             metrics.update(values)
-            chosen.update(params)
+            for key, value in params.items():  # C: the rating choice keeps its own entry
+                if key in chosen and chosen[key] != value:
+                    chosen[f"rating_{key}"] = chosen[key]
+                chosen[key] = value
         if protocol == "C" and rating_split is not None and hasattr(probe, "explain"):
             values, params = _select_and_test(spec, data, rating_split, _explanation_task)
             metrics.update(values)

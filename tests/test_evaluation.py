@@ -163,3 +163,30 @@ def test_a_sample_cuts_valid_and_test_but_not_the_final_fit():
     assert len(cut.valid) == len(cut.test) == 3
     assert set(cut.valid) < set(split.valid) and set(cut.test) < set(split.test)
     assert sorted(cut.part("train+valid")) == sorted(split.part("train+valid"))
+
+
+class _TwoTasks:
+    """Rates everything ``rating`` and ranks items by index times ``sign``: its best rating
+    and best ranking grid points differ."""
+
+    def __init__(self, rating=4.0, sign=1.0):
+        self.rating, self.sign = rating, sign
+
+    def fit(self, data, rows):
+        self.mean, self.n_items = float(data.rating[rows].mean()), data.n_items
+        return self
+
+    def predict_ratings(self, users, items):
+        return np.full(len(users), self.rating)
+
+    def score_items(self, users):
+        return np.tile(self.sign * np.arange(self.n_items, dtype=np.float32), (len(users), 1))
+
+
+def test_protocol_c_keeps_the_rating_choice_beside_the_ranking_one(llm_data):
+    grid = [{"rating": r, "sign": s} for r in (1.0, float(np.median(llm_data.rating)))
+            for s in (1.0, -1.0)]  # fmt: skip
+    report = run_protocol(llm_data, "C", [ModelSpec("two", _TwoTasks, grid=grid)])
+    params = report.params["two"]
+    assert params["rating_rating"] == grid[-1]["rating"]  # the rating task's own choice
+    assert params["rating"] == 1.0  # the ranking task's (ratings do not change its scores)

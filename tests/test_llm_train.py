@@ -260,11 +260,14 @@ def test_the_best_validation_step_always_has_a_checkpoint(llm_data, tiny_t5_dir,
     newest = out / "checkpoints" / ckpt.checkpoint_name(steps[-1])
     best = json.loads((newest / "convrec_config.json").read_text())["best"]["step"]
     assert best in (2, 4, 6) and best in steps
+
+    def exported_step(source):
+        exported = export_adapter(source, tmp_path / "exported")
+        return json.loads((exported / "convrec_config.json").read_text())["export"]["source_step"]
+
+    assert training_adapter(out) == out and exported_step(out) == 6  # the finished run
     # a run stopped early is not an adapter yet: export takes its best checkpoint
     for name in ("adapter_config.json", "adapter_model.safetensors"):
         (out / name).unlink()
     assert training_adapter(out) == out / "checkpoints" / ckpt.checkpoint_name(best)
-    exported = export_adapter(out, tmp_path / "exported")
-    assert (
-        json.loads((exported / "convrec_config.json").read_text())["export"]["source_step"] == best
-    )
+    assert exported_step(out) == best

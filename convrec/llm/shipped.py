@@ -166,6 +166,14 @@ def _adapter_dir(source: str | os.PathLike[str]) -> Path:
 
 
 def _step_of(folder: Path) -> int | None:
-    """The optimizer step a checkpoint directory ``step-00001234`` holds (None otherwise)."""
+    """The optimizer step an adapter holds: from a checkpoint's name (``step-00001234``) or
+    a finished run's ``train_log.json``; None when neither says."""
     name = folder.resolve().name
-    return int(name[5:]) if name.startswith("step-") and name[5:].isdigit() else None
+    if name.startswith("step-") and name[5:].isdigit():
+        return int(name[5:])
+    log = folder / "train_log.json"
+    if log.is_file():
+        history = json.loads(log.read_text(encoding="utf-8")).get("history") or []
+        if history:
+            return int(history[-1]["step"])
+    return None

@@ -1,0 +1,63 @@
+"""The adapters shipped inside the package: plain PEFT directories with a validated fusion."""
+
+import json
+import os
+
+import pytest
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+torch = pytest.importorskip("torch")
+
+from convrec.llm.shipped import shipped_adapter, shipped_adapters, shipped_fusion  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning")
+
+
+def test_both_domains_ship_an_adapter():
+    assert shipped_adapters() == ["amazon-mi5", "ml-100k"]
+    assert shipped_adapter("no-such-domain") is None
+
+
+@pytest.mark.parametrize("name", ["ml-100k", "amazon-mi5"])
+def test_a_shipped_adapter_is_a_small_plain_peft_adapter(name):
+    from peft import PeftModel
+    from safetensors.torch import load_file
+
+    from convrec.llm.backbone import adapter_backbone_config, load_backbone
+
+    folder = shipped_adapter(name)
+    assert folder is not None
+    weights = folder / "adapter_model.safetensors"
+    assert weights.stat().st_size < 10_000_000  # float16
+    config = json.loads((folder / "convrec_config.json").read_text())
+    assert config["export"]["dtype"] == "float16" and config["export"]["source_step"] > 0
+    assert config["train"]["tasks"] == ["rating", "ranking", "explanation"]
+    assert shipped_fusion(folder) is not None  # chosen on validation (README: Training)
+    base = load_backbone(adapter_backbone_config(folder), lora=False).model
+    model = PeftModel.from_pretrained(base, str(folder))  # plain peft, nothing of convrec's
+    saved = load_file(weights)
+    params = dict(model.named_parameters())
+    lora = [k for k in saved if "lora_A" in k]
+    assert lora
+    for key in lora[:3]:
+        loaded = params[key.replace("lora_A.weight", "lora_A.default.weight")]
+        torch.testing.assert_close(loaded, saved[key].float())
+
+
+def test_the_main_command_chats_with_the_shipped_adapter():
+    """`convrec chat` serves ml-100k with its shipped adapter: LLM scores and checked text."""
+    from convrec.domains import load_domains
+
+    rec = load_domains("ml-100k")["ml-100k"]
+    fusion = shipped_fusion(shipped_adapter("ml-100k"))
+    assert rec.llm is not None and rec.config.llm_candidates == fusion.llm_candidates
+    assert rec.config.rating_alpha == fusion.rating_alpha
+    reply = rec.chat("I loved Star Wars and Fargo, give me 3", [])
+    assert len(reply.items) == 3
+    for item in reply.items:
+        assert "llm" in item.components and item.explanation
+        assert item.explanation_source in ("llm", "template")
+        assert item.title in reply.text
+    assert rec.grounding.checked >= 3  # every LLM explanation went through the check
