@@ -85,6 +85,7 @@ def load_recommender(
         if adapter is None:
             return rec
         rec = with_adapter(rec, adapter)
+        # the caller's settings win over the adapter's fusion
         rec.config = dataclasses.replace(rec.config, **overrides)
         return rec
     manifest_path = folder / MANIFEST

@@ -124,7 +124,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     selection = parse_model_selection(args.models)  # before loading: fail fast on a typo
     if args.adapter is not None:  # a shipped adapter's name -> its directory; "none" -> None
-        args.adapter = resolve_adapter("", args.adapter)
+        args.adapter = resolve_adapter(None, args.adapter)
     if args.adapter is not None and not (Path(args.adapter) / "convrec_config.json").is_file():
         raise ValueError(f"--adapter {args.adapter}: not an adapter directory (convrec train)")
     if args.adapter is None:

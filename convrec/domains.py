@@ -88,14 +88,14 @@ def with_adapter(
     return out
 
 
-def resolve_adapter(name: str, adapter: str | Path | None) -> str | Path | None:
+def resolve_adapter(name: str | None, adapter: str | Path | None) -> str | Path | None:
     """The adapter for a domain named ``name``: none for ``"none"``; a directory as given; a
     shipped adapter's name (``"ml-100k"``) its directory; and when ``adapter`` is None the
     shipped adapter named ``name`` (:mod:`convrec.llm.shipped`), if there is one."""
     from convrec.llm.shipped import shipped_adapter
 
     if adapter is None:
-        return shipped_adapter(name)
+        return None if name is None else shipped_adapter(name)
     if str(adapter) == "none":
         return None
     if not Path(adapter).exists() and shipped_adapter(str(adapter)) is not None:

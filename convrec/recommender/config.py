@@ -12,7 +12,8 @@ FUSIONS = ("zscore", "minmax", "rrf")
 weighted sum, and reciprocal-rank fusion."""
 
 RATING_MODELS = ("BiasBaseline", "KNNBaseline", "Blend")
-"""Rating models a :class:`RecommenderConfig` may name (both carry user / item biases)."""
+"""Rating models a :class:`RecommenderConfig` may name (each carries, or for ``Blend`` holds
+a member with, the global mean and user / item biases that rate a session's items)."""
 
 
 class UnknownTitleError(KeyError):

@@ -95,7 +95,7 @@ class Recommender:
             self.cbf,
             self.llm,
             self.similarity,
-            liked_rating=float(self.data.rating.max()),
+            liked_rating=self.explainer.liked_rating,
         )
 
     @property

@@ -35,6 +35,8 @@ class Explainer:
     def __init__(self, data: Dataset, titles: TitleIndex, llm: Any, n_evidence: int) -> None:
         self.data, self.titles, self.llm, self.n_evidence = data, titles, llm, n_evidence
         self.grounding = GroundingCheck(titles)
+        # the rating a session's liked titles stand for in LLM prompts (the scale's top)
+        self.liked_rating = float(data.rating.max())
 
     def evidence(self, p: Profile, items: Any, weights: np.ndarray | None) -> tuple[Evidence, ...]:
         """Evidence from the kernel's ``int32[E]`` history items and ``float32[E]`` weights."""
@@ -81,7 +83,7 @@ class Explainer:
             if p.user is not None:
                 texts = list(self.llm.explain(np.full(len(targets), p.user, np.int32), targets))
             else:
-                history = p.llm_history(float(self.data.rating.max()))
+                history = p.llm_history(self.liked_rating)
                 texts = list(self.llm.explain_for([history] * len(targets), targets))
         allowed = {*p.items.tolist()}
         out = []
