@@ -271,3 +271,5 @@ def test_the_best_validation_step_always_has_a_checkpoint(llm_data, tiny_t5_dir,
         (out / name).unlink()
     assert training_adapter(out) == out / "checkpoints" / ckpt.checkpoint_name(best)
     assert exported_step(out) == best
+    # exporting an exported adapter again (to add its fusion, say) keeps the step it came from
+    assert exported_step(tmp_path / "exported") == best

@@ -109,7 +109,12 @@ def export_adapter(
     }
     config: dict[str, Any] = json.loads((src / _CONFIG).read_text(encoding="utf-8"))
     config.pop("best", None)  # checkpoint bookkeeping
-    config["export"] = {"dtype": dtype, "source_step": _step_of(src)}
+    previous = config.get("export") or {}  # re-exporting an exported adapter keeps its step
+    step = _step_of(src)
+    config["export"] = {
+        "dtype": dtype,
+        "source_step": step if step is not None else previous.get("source_step"),
+    }
     if fusion is not None:
         config["recommender"] = asdict(fusion)
 
