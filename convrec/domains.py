@@ -98,9 +98,8 @@ def resolve_adapter(name: str | None, adapter: str | Path | None) -> str | Path 
         return None if name is None else shipped_adapter(name)
     if str(adapter) == "none":
         return None
-    if not Path(adapter).exists() and shipped_adapter(str(adapter)) is not None:
-        return shipped_adapter(str(adapter))
-    return adapter
+    shipped = None if Path(adapter).exists() else shipped_adapter(str(adapter))
+    return adapter if shipped is None else shipped
 
 
 def load_domains(

@@ -109,12 +109,7 @@ def export_adapter(
     }
     config: dict[str, Any] = json.loads((src / _CONFIG).read_text(encoding="utf-8"))
     config.pop("best", None)  # checkpoint bookkeeping
-    previous = config.get("export") or {}  # re-exporting an exported adapter keeps its step
-    step = _step_of(src)
-    config["export"] = {
-        "dtype": dtype,
-        "source_step": step if step is not None else previous.get("source_step"),
-    }
+    config["export"] = {"dtype": dtype, "source_step": _step_of(src, config)}
     if fusion is not None:
         config["recommender"] = asdict(fusion)
 
@@ -170,9 +165,10 @@ def _adapter_dir(source: str | os.PathLike[str]) -> Path:
     return src
 
 
-def _step_of(folder: Path) -> int | None:
-    """The optimizer step an adapter holds: from a checkpoint's name (``step-00001234``) or
-    a finished run's ``train_log.json``; None when neither says."""
+def _step_of(folder: Path, config: dict[str, Any]) -> int | None:
+    """The optimizer step an adapter holds: from a checkpoint's name (``step-00001234``), a
+    finished run's ``train_log.json`` or, for an exported adapter, the step its
+    ``convrec_config.json`` (``config``) recorded; None when none says."""
     name = folder.resolve().name
     if name.startswith("step-") and name[5:].isdigit():
         return int(name[5:])
@@ -181,4 +177,5 @@ def _step_of(folder: Path) -> int | None:
         history = json.loads(log.read_text(encoding="utf-8")).get("history") or []
         if history:
             return int(history[-1]["step"])
-    return None
+    step = (config.get("export") or {}).get("source_step")
+    return None if step is None else int(step)
