@@ -23,6 +23,9 @@ def item_similarity(
     bm25_b: float = 0.75,
     num_threads: int = 1,
 ) -> tuple[_I32, _I32, _F32]: ...
+
+BITMAP_MAX_ITEMS: int
+
 def score_topk(
     hist_indptr: _I32,
     hist_indices: _I32,
@@ -35,6 +38,8 @@ def score_topk(
     n_evidence: int = 0,
     num_threads: int = 1,
     use_cuda: bool = False,
+    item_order: _I32 | None = None,
+    scan: str = "auto",
 ) -> tuple[_I32, _F32, _I32 | None, _F32 | None]: ...
 def fuse_topk(
     candidates: _I32,

@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "runtime.h"
 #include "scoring.h"
@@ -66,12 +68,19 @@ convrec::CsrView csr_input(const py::array& indptr, const py::array& indices,
   }
   for (int32_t r = 0; r < n_rows; ++r) {
     if (ptr[r + 1] < ptr[r]) throw py::value_error(name + "_indptr must be non-decreasing");
+    // Range by a branch-free min / max over the row (vectorised), sortedness likewise.
+    int32_t lo = INT32_MAX, hi = INT32_MIN, descents = 0;
     for (int32_t e = ptr[r]; e < ptr[r + 1]; ++e) {
-      if (idx[e] < 0 || idx[e] >= n_cols) {
-        throw py::value_error(name + "_indices out of range [0, " + std::to_string(n_cols) +
-                              ") in row " + std::to_string(r));
-      }
-      if (sorted_unique && e > ptr[r] && idx[e] <= idx[e - 1]) {
+      lo = std::min(lo, idx[e]);
+      hi = std::max(hi, idx[e]);
+    }
+    if (ptr[r + 1] > ptr[r] && (lo < 0 || hi >= n_cols)) {
+      throw py::value_error(name + "_indices out of range [0, " + std::to_string(n_cols) +
+                            ") in row " + std::to_string(r));
+    }
+    if (sorted_unique) {
+      for (int32_t e = ptr[r] + 1; e < ptr[r + 1]; ++e) descents += idx[e] <= idx[e - 1];
+      if (descents > 0) {
         throw py::value_error(name + "_indices must be sorted and unique within each row");
       }
     }
@@ -121,10 +130,33 @@ py::tuple item_similarity(const py::array& indptr, const py::array& indices,
   return py::make_tuple(out_ptr, out_idx, out_val);
 }
 
+// Checks that item_order (int32[n_items], position -> item id) is a permutation and fills
+// pos_of, its inverse (item id -> position).
+const int32_t* layout_input(const py::array& item_order, int32_t n_items,
+                            std::vector<int32_t>* pos_of) {
+  const int32_t* order = input<int32_t>(item_order, "item_order", 1);
+  if (item_order.shape(0) != n_items) {
+    throw py::value_error("item_order must have one entry per item (" + std::to_string(n_items) +
+                          "), got " + std::to_string(item_order.shape(0)));
+  }
+  pos_of->assign(static_cast<size_t>(n_items), -1);
+  for (int32_t p = 0; p < n_items; ++p) {
+    const int32_t id = order[p];
+    if (id < 0 || id >= n_items || (*pos_of)[id] >= 0) {
+      throw py::value_error("item_order must be a permutation of 0.." +
+                            std::to_string(n_items - 1) + " (position " + std::to_string(p) +
+                            " holds " + std::to_string(id) + ")");
+    }
+    (*pos_of)[id] = p;
+  }
+  return order;
+}
+
 py::tuple score_topk(const py::array& hist_indptr, const py::array& hist_indices,
                      const py::array& hist_data, const py::array& nbr_indptr,
                      const py::array& nbr_indices, const py::array& nbr_data, int32_t k,
-                     bool exclude_seen, int32_t n_evidence, int num_threads, bool use_cuda) {
+                     bool exclude_seen, int32_t n_evidence, int num_threads, bool use_cuda,
+                     const py::object& item_order, const std::string& scan) {
   if (k <= 0) throw py::value_error("k must be > 0");
   if (n_evidence < 0) throw py::value_error("n_evidence must be >= 0");
   const py::ssize_t n_items_raw = nbr_indptr.ndim() == 1 ? nbr_indptr.shape(0) - 1 : 0;
@@ -133,6 +165,25 @@ py::tuple score_topk(const py::array& hist_indptr, const py::array& hist_indices
                                          "neighbours", true);
   const convrec::CsrView hist = csr_input(hist_indptr, hist_indices, hist_data, n_items,
                                           "histories", false);
+  convrec::ReachScan reach_scan;
+  if (scan == "auto") {
+    reach_scan = convrec::ReachScan::automatic;
+  } else if (scan == "bitmap") {
+    reach_scan = convrec::ReachScan::bitmap;
+  } else if (scan == "list") {
+    reach_scan = convrec::ReachScan::list;
+  } else {
+    throw py::value_error("unknown scan '" + scan + "' (expected auto, bitmap or list)");
+  }
+  std::vector<int32_t> pos_of;
+  py::array order;  // holds item_order for the call
+  convrec::Layout layout;
+  if (!item_order.is_none()) {
+    if (use_cuda) throw py::value_error("item_order is a CPU layout; the CUDA path takes none");
+    order = item_order.cast<py::array>();
+    layout.id_of = layout_input(order, n_items, &pos_of);
+    layout.pos_of = pos_of.data();
+  }
   const py::ssize_t B = hist.n_rows;
   py::array_t<int32_t> ids({B, static_cast<py::ssize_t>(k)});
   py::array_t<float> scores({B, static_cast<py::ssize_t>(k)});
@@ -146,7 +197,7 @@ py::tuple score_topk(const py::array& hist_indptr, const py::array& hist_indices
     if (use_cuda) {
       convrec::score_topk_cuda(hist, nbr, exclude_seen, out);
     } else {
-      convrec::score_topk_cpu(hist, nbr, exclude_seen, num_threads, out);
+      convrec::score_topk_cpu(hist, nbr, layout, exclude_seen, num_threads, out, reach_scan);
     }
   }
   if (n_evidence == 0) return py::make_tuple(ids, scores, py::none(), py::none());
@@ -231,11 +282,15 @@ PYBIND11_MODULE(_native, m) {
         py::arg("shrink") = 0.0, py::arg("bm25_k1") = 1.2, py::arg("bm25_b") = 0.75,
         py::arg("num_threads") = 1,
         "Top-K item-item neighbours of a user_items CSR -> (indptr, indices, data).");
+  m.attr("BITMAP_MAX_ITEMS") = convrec::kBitmapMaxItems;
   m.def("score_topk", &score_topk, py::arg("hist_indptr"), py::arg("hist_indices"),
         py::arg("hist_data"), py::arg("nbr_indptr"), py::arg("nbr_indices"),
         py::arg("nbr_data"), py::arg("k"), py::arg("exclude_seen") = true,
         py::arg("n_evidence") = 0, py::arg("num_threads") = 1, py::arg("use_cuda") = false,
-        "Batched neighbour scoring with fused top-k -> (ids, scores, evidence, weight).");
+        py::arg("item_order") = py::none(), py::arg("scan") = "auto",
+        "Batched neighbour scoring with fused top-k -> (ids, scores, evidence, weight); "
+        "item_order (position -> id) says the neighbour matrix is stored in that layout; "
+        "scan ('auto', 'bitmap', 'list') picks how the CPU finds reached items.");
   m.def("fuse_topk", &fuse_topk, py::arg("candidates"), py::arg("sources"), py::arg("weights"),
         py::arg("k"), py::arg("method") = "weighted", py::arg("normalisation") = "zscore",
         py::arg("rrf_k") = 60.0, py::arg("num_threads") = 1, py::arg("use_cuda") = false,

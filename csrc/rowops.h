@@ -63,16 +63,18 @@ CONVREC_HD bool csr_lookup(const CsrView& m, int32_t row, int32_t col, float* va
 }
 
 // Evidence for item `item` of user row `b`: the n_evidence history items with the largest
-// contribution weight(h) * sim(h, item), ties to the lower item index; padded -1 / 0.
-CONVREC_HD void collect_evidence(const CsrView& histories, const CsrView& neighbours, int32_t b,
-                                 int32_t item, int32_t n_evidence, int32_t* ev_ids,
-                                 float* ev_weights) {
+// contribution weight(h) * sim(h, item), ties to the lower item id; padded -1 / 0. `pos_of`
+// maps item ids to the rows / columns of `neighbours` (null: the identity).
+CONVREC_HD void collect_evidence(const CsrView& histories, const CsrView& neighbours,
+                                 const int32_t* pos_of, int32_t b, int32_t item,
+                                 int32_t n_evidence, int32_t* ev_ids, float* ev_weights) {
   int32_t count = 0;
   if (item >= 0) {
+    const int32_t col = pos_of == nullptr ? item : pos_of[item];
     for (int32_t e = histories.indptr[b]; e < histories.indptr[b + 1]; ++e) {
       const int32_t h = histories.indices[e];
       float sim;
-      if (csr_lookup(neighbours, h, item, &sim)) {
+      if (csr_lookup(neighbours, pos_of == nullptr ? h : pos_of[h], col, &sim)) {
         topk_insert(ev_ids, ev_weights, n_evidence, &count, h, histories.data[e] * sim);
       }
     }

@@ -54,14 +54,32 @@ struct TopKOut {
   int32_t n_evidence;
 };
 
+// An item layout for the CPU scorer: the neighbour matrix may be stored with its rows and
+// columns permuted (e.g. items by falling popularity, so the hot part of the score array stays in
+// L1 and the hot neighbour rows share pages), while histories, results, evidence and the tie rule
+// keep item ids. pos_of[id] = position, id_of[position] = id; both null for the identity.
+struct Layout {
+  const int32_t* pos_of = nullptr;
+  const int32_t* id_of = nullptr;
+};
+
+// How the CPU scorer finds the items a row reached: a bitmap scanned in order (small
+// catalogues, whose score array stays in L1) or a list of first touches (large ones).
+// automatic picks the bitmap up to kBitmapMaxItems items, where the two cross over on a 2-core
+// EPYC (benchmarks/README.md). Results never depend on it.
+enum class ReachScan : int { automatic = 0, bitmap = 1, list = 2 };
+constexpr int32_t kBitmapMaxItems = 8192;
+
 // Scores every item for each history row b: score(i) = sum_h weight(h) * sim(h, i), summed in
 // history order in float32. Candidates are the items reached by at least one neighbour edge,
 // minus the history items when exclude_seen. The top k candidates by (score desc, item asc) are
 // written; evidence lists, per returned item, the history items h with the largest contribution
 // weight(h) * sim(h, i) (ties to the lower item index). `neighbours` must have sorted, unique
-// indices per row (n_items x n_items); histories.n_cols == neighbours.n_rows.
-void score_topk_cpu(const CsrView& histories, const CsrView& neighbours, bool exclude_seen,
-                    int num_threads, const TopKOut& out);
+// indices per row (n_items x n_items, in layout positions on the CPU); histories.n_cols ==
+// neighbours.n_rows. Results do not depend on the layout.
+void score_topk_cpu(const CsrView& histories, const CsrView& neighbours, const Layout& layout,
+                    bool exclude_seen, int num_threads, const TopKOut& out,
+                    ReachScan scan = ReachScan::automatic);
 void score_topk_cuda(const CsrView& histories, const CsrView& neighbours, bool exclude_seen,
                      const TopKOut& out);
 

@@ -138,7 +138,8 @@ __global__ void score_topk_kernel(CsrView hist, CsrView nbr, bool exclude_seen, 
     }
     for (int32_t j = tid; j < k && E > 0; j += blockDim.x) {
       const int64_t at = (static_cast<int64_t>(b) * k + j) * E;
-      collect_evidence(hist, nbr, b, ids[j], E, out.evidence + at, out.evidence_weight + at);
+      collect_evidence(hist, nbr, nullptr, b, ids[j], E, out.evidence + at,
+                       out.evidence_weight + at);
     }
     for (int32_t t = tid; t < nt; t += blockDim.x) {
       score[touched[t]] = 0.0f;

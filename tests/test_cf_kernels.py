@@ -14,6 +14,7 @@ from convrec.cf._checks import as_csr
 
 MEASURES = ["cosine", "adjusted_cosine", "pearson", "bm25"]
 SETTINGS = settings(max_examples=40, deadline=None)
+SCANS = ["bitmap", "list"]  # how the CPU scorer finds reached items: results must not differ
 
 
 def random_ratings(seed: int, n_users: int, n_items: int, density: float) -> sp.csr_matrix:
@@ -45,6 +46,7 @@ def native_score(
     exclude: bool = True,
     n_evidence: int = 0,
     use_cuda: bool = False,
+    scan: str = "auto",
 ):
     return _native.score_topk(
         hist.indptr,
@@ -58,6 +60,8 @@ def native_score(
         n_evidence,
         2,
         use_cuda,
+        None,
+        scan,
     )
 
 
@@ -137,15 +141,16 @@ def test_score_empty_history_gives_padded_rows() -> None:
     n_neighbours=st.integers(1, 10),
     exclude=st.booleans(),
     n_evidence=st.integers(0, 4),
+    scan=st.sampled_from(SCANS),
 )
 def test_score_topk_matches_oracle(
-    seed, n_users, n_items, k, n_neighbours, exclude, n_evidence
+    seed, n_users, n_items, k, n_neighbours, exclude, n_evidence, scan
 ) -> None:
     rng = np.random.default_rng(seed)
     nbr = native_similarity(random_ratings(seed, 40, n_items, 0.25), n_neighbours, "cosine")
     mask = rng.random((n_users, n_items)) < 0.2
     hist = as_csr(sp.csr_matrix(np.where(mask, rng.random((n_users, n_items)), 0.0)), "hist")
-    ids, scores, ev, ev_w = native_score(hist, nbr, k, exclude, n_evidence)
+    ids, scores, ev, ev_w = native_score(hist, nbr, k, exclude, n_evidence, scan=scan)
     r_ids, r_scores, r_ev, r_ev_w = oracle.score_topk(hist, nbr, k, exclude, n_evidence)
     np.testing.assert_array_equal(ids, r_ids)
     np.testing.assert_array_equal(scores, r_scores)  # same float32 order of summation
@@ -156,12 +161,13 @@ def test_score_topk_matches_oracle(
         assert ev is None and ev_w is None
 
 
+@pytest.mark.parametrize("scan", SCANS)
 @pytest.mark.parametrize("exclude", [True, False])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_score_topk_matches_oracle_on_many_items_and_skewed_rows(exclude, threads) -> None:
-    # Several bitmap words of items, rows of very different lengths (the scratch is reused
-    # across rows of one thread), zero and negative weights (reached items with a score <= 0
-    # are still candidates) and a repeated history item in one row.
+def test_score_topk_matches_oracle_on_many_items_and_skewed_rows(exclude, threads, scan) -> None:
+    # Many items, rows of very different lengths (the scratch is reused across rows of one
+    # thread), zero and negative weights (reached items with a score <= 0 are still
+    # candidates: the stamped path) and a repeated history item in one row.
     rng = np.random.default_rng(7)
     n_items = 300
     nbr = native_similarity(random_ratings(3, 120, n_items, 0.08), 12, "cosine")
@@ -192,6 +198,8 @@ def test_score_topk_matches_oracle_on_many_items_and_skewed_rows(exclude, thread
             0,
             threads,
             False,
+            None,
+            scan,
         )
         want = oracle.score_topk(h, nbr, 25, exclude)
         np.testing.assert_array_equal(got[0], want[0])
@@ -205,6 +213,91 @@ def test_score_ties_break_to_lower_item() -> None:
     ids, scores, _, _ = native_score(hist, nbr, 4)
     assert ids[0].tolist() == [1, 2, 3, 4]
     assert scores[0].tolist() == [1.0] * 4
+
+
+def layout_of(nbr: sp.csr_matrix, order: np.ndarray) -> sp.csr_matrix:
+    """``nbr`` renumbered: position p holds item order[p] (rows and columns)."""
+    return as_csr(nbr[order][:, order], "layout")
+
+
+@SETTINGS
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_items=st.integers(1, 40),
+    k=st.integers(1, 12),
+    exclude=st.booleans(),
+    n_evidence=st.integers(0, 3),
+    signs=st.sampled_from(["positive", "mixed"]),
+    threads=st.sampled_from([1, 2]),
+    scan=st.sampled_from(SCANS),
+)
+def test_score_topk_in_a_layout_matches_oracle(
+    seed, n_items, k, exclude, n_evidence, signs, threads, scan
+) -> None:
+    # Small integer similarities and weights: many ties, which must still break to the lower
+    # item id (not the lower position), in the results and in the evidence.
+    rng = np.random.default_rng(seed)
+    sims = rng.integers(1, 4, (n_items, n_items)) * (rng.random((n_items, n_items)) < 0.3)
+    nbr = as_csr(sp.csr_matrix(sims.astype(np.float32)), "nbr")
+    low = 1 if signs == "positive" else -1
+    weights = rng.integers(low, 3, (8, n_items)) * (rng.random((8, n_items)) < 0.4)
+    hist = as_csr(sp.csr_matrix(weights.astype(np.float32)), "hist")
+    order = rng.permutation(n_items).astype(np.int32)
+    moved = layout_of(nbr, order)
+    got = _native.score_topk(
+        hist.indptr, hist.indices, hist.data, moved.indptr, moved.indices, moved.data,
+        k, exclude, n_evidence, threads, False, order, scan,
+    )  # fmt: skip
+    want = oracle.score_topk(hist, nbr, k, exclude, n_evidence)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    if n_evidence:
+        np.testing.assert_array_equal(got[2], want[2])
+        np.testing.assert_array_equal(got[3], want[3])
+
+
+def test_score_topk_many_stamped_rows_in_one_thread() -> None:
+    # Rows with a negative weight take the stamped path; its 16-bit row counter wraps after
+    # 65,535 rows of one thread and must forget every older stamp.
+    nbr = as_csr(sp.csr_matrix(np.array([[0, 1, 2], [3, 0, 1], [1, 1, 0]], np.float32)), "nbr")
+    patterns = sp.csr_matrix(np.array([[-1, 0, 0], [0, 2, 0], [0, -1, 1]], np.float32))
+    pick = np.arange(70_000) % 3
+    hist = as_csr(patterns[pick], "hist")
+    want = oracle.score_topk(as_csr(patterns, "p"), nbr, 3, True)
+    got = native_score(hist, nbr, 3, exclude=True, scan="list")
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(got[0], want[0][pick])
+        np.testing.assert_array_equal(got[1], want[1][pick])
+
+
+@pytest.mark.parametrize("scan", SCANS)
+def test_underflowing_contributions_still_reach_their_items(scan) -> None:
+    # 1e-30 * 1e-20 underflows to 0 in float32: the reached items score 0 and are still
+    # candidates, ahead of the padding (the list scan's positive shortcut must not apply).
+    nbr = as_csr(sp.csr_matrix(np.array([[0, 1e-20, 1e-20], [0, 0, 0], [0, 0, 0]])), "nbr")
+    hist = as_csr(sp.csr_matrix(np.array([[1e-30, 0, 0]])), "hist")
+    ids, scores, _, _ = native_score(hist, nbr, 3, scan=scan)
+    assert ids[0].tolist() == [1, 2, -1]
+    assert scores[0, :2].tolist() == [0.0, 0.0] and np.isneginf(scores[0, 2])
+    want = oracle.score_topk(hist, nbr, 3, True)
+    np.testing.assert_array_equal(ids, want[0])
+
+
+def test_score_topk_rejects_a_bad_layout() -> None:
+    nbr = native_similarity(random_ratings(1, 10, 6, 0.5), 3, "cosine")
+    hist = random_ratings(2, 3, 6, 0.5)
+    args = (hist.indptr, hist.indices, hist.data, nbr.indptr, nbr.indices, nbr.data, 3)
+    with pytest.raises(ValueError, match="item_order must have one entry per item"):
+        _native.score_topk(*args, True, 0, 1, False, np.arange(5, dtype=np.int32))
+    not_a_permutation = r"item_order must be a permutation .* \(position 1 holds 0\)"
+    with pytest.raises(ValueError, match=not_a_permutation):
+        _native.score_topk(*args, True, 0, 1, False, np.array([0, 0, 1, 2, 3, 4], np.int32))
+    with pytest.raises(ValueError, match="item_order must have dtype int32"):
+        _native.score_topk(*args, True, 0, 1, False, np.arange(6))
+    with pytest.raises(ValueError, match="CUDA path takes none"):
+        _native.score_topk(*args, True, 0, 1, True, np.arange(6, dtype=np.int32))
+    with pytest.raises(ValueError, match="unknown scan 'dense'"):
+        _native.score_topk(*args, True, 0, 1, False, None, "dense")
 
 
 # --- fusion -------------------------------------------------------------------------------

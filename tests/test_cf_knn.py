@@ -8,7 +8,8 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convrec.cf import SIMILARITIES, ItemKNN, cuda_available, fuse, oracle
+from convrec import _native
+from convrec.cf import SIMILARITIES, ItemKNN, ItemLayout, cuda_available, fuse, oracle, score_topk
 from convrec.cf._checks import as_csr
 
 
@@ -68,6 +69,62 @@ def test_recommend_matches_oracle(seed: int, similarity: str, k: int, exclude_se
     np.testing.assert_array_equal(scores, r_scores)
     np.testing.assert_array_equal(ev, r_ev)
     np.testing.assert_array_equal(ev_w, r_ev_w)
+
+
+def test_item_layout_orders_by_popularity_and_leaves_results_unchanged() -> None:
+    ui = random_ratings(4, 60, 40, 0.15)
+    model = ItemKNN(n_neighbours=8).fit(ui)
+    popularity = np.bincount(model.user_items_.indices, minlength=40)
+    layout = ItemLayout.by_popularity(model.similarity_, popularity)
+    assert sorted(layout.order) == list(range(40))
+    assert np.all(np.diff(popularity[layout.order]) <= 0)  # falling popularity
+    ties = popularity[layout.order][1:] == popularity[layout.order][:-1]
+    assert np.all(np.diff(layout.order)[ties] > 0)  # equal popularity keeps id order
+    for p in (0, 7, 39):  # position p is item order[p], in rows and columns
+        np.testing.assert_array_equal(
+            layout.neighbours[p].toarray()[0],
+            model.similarity_[layout.order[p]].toarray()[0][layout.order],
+        )
+    plain = score_topk(ui[:10], model.similarity_, 6, exclude_seen=True, n_evidence=2)
+    moved = score_topk(
+        ui[:10], model.similarity_, 6, exclude_seen=True, n_evidence=2, layout=layout
+    )
+    for a, b in zip(plain, moved, strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="layout is for a"):
+        score_topk(ui[:2, :30], model.similarity_[:30, :30], 3, layout=layout)
+
+
+def big_catalogue(seed: int) -> sp.csr_matrix:
+    """300 users x (BITMAP_MAX_ITEMS + 500) items, skewed popularity: the list scan and the
+    popularity layout apply."""
+    rng = np.random.default_rng(seed)
+    n_items = _native.BITMAP_MAX_ITEMS + 500
+    pop = 1.0 / np.arange(1, n_items + 1) ** 0.8
+    pop = pop[rng.permutation(n_items)] / pop.sum()
+    rows = [np.unique(rng.choice(n_items, 40, p=pop)) for _ in range(300)]
+    users = np.repeat(np.arange(300), [len(r) for r in rows])
+    values = rng.integers(1, 6, users.size).astype(np.float32)
+    return as_csr(sp.csr_matrix((values, (users, np.concatenate(rows))), (300, n_items)), "big")
+
+
+def test_item_knn_on_a_large_catalogue_scores_in_its_layout_and_matches_oracle() -> None:
+    ui = big_catalogue(6)
+    model = ItemKNN(n_neighbours=10).fit(ui)
+    assert model._scoring_layout() is not None
+    batch = ui[:6]
+    ids, scores, ev, ev_w = model.recommend(batch, k=8, return_evidence=True, n_evidence=2)
+    want = oracle.score_topk(batch, model.similarity_, 8, True, 2)
+    for got, ref in zip((ids, scores, ev, ev_w), want, strict=True):
+        np.testing.assert_array_equal(got, ref)
+    # a replaced similarity gets a new layout
+    model.similarity_ = ItemKNN(n_neighbours=3).fit(ui).similarity_
+    ids, scores = model.recommend(batch, k=8)
+    want = oracle.score_topk(batch, model.similarity_, 8, True)
+    np.testing.assert_array_equal(ids, want[0])
+    np.testing.assert_array_equal(scores, want[1])
+    small = ItemKNN(n_neighbours=5).fit(random_ratings(6, 40, 25, 0.2))
+    assert small._scoring_layout() is None  # a small catalogue is scored as fitted
 
 
 def test_evidence_sums_to_score_when_e_covers_the_history() -> None:
@@ -209,3 +266,20 @@ def test_known_users_and_the_dataset_fit_match_the_matrix_path() -> None:
         np.testing.assert_array_equal(got, want)
     with pytest.raises(ValueError, match="rows are missing"):
         ItemKNN().fit(data)
+
+
+def test_recommend_reads_a_canonical_batch_in_place_and_leaves_others_untouched() -> None:
+    ui = as_csr(random_ratings(8, 30, 20, 0.2), "ui")
+    model = ItemKNN(n_neighbours=5).fit(ui)
+    assert as_csr(ui, "ui", copy=False) is ui  # canonical: no copy of a large batch
+    messy = sp.csr_matrix(
+        (np.array([2.0, 1.0, 3.0]), np.array([4, 1, 4]), np.array([0, 3])), shape=(1, 20)
+    )  # float64, unsorted, a duplicate
+    before = (messy.data.copy(), messy.indices.copy())
+    got = model.recommend(messy, k=3)
+    np.testing.assert_array_equal(messy.data, before[0])  # the caller's matrix is not touched
+    np.testing.assert_array_equal(messy.indices, before[1])
+    want = model.recommend(as_csr(messy, "m"), k=3)
+    np.testing.assert_array_equal(got[0], want[0])
+    with pytest.raises(ValueError, match="NaN"):
+        model.recommend(sp.csr_matrix(np.array([[np.nan] + [0.0] * 19], np.float32)), k=3)

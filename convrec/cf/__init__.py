@@ -6,7 +6,7 @@ from convrec.cf.factor import BPMF
 from convrec.cf.fusion import fuse
 from convrec.cf.knn import SIMILARITIES, ItemKNN, ItemKNNConfig, KNNConfig, UserKNN
 from convrec.cf.rating import Blend, KNNBaseline
-from convrec.cf.scoring import score_dense, score_topk
+from convrec.cf.scoring import ItemLayout, score_dense, score_topk
 from convrec.cf.sequential import NeighbourModel, RecencyItemKNN, SequentialKNN
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "GlobalMean",
     "ItemKNN",
     "ItemKNNConfig",
+    "ItemLayout",
     "KNNBaseline",
     "KNNConfig",
     "MostPopular",

@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 
 
-def as_csr(matrix: Any, name: str, n_cols: int | None = None) -> sp.csr_matrix:
+def as_csr(matrix: Any, name: str, n_cols: int | None = None, copy: bool = True) -> sp.csr_matrix:
     """Return a canonical CSR copy: int32 indices, float32 finite data, sorted, no duplicates.
 
     Parameters
@@ -19,6 +19,9 @@ def as_csr(matrix: Any, name: str, n_cols: int | None = None) -> sp.csr_matrix:
         Used in error messages.
     n_cols : int, optional
         Required number of columns.
+    copy : bool
+        False: a ``csr_matrix`` that is already canonical comes back as is (for read-only
+        use, e.g. a large history batch handed to a kernel).
     """
     if not sp.issparse(matrix):
         raise TypeError(f"{name} must be a scipy.sparse matrix, got {type(matrix).__name__}")
@@ -32,6 +35,16 @@ def as_csr(matrix: Any, name: str, n_cols: int | None = None) -> sp.csr_matrix:
         raise ValueError(f"{name} must hold real numbers, got dtype {matrix.dtype}")
     if max(matrix.shape) >= 2**31 or matrix.nnz >= 2**31:
         raise ValueError(f"{name} is too large for int32 indices: shape {matrix.shape}")
+    if (
+        not copy
+        and isinstance(matrix, sp.csr_matrix)
+        and matrix.dtype == np.float32
+        and matrix.indices.dtype == np.int32
+        and matrix.indptr.dtype == np.int32
+        and matrix.has_canonical_format
+        and np.all(np.isfinite(matrix.data))
+    ):
+        return matrix
     csr = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
     csr.sum_duplicates()
     csr.sort_indices()

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from convrec import _native
 from convrec.cf._checks import as_csr, check_num_threads, check_positive_int
 from convrec.cf._persist import load_npz, save_npz
-from convrec.cf.scoring import score_dense, score_topk
+from convrec.cf.scoring import ItemLayout, score_dense, score_topk
 from convrec.cf.types import FloatArray, IntArray
 from convrec.data.dataset import Dataset, canonical_csr
 
@@ -153,6 +153,8 @@ class _NeighbourRecommender:
         self.config = KNNConfig(n_neighbours, similarity, shrink, bm25_k1, bm25_b)
         self.similarity_: sp.csr_matrix | None = None
         self.user_items_: sp.csr_matrix | None = None
+        # (the similarity_ it was built from, layout): built by fit, or on first use after load
+        self._layout: tuple[sp.csr_matrix, ItemLayout] | None = None
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in asdict(self.config).items())
@@ -202,13 +204,14 @@ class _NeighbourRecommender:
             raise ValueError(f"user_items has no interactions: shape {ui.shape}, nnz 0")
         self.similarity_ = self._similarity(ui, check_num_threads(num_threads))
         self.user_items_ = ui
+        self._scoring_layout()  # built with the model, not on the first recommend
         return self
 
     def _similarity(self, ui: sp.csr_matrix, num_threads: int) -> sp.csr_matrix:
         raise NotImplementedError
 
     def _batch(self, user_items_batch: Any) -> sp.csr_matrix:
-        batch = as_csr(user_items_batch, "user_items_batch", n_cols=self.n_items)
+        batch = as_csr(user_items_batch, "user_items_batch", n_cols=self.n_items, copy=False)
         if batch.shape[0] == 0:
             raise ValueError("user_items_batch has no rows (an empty history batch)")
         return batch
@@ -326,6 +329,7 @@ class _NeighbourRecommender:
             n_evidence=n_ev,
             num_threads=num_threads,
             backend=backend,
+            layout=self._scoring_layout(),
         )
         if return_evidence:
             return ids, scores, ev, ev_w
@@ -353,6 +357,10 @@ class _NeighbourRecommender:
         """(history rows, neighbour matrix, own items) of the scoring kernel for ``users``."""
         raise NotImplementedError
 
+    def _scoring_layout(self) -> ItemLayout | None:
+        """The neighbour matrix as the CPU kernel reads it fastest; None: as fitted."""
+        return None
+
 
 class ItemKNN(_NeighbourRecommender):
     """Item-item k-nearest-neighbour recommender.
@@ -372,6 +380,18 @@ class ItemKNN(_NeighbourRecommender):
 
     def _similarity(self, ui: sp.csr_matrix, num_threads: int) -> sp.csr_matrix:
         return native_similarity(ui, self.config, num_threads)
+
+    def _scoring_layout(self) -> ItemLayout | None:
+        # Items by training popularity: histories are mostly popular items and so are their
+        # neighbours, so the scores and neighbour rows a batch touches most share cache lines.
+        # A small catalogue's scores stay in L1 anyway: it is scored as fitted.
+        sim, ui = self._fitted()
+        if sim.shape[0] <= _native.BITMAP_MAX_ITEMS:
+            return None
+        if self._layout is None or self._layout[0] is not sim:
+            popularity = np.bincount(ui.indices, minlength=ui.shape[1])
+            self._layout = (sim, ItemLayout.by_popularity(sim, popularity))
+        return self._layout[1]
 
     def _inputs(
         self, users: Any, num_threads: int
