@@ -52,9 +52,10 @@ def template_explanation(title: str, rating: float | None, evidence: Sequence[Ev
 class GroundingCheck:
     """Accepts a generated explanation only when every title it cites is allowed.
 
-    A title counts as cited when the :class:`TitleIndex` spots it in the text. Allowed
-    titles are the recommended item and the user's history; a "rated <title> <n>"
-    phrase must also give the user's true rating. The check counts how often text fails.
+    A title counts as cited when the :class:`TitleIndex` spots it in the text, in any case
+    (an uncased model writes single-word titles in lower case too). Allowed titles are the
+    recommended item and the user's history; a "rated <title> <n>" phrase must also give
+    the user's true rating. The check counts how often text fails.
     """
 
     titles: TitleIndex
@@ -67,7 +68,8 @@ class GroundingCheck:
         """True when ``text`` cites no item outside ``allowed`` and misquotes no rating."""
         self.checked += 1
         allowed = set(allowed)
-        ok = bool(text.strip()) and all(m.item in allowed for m in self.titles.spot(text))
+        spotted = self.titles.spot(text, any_case=True)
+        ok = bool(text.strip()) and all(m.item in allowed for m in spotted)
         if ok and ratings is not None:
             for mention, value in _RATED.findall(text):
                 item = self.titles.exact(mention)

@@ -27,9 +27,10 @@ TITLES = [
     "Cape Fear (1991)",  # 7
     "Heat (1995)",  # 8
     "Shawshank Redemption, The (1994)",  # 9
+    "Seven (Se7en) (1995)",  # 10
 ]
-YEARS = np.array([1999, 1995, 1979, 1986, 1977, 1972, 1962, 1991, 1995, 1994], np.int32)
-POPULARITY = np.array([50, 40, 30, 20, 60, 45, 5, 10, 15, 55], np.float64)
+YEARS = np.array([1999, 1995, 1979, 1986, 1977, 1972, 1962, 1991, 1995, 1994, 1995], np.int32)
+POPULARITY = np.array([50, 40, 30, 20, 60, 45, 5, 10, 15, 55, 25], np.float64)
 GENRES = ["Action", "Animation", "Children's", "Comedy", "Horror", "Sci-Fi", "Romance"]
 
 
@@ -59,6 +60,32 @@ def test_title_index_exact_fuzzy_and_remakes(parser):
     item, suggestions = titles.resolve("Alein")
     assert item in (2, 3) or set(suggestions) & {2, 3}
     assert titles.resolve("Zzyzx Road") == (None, [])
+
+
+def test_spot_in_any_case_finds_lowercase_single_word_titles(parser):
+    titles = parser.titles
+    assert titles.spot("heat is a thriller") == []  # chat: "heat" may be a plain word
+    assert [m.item for m in titles.spot("heat is a thriller", any_case=True)] == [8]
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("matrix, the is an average match for your taste.",
+         "The Matrix (1999) is an average match for your taste."),
+        ("you will enjoy star wars because you liked godfather, the (1972).",
+         "You will enjoy Star Wars (1977) because you liked The Godfather (1972)."),
+        ("heat is a thriller pick.", "Heat (1995) is a thriller pick."),
+        ("the shawshank redemption and cape fear (1962) again",
+         "The Shawshank Redemption (1994) and Cape Fear (1962) again"),
+        ("you liked seven ( se7en ) and heat.", "You liked Seven (Se7en) (1995) and Heat (1995)."),
+        ("great sound for the price .", "Great sound for the price."),
+        ("not for you : you disliked alien ( 1979 ) .",
+         "Not for you: you disliked Alien (1979)."),
+    ],
+)  # fmt: skip
+def test_restore_writes_model_text_titles_as_displayed(parser, text, shown):
+    assert parser.titles.restore(text) == shown
 
 
 @pytest.mark.parametrize(

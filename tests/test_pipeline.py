@@ -125,6 +125,18 @@ def test_ungrounded_llm_text_falls_back_to_the_template_and_is_counted(index_llm
     assert rec.grounding.fallback_rate == 1.0
 
 
+def test_lowercase_llm_text_is_checked_and_shown_with_catalogue_titles(index_llm):
+    # An uncased model writes single-word titles in lower case: they are citations all the
+    # same (user 0 never chose Omega), and grounded text shows the catalogue's titles.
+    data = _data()
+    rec = Recommender.build(data, llm=index_llm("because you loved omega."))
+    assert rec.recommend(user=0, k=1)[0].explanation_source == "template"
+    rec = Recommender.build(data, llm=index_llm("delta suits you: you chose alpha and beta."))
+    out = rec.recommend(user=0, k=1)
+    assert out[0].item_id == "3" and out[0].explanation_source == "llm"
+    assert out[0].explanation == "Delta (1993) suits you: you chose Alpha (1990) and Beta (1991)."
+
+
 def test_grounding_check_rejects_misquoted_ratings(rec):
     check = GroundingCheck(rec.titles)
     assert check.check("You rated Alpha 5 and liked Beta.", {0, 1}, {0: 5.0, 1: 4.0})

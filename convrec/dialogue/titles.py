@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -38,6 +39,19 @@ def normalise_title(title: str) -> str:
     if len(words) > 1 and words[0] in _ARTICLES:
         words = words[1:]
     return " ".join(words)
+
+
+def _loose_pattern(form: str) -> re.Pattern[str] | None:
+    """Regex for ``form`` in any case and with any spacing around its punctuation, with an
+    optional ``(year)`` after it; None when ``form`` has no word."""
+    tokens = re.findall(r"\w+|[^\w\s]", form)
+    if not any(t[0].isalnum() or t[0] == "_" for t in tokens):
+        return None
+    body = re.escape(tokens[0])
+    for prev, tok in itertools.pairwise(tokens):
+        words = (prev[-1].isalnum() or prev[-1] == "_") and (tok[0].isalnum() or tok[0] == "_")
+        body += (r"\s+" if words else r"\s*") + re.escape(tok)
+    return re.compile(rf"(?<!\w){body}(?:\s*\(\s*\d{{4}}\s*\))?(?!\w)", re.IGNORECASE)
 
 
 def display_title(title: str, year: int) -> str:
@@ -109,11 +123,12 @@ class TitleIndex:
                 items = dated
         return max(items, key=lambda i: (float(self.popularity[i]), -i))
 
-    def spot(self, text: str) -> list[TitleMatch]:
+    def spot(self, text: str, any_case: bool = False) -> list[TitleMatch]:
         """Exact title mentions anywhere in ``text``, longest first, non-overlapping.
 
         Single-word titles are only spotted when the word is capitalised in the
-        text, so that "I like action" does not name the film "Action".
+        text, so that "I like action" does not name the film "Action"; ``any_case``
+        drops that rule (for model text, which an uncased vocabulary writes in lower case).
         """
         raw = re.findall(r"[\w'’]+|\(\d{4}\)", text)
         words = [normalise_title(w) if not w.startswith("(") else w for w in raw]
@@ -130,7 +145,7 @@ class TitleIndex:
                 items = self._by_norm.get(norm)
                 if not items:
                     continue
-                if n == 1 and (not raw[start][:1].isupper() or len(norm) < 3):
+                if n == 1 and (not (any_case or raw[start][:1].isupper()) or len(norm) < 3):
                     continue
                 year = None
                 end = start + n
@@ -142,6 +157,30 @@ class TitleIndex:
                     taken[k] = True
                 found.append((start, TitleMatch(item, " ".join(raw[start:end]), 100.0)))
         return [m for _, m in sorted(found, key=lambda x: x[0])]
+
+    def restore(self, text: str) -> str:
+        """Model text with every title it cites written as :meth:`display` writes it.
+
+        An uncased model writes titles in lower case and in the catalogue's raw form
+        ("rock, the is ..."); the result reads "The Rock (1996) is ...", first letter
+        capitalised, without the spaces a word-piece detokeniser leaves before
+        punctuation. Text naming no title only gets that tidying.
+        """
+        out = text
+        for match in self.spot(text, any_case=True):
+            body, _ = split_year(self.titles[match.item])
+            full = self.display(match.item).replace("\\", "\\\\")  # a literal replacement
+            for form in (body, display_title(body, -1), match.text):
+                pattern = _loose_pattern(form)
+                if pattern is None:
+                    continue
+                new, found = pattern.subn(full, out, count=1)
+                if found:
+                    out = new
+                    break
+        out = re.sub(r"\s+([.,:;!?)])", r"\1", out)  # the detokeniser's " ." and " )"
+        out = re.sub(r"\(\s+", "(", out)
+        return out[:1].upper() + out[1:]
 
     def fuzzy(
         self, text: str, limit: int = 3, cutoff: float = 80.0, whole: bool = False

@@ -89,7 +89,7 @@ class Explainer:
         out = []
         for item, rating, ev, text in zip(items, ratings, evidence, texts, strict=True):
             if text is not None and self.grounding.check(text, allowed | {item}, p.ratings):
-                out.append((text, "llm"))
+                out.append((self.titles.restore(text), "llm"))
             else:
                 template = template_explanation(self.titles.display(item), rating, ev)
                 out.append((template, "template"))
