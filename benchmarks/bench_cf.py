@@ -304,11 +304,16 @@ def main() -> None:
         if args.quick:
             rounds, slow_rounds = 2, 1
         result["datasets"][name] = bench_dataset(name, x, oracle_users, rounds, slow_rounds)
+    emit_json(result, args.json)
+
+
+def emit_json(result: dict[str, Any], path: Path | None) -> None:
+    """Print ``result`` as JSON, and also write it to ``path`` when one is given."""
     text = json.dumps(result, indent=2)
     print(text)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n")
 
 
 if __name__ == "__main__":

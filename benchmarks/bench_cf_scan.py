@@ -18,7 +18,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_cf import cpu_model, interleaved_best, synthetic
+from bench_cf import cpu_model, emit_json, interleaved_best, log, synthetic
 
 from convrec import _native
 from convrec.cf import ItemKNN, ItemLayout
@@ -75,12 +74,8 @@ def main() -> None:
     for n_items in SIZES:
         result["n_items"][str(n_items)] = row = sweep(n_items, args.rounds)
         speeds = {k: round(v, 2) for k, v in row["speed_vs_bitmap"].items()}
-        print(f"[{n_items} items] {speeds}", file=sys.stderr, flush=True)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
+        log(f"[{n_items} items] {speeds}")
+    emit_json(result, args.json)
 
 
 if __name__ == "__main__":
