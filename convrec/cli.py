@@ -163,6 +163,18 @@ def build_parser() -> argparse.ArgumentParser:
     p_export.add_argument(
         "--llm-candidates", type=int, default=20, metavar="N", help="with --alpha (default 20)"
     )
+    p_export.add_argument(
+        "--explain-beams", type=int, default=None, metavar="N",
+        help="beam search for explanations (default: as trained, greedy)",
+    )  # fmt: skip
+    p_export.add_argument(
+        "--explain-length-penalty", type=float, default=1.0, metavar="X",
+        help="with --explain-beams (default 1.0)",
+    )  # fmt: skip
+    p_export.add_argument(
+        "--explain-no-repeat-ngram", type=int, default=0, metavar="N",
+        help="with --explain-beams: no repeated n-gram of this size (default 0: off)",
+    )  # fmt: skip
     p_export.set_defaults(func=commands.cmd_export)
 
     p_data = sub.add_parser(

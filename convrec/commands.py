@@ -181,7 +181,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         fusion = ShippedFusion(args.alpha, args.fusion, rating_alpha, args.llm_candidates)
     elif args.rating_alpha is not None:
         raise ValueError("--rating-alpha needs --alpha")
-    out = export_adapter(args.adapter, args.out, args.dtype, fusion)
+    decoding = None
+    if args.explain_beams is not None:
+        from convrec.llm.scoring import Decoding
+
+        decoding = Decoding(
+            args.explain_beams, args.explain_length_penalty, args.explain_no_repeat_ngram
+        )
+    out = export_adapter(args.adapter, args.out, args.dtype, fusion, decoding)
     size = (out / "adapter_model.safetensors").stat().st_size
     step = json.loads((out / "convrec_config.json").read_text())["export"]["source_step"]
     source = "" if step is None else f" from step {step}"

@@ -238,6 +238,15 @@ def test_convrec_export(adapter, tmp_path, capsys):
     assert shipped_fusion(tmp_path / "a") == ShippedFusion(0.4, "zscore", 0.4, 20)
     assert main(["export", str(adapter), "--out", str(tmp_path / "b"), "--rating-alpha", "1"]) == 2
     assert "--rating-alpha needs --alpha" in capsys.readouterr().err
+    beams = ["--explain-beams", "4", "--explain-no-repeat-ngram", "3"]
+    assert main(["export", str(adapter), "--out", str(tmp_path / "c"), *beams]) == 0
+    from convrec.llm.model import LLMModel
+    from convrec.llm.scoring import Decoding
+
+    assert LLMModel.from_pretrained(tmp_path / "c").config.decoding() == Decoding(4, 1.0, 3)
+    assert LLMModel.from_pretrained(tmp_path / "a").config.decoding() == Decoding()  # greedy
+    assert main(["export", str(adapter), "--out", str(tmp_path / "d"), "--explain-beams", "0"]) == 2
+    assert "num_beams must be >= 1" in capsys.readouterr().err
 
 
 def _perturbed_copy(adapter, out):

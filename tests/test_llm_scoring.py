@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 from convrec.llm import PromptBuilder, Task  # noqa: E402
 from convrec.llm.backbone import BackboneConfig, load_backbone  # noqa: E402
 from convrec.llm.model import LLMConfig, LLMModel  # noqa: E402
-from convrec.llm.scoring import Scorer  # noqa: E402
+from convrec.llm.scoring import Decoding, Scorer, tidy_text  # noqa: E402
 from convrec.splits import random_split  # noqa: E402
 
 
@@ -104,6 +104,38 @@ def test_batched_generation_is_length_limited(setup):
     assert 6 <= n_tokens <= 30
     single, _ = Scorer(backbone, batch_size=1).generate(prompts[:2], max_new_tokens=5)
     assert single == texts[:2]
+
+
+def test_beam_decoding_is_configured_length_limited_and_wired_to_explain(setup):
+    data, split, builder, backbone = setup
+    rows = split.test[:4]
+    prompts = builder.prompts(Task.EXPLANATION, data.user[rows], data.item[rows])
+    scorer = Scorer(backbone, batch_size=4)
+    beam = Decoding(num_beams=3, length_penalty=0.6, no_repeat_ngram_size=2)
+    config = scorer._greedy(5, beam)
+    assert (config.num_beams, config.length_penalty, config.no_repeat_ngram_size) == (3, 0.6, 2)
+    assert config.do_sample is False and scorer._greedy(5).num_beams == 1
+    texts, n_tokens = scorer.generate(prompts, max_new_tokens=5, decoding=beam)
+    assert len(texts) == 4 and 4 <= n_tokens <= 20
+    model = LLMModel(
+        LLMConfig(explain_max_tokens=5, explain_beams=3, explain_length_penalty=0.6,
+                  explain_no_repeat_ngram=2),
+        backbone=backbone,
+    ).fit(data, split.train)  # fmt: skip
+    assert model.config.decoding() == beam
+    assert model.explain(data.user[rows], data.item[rows]) == texts
+
+
+def test_decoding_settings_are_checked_and_texts_tidied():
+    with pytest.raises(ValueError, match="num_beams must be >= 1"):
+        Decoding(num_beams=0)
+    with pytest.raises(ValueError, match="length_penalty must be finite"):
+        Decoding(length_penalty=float("nan"))
+    with pytest.raises(ValueError, match="no_repeat_ngram_size"):
+        LLMConfig(explain_no_repeat_ngram=-1)
+    assert tidy_text(" it ' s great for the price . ") == "it's great for the price."
+    assert tidy_text("don ' t buy : it broke !") == "don't buy: it broke!"
+    assert tidy_text("rock 'n' roll") == "rock 'n' roll"
 
 
 def test_llm_model_implements_the_evaluation_interface(setup):

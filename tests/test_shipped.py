@@ -46,6 +46,21 @@ def test_a_shipped_adapter_is_a_small_plain_peft_adapter(name):
         torch.testing.assert_close(loaded, saved[key].float())
 
 
+def test_shipped_explanation_decoding_loads():
+    # amazon-mi5 explains by beam search (chosen on valid rows: README "The shipped adapters")
+    from convrec.llm.model import LLMModel
+    from convrec.llm.scoring import Decoding
+
+    folder = shipped_adapter("amazon-mi5")
+    assert folder is not None
+    config = json.loads((folder / "convrec_config.json").read_text())["llm"]
+    model = LLMModel.from_pretrained(folder)
+    assert model.config.decoding() == Decoding(
+        config["explain_beams"], config["explain_length_penalty"], config["explain_no_repeat_ngram"]
+    )
+    assert model.config.decoding().num_beams == 4
+
+
 def test_the_main_command_chats_with_the_shipped_adapter():
     """`convrec chat` serves ml-100k with its shipped adapter: LLM scores and checked text."""
     from convrec.domains import load_domains

@@ -21,7 +21,7 @@ from convrec.llm.backbone import (
     load_backbone,
 )
 from convrec.llm.prompts import PromptBuilder, PromptConfig
-from convrec.llm.scoring import Scorer
+from convrec.llm.scoring import Decoding, Scorer
 from convrec.llm.tasks import Task
 
 if TYPE_CHECKING:
@@ -42,6 +42,8 @@ class LLMConfig:
         C, the CF engine's top-C items that ``score_items`` re-scores.
     explain_max_tokens : int
         Length limit of generated explanations.
+    explain_beams, explain_length_penalty, explain_no_repeat_ngram :
+        Their decoding (:class:`~convrec.llm.scoring.Decoding`): greedy by default.
     templates : dict
         Task value -> template id used at inference (default: each task's default).
     inference : {"merged", "int8", "lora"}
@@ -55,12 +57,22 @@ class LLMConfig:
     batch_size: int = 32
     n_candidates: int = 50
     explain_max_tokens: int = 32
+    explain_beams: int = 1
+    explain_length_penalty: float = 1.0
+    explain_no_repeat_ngram: int = 0
     templates: dict[str, str] = field(default_factory=dict)
     inference: str = "merged"
 
     def __post_init__(self) -> None:
         if self.inference not in INFERENCE_MODES:
             raise ValueError(f"inference must be one of {INFERENCE_MODES}, got {self.inference!r}")
+        self.decoding()  # validates the explanation decoding
+
+    def decoding(self) -> Decoding:
+        """The decoding of explanations."""
+        return Decoding(
+            self.explain_beams, self.explain_length_penalty, self.explain_no_repeat_ngram
+        )
 
 
 INFERENCE_MODES = ("merged", "int8", "lora")
@@ -312,7 +324,9 @@ class LLMModel:
         task = Task.EXPLANATION
         prompts = self.builder.prompts(task, users, items, self._template(task))
         with self._active():
-            texts, _ = self.scorer.generate(prompts, self.config.explain_max_tokens)
+            texts, _ = self.scorer.generate(
+                prompts, self.config.explain_max_tokens, self.config.decoding()
+            )
         return texts
 
     def explain_for(
@@ -322,5 +336,7 @@ class LLMModel:
         task = Task.EXPLANATION
         prompts = self.builder.prompts_for(task, histories, items, self._template(task))
         with self._active():
-            texts, _ = self.scorer.generate(prompts, self.config.explain_max_tokens)
+            texts, _ = self.scorer.generate(
+                prompts, self.config.explain_max_tokens, self.config.decoding()
+            )
         return texts

@@ -16,6 +16,44 @@ from convrec.llm.tasks import RANKING_ANSWERS
 
 RATING_VALUES = (1, 2, 3, 4, 5)
 _DIGIT = re.compile(r"[1-5]")
+_CONTRACTION = re.compile(r"\s*'\s*(s|t|re|ve|ll|d|m)\b")
+_BEFORE_PUNCT = re.compile(r"\s+([.,!?;:])")
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How explanations are generated (Hugging Face generation settings).
+
+    Attributes
+    ----------
+    num_beams : int
+        1 is greedy decoding; more runs beam search.
+    length_penalty : float
+        Beam scores are divided by ``length ** length_penalty`` (beam search only).
+    no_repeat_ngram_size : int
+        > 0: no n-gram of that size occurs twice in one text.
+    """
+
+    num_beams: int = 1
+    length_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.num_beams, bool) or not isinstance(self.num_beams, int):
+            raise ValueError(f"num_beams must be an integer, got {self.num_beams!r}")
+        if self.num_beams < 1:
+            raise ValueError(f"num_beams must be >= 1, got {self.num_beams}")
+        if not np.isfinite(self.length_penalty):
+            raise ValueError(f"length_penalty must be finite, got {self.length_penalty!r}")
+        if not isinstance(self.no_repeat_ngram_size, int) or self.no_repeat_ngram_size < 0:
+            raise ValueError(
+                f"no_repeat_ngram_size must be an integer >= 0, got {self.no_repeat_ngram_size!r}"
+            )
+
+
+def tidy_text(text: str) -> str:
+    """Undo a word-piece detokeniser's spacing: ``"it ' s great ."`` -> ``"it's great."``."""
+    return _BEFORE_PUNCT.sub(r"\1", _CONTRACTION.sub(r"'\1", text)).strip()
 
 
 @dataclass(frozen=True)
@@ -98,12 +136,16 @@ class Scorer:
             )
         return out
 
-    def _greedy(self, max_new_tokens: int) -> Any:
-        """A copy of the model's generation config: greedy, ``max_new_tokens`` new tokens."""
+    def _greedy(self, max_new_tokens: int, decoding: Decoding | None = None) -> Any:
+        """A copy of the model's generation config: ``max_new_tokens`` new tokens, no sampling,
+        greedy unless ``decoding`` asks for beams."""
+        decoding = decoding or Decoding()
         config = copy.deepcopy(self.backbone.base_model.generation_config)
         config.max_new_tokens = max_new_tokens
         config.do_sample = False
-        config.num_beams = 1
+        config.num_beams = decoding.num_beams
+        config.length_penalty = decoding.length_penalty
+        config.no_repeat_ngram_size = decoding.no_repeat_ngram_size
         config.max_length = None
         return config
 
@@ -224,8 +266,11 @@ class Scorer:
 
     # ------------------------------------------------------------------ generation
     @torch.inference_mode()
-    def generate(self, prompts: Sequence[str], max_new_tokens: int = 32) -> tuple[list[str], int]:
-        """Greedy batched generation, length-limited.
+    def generate(
+        self, prompts: Sequence[str], max_new_tokens: int = 32, decoding: Decoding | None = None
+    ) -> tuple[list[str], int]:
+        """Batched generation, length-limited: greedy unless ``decoding`` says otherwise;
+        texts are tidied (:func:`tidy_text`).
 
         Returns
         -------
@@ -236,10 +281,10 @@ class Scorer:
         texts: list[str] = [""] * len(prompts)
         n_tokens = 0
         tok = self.backbone.tokenizer
-        config = self._greedy(max_new_tokens)
+        config = self._greedy(max_new_tokens, decoding)
         for idx, batch in self._batches(prompts):
             gen = self.model.generate(**batch, generation_config=config)[:, 1:].cpu()
             n_tokens += int((gen != self.backbone.pad_id).sum())
             for k, row in zip(idx, gen.tolist(), strict=True):
-                texts[k] = tok.decode(row, skip_special_tokens=True).strip()
+                texts[k] = tidy_text(tok.decode(row, skip_special_tokens=True))
         return texts, n_tokens

@@ -15,7 +15,10 @@ import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from convrec.llm.scoring import Decoding
 
 ADAPTERS_DIR = Path(__file__).resolve().parents[1] / "adapters"
 """Where the shipped adapters live (``convrec/adapters``)."""
@@ -83,6 +86,7 @@ def export_adapter(
     out: str | os.PathLike[str],
     dtype: str = "float16",
     fusion: ShippedFusion | None = None,
+    decoding: Decoding | None = None,
 ) -> Path:
     """Copy the adapter of ``source`` (a ``convrec train --out`` directory or one of its
     checkpoints) to ``out`` with its floating-point weights cast to ``dtype``.
@@ -91,8 +95,9 @@ def export_adapter(
     gives its best checkpoint by validation (:func:`training_adapter`).
 
     Only the adapter and ``convrec_config.json`` are copied (no optimizer or trainer
-    state). ``fusion`` is written into the config as its ``"recommender"`` entry. The
-    directory is written atomically; returns it.
+    state). ``fusion`` is written into the config as its ``"recommender"`` entry, the
+    explanation ``decoding`` into its ``"llm"`` entry. The directory is written atomically;
+    returns it.
     """
     import torch
     from safetensors.torch import load_file, save_file
@@ -112,6 +117,12 @@ def export_adapter(
     config["export"] = {"dtype": dtype, "source_step": _step_of(src, config)}
     if fusion is not None:
         config["recommender"] = asdict(fusion)
+    if decoding is not None:
+        config.setdefault("llm", {}).update(
+            explain_beams=decoding.num_beams,
+            explain_length_penalty=decoding.length_penalty,
+            explain_no_repeat_ngram=decoding.no_repeat_ngram_size,
+        )
 
     def fill(tmp: Path) -> None:
         shutil.copyfile(src / "adapter_config.json", tmp / "adapter_config.json")
