@@ -66,6 +66,11 @@ def test_spot_in_any_case_finds_lowercase_single_word_titles(parser):
     titles = parser.titles
     assert titles.spot("heat is a thriller") == []  # chat: "heat" may be a plain word
     assert [m.item for m in titles.spot("heat is a thriller", any_case=True)] == [8]
+    # a name guessed from reviews ("Stand") is a plain word in lower-case model text
+    guessed = TitleIndex(["Stand", "Desk Stand"], np.full(2, -1), np.ones(2), np.zeros(2, bool))
+    assert guessed.spot("great stand", any_case=True) == []
+    assert [m.item for m in guessed.spot("a desk stand", any_case=True)] == [1]
+    assert guessed.restore("great stand") == "Great stand"
 
 
 @pytest.mark.parametrize(

@@ -119,6 +119,22 @@ def with_review_names(data: Dataset, rows: np.ndarray | None = None) -> Dataset:
     return replace(data, catalog=replace(catalog, title=titles, text=texts))
 
 
+def real_titles(data: Dataset) -> np.ndarray:
+    """``bool[n_items]``: the item has a real title, neither its external id (Amazon reviews
+    without metadata) nor a name guessed from its reviews by :func:`with_review_names`.
+
+    Only real titles are shown to the language model, so only they can be cited by it.
+    """
+    catalog = data.catalog
+    return np.array(
+        [
+            t != e and not x.startswith(NAMED_FROM_REVIEWS)
+            for t, e, x in zip(catalog.title, data.items.external, catalog.text, strict=True)
+        ],
+        dtype=bool,
+    )
+
+
 def _phrases(text: str) -> set[str]:
     """Distinct one- and two-word phrases of content words (never across punctuation)."""
     out: set[str] = set()

@@ -87,11 +87,16 @@ class TitleIndex:
     popularity
         ``float[n_items]`` tie-break between items with the same title (remakes,
         duplicates): the more popular wins unless a year is given.
+    real
+        ``bool[n_items]``, optional: items whose title is real (not a name guessed from
+        reviews). Only those are spotted as lower-case single words with ``any_case``: a
+        guessed name is a plain word ("stand") that a model does not use as a name.
     """
 
     titles: Sequence[str]
     years: np.ndarray
     popularity: np.ndarray
+    real: np.ndarray | None = None
     _by_norm: dict[str, list[int]] = field(init=False, repr=False)
     _norms: list[str] = field(init=False, repr=False)
     _max_words: int = field(init=False, repr=False)
@@ -128,7 +133,8 @@ class TitleIndex:
 
         Single-word titles are only spotted when the word is capitalised in the
         text, so that "I like action" does not name the film "Action"; ``any_case``
-        drops that rule (for model text, which an uncased vocabulary writes in lower case).
+        drops that rule for real titles (for model text, which an uncased vocabulary writes
+        in lower case).
         """
         raw = re.findall(r"[\w'’]+|\(\d{4}\)", text)
         words = [normalise_title(w) if not w.startswith("(") else w for w in raw]
@@ -145,7 +151,7 @@ class TitleIndex:
                 items = self._by_norm.get(norm)
                 if not items:
                     continue
-                if n == 1 and (not (any_case or raw[start][:1].isupper()) or len(norm) < 3):
+                if n == 1 and len(norm) < 3:
                     continue
                 year = None
                 end = start + n
@@ -153,6 +159,10 @@ class TitleIndex:
                     year = int(raw[end][1:5])
                     end += 1
                 item = self._pick(items, year)
+                if n == 1 and not raw[start][:1].isupper():
+                    real = self.real is None or bool(self.real[item])
+                    if not (any_case and real):
+                        continue
                 for k in range(start, end):
                     taken[k] = True
                 found.append((start, TitleMatch(item, " ".join(raw[start:end]), 100.0)))

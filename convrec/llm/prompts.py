@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from convrec.cf.knn import ItemKNN
 from convrec.data.dataset import Dataset
-from convrec.data.names import NAMED_FROM_REVIEWS
+from convrec.data.names import real_titles
 from convrec.llm.tasks import (
     RANKING_ANSWERS,
     REGISTRY,
@@ -134,18 +134,9 @@ class PromptBuilder:
         self.knn = ItemKNN(n_neighbours=self.config.n_neighbours).fit(
             data.user_items(rows, values="ones")
         )
-        # an item is named by its title only when it has a real one: not its external id
-        # (Amazon reviews without metadata), nor a name guessed from all of its reviews by
-        # convrec.data.names (those would differ from the names seen in training)
-        self.titled = np.array(
-            [
-                t != e and not x.startswith(NAMED_FROM_REVIEWS)
-                for t, e, x in zip(
-                    data.catalog.title, data.items.external, data.catalog.text, strict=True
-                )
-            ],
-            dtype=bool,
-        )
+        # an item is named by its title only when it has a real one (a name guessed from
+        # its reviews would differ from the names seen in training)
+        self.titled = real_titles(data)
         self._fit_keywords(data, rows)
         return self
 

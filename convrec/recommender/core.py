@@ -15,6 +15,7 @@ from convrec.cf.baselines import BiasBaseline
 from convrec.cf.rating import Blend, KNNBaseline
 from convrec.cf.sequential import SequentialKNN, item_cosine
 from convrec.data.dataset import Dataset
+from convrec.data.names import real_titles
 from convrec.dialogue.intent import Constraints
 from convrec.dialogue.titles import TitleIndex
 from convrec.explanations import GroundingCheck
@@ -70,7 +71,9 @@ class Recommender:
         self.rows = np.asarray(rows, dtype=np.int64)
         self.cf, self.rating, self.cbf, self.llm = cf, rating, cbf, llm
         self.popularity = np.bincount(data.item[self.rows], minlength=data.n_items)
-        self.titles = TitleIndex(data.catalog.title, data.catalog.year, self.popularity)
+        self.titles = TitleIndex(
+            data.catalog.title, data.catalog.year, self.popularity, real_titles(data)
+        )
         self.similarity = item_cosine(data, self.rows, 50) if similarity is None else similarity
         config = config or RecommenderConfig()
         self.profiles = ProfileBuilder(data, self.rows, cf.weights_, config, self.item_index)
