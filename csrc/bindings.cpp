@@ -97,6 +97,13 @@ convrec::Measure parse_measure(const std::string& m) {
                         "' (expected cosine, adjusted_cosine, pearson or bm25)");
 }
 
+convrec::ReachScan parse_scan(const std::string& s) {
+  if (s == "auto") return convrec::ReachScan::automatic;
+  if (s == "bitmap") return convrec::ReachScan::bitmap;
+  if (s == "list") return convrec::ReachScan::list;
+  throw py::value_error("unknown scan '" + s + "' (expected auto, bitmap or list)");
+}
+
 py::tuple item_similarity(const py::array& indptr, const py::array& indices,
                           const py::array& data, int32_t n_items, int32_t n_neighbours,
                           const std::string& measure, double shrink, double bm25_k1,
@@ -165,16 +172,7 @@ py::tuple score_topk(const py::array& hist_indptr, const py::array& hist_indices
                                          "neighbours", true);
   const convrec::CsrView hist = csr_input(hist_indptr, hist_indices, hist_data, n_items,
                                           "histories", false);
-  convrec::ReachScan reach_scan;
-  if (scan == "auto") {
-    reach_scan = convrec::ReachScan::automatic;
-  } else if (scan == "bitmap") {
-    reach_scan = convrec::ReachScan::bitmap;
-  } else if (scan == "list") {
-    reach_scan = convrec::ReachScan::list;
-  } else {
-    throw py::value_error("unknown scan '" + scan + "' (expected auto, bitmap or list)");
-  }
+  const convrec::ReachScan reach_scan = parse_scan(scan);
   std::vector<int32_t> pos_of;
   py::array order;  // holds item_order for the call
   convrec::Layout layout;

@@ -112,9 +112,9 @@ def test_beam_decoding_is_configured_length_limited_and_wired_to_explain(setup):
     prompts = builder.prompts(Task.EXPLANATION, data.user[rows], data.item[rows])
     scorer = Scorer(backbone, batch_size=4)
     beam = Decoding(num_beams=3, length_penalty=0.6, no_repeat_ngram_size=2)
-    config = scorer._greedy(5, beam)
+    config = scorer._generation_config(5, beam)
     assert (config.num_beams, config.length_penalty, config.no_repeat_ngram_size) == (3, 0.6, 2)
-    assert config.do_sample is False and scorer._greedy(5).num_beams == 1
+    assert config.do_sample is False and scorer._generation_config(5).num_beams == 1
     texts, n_tokens = scorer.generate(prompts, max_new_tokens=5, decoding=beam)
     assert len(texts) == 4 and 4 <= n_tokens <= 20
     model = LLMModel(

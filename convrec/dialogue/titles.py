@@ -11,10 +11,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from rapidfuzz import fuzz, process
 
+from convrec.text import tidy_text
+
 _ARTICLES = ("the", "a", "an", "il", "la", "le", "les", "el", "der", "die", "das")
 _TRAILING_ARTICLE = re.compile(r"^(?P<body>.+?),\s*(?P<art>" + "|".join(_ARTICLES) + r")$", re.I)
 _YEAR = re.compile(r"\s*\((?P<year>1[89]\d\d|20\d\d)\)\s*$")
 _NON_WORD = re.compile(r"[^\w]+")
+_WORD_TOKEN = re.compile(r"\w")
 
 
 def split_year(title: str) -> tuple[str, int | None]:
@@ -44,12 +47,12 @@ def normalise_title(title: str) -> str:
 def _loose_pattern(form: str) -> re.Pattern[str] | None:
     """Regex for ``form`` in any case and with any spacing around its punctuation, with an
     optional ``(year)`` after it; None when ``form`` has no word."""
-    tokens = re.findall(r"\w+|[^\w\s]", form)
-    if not any(t[0].isalnum() or t[0] == "_" for t in tokens):
+    tokens = re.findall(r"\w+|[^\w\s]", form)  # words and single punctuation marks
+    if not any(_WORD_TOKEN.match(t) for t in tokens):
         return None
     body = re.escape(tokens[0])
     for prev, tok in itertools.pairwise(tokens):
-        words = (prev[-1].isalnum() or prev[-1] == "_") and (tok[0].isalnum() or tok[0] == "_")
+        words = bool(_WORD_TOKEN.match(prev) and _WORD_TOKEN.match(tok))
         body += (r"\s+" if words else r"\s*") + re.escape(tok)
     return re.compile(rf"(?<!\w){body}(?:\s*\(\s*\d{{4}}\s*\))?(?!\w)", re.IGNORECASE)
 
@@ -188,8 +191,7 @@ class TitleIndex:
                 if found:
                     out = new
                     break
-        out = re.sub(r"\s+([.,:;!?)])", r"\1", out)  # the detokeniser's " ." and " )"
-        out = re.sub(r"\(\s+", "(", out)
+        out = tidy_text(out)
         return out[:1].upper() + out[1:]
 
     def fuzzy(

@@ -13,11 +13,10 @@ import torch
 
 from convrec.llm.backbone import Backbone
 from convrec.llm.tasks import RANKING_ANSWERS
+from convrec.text import tidy_text
 
 RATING_VALUES = (1, 2, 3, 4, 5)
 _DIGIT = re.compile(r"[1-5]")
-_CONTRACTION = re.compile(r"\s*'\s*(s|t|re|ve|ll|d|m)\b")
-_BEFORE_PUNCT = re.compile(r"\s+([.,!?;:])")
 
 
 @dataclass(frozen=True)
@@ -49,11 +48,6 @@ class Decoding:
             raise ValueError(
                 f"no_repeat_ngram_size must be an integer >= 0, got {self.no_repeat_ngram_size!r}"
             )
-
-
-def tidy_text(text: str) -> str:
-    """Undo a word-piece detokeniser's spacing: ``"it ' s great ."`` -> ``"it's great."``."""
-    return _BEFORE_PUNCT.sub(r"\1", _CONTRACTION.sub(r"'\1", text)).strip()
 
 
 @dataclass(frozen=True)
@@ -136,7 +130,7 @@ class Scorer:
             )
         return out
 
-    def _greedy(self, max_new_tokens: int, decoding: Decoding | None = None) -> Any:
+    def _generation_config(self, max_new_tokens: int, decoding: Decoding | None = None) -> Any:
         """A copy of the model's generation config: ``max_new_tokens`` new tokens, no sampling,
         greedy unless ``decoding`` asks for beams."""
         decoding = decoding or Decoding()
@@ -223,7 +217,7 @@ class Scorer:
         tokens: list[list[int]] = []
         for k, prompt in enumerate(prompts):
             batch = self.backbone.encode_sources([prompt])
-            config = self._greedy(len(self._rating_prefix) + 2)
+            config = self._generation_config(len(self._rating_prefix) + 2)
             gen = self.model.generate(**batch, generation_config=config)[0].tolist()
             gen = gen[1:]
             tokens.append(gen)
@@ -281,7 +275,7 @@ class Scorer:
         texts: list[str] = [""] * len(prompts)
         n_tokens = 0
         tok = self.backbone.tokenizer
-        config = self._greedy(max_new_tokens, decoding)
+        config = self._generation_config(max_new_tokens, decoding)
         for idx, batch in self._batches(prompts):
             gen = self.model.generate(**batch, generation_config=config)[:, 1:].cpu()
             n_tokens += int((gen != self.backbone.pad_id).sum())
