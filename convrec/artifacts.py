@@ -13,7 +13,6 @@ import scipy.sparse as sp
 
 from convrec._io import write_json_atomic
 from convrec.cf._persist import load_npz, save_npz
-from convrec.cf.sequential import SequentialKNN
 from convrec.data.errors import DataError
 from convrec.data.registry import load_dataset
 from convrec.data.store import load_saved_dataset, save_dataset
@@ -75,7 +74,7 @@ def load_recommender(
     from convrec.domains import with_adapter
     from convrec.llm.shipped import shipped_adapter
     from convrec.recommender import Recommender, RecommenderConfig
-    from convrec.recommender.core import RATING_CLASSES
+    from convrec.recommender.core import CF_CLASSES, RATING_CLASSES
 
     folder = Path(name_or_dir)
     if str(name_or_dir) in SHIPPED and not folder.exists():
@@ -114,13 +113,16 @@ def load_recommender(
 
         llm_model = LLMModel.from_pretrained(folder / "llm")
         llm_model.fit(data, np.asarray(arrays["rows"], np.int64))
+    cf_kind, _, _ = load_npz(folder / "cf.npz")
+    if cf_kind not in CF_CLASSES:
+        raise DataError(f"unknown candidate model {cf_kind!r}", path=folder / "cf.npz")
     rating_kind, _, _ = load_npz(folder / "rating.npz")
     if rating_kind not in RATING_CLASSES:
         raise DataError(f"unknown rating model {rating_kind!r}", path=folder / "rating.npz")
     return Recommender(
         data,
         np.asarray(arrays["rows"], np.int64),
-        SequentialKNN.load(folder / "cf.npz"),
+        CF_CLASSES[cf_kind].load(folder / "cf.npz"),
         RATING_CLASSES[rating_kind].load(folder / "rating.npz"),
         cbf=cbf,
         llm=llm_model,

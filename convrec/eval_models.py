@@ -117,10 +117,11 @@ def fused_specs(
 
     A :class:`~convrec.recommender.Recommender` per split: ratings
     ``alpha * Blend + (1 - alpha) * LLM expected rating`` (A; the Blend is ``cf_blend``), and
-    rankings of the SequentialKNN top-``candidates``, re-scored by the LLM and fused natively by
-    ``alpha * CF + (1 - alpha) * LLM`` after a per-user ``zscore`` / ``minmax`` normalisation,
-    or by weighted reciprocal-rank fusion (``rrf``) (B). ``alpha`` (:data:`ALPHAS`) and the
-    fusion are chosen on valid; fitted parts and LLM scores are shared by the whole grid.
+    rankings of the SequentialLinear (``cf_seqlinear``) top-``candidates``, re-scored by the
+    LLM and fused natively by ``alpha * CF + (1 - alpha) * LLM`` after a per-user ``zscore`` /
+    ``minmax`` normalisation, or by weighted reciprocal-rank fusion (``rrf``) (B). ``alpha``
+    (:data:`ALPHAS`) and the fusion are chosen on valid; fitted parts and LLM scores are shared
+    by the whole grid.
     """
     from convrec.fused import AdapterLoader, FusedModel, SharedParts
     from convrec.recommender import FUSIONS

@@ -75,6 +75,7 @@ class SharedParts:
             n_candidates=candidates,
             weights={"cf": 1.0, "llm": 0.0},
             rating_weighting=False,  # protocol B: every interaction is a positive
+            cf={"model": "SequentialLinear"},  # cf_seqlinear, the best ranking CF model
             n_evidence=0,
             rating={"model": "Blend"},  # the best CF rater (cf_blend) is the CF side of A
         )

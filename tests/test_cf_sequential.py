@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from convrec.cf import seqlinear
 from convrec.cf.knn import keep_top_k
+from convrec.cf.seqlinear import SequentialLinear, keep_largest_magnitude
 from convrec.cf.sequential import (
     RecencyItemKNN,
     SequentialKNN,
@@ -137,6 +139,8 @@ MODELS = [
     RecencyItemKNN(k=20, tau=2.0),
     SequentialKNN(k=20, tau=1.0, window=4),
     SequentialKNN(k=20, cosine=0.3, ties="item_order", popularity=1e-3),
+    SequentialLinear(k=15, window=6, l2=5.0),
+    SequentialLinear(k=0, ties="simultaneous", tau_long=math.inf, l2=1.0),
 ]
 
 
@@ -171,7 +175,7 @@ def test_save_load_round_trip(model, tmp_path):
     assert loaded.params() == fitted.params()
     users = np.arange(data.n_users, dtype=np.int32)
     np.testing.assert_array_equal(loaded.score_items(users), fitted.score_items(users))
-    wrong = SequentialKNN if isinstance(fitted, RecencyItemKNN) else RecencyItemKNN
+    wrong = RecencyItemKNN if isinstance(fitted, SequentialKNN) else SequentialKNN
     with pytest.raises(ValueError, match="holds a"):
         wrong.load(path)
 
@@ -183,6 +187,7 @@ def test_model_specs_are_named_and_constructible():
         "cf_userknn",
         "cf_recency_itemknn",
         "cf_seqknn",
+        "cf_seqlinear",
     ]
     for spec in specs:
         for point in spec.grid:
@@ -191,7 +196,9 @@ def test_model_specs_are_named_and_constructible():
 
 def test_protocol_b_runs_on_tiny_data():
     report = run_protocol(_random_data(6), "B", ranking_model_specs())
-    assert set(report.models) == {"cf_itemknn", "cf_userknn", "cf_recency_itemknn", "cf_seqknn"}
+    assert set(report.models) == {
+        "cf_itemknn", "cf_userknn", "cf_recency_itemknn", "cf_seqknn", "cf_seqlinear"
+    }  # fmt: skip
     for metrics in report.models.values():
         assert 0.0 <= metrics["ndcg@10"] <= metrics["hr@10"] <= 1.0
 
@@ -205,6 +212,89 @@ def test_protocol_b_on_ml100k_reaches_the_goal(ml100k):
     assert report.models["cf_recency_itemknn"]["ndcg@10"] >= 0.0712 - 5e-5
     assert report.models["cf_seqknn"]["hr@10"] >= 0.1569 - 5e-5
     assert report.models["cf_seqknn"]["ndcg@10"] >= 0.0897 - 5e-5
+    assert report.models["cf_seqlinear"]["ndcg@10"] >= 0.1018 - 5e-5
     assert report.models["cf_userknn"]["ndcg@10"] >= 0.0345
     assert report.models["cf_recency_itemknn"]["ndcg@10"] > report.models["cf_itemknn"]["ndcg@10"]
     assert sum(report.seconds.values()) < 180
+
+
+# --------------------------------------------------------------------------- SequentialLinear
+
+
+def _linear_oracle(data, rows, model):
+    """W from explicit loops: one example per interaction with a predecessor, ridge solve."""
+    user, item, stamp = user_sequences(data, rows)
+    pos = positions_from_end(user, stamp, model.ties)
+    xs, ys = [], []
+    for t in range(len(user)):
+        x = np.zeros(data.n_items)
+        for d in range(1, model.window + 1):
+            if t - d >= 0 and user[t - d] == user[t]:
+                p = max(pos[t - d] - pos[t] - 1, 0)
+                x[item[t - d]] += math.exp(-p / model.tau) + model.long_weight * math.exp(
+                    -p / model.tau_long
+                )
+        if x.any():
+            xs.append(x)
+            ys.append(np.eye(data.n_items)[item[t]])
+    x, y = np.array(xs), np.array(ys)
+    w = np.linalg.solve(x.T @ x + model.l2 * np.eye(data.n_items), x.T @ y)
+    np.fill_diagonal(w, 0.0)
+    return w
+
+
+@pytest.mark.parametrize("ties", ["item_order", "simultaneous"])
+def test_sequential_linear_matches_the_ridge_oracle(ties):
+    data = _random_data(7, n_users=15, n_items=12, per_user=6)
+    rows = np.arange(data.n_interactions)
+    model = SequentialLinear(k=0, window=3, tau=1.5, tau_long=4.0, long_weight=0.3, l2=2.0,
+                             ties=ties).fit(data, rows)  # fmt: skip
+    expected = _linear_oracle(data, rows, model)
+    np.testing.assert_allclose(model.neighbours_.toarray(), expected, rtol=1e-4, atol=1e-6)
+    # the user profile: the newest `window` rows, weighted by the same kernel
+    user, item, stamp = user_sequences(data, rows)
+    pos = positions_from_end(user, stamp, ties)
+    last = user == 0
+    w = model.weights_[0].toarray().ravel()
+    for it, p, rank in zip(item[last], pos[last], range(last.sum() - 1, -1, -1), strict=True):
+        want = 0.0 if rank >= 3 else math.exp(-p / 1.5) + 0.3 * math.exp(-p / 4.0)
+        assert w[it] == pytest.approx(want, rel=1e-6)
+
+
+def test_sequential_linear_predicts_the_next_item_of_a_chain():
+    data = _chain_data()
+    model = SequentialLinear(k=0, l2=0.5).fit(data, np.arange(data.n_interactions))
+    assert _best_new_item(model, data, "t") == "d"
+    ids, _ = model.recommend(np.array([data.users.index("t")], np.int32), k=2)
+    assert data.items.external[ids[0, 0]] == "d"
+
+
+def test_keep_largest_magnitude_keeps_negative_weights():
+    dense = np.array([[0.0, -3.0, 1.0, 2.0], [0.5, 0.0, 0.0, -0.1], [0.0, 0.0, 0.0, 0.0]])
+    kept = keep_largest_magnitude(dense.copy(), 2).toarray()
+    want = np.array([[0, -3, 0, 2], [0.5, 0, 0, -0.1], [0, 0, 0, 0]], dtype=np.float32)
+    np.testing.assert_array_equal(kept, want)
+    np.testing.assert_array_equal(keep_largest_magnitude(dense.copy(), 0).toarray(),
+                                  dense.astype(np.float32))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"k": -1}, "k >= 0"),
+        ({"window": 0}, "window >= 1"),
+        ({"tau": 0.0}, "tau > 0"),
+        ({"l2": -1.0}, "l2 >= 0"),
+        ({"ties": "both"}, "ties must be"),
+    ],
+)
+def test_sequential_linear_rejects_bad_parameters(params, match):
+    with pytest.raises(ValueError, match=match):
+        SequentialLinear(**params)
+
+
+def test_sequential_linear_refuses_catalogues_it_cannot_solve(monkeypatch):
+    data = _random_data(8)
+    monkeypatch.setattr(seqlinear, "MAX_ITEMS", data.n_items - 1)
+    with pytest.raises(ValueError, match="need SequentialKNN"):
+        SequentialLinear().fit(data, np.arange(data.n_interactions))

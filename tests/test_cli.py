@@ -55,6 +55,7 @@ def test_eval_models_groups_expand_per_protocol():
         "cf_userknn",
         "cf_recency_itemknn",
         "cf_seqknn",
+        "cf_seqlinear",
     ]
 
 

@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 
 from convrec import Recommender  # noqa: E402
 from convrec.cf.rating import Blend  # noqa: E402
-from convrec.cf.sequential import SequentialKNN  # noqa: E402
+from convrec.cf.seqlinear import SequentialLinear  # noqa: E402
 from convrec.fused import AdapterLoader, FusedModel, SharedParts  # noqa: E402
 from convrec.llm.backbone import BackboneConfig  # noqa: E402
 from convrec.llm.train import TrainConfig, train  # noqa: E402
@@ -47,8 +47,8 @@ def test_alpha_one_is_cf_and_alpha_zero_is_the_llm_ranking(llm_data, shared):
     cf_only = FusedModel(shared, alpha=1.0).fit(llm_data, split.train).recommender
     llm_only = FusedModel(shared, alpha=0.0).fit(llm_data, split.train).recommender
     pool, _ = cf_only.rank_users(users)
-    # alpha = 1: the SequentialKNN ranking (its reached items; popular items pad the pool)
-    seq = SequentialKNN(tau=2.0, window=10).fit(llm_data, split.train)
+    # alpha = 1: the SequentialLinear ranking (its reached items; popular items pad the pool)
+    seq = SequentialLinear().fit(llm_data, split.train)
     reached, _ = seq.recommend(users, k=C)
     for b in range(len(users)):
         n = int((reached[b] >= 0).sum())

@@ -181,6 +181,21 @@ def test_save_pretrained_round_trip(rec, tmp_path):
     assert {"convrec_recommender.json", "dataset", "cf.npz", "rating.npz"} <= files
 
 
+def test_sequential_linear_candidates_round_trip(tmp_path):
+    config = RecommenderConfig(n_candidates=8, cf={"model": "SequentialLinear", "l2": 1.0})
+    rec = Recommender.build(_data(), config=config)
+    assert type(rec.cf).__name__ == "SequentialLinear" and rec.cf.l2 == 1.0
+    out = rec.recommend(user=0, k=3)
+    assert out[0].item_id == "3"  # the withheld item still comes first
+    rec.save_pretrained(tmp_path / "rec")
+    loaded = Recommender.from_pretrained(tmp_path / "rec")
+    assert type(loaded.cf).__name__ == "SequentialLinear" and loaded.config == config
+    b = loaded.recommend(user=0, k=3)
+    assert [(i.item_id, i.score) for i in out] == [(i.item_id, i.score) for i in b]
+    with pytest.raises(ValueError, match="cf model must be one of"):
+        RecommenderConfig(cf={"model": "SASRec"})
+
+
 def test_from_pretrained_errors(tmp_path):
     with pytest.raises(ValueError, match="not a saved recommender"):
         Recommender.from_pretrained(tmp_path)

@@ -7,6 +7,7 @@ from convrec.cf.fusion import fuse
 from convrec.cf.knn import SIMILARITIES, ItemKNN, ItemKNNConfig, KNNConfig, UserKNN
 from convrec.cf.rating import Blend, KNNBaseline
 from convrec.cf.scoring import ItemLayout, score_dense, score_topk
+from convrec.cf.seqlinear import SequentialLinear
 from convrec.cf.sequential import NeighbourModel, RecencyItemKNN, SequentialKNN
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "NeighbourModel",
     "RecencyItemKNN",
     "SequentialKNN",
+    "SequentialLinear",
     "UserKNN",
     "cuda_available",
     "fuse",

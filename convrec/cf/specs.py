@@ -40,11 +40,13 @@ def ranking_model_specs() -> list[ModelSpec]:
     ``cf_itemknn`` and ``cf_userknn`` are the plain neighbour models
     (:class:`~convrec.cf.knn.ItemKNN`, :class:`~convrec.cf.knn.UserKNN`, cosine, every
     interaction weighs 1); ``cf_recency_itemknn`` weighs the item-kNN neighbours by recency;
-    ``cf_seqknn`` uses transition neighbours. The sequential grids were narrowed on an inner
-    split of the training rows only (each user's last train item held out): ``tau > 2`` and
-    the cosine blend lost there, so they are not searched.
+    ``cf_seqknn`` uses transition neighbours, ``cf_seqlinear`` a ridge regression of the next
+    item (:class:`~convrec.cf.seqlinear.SequentialLinear`). The SequentialKNN grid was
+    narrowed on an inner split of the training rows only (each user's last train item held
+    out): ``tau > 2`` and the cosine blend lost there, so they are not searched.
     """
     from convrec.cf.knn import ItemKNN, UserKNN
+    from convrec.cf.seqlinear import SequentialLinear
     from convrec.cf.sequential import RecencyItemKNN, SequentialKNN
 
     sizes = (10, 20, 50, 100, 200)
@@ -60,5 +62,10 @@ def ranking_model_specs() -> list[ModelSpec]:
             "cf_seqknn",
             SequentialKNN,
             grid=[{"tau": t, "window": w} for t in (1.0, 2.0) for w in (5, 10)],
+        ),
+        ModelSpec(
+            "cf_seqlinear",
+            SequentialLinear,
+            grid=[{"tau_long": t, "l2": r} for t in (8.0, 16.0) for r in (100.0, 300.0, 1000.0)],
         ),
     ]

@@ -11,6 +11,12 @@ FUSIONS = ("zscore", "minmax", "rrf")
 """Fusion choices of :meth:`RecommenderConfig.with_fusion`: two per-user normalisations of a
 weighted sum, and reciprocal-rank fusion."""
 
+CF_MODELS = ("SequentialKNN", "SequentialLinear")
+"""Candidate models a :class:`RecommenderConfig` may name in ``cf["model"]``
+(:class:`~convrec.cf.sequential.SequentialKNN`: any catalogue size;
+:class:`~convrec.cf.seqlinear.SequentialLinear`: more accurate, catalogues up to
+:data:`convrec.cf.seqlinear.MAX_ITEMS` items)."""
+
 RATING_MODELS = ("BiasBaseline", "KNNBaseline", "Blend")
 """Rating models a :class:`RecommenderConfig` may name (each carries, or for ``Blend`` holds
 a member with, the global mean and user / item biases that rate a session's items)."""
@@ -53,7 +59,8 @@ class RecommenderConfig:
         in their neighbours. (Protocol B counts every rating as a positive, the
         chat does not.)
     cf : dict
-        Parameters of the :class:`~convrec.cf.sequential.SequentialKNN` candidate model.
+        The candidate model: ``{"model": name, **parameters}`` with a name of
+        :data:`CF_MODELS` (no name: ``SequentialKNN``).
     rating : dict
         The rating model: ``{"model": name, **parameters}`` with a name of
         :data:`RATING_MODELS`.
@@ -82,6 +89,8 @@ class RecommenderConfig:
     def __post_init__(self) -> None:
         if self.llm_candidates < 0:
             raise ValueError(f"llm_candidates must be >= 0, got {self.llm_candidates}")
+        if self.cf.get("model", CF_MODELS[0]) not in CF_MODELS:
+            raise ValueError(f"cf model must be one of {CF_MODELS}, got {self.cf!r}")
         if self.rating.get("model") not in RATING_MODELS:
             raise ValueError(f"rating model must be one of {RATING_MODELS}, got {self.rating!r}")
         if not 0.0 <= self.rating_alpha <= 1.0:

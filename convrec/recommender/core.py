@@ -13,7 +13,8 @@ import scipy.sparse as sp
 
 from convrec.cf.baselines import BiasBaseline
 from convrec.cf.rating import Blend, KNNBaseline
-from convrec.cf.sequential import SequentialKNN, item_cosine
+from convrec.cf.seqlinear import SequentialLinear
+from convrec.cf.sequential import NeighbourModel, SequentialKNN, item_cosine
 from convrec.data.dataset import Dataset
 from convrec.data.names import real_titles
 from convrec.dialogue.intent import Constraints
@@ -32,6 +33,10 @@ RATING_CLASSES: dict[str, Any] = {
     "BiasBaseline": BiasBaseline, "KNNBaseline": KNNBaseline, "Blend": Blend
 }  # fmt: skip
 """The rating model classes by the name :attr:`RecommenderConfig.rating` gives."""
+CF_CLASSES: dict[str, type[NeighbourModel]] = {
+    "SequentialKNN": SequentialKNN, "SequentialLinear": SequentialLinear
+}  # fmt: skip
+"""The candidate model classes by the name :attr:`RecommenderConfig.cf` gives."""
 
 
 class Recommender:
@@ -60,7 +65,7 @@ class Recommender:
         self,
         data: Dataset,
         rows: np.ndarray,
-        cf: SequentialKNN,
+        cf: NeighbourModel,
         rating: Any,
         cbf: Any = None,
         llm: Any = None,
@@ -118,7 +123,8 @@ class Recommender:
         """Fit the CF candidate and rating models on ``rows`` (default: all) and wrap them."""
         config = config or RecommenderConfig()
         rows = np.arange(data.n_interactions) if rows is None else np.asarray(rows, np.int64)
-        cf = SequentialKNN(**config.cf).fit(data, rows)
+        cf_params = {k: v for k, v in config.cf.items() if k != "model"}
+        cf = CF_CLASSES[config.cf.get("model", "SequentialKNN")](**cf_params).fit(data, rows)
         params = {k: v for k, v in config.rating.items() if k != "model"}
         rating = RATING_CLASSES[config.rating["model"]](**params).fit(data, rows)
         return cls(data, rows, cf, rating, cbf=cbf, llm=llm, config=config)

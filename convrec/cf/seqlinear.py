@@ -1,0 +1,170 @@
+"""SequentialLinear: a closed-form ridge model of the next item from a recency-weighted history.
+
+Every training interaction at sequence position ``t`` is one regression example: the input
+is the user's previous ``window`` items weighted by how recent they were, the target the
+item at ``t``; ``W = (X^T X + l2 I)^{-1} X^T Y`` (the item-transition part of the linear
+session models of Choi et al., 2021, "Session-aware linear item-item models"). Its rows
+become the neighbour lists of the native engine, so scoring, top-k and evidence are the
+same kernels as for the other :class:`~convrec.cf.sequential.NeighbourModel` s.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
+
+from convrec.cf.sequential import NeighbourModel, Ties, positions_from_end, user_sequences
+from convrec.data.dataset import Dataset, canonical_csr
+
+MAX_ITEMS = 20_000
+"""Largest catalogue :class:`SequentialLinear` fits: the solve holds two dense
+``float64[n_items, n_items]`` matrices (3.2 GB each at this size)."""
+
+
+@dataclass
+class SequentialLinear(NeighbourModel):
+    """Next-item ridge regression over a two-scale recency-weighted history.
+
+    A history item ``p`` positions before the newest one (``p = 0``) weighs
+    ``exp(-p / tau) + long_weight * exp(-p / tau_long)``: a sharp head for the last few
+    items and a long tail for the user's lasting taste; only the newest ``window`` rows count.
+    ``score(u, i) = sum_h w(u, h) * W[h, i]`` with ``W`` the ridge solution (diagonal zeroed,
+    each row pruned to its ``k`` entries of largest magnitude: ``W`` has negative weights,
+    and they matter).
+
+    Parameters
+    ----------
+    k
+        Entries kept per row of ``W`` (``0``: all).
+    window
+        History rows that form one input (and the scored user's profile).
+    tau, tau_long, long_weight
+        The recency kernel above, in positions (``tau_long = inf`` or ``long_weight = 0``:
+        one exponential).
+    l2
+        Ridge penalty ``l2 >= 0`` on ``W`` (``0`` needs a non-singular ``X^T X``).
+    ties
+        ``"item_order"`` (default) trusts the split's order of interactions sharing a
+        timestamp; ``"simultaneous"`` gives them one position.
+
+    Raises
+    ------
+    ValueError
+        At fit, for catalogues over :data:`MAX_ITEMS` items (use
+        :class:`~convrec.cf.sequential.SequentialKNN`).
+    """
+
+    k: int = 500
+    window: int = 50
+    tau: float = 1.0
+    tau_long: float = 16.0
+    long_weight: float = 0.5
+    l2: float = 300.0
+    ties: Ties = "item_order"
+
+    def __post_init__(self) -> None:
+        if self.k < 0 or self.window < 1:
+            raise ValueError(f"need k >= 0 and window >= 1, got k={self.k}, window={self.window}")
+        if not (self.tau > 0 and self.tau_long > 0 and self.long_weight >= 0 and self.l2 >= 0):
+            raise ValueError(
+                "need tau > 0, tau_long > 0, long_weight >= 0 and l2 >= 0, got "
+                f"tau={self.tau}, tau_long={self.tau_long}, long_weight={self.long_weight}, "
+                f"l2={self.l2}"
+            )
+        if self.ties not in ("item_order", "simultaneous"):
+            raise ValueError(f"ties must be 'item_order' or 'simultaneous', got {self.ties!r}")
+
+    def recency(self, positions: np.ndarray) -> np.ndarray:
+        """``float64[m]`` weights of history items ``positions`` (``int[m]``, 0 = newest)."""
+        p = np.asarray(positions, dtype=np.float64)
+        w = np.exp(-p / self.tau)
+        if self.long_weight and not math.isinf(self.tau_long):
+            w += self.long_weight * np.exp(-p / self.tau_long)
+        elif self.long_weight:
+            w += self.long_weight
+        return w
+
+    def _weights(self, data: Dataset, rows: np.ndarray) -> sp.csr_matrix:
+        user, item, timestamp = user_sequences(data, rows)
+        rank = positions_from_end(user, timestamp, "item_order")  # rows from the end
+        keep = rank < self.window
+        pos = positions_from_end(user, timestamp, self.ties)[keep]
+        w = sp.csr_matrix(
+            (self.recency(pos).astype(np.float32), (user[keep], item[keep])),
+            shape=(data.n_users, data.n_items),
+            dtype=np.float32,
+        )
+        return canonical_csr(w)
+
+    def _neighbours(self, data: Dataset, rows: np.ndarray) -> sp.csr_matrix:
+        n = data.n_items
+        if n > MAX_ITEMS:
+            raise ValueError(
+                f"SequentialLinear solves a dense {n} x {n} system; catalogues above "
+                f"{MAX_ITEMS} items need SequentialKNN"
+            )
+        x, y = self.examples(data, rows)
+        gram = (x.T @ x).toarray() + self.l2 * np.eye(n)
+        rhs = (x.T @ y).toarray()
+        try:
+            w = scipy.linalg.solve(gram, rhs, assume_a="pos", overwrite_a=True)
+        except np.linalg.LinAlgError as err:
+            raise ValueError(
+                "SequentialLinear: X^T X + l2 I is singular (items never seen in a history); "
+                f"use l2 > 0 (got {self.l2})"
+            ) from err
+        np.fill_diagonal(w, 0.0)
+        return keep_largest_magnitude(w, self.k)
+
+    def examples(self, data: Dataset, rows: np.ndarray) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """The regression examples of ``rows``: one per interaction with a predecessor.
+
+        Returns
+        -------
+        (X, Y)
+            ``float64[m', n_items]`` recency-weighted previous ``window`` items and the
+            one-hot ``float64[m', n_items]`` next item, in :func:`user_sequences` order.
+        """
+        user, item, timestamp = user_sequences(data, rows)
+        pos = positions_from_end(user, timestamp, self.ties)
+        m, n = len(user), data.n_items
+        ex, col, val = [], [], []
+        for d in range(1, min(self.window, max(m - 1, 1)) + 1):
+            t = np.flatnonzero(user[d:] == user[:-d]) + d  # targets with a row d before
+            ex.append(t)
+            col.append(item[t - d])
+            val.append(self.recency(np.maximum(pos[t - d] - pos[t] - 1, 0)))
+        target = np.concatenate(ex) if ex else np.zeros(0, np.int64)
+        x = sp.csr_matrix(
+            (np.concatenate(val) if val else [], (target, np.concatenate(col) if col else [])),
+            shape=(m, n),
+            dtype=np.float64,
+        )
+        has_input = np.diff(x.indptr) > 0
+        x = x[has_input]
+        nxt = item[has_input]
+        y = sp.csr_matrix(
+            (np.ones(len(nxt)), (np.arange(len(nxt)), nxt)), shape=(len(nxt), n), dtype=np.float64
+        )
+        return x, y
+
+
+def keep_largest_magnitude(dense: np.ndarray, k: int, chunk: int = 1024) -> sp.csr_matrix:
+    """``float64[n, m]`` -> float32 CSR with each row's ``k`` largest-``|value|`` non-zeros.
+
+    ``k = 0`` keeps every non-zero; rows are cut ``chunk`` at a time.
+    """
+    n_rows, n_cols = dense.shape
+    if 0 < k < n_cols:
+        for start in range(0, n_rows, chunk):
+            block = dense[start : start + chunk]
+            cut = np.argpartition(-np.abs(block), k - 1, axis=1)[:, k:]
+            np.put_along_axis(block, cut, 0.0, axis=1)
+    return canonical_csr(sp.csr_matrix(dense.astype(np.float32)))
+
+
+__all__ = ["MAX_ITEMS", "SequentialLinear", "keep_largest_magnitude"]
