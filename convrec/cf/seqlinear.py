@@ -10,14 +10,13 @@ same kernels as for the other :class:`~convrec.cf.sequential.NeighbourModel` s.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
-from convrec.cf.sequential import NeighbourModel, Ties, positions_from_end, user_sequences
+from convrec.cf.sequential import NeighbourModel, Ties, _csr, positions_from_end, user_sequences
 from convrec.data.dataset import Dataset, canonical_csr
 
 MAX_ITEMS = 20_000
@@ -81,24 +80,14 @@ class SequentialLinear(NeighbourModel):
     def recency(self, positions: np.ndarray) -> np.ndarray:
         """``float64[m]`` weights of history items ``positions`` (``int[m]``, 0 = newest)."""
         p = np.asarray(positions, dtype=np.float64)
-        w = np.exp(-p / self.tau)
-        if self.long_weight and not math.isinf(self.tau_long):
-            w += self.long_weight * np.exp(-p / self.tau_long)
-        elif self.long_weight:
-            w += self.long_weight
-        return w
+        return np.exp(-p / self.tau) + self.long_weight * np.exp(-p / self.tau_long)
 
     def _weights(self, data: Dataset, rows: np.ndarray) -> sp.csr_matrix:
         user, item, timestamp = user_sequences(data, rows)
         rank = positions_from_end(user, timestamp, "item_order")  # rows from the end
+        pos = rank if self.ties == "item_order" else positions_from_end(user, timestamp, self.ties)
         keep = rank < self.window
-        pos = positions_from_end(user, timestamp, self.ties)[keep]
-        w = sp.csr_matrix(
-            (self.recency(pos).astype(np.float32), (user[keep], item[keep])),
-            shape=(data.n_users, data.n_items),
-            dtype=np.float32,
-        )
-        return canonical_csr(w)
+        return _csr(self.recency(pos[keep]), user[keep], item[keep], (data.n_users, data.n_items))
 
     def _neighbours(self, data: Dataset, rows: np.ndarray) -> sp.csr_matrix:
         n = data.n_items
@@ -138,25 +127,18 @@ class SequentialLinear(NeighbourModel):
             ex.append(t)
             col.append(item[t - d])
             val.append(self.recency(np.maximum(pos[t - d] - pos[t] - 1, 0)))
-        target = np.concatenate(ex) if ex else np.zeros(0, np.int64)
-        x = sp.csr_matrix(
-            (np.concatenate(val) if val else [], (target, np.concatenate(col) if col else [])),
-            shape=(m, n),
-            dtype=np.float64,
-        )
+        x = _csr(np.concatenate(val), np.concatenate(ex), np.concatenate(col), (m, n), np.float64)
         has_input = np.diff(x.indptr) > 0
-        x = x[has_input]
         nxt = item[has_input]
-        y = sp.csr_matrix(
-            (np.ones(len(nxt)), (np.arange(len(nxt)), nxt)), shape=(len(nxt), n), dtype=np.float64
-        )
-        return x, y
+        y = _csr(np.ones(len(nxt)), np.arange(len(nxt)), nxt, (len(nxt), n), np.float64)
+        return x[has_input], y
 
 
 def keep_largest_magnitude(dense: np.ndarray, k: int, chunk: int = 1024) -> sp.csr_matrix:
     """``float64[n, m]`` -> float32 CSR with each row's ``k`` largest-``|value|`` non-zeros.
 
-    ``k = 0`` keeps every non-zero; rows are cut ``chunk`` at a time.
+    ``k = 0`` keeps every non-zero; otherwise the others are zeroed in ``dense`` itself
+    (``chunk`` rows at a time, no second dense copy).
     """
     n_rows, n_cols = dense.shape
     if 0 < k < n_cols:

@@ -39,6 +39,12 @@ CF_CLASSES: dict[str, type[NeighbourModel]] = {
 """The candidate model classes by the name :attr:`RecommenderConfig.cf` gives."""
 
 
+def _named_model(spec: dict[str, Any], classes: dict[str, Any], default: str = "") -> Any:
+    """``{"model": name, **parameters}`` -> an unfitted ``classes[name](**parameters)``."""
+    params = {k: v for k, v in spec.items() if k != "model"}
+    return classes[spec.get("model", default)](**params)
+
+
 class Recommender:
     """Ranked, explained lists from CF candidates, re-scored by the LLM and content, fused natively.
 
@@ -123,10 +129,8 @@ class Recommender:
         """Fit the CF candidate and rating models on ``rows`` (default: all) and wrap them."""
         config = config or RecommenderConfig()
         rows = np.arange(data.n_interactions) if rows is None else np.asarray(rows, np.int64)
-        cf_params = {k: v for k, v in config.cf.items() if k != "model"}
-        cf = CF_CLASSES[config.cf.get("model", "SequentialKNN")](**cf_params).fit(data, rows)
-        params = {k: v for k, v in config.rating.items() if k != "model"}
-        rating = RATING_CLASSES[config.rating["model"]](**params).fit(data, rows)
+        cf = _named_model(config.cf, CF_CLASSES, "SequentialKNN").fit(data, rows)
+        rating = _named_model(config.rating, RATING_CLASSES).fit(data, rows)
         return cls(data, rows, cf, rating, cbf=cbf, llm=llm, config=config)
 
     @classmethod
