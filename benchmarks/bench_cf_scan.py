@@ -30,7 +30,7 @@ from bench_cf import cpu_model, emit_json, interleaved_best, log, synthetic
 from convrec import _native
 from convrec.cf import ItemKNN, ItemLayout
 
-SIZES = (3_706, 8_192, 16_384, 32_768, 50_000)
+SIZES = (1_682, 3_706, 8_192, 16_384, 32_768, 50_000)
 
 
 def sweep(n_items: int, rounds: int) -> dict[str, Any]:

@@ -63,12 +63,13 @@ struct Layout {
   const int32_t* id_of = nullptr;
 };
 
-// How the CPU scorer finds the items a row reached: a bitmap scanned in order (small
-// catalogues, whose score array stays in L1) or a list of first touches (large ones).
-// automatic picks the bitmap up to kBitmapMaxItems items, where the two cross over on a 2-core
-// EPYC (benchmarks/README.md). Results never depend on it.
+// How the CPU scorer finds the items a row reached: a bitmap scanned in order, or a list of
+// first touches past a dense head of the first positions (the popular items, in a popularity
+// layout). automatic picks the list in a layout (faster at every catalogue size measured), and
+// without one the bitmap up to kBitmapMaxItems items, where the two cross over on a 2-core EPYC
+// (benchmarks/README.md). Results never depend on it.
 enum class ReachScan : int { automatic = 0, bitmap = 1, list = 2 };
-constexpr int32_t kBitmapMaxItems = 8192;
+constexpr int32_t kBitmapMaxItems = 16384;
 
 // Scores every item for each history row b: score(i) = sum_h weight(h) * sim(h, i), summed in
 // history order in float32. Candidates are the items reached by at least one neighbour edge,

@@ -1,5 +1,6 @@
 // CPU kernels of the CF engine: item-item similarity, batched scoring with fused top-k, fusion.
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -162,13 +163,20 @@ namespace {
 // How a row finds the items it reached (the top-k is taken over those alone):
 //   bitmap    a bit per item, set on every edge, scanned in position order. Best while the
 //             score array stays in L1 / L2 (small catalogues): one OR per edge, no list.
-//   positive  the positions in order of first touch, in `touched`; every contribution
-//             w * sim > 0 in float32, so a reached score is > 0 and a score still 0 marks a
-//             first touch: nothing but the score is read per edge. Large catalogues.
+//   positive  every contribution w * sim > 0 in float32, so a reached score is > 0 and a
+//             score still 0 marks a first touch. The first kDenseHead positions (the most
+//             popular items in a popularity layout: their scores stay in L1, and most edges
+//             land there) are only summed and then scanned whole; past them the positions
+//             are listed in `touched` in order of first touch. Large catalogues.
 //   stamped   as positive, for other rows: `stamp` holds the generation (row counter) that
 //             last reached each position.
 // The tie rule makes the visiting order irrelevant to the result.
 enum class Mode { bitmap, positive, stamped };
+
+// Positions [0, kDenseHead) of the positive mode: summed without a record, then scanned whole.
+// On the 10M-interaction benchmark three quarters of all edges land in the first 64 positions of
+// the popularity layout; 256 measured best there (benchmarks/README.md).
+constexpr int32_t kDenseHead = 256;
 
 // A thread's scratch for one history row at a time; `score` and `reached` are all zero
 // between rows.
@@ -210,13 +218,21 @@ inline void prefetch_row(const CsrView& nbr, int32_t h) {
   }
 }
 
+// First entry of neighbour row h at a position >= kDenseHead (rows are sorted by position).
+inline int32_t head_end(const CsrView& nbr, int32_t h) {
+  return static_cast<int32_t>(std::lower_bound(nbr.indices + nbr.indptr[h],
+                                               nbr.indices + nbr.indptr[h + 1], kDenseHead) -
+                              nbr.indices);
+}
+
 // Scores history row b into s.score (positions of the layout): score(i) += w(h) * sim(h, i) in
 // history order (the oracle's float32 operations exactly), and records the reached positions
 // (see Mode). Returns their number in the list modes. Neighbour rows are prefetched kAhead
-// history entries ahead, their indptr entries 2 * kAhead ahead.
+// history entries ahead, their indptr entries 2 * kAhead ahead. `split` (positive mode; null:
+// each row is searched) holds head_end of every neighbour row.
 template <Mode M>
 int32_t accumulate_row(const CsrView& hist, const CsrView& nbr, const int32_t* pos_of,
-                       int32_t b, Scratch& s) {
+                       const int32_t* split, int32_t b, Scratch& s) {
   constexpr int32_t kAhead = 8;
   const int32_t lo = hist.indptr[b], len = hist.indptr[b + 1] - lo;
   const int32_t* rows = hist.indices + lo;
@@ -240,8 +256,13 @@ int32_t accumulate_row(const CsrView& hist, const CsrView& nbr, const int32_t* p
     if (e + kAhead < len) prefetch_row(nbr, rows[e + kAhead]);
     const int32_t h = rows[e];
     const float w = weights[e];
+    int32_t q = nbr.indptr[h];
     const int32_t q_end = nbr.indptr[h + 1];
-    for (int32_t q = nbr.indptr[h]; q < q_end; ++q) {
+    if constexpr (M == Mode::positive) {  // the dense head: summed, nothing recorded
+      const int32_t q_head = split != nullptr ? split[h] : head_end(nbr, h);
+      for (; q < q_head; ++q) score[idx[q]] += w * val[q];
+    }
+    for (; q < q_end; ++q) {
       const int32_t i = idx[q];
       if constexpr (M == Mode::bitmap) {
         reached[i >> 6] |= uint64_t{1} << (i & 63);
@@ -296,6 +317,18 @@ void select_row(const CsrView& hist, const Layout& layout, int32_t b, int32_t n,
     }
   }
   int32_t count = 0;
+  if constexpr (M == Mode::positive) {  // the dense head, every position: v > 0 when reached
+    const int32_t head = std::min<int32_t>(kDenseHead, static_cast<int32_t>(s.score.size()));
+    float bar = FLT_TRUE_MIN;  // offer when v >= bar: reached (> 0), and >= the k-th once full
+    for (int32_t i = 0; i < head; ++i) {
+      const float v = score[i];
+      score[i] = 0.0f;
+      if (v >= bar) {
+        offer(layout, i, v, k, &count, ids, scores);
+        if (count == k) bar = std::max(scores[k - 1], FLT_TRUE_MIN);
+      }
+    }
+  }
   if constexpr (M == Mode::bitmap) {
     const int32_t n_words = static_cast<int32_t>(s.reached.size());
     for (int32_t j = 0; j < n_words; ++j) {
@@ -327,9 +360,10 @@ void select_row(const CsrView& hist, const Layout& layout, int32_t b, int32_t n,
 }
 
 template <Mode M>
-void score_row(const CsrView& hist, const CsrView& nbr, const Layout& layout, int32_t b,
-               bool exclude_seen, Scratch& s, int32_t k, int32_t* ids, float* scores) {
-  const int32_t n = accumulate_row<M>(hist, nbr, layout.pos_of, b, s);
+void score_row(const CsrView& hist, const CsrView& nbr, const Layout& layout,
+               const int32_t* split, int32_t b, bool exclude_seen, Scratch& s, int32_t k,
+               int32_t* ids, float* scores) {
+  const int32_t n = accumulate_row<M>(hist, nbr, layout.pos_of, split, b, s);
   select_row<M>(hist, layout, b, n, exclude_seen, s, k, ids, scores);
 }
 
@@ -341,12 +375,21 @@ void score_topk_cpu(const CsrView& hist, const CsrView& nbr, const Layout& layou
   const int32_t n_rows = hist.n_rows;
   const int threads = thread_count(num_threads);
   const bool bitmap =
-      scan == ReachScan::bitmap || (scan == ReachScan::automatic && n_items <= kBitmapMaxItems);
+      scan == ReachScan::bitmap || (scan == ReachScan::automatic && layout.id_of == nullptr &&
+                                    n_items <= kBitmapMaxItems);
   float min_sim = INFINITY;
   if (!bitmap) {
     const int64_t nbr_nnz = nbr.indptr[nbr.n_rows];
     for (int64_t q = 0; q < nbr_nnz; ++q) min_sim = std::min(min_sim, nbr.data[q]);
   }
+  // The dense head's end in every neighbour row, once per call when the batch has more history
+  // entries than there are rows to search (else each history entry searches its row).
+  std::vector<int32_t> split;
+  if (!bitmap && min_sim > 0.0f && hist.indptr[n_rows] >= n_items) {
+    split.resize(static_cast<size_t>(n_items));
+    for (int32_t h = 0; h < n_items; ++h) split[h] = head_end(nbr, h);
+  }
+  const int32_t* split_of = split.empty() ? nullptr : split.data();
   // Rows are handed out dynamically in chunks: histories are skewed (log-normal activity), so
   // static blocks would leave one thread with the heavy users.
   const int32_t chunk = std::max<int32_t>(1, std::min<int32_t>(32, n_rows / (64 * threads)));
@@ -358,16 +401,16 @@ void score_topk_cpu(const CsrView& hist, const CsrView& nbr, const Layout& layou
       int32_t* ids = out.ids + static_cast<int64_t>(b) * k;
       float* scores = out.scores + static_cast<int64_t>(b) * k;
       if (bitmap) {
-        score_row<Mode::bitmap>(hist, nbr, layout, b, exclude_seen, s, k, ids, scores);
+        score_row<Mode::bitmap>(hist, nbr, layout, nullptr, b, exclude_seen, s, k, ids, scores);
       } else if (contributions_positive(hist, b, min_sim)) {
-        score_row<Mode::positive>(hist, nbr, layout, b, exclude_seen, s, k, ids, scores);
+        score_row<Mode::positive>(hist, nbr, layout, split_of, b, exclude_seen, s, k, ids, scores);
       } else {
         if (s.stamp.empty()) s.stamp.assign(static_cast<size_t>(n_items), 0);
         if (++s.generation == 0) {  // wrapped: forget every old stamp
           std::fill(s.stamp.begin(), s.stamp.end(), 0);
           s.generation = 1;
         }
-        score_row<Mode::stamped>(hist, nbr, layout, b, exclude_seen, s, k, ids, scores);
+        score_row<Mode::stamped>(hist, nbr, layout, nullptr, b, exclude_seen, s, k, ids, scores);
       }
       for (int32_t j = 0; j < k && E > 0; ++j) {
         const int64_t at = (static_cast<int64_t>(b) * k + j) * E;

@@ -256,6 +256,28 @@ def test_score_topk_in_a_layout_matches_oracle(
         np.testing.assert_array_equal(got[3], want[3])
 
 
+@pytest.mark.parametrize("n_items", [255, 256, 257, 700])
+@pytest.mark.parametrize("n_users", [2, 60])  # 2: fewer history entries than items; 60: more
+def test_score_topk_past_the_dense_head_matches_oracle(n_items, n_users) -> None:
+    # The list scan of positive rows sums the first 256 positions without a record and scans
+    # them whole; past them it lists first touches. Rows here straddle that boundary, in the
+    # identity layout and in a shuffled one, with ties and exclusions.
+    rng = np.random.default_rng(n_items * 100 + n_users)
+    sims = rng.integers(1, 4, (n_items, n_items)) * (rng.random((n_items, n_items)) < 0.05)
+    nbr = as_csr(sp.csr_matrix(sims.astype(np.float32)), "nbr")
+    weights = rng.integers(1, 3, (n_users, n_items)) * (rng.random((n_users, n_items)) < 0.1)
+    hist = as_csr(sp.csr_matrix(weights.astype(np.float32)), "hist")
+    want = oracle.score_topk(hist, nbr, 20, True, 2)
+    order = rng.permutation(n_items).astype(np.int32)
+    for matrix, item_order in ((nbr, None), (layout_of(nbr, order), order)):
+        got = _native.score_topk(
+            hist.indptr, hist.indices, hist.data, matrix.indptr, matrix.indices, matrix.data,
+            20, True, 2, 1, False, item_order, "list",
+        )  # fmt: skip
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, w)
+
+
 def test_score_topk_many_stamped_rows_in_one_thread() -> None:
     # Rows with a negative weight take the stamped path; its 16-bit row counter wraps after
     # 65,535 rows of one thread and must forget every older stamp.

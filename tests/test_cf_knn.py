@@ -124,7 +124,12 @@ def test_item_knn_on_a_large_catalogue_scores_in_its_layout_and_matches_oracle()
     np.testing.assert_array_equal(ids, want[0])
     np.testing.assert_array_equal(scores, want[1])
     small = ItemKNN(n_neighbours=5).fit(random_ratings(6, 40, 25, 0.2))
-    assert small._scoring_layout() is None  # a small catalogue is scored as fitted
+    assert small._scoring_layout() is not None  # every catalogue is scored in its layout
+    small_batch = random_ratings(7, 5, 25, 0.3)
+    ids, scores = small.recommend(small_batch, k=4)
+    want = oracle.score_topk(small_batch, small.similarity_, 4, True)
+    np.testing.assert_array_equal(ids, want[0])
+    np.testing.assert_array_equal(scores, want[1])
 
 
 def test_evidence_sums_to_score_when_e_covers_the_history() -> None:

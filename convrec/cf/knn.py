@@ -383,11 +383,9 @@ class ItemKNN(_NeighbourRecommender):
 
     def _scoring_layout(self) -> ItemLayout | None:
         # Items by training popularity: histories are mostly popular items and so are their
-        # neighbours, so the scores and neighbour rows a batch touches most share cache lines.
-        # A small catalogue's scores stay in L1 anyway: it is scored as fitted.
+        # neighbours, so the scores and neighbour rows a batch touches most share cache lines,
+        # and most edges land in the kernel's dense head (benchmarks/README.md).
         sim, ui = self._fitted()
-        if sim.shape[0] <= _native.BITMAP_MAX_ITEMS:
-            return None
         if self._layout is None or self._layout[0] is not sim:
             popularity = np.bincount(ui.indices, minlength=ui.shape[1])
             self._layout = (sim, ItemLayout.by_popularity(sim, popularity))
