@@ -161,13 +161,14 @@ int64_t item_similarity_topk_cpu(const CsrView& ui, const SimilarityParams& p, i
 namespace {
 
 // How a row finds the items it reached (the top-k is taken over those alone):
-//   bitmap    a bit per item, set on every edge, scanned in position order. Best while the
-//             score array stays in L1 / L2 (small catalogues): one OR per edge, no list.
+//   bitmap    a bit per item, set on every edge, scanned in position order. Small catalogues
+//             scored without a layout: one OR per edge, no list.
 //   positive  every contribution w * sim > 0 in float32, so a reached score is > 0 and a
 //             score still 0 marks a first touch. The first kDenseHead positions (the most
 //             popular items in a popularity layout: their scores stay in L1, and most edges
 //             land there) are only summed and then scanned whole; past them the positions
-//             are listed in `touched` in order of first touch. Large catalogues.
+//             are listed in `touched` in order of first touch. Rows in a layout, and rows
+//             of large catalogues.
 //   stamped   as positive, for other rows: `stamp` holds the generation (row counter) that
 //             last reached each position.
 // The tie rule makes the visiting order irrelevant to the result.
