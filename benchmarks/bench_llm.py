@@ -97,6 +97,15 @@ def main() -> None:
     sub = rank_prompts[: n_naive(n_cands)]
     c_naive = _rate(lambda: scorer.answer_scores_naive(sub), len(sub))
 
+    # the next task: one history prompt per user, each candidate's title scored by likelihood
+    owner = np.repeat(np.arange(len(users)), cands_ids.shape[1])[valid.ravel()]
+    next_prompts = builder.history_prompts(Task.NEXT, users)
+    titles = [builder.title(int(i)) for i in cands_ids[valid]]
+    scorer.sequence_scores(next_prompts[:1], titles[:8], np.zeros(8, np.int64))  # warm-up
+    n_fast = _rate(lambda: scorer.sequence_scores(next_prompts, titles, owner), n_cands)
+    k = n_naive(n_cands)
+    n_slow = _rate(lambda: scorer.sequence_scores_naive(next_prompts, titles[:k], owner[:k]), k)
+
     ex_prompts = builder.prompts(Task.EXPLANATION, data.user[rows[:32]], data.item[rows[:32]])
     start = time.perf_counter()
     _, n_tokens = scorer.generate(ex_prompts, max_new_tokens=20)
@@ -114,6 +123,10 @@ def main() -> None:
         "candidates_per_s_naive": round(c_naive, 2),
         "candidates_speedup": round(c_fast / c_naive, 2),
         "candidates_per_user": args.candidates,
+        "next_candidates_per_s": round(n_fast, 2),
+        "next_candidates_per_s_naive": round(n_slow, 2),
+        "next_candidates_speedup": round(n_fast / n_slow, 2),
+        "next_vs_pointwise": round(n_fast / c_fast, 2),
         "explain_tokens_per_s": round(e_rate, 2),
         "explain_batch": len(ex_prompts),
         "machine": _machine(args.threads),

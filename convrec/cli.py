@@ -257,7 +257,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
         "--tasks",
         default="rating,ranking,explanation",
         metavar="LIST",
-        help="comma-separated tasks (default rating,ranking,explanation)",
+        help="comma-separated tasks (default rating,ranking,explanation); 'next' is ranking "
+        "as title generation: an adapter trained on it without 'ranking' scores candidates "
+        "by title likelihood, one encoder pass per user",
     )
     p.add_argument(
         "--weights",
@@ -294,7 +296,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
         default=None,
         choices=["A", "B", "C"],
         help="train every task on that protocol's train rows; default: protocol A's train "
-        "rows for rating / explanation and B's for ranking",
+        "rows for rating / explanation and B's for ranking / next",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lora-r", type=int, default=8, metavar="R", help="LoRA rank")

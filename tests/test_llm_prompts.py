@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from convrec.llm import REGISTRY, PromptBuilder, Task, Template, TemplateRegistry
+from convrec.llm.tasks import PromptFields
 from convrec.splits import random_split
 
 
@@ -104,13 +105,13 @@ def test_target_never_leaks_into_its_prompt(llm_data, task):
         records = builder.records(task, rows, templates=template.id)
         for rec in records:
             assert rec.target, rec
-            if task is Task.EXPLANATION:  # digits and yes / no legitimately appear elsewhere
+            if task in (Task.EXPLANATION, Task.NEXT):  # digits, yes / no appear elsewhere
                 assert rec.target.lower() not in rec.source.lower(), rec
         for k, rec in enumerate(records[:8]):
             other = PromptBuilder().fit(_perturbed(llm_data, rec.row), split.train)
             again = other.records(task, rows, templates=template.id)[k]
             assert again.source == rec.source, (template.id, rec.row)
-            if task is not Task.RANKING:
+            if task not in (Task.RANKING, Task.NEXT):  # their targets are not the rating
                 assert again.target != rec.target
 
 
@@ -165,12 +166,13 @@ def test_ranking_examples_are_positives_and_unseen_hard_negatives(fitted, llm_da
     assert builder.ranking_examples(rows, seed=3) == examples  # seeded
 
 
-def test_ranking_prompts_see_only_the_past_of_their_row(fitted, llm_data):
+@pytest.mark.parametrize("task", [Task.RANKING, Task.NEXT])
+def test_ranking_prompts_see_only_the_past_of_their_row(fitted, llm_data, task):
     """Changing what the user did at and after the row changes nothing in its prompt."""
     builder, split = fitted
     rows = _middle_rows(llm_data, split.train, 12)
     assert len(rows) == 12
-    records = builder.records(Task.RANKING, rows, seed=5)
+    records = builder.records(task, rows, seed=5)
     for k, rec in enumerate(records):
         u, ts = llm_data.user[rec.row], llm_data.timestamp[rec.row]
         later = np.flatnonzero(
@@ -183,8 +185,25 @@ def test_ranking_prompts_see_only_the_past_of_their_row(fitted, llm_data):
         rating = llm_data.rating.copy()
         rating[later] = np.where(rating[later] >= 3, 1.0, 5.0)
         other = PromptBuilder().fit(dataclasses.replace(llm_data, rating=rating), split.train)
-        again = other.records(Task.RANKING, rows, seed=5)[k]
+        again = other.records(task, rows, seed=5)[k]
         assert (again.item, again.target) == (rec.item, rec.target)
         assert again.source == rec.source, rec.row
         history = builder.history(int(u), before_row=rec.row)[0]
         assert not set(history.tolist()) & set(llm_data.item[later].tolist())
+
+
+def test_next_prompts_show_the_history_and_target_the_title(fitted, llm_data):
+    builder, split = fitted
+    users = np.unique(llm_data.user[split.train])[:5]
+    prompts = builder.history_prompts(Task.NEXT, users)
+    for u, prompt in zip(users.tolist(), prompts, strict=True):
+        items, ratings = builder.history(u)
+        profile = PromptFields(profile=builder.profile_text(items, ratings))
+        assert prompt == REGISTRY.default(Task.NEXT).render(profile)
+        assert builder.title(int(items[0])) in prompt  # the newest item leads the profile
+    again = builder.history_prompts_for(Task.NEXT, [builder.history(u) for u in users.tolist()])
+    assert again == prompts
+    rec = builder.records(Task.NEXT, split.train[:3], seed=1)[0]
+    assert rec.target == builder.title(rec.item)
+    with pytest.raises(ValueError, match="needs a target item"):
+        builder.history_prompts(Task.RANKING, users)

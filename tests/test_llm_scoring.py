@@ -94,6 +94,52 @@ def test_batched_answer_scores_equal_one_forward_per_candidate(setup):
     assert np.unique(fast.round(5)).size > 5  # candidates are told apart
 
 
+def test_title_likelihoods_encode_once_and_equal_one_forward_per_candidate(setup):
+    _, _, builder, backbone = setup
+    users = np.array([0, 3, 7], np.int32)
+    prompts = builder.history_prompts(Task.NEXT, users)
+    items = [1, 2, 29, 4, 4, 11, 5, 8, 6, 7, 12]  # uneven counts per prompt, with repeats
+    owner = np.array([2, 0, 1, 0, 0, 2, 1, 1, 2, 2, 0])  # unsorted
+    titles = [builder.title(i) for i in items]
+    scorer = Scorer(backbone, batch_size=2)  # several encoder batches, decoder chunks of 8
+    fast = scorer.sequence_scores(prompts, titles, owner)
+    naive = scorer.sequence_scores_naive(prompts, titles, owner)
+    assert fast.shape == (len(items),) and fast.dtype == np.float32
+    assert np.all(fast < 0)  # log-probabilities of whole titles
+    np.testing.assert_allclose(fast, naive, rtol=1e-4, atol=1e-4)
+    assert fast[3] == fast[4]  # the same (prompt, title) twice
+    # a probability: the title's tokens then eos, each under teacher forcing
+    model = backbone.model
+    batch = backbone.encode_sources([prompts[1]])
+    labels = torch.tensor(backbone.encode_targets([titles[2]]))
+    with torch.no_grad():
+        loss = model(**batch, labels=labels).loss  # mean token cross-entropy
+    assert fast[2] == pytest.approx(-float(loss) * labels.shape[1], rel=1e-4)
+    with pytest.raises(ValueError, match="owner must be"):
+        scorer.sequence_scores(prompts, titles, owner[:-1])
+    with pytest.raises(ValueError, match="owner must be"):
+        scorer.sequence_scores(prompts, titles, owner + 1)
+
+
+def test_next_ranking_scores_candidates_by_title_likelihood(setup):
+    data, split, _, backbone = setup
+    model = LLMModel(LLMConfig(n_candidates=5, ranking="next"), backbone=backbone)
+    model.fit(data, split.train)
+    users = data.user[split.test[:3]]
+    cands = np.array([[1, 2, -1], [4, -1, -1], [5, 6, 7]], np.int32)
+    scores = model.score_candidates(users, cands)
+    assert np.array_equal(np.isfinite(scores), cands >= 0)
+    prompts = model.builder.history_prompts(Task.NEXT, users)
+    rows, cols = np.nonzero(cands >= 0)
+    titles = [model.builder.title(int(i)) for i in cands[rows, cols]]
+    want = Scorer(backbone).sequence_scores_naive(prompts, titles, rows)
+    np.testing.assert_allclose(scores[rows, cols], want, rtol=1e-4, atol=1e-4)
+    histories = [model.builder.history(int(u)) for u in users]
+    np.testing.assert_allclose(model.score_candidates_for(histories, cands), scores)
+    with pytest.raises(ValueError, match="ranking must be one of"):
+        LLMConfig(ranking="listwise")
+
+
 def test_batched_generation_is_length_limited(setup):
     data, split, builder, backbone = setup
     rows = split.test[:6]

@@ -67,6 +67,25 @@ def test_training_reduces_the_loss(llm_data, tiny_t5_dir, tmp_path, weighting):
         assert result.log_vars == [0.0, 0.0]
 
 
+def test_training_the_next_task_learns_titles_and_ranks_by_them(llm_data, tiny_t5_dir, tmp_path):
+    config = TrainConfig(
+        tasks=("next",), weights=(1.0,), max_steps=30, eval_every=15, save_every=0, **SMALL
+    )
+    out = tmp_path / "next"
+    result = train(llm_data, out, config, BackboneConfig(str(tiny_t5_dir), lora_r=4))
+    losses = [h["loss"] for h in result.history]
+    assert np.mean(losses[-4:]) < 0.8 * np.mean(losses[:4]), losses
+    assert [v["step"] for v in result.valid] == [15, 30]
+    assert {"next_ndcg@10", "cf_ndcg@10"} <= set(result.valid[0]) and "ndcg@10" not in result.valid[
+        0
+    ]
+    saved = json.loads((out / "convrec_config.json").read_text())
+    assert saved["llm"]["ranking"] == "next" and set(saved["data"]["train_rows"]) == {"next"}
+    model = LLMModel.from_pretrained(out)
+    assert model.config.ranking == "next"  # scores candidates by title likelihood
+    assert TrainConfig(tasks=("ranking", "next"), weights=(1.0, 1.0)).ranking == "pointwise"
+
+
 @pytest.fixture(scope="module")
 def trained(llm_data, tiny_t5_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("trained") / "adapter"
@@ -106,7 +125,7 @@ def test_convrec_config_round_trip(trained, tmp_path):
     assert TrainConfig(**saved["train"]) == config
     assert BackboneConfig(**saved["backbone"]) == bb.config
     assert PromptConfig(**saved["prompts"]) == PromptConfig(n_recent=2)
-    assert saved["data"]["name"] == "tiny"
+    assert saved["data"]["name"] == "tiny" and saved["llm"]["ranking"] == "pointwise"
     assert set(saved["data"]["train_rows"]) == {"rating", "ranking", "explanation"}
     assert len(saved["data"]["train_rows"]["rating"]["sha256"]) == 64
     model = LLMModel.from_pretrained(out, batch_size=4)

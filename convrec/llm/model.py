@@ -50,6 +50,11 @@ class LLMConfig:
         What scores: a copy with LoRA merged into the weights (default; same results), that
         copy with dynamic int8 linear layers (about 1.5x faster on CPU, small numeric
         differences), or the LoRA-wrapped training model itself.
+    ranking : {"pointwise", "next"}
+        How candidates are scored: one ``ranking`` prompt per (user, candidate) answered
+        yes / no (default), or the ``next`` task: one history prompt per user and each
+        candidate's title scored by its log-likelihood (the encoder runs once per user).
+        An adapter trained on ``next`` without ``ranking`` records ``"next"``.
     """
 
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
@@ -62,10 +67,13 @@ class LLMConfig:
     explain_no_repeat_ngram: int = 0
     templates: dict[str, str] = field(default_factory=dict)
     inference: str = "merged"
+    ranking: str = "pointwise"
 
     def __post_init__(self) -> None:
         if self.inference not in INFERENCE_MODES:
             raise ValueError(f"inference must be one of {INFERENCE_MODES}, got {self.inference!r}")
+        if self.ranking not in RANKING_STYLES:
+            raise ValueError(f"ranking must be one of {RANKING_STYLES}, got {self.ranking!r}")
         self.decoding()  # validates the explanation decoding
 
     def decoding(self) -> Decoding:
@@ -76,6 +84,7 @@ class LLMConfig:
 
 
 INFERENCE_MODES = ("merged", "int8", "lora")
+RANKING_STYLES = ("pointwise", "next")
 
 TrainHook = Callable[["LLMModel", Dataset, np.ndarray], None]
 """``hook(model, data, rows)``, called at the end of :meth:`LLMModel.fit` to train the adapter."""
@@ -228,10 +237,11 @@ class LLMModel:
             return self.scorer.ratings(prompts)
 
     def score_candidates(self, users: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-        """Pointwise LLM score of each candidate: ``log P(yes) - log P(no)`` for "next item?".
+        """LLM score of each candidate (``config.ranking``).
 
-        One ranking prompt per (user, candidate), each carrying the candidate's text and its
-        CF evidence; one decoder step each, batched.
+        ``"pointwise"``: ``log P(yes) - log P(no)`` for "next item?", one ranking prompt per
+        (user, candidate) carrying the candidate's text and its CF evidence, one decoder step
+        each, batched. ``"next"``: ``log P(title | history)``, one prompt per user.
 
         Parameters
         ----------
@@ -246,6 +256,12 @@ class LLMModel:
             ``float32[B, C]``, ``-inf`` at padding.
         """
         users = np.asarray(users)
+        if self.config.ranking == "next":
+            return self._score_titles(
+                candidates,
+                len(users),
+                lambda tpl: self.builder.history_prompts(Task.NEXT, users, tpl),
+            )
         return self._score_pairs(
             candidates,
             len(users),
@@ -269,6 +285,12 @@ class LLMModel:
         numpy.ndarray
             ``float32[B, C]``, ``-inf`` at padding.
         """
+        if self.config.ranking == "next":
+            return self._score_titles(
+                candidates,
+                len(histories),
+                lambda tpl: self.builder.history_prompts_for(Task.NEXT, histories, tpl),
+            )
         return self._score_pairs(
             candidates,
             len(histories),
@@ -291,6 +313,23 @@ class LLMModel:
         out = np.full(candidates.shape, -np.inf, np.float32)
         with self._active():
             out[rows, cols] = self.scorer.answer_scores(prompts)
+        return out
+
+    def _score_titles(
+        self,
+        candidates: np.ndarray,
+        n_rows: int,
+        render: Callable[[str | None], list[str]],
+    ) -> np.ndarray:
+        candidates = np.asarray(candidates)
+        if candidates.ndim != 2 or len(candidates) != n_rows:
+            raise ValueError(f"candidates must be int32[B, C] with B = {n_rows}")
+        rows, cols = np.nonzero(candidates >= 0)
+        prompts = render(self._template(Task.NEXT))
+        titles = [self.builder.title(int(i)) for i in candidates[rows, cols].tolist()]
+        out = np.full(candidates.shape, -np.inf, np.float32)
+        with self._active():
+            out[rows, cols] = self.scorer.sequence_scores(prompts, titles, rows)
         return out
 
     def cf_candidates(self, users: np.ndarray) -> np.ndarray:

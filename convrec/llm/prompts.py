@@ -259,14 +259,8 @@ class PromptBuilder:
         keep = items != item
         items, ratings = items[keep], ratings[keep]
         c = self.config
-        profile = list(items[: c.n_recent])
-        for j in np.argsort(-ratings, kind="stable"):
-            if len(profile) >= c.n_recent + c.n_top:
-                break
-            if items[j] not in profile:
-                profile.append(items[j])
+        profile_text = self.profile_text(items, ratings)
         rated = dict(zip(items.tolist(), ratings.tolist(), strict=True))
-        profile_text = ", ".join(f"{self.title(int(i))}: {_num(rated[int(i)])}" for i in profile)
         sim = self.knn.similarity_
         nbr = sim.indices[sim.indptr[item] : sim.indptr[item + 1]]
         w = sim.data[sim.indptr[item] : sim.indptr[item + 1]]
@@ -289,6 +283,21 @@ class PromptBuilder:
             evidence=evidence or "none",
             stats=", ".join(stats),
         )
+
+    def profile_text(self, items: np.ndarray, ratings: np.ndarray) -> str:
+        """The profile field: the ``n_recent`` newest items, then the best rated, with ratings.
+
+        ``items`` (``int32[h]``) newest first, ``ratings`` (``float32[h]``) theirs.
+        """
+        c = self.config
+        profile = list(items[: c.n_recent])
+        for j in np.argsort(-np.asarray(ratings), kind="stable"):
+            if len(profile) >= c.n_recent + c.n_top:
+                break
+            if items[j] not in profile:
+                profile.append(items[j])
+        rated = dict(zip(np.asarray(items).tolist(), np.asarray(ratings).tolist(), strict=True))
+        return ", ".join(f"{self.title(int(i))}: {_num(rated[int(i)])}" for i in profile)
 
     def _keywords(self, item: int, own_row: int) -> str:
         if self._row_terms is None:
@@ -313,6 +322,8 @@ class PromptBuilder:
             return str(int(np.clip(math.floor(rating + 0.5), 1, 5)))
         if task is Task.RANKING:
             return RANKING_ANSWERS[1]  # the row's own item is a positive
+        if task is Task.NEXT:
+            return self.title(item)  # what the candidates' titles are scored as
         if data.summary is not None:
             return data.summary[row]
         return self.grounded_explanation(user, item, rating)
@@ -417,11 +428,17 @@ class PromptBuilder:
         self, task: Task | str, rows: np.ndarray, seed: int = 0
     ) -> list[tuple[int, int, int, str]]:
         """``(user, item, before_row, target)`` per row: the row itself for rating and
-        explanation, a positive or a hard negative for ranking (:meth:`ranking_examples`)."""
+        explanation, a positive or a hard negative for ranking (:meth:`ranking_examples`), the
+        row's title after the history before it for next."""
         task = Task(task)
         if task is Task.RANKING:
             return self.ranking_examples(rows, seed)
         data = self._data()
+        if task is Task.NEXT:
+            return [
+                (int(data.user[r]), int(data.item[r]), r, self.target(task, r))
+                for r in np.asarray(rows).tolist()
+            ]
         return [
             (int(data.user[r]), int(data.item[r]), -1, self.target(task, r))
             for r in np.asarray(rows).tolist()
@@ -507,6 +524,33 @@ class PromptBuilder:
         return [
             tpl.render(self.fields_for(h_items, h_ratings, int(i)))
             for (h_items, h_ratings), i in zip(histories, np.asarray(items).tolist(), strict=True)
+        ]
+
+    def history_prompts(
+        self, task: Task | str, users: np.ndarray, template: str | None = None
+    ) -> list[str]:
+        """One prompt per user from the whole training history (the ``next`` task).
+
+        ``users`` is ``int32[B]``; the template may show the profile alone.
+        """
+        return self.history_prompts_for(
+            task, [self.history(int(u)) for u in np.asarray(users).tolist()], template
+        )
+
+    def history_prompts_for(
+        self,
+        task: Task | str,
+        histories: list[tuple[np.ndarray, np.ndarray]],
+        template: str | None = None,
+    ) -> list[str]:
+        """:meth:`history_prompts` from explicit (items newest first, ratings) histories."""
+        task = Task(task)
+        tpl = self.registry[template] if template else self.registry.default(task)
+        if tpl.placeholders - {"profile"}:
+            raise ValueError(f"template {tpl.id!r} needs a target item: not a history prompt")
+        return [
+            tpl.render(PromptFields(profile=self.profile_text(i, r) or "nothing yet"))
+            for i, r in histories
         ]
 
 

@@ -258,6 +258,91 @@ class Scorer:
             out[k] = float(logp[self._answer_ids[1]] - logp[self._answer_ids[0]])
         return out
 
+    # ------------------------------------------------------------------ target likelihoods
+    @torch.inference_mode()
+    def sequence_scores(
+        self, prompts: Sequence[str], targets: Sequence[str], owner: np.ndarray
+    ) -> np.ndarray:
+        """``log P(target | prompt)`` (eos included), each prompt encoded ONCE for its targets.
+
+        Parameters
+        ----------
+        prompts : sequence of str, length P
+        targets : sequence of str, length N
+            Texts scored as the decoder's output (the ``next`` task: candidate titles).
+        owner : numpy.ndarray
+            ``int[N]``: the prompt of each target.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``float32[N]``: the sum of the target tokens' log-probabilities.
+        """
+        owner = np.asarray(owner, np.int64)
+        if owner.shape != (len(targets),) or (
+            owner.size and not 0 <= owner.min() <= owner.max() < len(prompts)
+        ):
+            raise ValueError(
+                f"owner must be int[{len(targets)}] indices into {len(prompts)} prompts"
+            )
+        labels = self.backbone.encode_targets(list(targets))
+        out = np.zeros(len(targets), np.float32)
+        by_prompt = np.argsort(owner, kind="stable")
+        bounds = np.searchsorted(owner[by_prompt], np.arange(len(prompts) + 1))
+        for idx, batch in self._batches(prompts):
+            enc = self._encode(batch).last_hidden_state
+            mine = np.concatenate([by_prompt[bounds[p] : bounds[p + 1]] for p in idx])
+            row_of = np.repeat(np.arange(len(idx)), [bounds[p + 1] - bounds[p] for p in idx])
+            by_length = np.argsort([len(labels[t]) for t in mine.tolist()], kind="stable")
+            mine, row_of = mine[by_length], row_of[by_length]  # decoder chunks of like length
+            for s in range(0, len(mine), self.batch_size * 4):
+                sel, rows = mine[s : s + self.batch_size * 4], row_of[s : s + self.batch_size * 4]
+                take = torch.as_tensor(rows, device=self.device)
+                out[sel] = self._label_logp(
+                    enc.index_select(0, take),
+                    batch["attention_mask"].index_select(0, take),
+                    [labels[t] for t in sel.tolist()],
+                )
+        return out
+
+    def _label_logp(
+        self, hidden: torch.Tensor, mask: torch.Tensor, labels: list[list[int]]
+    ) -> np.ndarray:
+        """Summed log-probabilities of each label sequence under teacher forcing. ``float32[n]``."""
+        width = max(len(x) for x in labels)
+        pad = self.backbone.pad_id
+        start = self.backbone.decoder_start_id
+        dec = torch.tensor([[start, *x[:-1]] + [pad] * (width - len(x)) for x in labels])
+        lab = torch.tensor([x + [-100] * (width - len(x)) for x in labels], device=self.device)
+        dec_mask = (lab != -100).long()
+        logits = self.model(
+            encoder_outputs=(hidden,),
+            attention_mask=mask,
+            decoder_input_ids=dec.to(self.device),
+            decoder_attention_mask=dec_mask,
+        ).logits.float()
+        # log-softmax at the label only: the label's logit minus the log partition function
+        picked = logits.gather(-1, lab.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        logp = picked - torch.logsumexp(logits, dim=-1)
+        return (logp * dec_mask).sum(-1).cpu().numpy().astype(np.float32)
+
+    @torch.inference_mode()
+    def sequence_scores_naive(
+        self, prompts: Sequence[str], targets: Sequence[str], owner: np.ndarray
+    ) -> np.ndarray:
+        """Reference path of :meth:`sequence_scores`: one unbatched forward (encoder included)
+        per target. ``float32[N]``."""
+        out = np.zeros(len(targets), np.float32)
+        for n, (target, p) in enumerate(zip(targets, np.asarray(owner).tolist(), strict=True)):
+            batch = {
+                k: v.to(self.device) for k, v in self.backbone.encode_sources([prompts[p]]).items()
+            }
+            labels = torch.tensor(self.backbone.encode_targets([target]), device=self.device)
+            logits = self.model(**batch, labels=labels).logits[0].float()
+            logp = torch.log_softmax(logits, dim=-1)
+            out[n] = float(logp.gather(-1, labels[0].unsqueeze(-1)).sum())
+        return out
+
     # ------------------------------------------------------------------ generation
     @torch.inference_mode()
     def generate(

@@ -1,4 +1,5 @@
-"""The three LLM tasks and the template registry: paraphrased prompts per task, some held out."""
+"""The LLM tasks (rating, ranking in two forms, explanation) and the template registry:
+paraphrased prompts per task, some held out."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ class Task(str, Enum):
     RATING = "rating"
     RANKING = "ranking"
     EXPLANATION = "explanation"
+    NEXT = "next"
+    """Ranking in generative form: the prompt holds the user's history alone and the target is
+    the next item's title; a candidate's score is the log-likelihood of its title, so the
+    encoder runs once per user whatever the number of candidates (``LLMConfig.ranking``)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ TASK_FIELDS: Mapping[Task, frozenset[str]] = {
     Task.RATING: frozenset({"item", "keywords", "profile", "evidence", "stats"}),
     Task.RANKING: frozenset({"item", "keywords", "profile", "evidence", "stats"}),
     Task.EXPLANATION: frozenset({"item", "keywords", "profile", "evidence", "stats"}),
+    Task.NEXT: frozenset({"profile"}),  # the history only: the target is the item itself
 }
 """Fields each task may show."""
 
@@ -175,6 +181,9 @@ _TEMPLATES: tuple[tuple[str, Task, str, bool], ...] = (
         "in one sentence, what would the user say about {item}? neighbours: {evidence}. {keywords}",
         True,
     ),
+    ("next-1", Task.NEXT, "the user's latest items: {profile}. which item comes next?", False),
+    ("next-2", Task.NEXT, "after {profile}, the user picks", False),
+    ("next-3", Task.NEXT, "history: {profile}. next item:", True),
 )
 
 
@@ -243,4 +252,5 @@ class TemplateRegistry:
 
 
 REGISTRY = TemplateRegistry(Template(i, task, text, held) for i, task, text, held in _TEMPLATES)
-"""The built-in templates: four paraphrases per task, the last of each held out."""
+"""The built-in templates: four paraphrases per task (three for ``next``), the last of each
+held out."""

@@ -198,7 +198,9 @@ class Trainer:
             "data": {"name": self.data.name, "train_rows": rows},
             "llm": {
                 k: v
-                for k, v in asdict(LLMConfig(n_candidates=self.config.n_candidates)).items()
+                for k, v in asdict(
+                    LLMConfig(n_candidates=self.config.n_candidates, ranking=self.config.ranking)
+                ).items()
                 if k not in ("backbone", "prompts")
             },
             "best": None if self.best is None else {"step": self.best[1], "score": self.best[0]},

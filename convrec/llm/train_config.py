@@ -46,7 +46,7 @@ class TrainConfig:
         the tokens "1".."5", as scoring reads it) and the true rating, added to the rating loss.
     split : str or None
         ``"A"`` / ``"B"``: every task trains on that protocol's train rows; ``None`` (or "C"):
-        rating and explanation on A's train rows, ranking on B's.
+        rating and explanation on A's train rows, ranking and next on B's.
     valid_ratings, valid_users, valid_explanations, n_candidates : int
         Size of the fixed validation sample; C candidates re-ranked for NDCG@10.
     num_threads : int
@@ -100,6 +100,12 @@ class TrainConfig:
             if tpl.held_out:
                 raise ValueError(f"template {tid!r} is held out of training")
 
+    @property
+    def ranking(self) -> str:
+        """How the trained adapter scores candidates (``LLMConfig.ranking``): ``"next"`` when
+        the next task was trained and the pointwise ranking task was not."""
+        return "next" if "next" in self.tasks and "ranking" not in self.tasks else "pointwise"
+
     def template_pool(self, task: Task) -> list[str]:
         """Training template ids of a task."""
         chosen = [t for t in self.templates if REGISTRY[t].task is task]
@@ -125,4 +131,4 @@ def task_rows(data: Dataset, tasks: list[Task], split: str | None) -> dict[Task,
         return dict.fromkeys(tasks, a)
     if split == "B":
         return dict.fromkeys(tasks, b)
-    return {t: (b if t is Task.RANKING else a) for t in tasks}
+    return {t: (b if t in (Task.RANKING, Task.NEXT) else a) for t in tasks}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -17,11 +17,12 @@ from convrec.metrics import explanation_metrics, rmse
 
 @dataclass
 class ValidationSet:
-    """Fixed prompts and answers for the three tasks (built once, before training).
+    """Fixed prompts and answers of the trained tasks (built once, before training).
 
     Rating and explanation come from protocol A's validation rows (prompts from the builder
-    fitted on A's train rows); ranking from protocol B's validation rows: the LLM re-ranks
-    the CF engine's top-C unseen items of each user (a held-out item outside them is a miss).
+    fitted on A's train rows); ranking and next from protocol B's validation rows: the LLM
+    re-ranks the CF engine's top-C unseen items of each user (a held-out item outside them is
+    a miss), pointwise (``rank_prompts``) or by title likelihood (``next_prompts``).
     """
 
     rating_prompts: list[str]
@@ -33,6 +34,8 @@ class ValidationSet:
     explain_prompts: list[str]
     explain_refs: list[str]
     explain_tokens: int = 32
+    next_prompts: list[str] = field(default_factory=list)  # one per user
+    next_titles: list[str] = field(default_factory=list)  # candidate titles, user-major
 
     @property
     def cf_ndcg10(self) -> float:
@@ -62,7 +65,8 @@ def build_validation(
 
     rr = sample(rating_rows, n_ratings) if Task.RATING in tasks else rating_rows[:0]
     er = sample(rating_rows, n_explanations) if Task.EXPLANATION in tasks else rating_rows[:0]
-    kr = sample(ranking_rows, n_users) if Task.RANKING in tasks else ranking_rows[:0]
+    ranked = Task.RANKING in tasks or Task.NEXT in tasks
+    kr = sample(ranking_rows, n_users) if ranked else ranking_rows[:0]
     empty: list[str] = []
     rating_prompts = (
         builders[Task.RATING].prompts(Task.RATING, data.user[rr], data.item[rr]) if len(rr) else []
@@ -75,8 +79,10 @@ def build_validation(
     rank_prompts: list[str] = []
     rank_shape = (0, 0)
     rank_target = np.zeros(0, np.int64)
+    next_prompts: list[str] = []
+    next_titles: list[str] = []
     if len(kr):
-        b = builders[Task.RANKING]
+        b = builders[Task.RANKING if Task.RANKING in tasks else Task.NEXT]
         assert b.knn is not None
         users = data.user[kr]
         history = data.user_items(b.rows, values="ones")[users]
@@ -84,7 +90,12 @@ def build_validation(
         full = (ids >= 0).all(axis=1)  # users with a full candidate list
         ids, users, target = ids[full], users[full], data.item[kr][full]
         rank_shape = ids.shape
-        rank_prompts = b.prompts(Task.RANKING, np.repeat(users, ids.shape[1]), ids.ravel())
+        if Task.RANKING in tasks:
+            rank_prompts = b.prompts(Task.RANKING, np.repeat(users, ids.shape[1]), ids.ravel())
+        if Task.NEXT in tasks:
+            nb = builders[Task.NEXT]
+            next_prompts = nb.history_prompts(Task.NEXT, users)
+            next_titles = [nb.title(int(i)) for i in ids.ravel().tolist()]
         rank_target = np.array(
             [
                 int(np.flatnonzero(row == t)[0]) if t in row else -1
@@ -102,6 +113,8 @@ def build_validation(
         explain_prompts,
         refs,
         explain_tokens,
+        next_prompts,
+        next_titles,
     )
 
 
@@ -112,8 +125,18 @@ def _ndcg10(rank0: np.ndarray) -> float:
     return float(np.where(hit, 1.0 / np.log2(np.maximum(rank0, 0) + 2.0), 0.0).mean())
 
 
+def _target_ranks(scores: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """0-based rank of each row's target column (``-1``: absent); ties rank it below."""
+    ranks = np.full(len(target), -1, np.int64)
+    for b, t in enumerate(target):
+        if t >= 0:
+            ranks[b] = int((scores[b] >= scores[b, t]).sum()) - 1
+    return ranks
+
+
 def validate(backbone: Backbone, valid: ValidationSet, batch_size: int = 32) -> dict[str, float]:
-    """Metrics of the current model: ``rmse``, ``ndcg@10`` (+ ``cf_ndcg@10``), ``rougeL``..."""
+    """Metrics of the current model: ``rmse``, ``ndcg@10`` / ``next_ndcg@10`` (+
+    ``cf_ndcg@10``), ``rougeL``..."""
     scorer = Scorer(backbone, batch_size=batch_size)
     out: dict[str, float] = {}
     if valid.rating_prompts:
@@ -122,11 +145,15 @@ def validate(backbone: Backbone, valid: ValidationSet, batch_size: int = 32) -> 
         out["rmse"] = rmse(pred, valid.rating_true)
     if valid.rank_prompts:
         scores = scorer.answer_scores(valid.rank_prompts).reshape(valid.rank_shape)
-        ranks = np.full(len(valid.rank_target), -1, np.int64)
-        for b, t in enumerate(valid.rank_target):
-            if t >= 0:  # pessimistic: ties rank the held-out item below
-                ranks[b] = int((scores[b] >= scores[b, t]).sum()) - 1
-        out["ndcg@10"] = _ndcg10(ranks)
+        out["ndcg@10"] = _ndcg10(_target_ranks(scores, valid.rank_target))
+        out["cf_ndcg@10"] = valid.cf_ndcg10
+    if valid.next_prompts:
+        n_users, n_cand = valid.rank_shape
+        owner = np.repeat(np.arange(n_users), n_cand)
+        scores = scorer.sequence_scores(valid.next_prompts, valid.next_titles, owner)
+        out["next_ndcg@10"] = _ndcg10(
+            _target_ranks(scores.reshape(valid.rank_shape), valid.rank_target)
+        )
         out["cf_ndcg@10"] = valid.cf_ndcg10
     if valid.explain_prompts:
         texts, _ = scorer.generate(valid.explain_prompts, valid.explain_tokens)
@@ -142,6 +169,8 @@ def main_score(metrics: dict[str, float], tasks: list[Task]) -> float:
             return -metrics["rmse"]
         if task is Task.RANKING and "ndcg@10" in metrics:
             return metrics["ndcg@10"]
+        if task is Task.NEXT and "next_ndcg@10" in metrics:
+            return metrics["next_ndcg@10"]
         if task is Task.EXPLANATION and "rougeL" in metrics:
             return metrics["rougeL"]
     return float("-inf")
