@@ -256,16 +256,11 @@ class LLMModel:
             ``float32[B, C]``, ``-inf`` at padding.
         """
         users = np.asarray(users)
-        if self.config.ranking == "next":
-            return self._score_titles(
-                candidates,
-                len(users),
-                lambda tpl: self.builder.history_prompts(Task.NEXT, users, tpl),
-            )
-        return self._score_pairs(
+        return self._score(
             candidates,
             len(users),
             lambda rows, items, tpl: self.builder.prompts(Task.RANKING, users[rows], items, tpl),
+            lambda tpl: self.builder.history_prompts(Task.NEXT, users, tpl),
         )
 
     def score_candidates_for(
@@ -285,51 +280,38 @@ class LLMModel:
         numpy.ndarray
             ``float32[B, C]``, ``-inf`` at padding.
         """
-        if self.config.ranking == "next":
-            return self._score_titles(
-                candidates,
-                len(histories),
-                lambda tpl: self.builder.history_prompts_for(Task.NEXT, histories, tpl),
-            )
-        return self._score_pairs(
+        return self._score(
             candidates,
             len(histories),
             lambda rows, items, tpl: self.builder.prompts_for(
                 Task.RANKING, [histories[b] for b in rows.tolist()], items, tpl
             ),
+            lambda tpl: self.builder.history_prompts_for(Task.NEXT, histories, tpl),
         )
 
-    def _score_pairs(
+    def _score(
         self,
         candidates: np.ndarray,
         n_rows: int,
-        render: Callable[[np.ndarray, np.ndarray, str | None], list[str]],
+        pair_prompts: Callable[[np.ndarray, np.ndarray, str | None], list[str]],
+        user_prompts: Callable[[str | None], list[str]],
     ) -> np.ndarray:
+        """Scores of the valid candidates (``config.ranking``): pointwise prompts per (row,
+        candidate) from ``pair_prompts``, or the candidates' titles after ``user_prompts``."""
         candidates = np.asarray(candidates)
         if candidates.ndim != 2 or len(candidates) != n_rows:
             raise ValueError(f"candidates must be int32[B, C] with B = {n_rows}")
         rows, cols = np.nonzero(candidates >= 0)
-        prompts = render(rows, candidates[rows, cols], self._template(Task.RANKING))
+        items = candidates[rows, cols]
         out = np.full(candidates.shape, -np.inf, np.float32)
         with self._active():
-            out[rows, cols] = self.scorer.answer_scores(prompts)
-        return out
-
-    def _score_titles(
-        self,
-        candidates: np.ndarray,
-        n_rows: int,
-        render: Callable[[str | None], list[str]],
-    ) -> np.ndarray:
-        candidates = np.asarray(candidates)
-        if candidates.ndim != 2 or len(candidates) != n_rows:
-            raise ValueError(f"candidates must be int32[B, C] with B = {n_rows}")
-        rows, cols = np.nonzero(candidates >= 0)
-        prompts = render(self._template(Task.NEXT))
-        titles = [self.builder.title(int(i)) for i in candidates[rows, cols].tolist()]
-        out = np.full(candidates.shape, -np.inf, np.float32)
-        with self._active():
-            out[rows, cols] = self.scorer.sequence_scores(prompts, titles, rows)
+            if self.config.ranking == "next":
+                prompts = user_prompts(self._template(Task.NEXT))
+                titles = [self.builder.title(int(i)) for i in items.tolist()]
+                out[rows, cols] = self.scorer.sequence_scores(prompts, titles, rows)
+            else:
+                prompts = pair_prompts(rows, items, self._template(Task.RANKING))
+                out[rows, cols] = self.scorer.answer_scores(prompts)
         return out
 
     def cf_candidates(self, users: np.ndarray) -> np.ndarray:

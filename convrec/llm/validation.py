@@ -92,10 +92,9 @@ def build_validation(
         rank_shape = ids.shape
         if Task.RANKING in tasks:
             rank_prompts = b.prompts(Task.RANKING, np.repeat(users, ids.shape[1]), ids.ravel())
-        if Task.NEXT in tasks:
-            nb = builders[Task.NEXT]
-            next_prompts = nb.history_prompts(Task.NEXT, users)
-            next_titles = [nb.title(int(i)) for i in ids.ravel().tolist()]
+        if Task.NEXT in tasks:  # the same (B) training rows as ranking: one builder serves
+            next_prompts = b.history_prompts(Task.NEXT, users)
+            next_titles = [b.title(int(i)) for i in ids.ravel().tolist()]
         rank_target = np.array(
             [
                 int(np.flatnonzero(row == t)[0]) if t in row else -1
