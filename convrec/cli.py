@@ -257,9 +257,24 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
         "--tasks",
         default="rating,ranking,explanation",
         metavar="LIST",
-        help="comma-separated tasks (default rating,ranking,explanation); 'next' is ranking "
-        "as title generation: an adapter trained on it without 'ranking' scores candidates "
-        "by title likelihood, one encoder pass per user",
+        help="comma-separated tasks (default rating,ranking,explanation); 'rerank' re-ranks "
+        "CF candidates with one encoder pass per user (the decoder reads each candidate and "
+        "its CF evidence): an adapter trained on it scores candidates that way; 'next' is "
+        "ranking as title generation (used when neither 'rerank' nor 'ranking' is trained)",
+    )
+    p.add_argument(
+        "--rerank-negatives",
+        type=int,
+        default=3,
+        metavar="K",
+        help="rerank: CF-list negatives per positive, read after one encoder pass (default 3)",
+    )
+    p.add_argument(
+        "--init-adapter",
+        default=None,
+        metavar="DIR|NAME",
+        help="start from this adapter's weights (a directory or a shipped adapter's name); "
+        "its backbone and LoRA settings are used",
     )
     p.add_argument(
         "--weights",

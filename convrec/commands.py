@@ -63,6 +63,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         valid_users=args.valid_users,
         valid_explanations=args.valid_explanations,
         num_threads=args.threads,
+        rerank_negatives=args.rerank_negatives,
+        init_adapter=_init_adapter(args.init_adapter),
     )
     data = _load(args)
     from convrec.llm.backbone import BackboneConfig
@@ -83,6 +85,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     if shown:
         print(f"valid at step {last['step']}: {shown}")
     return 0
+
+
+def _init_adapter(name: str | None) -> str | None:
+    """``--init-adapter``: a directory as given, a shipped adapter's name its directory."""
+    if name is None:
+        return None
+    from convrec.domains import resolve_adapter
+
+    found = resolve_adapter(None, name)
+    if found is None or not Path(found).is_dir():
+        raise ValueError(f"--init-adapter {name}: no such adapter directory or shipped adapter")
+    return str(found)
 
 
 def _parse_columns(text: str | None) -> dict[str, str]:

@@ -111,7 +111,7 @@ def test_target_never_leaks_into_its_prompt(llm_data, task):
             other = PromptBuilder().fit(_perturbed(llm_data, rec.row), split.train)
             again = other.records(task, rows, templates=template.id)[k]
             assert again.source == rec.source, (template.id, rec.row)
-            if task not in (Task.RANKING, Task.NEXT):  # their targets are not the rating
+            if task not in (Task.RANKING, Task.NEXT, Task.RERANK):  # targets: not the rating
                 assert again.target != rec.target
 
 
@@ -207,3 +207,28 @@ def test_next_prompts_show_the_history_and_target_the_title(fitted, llm_data):
     assert rec.target == builder.title(rec.item)
     with pytest.raises(ValueError, match="needs a target item"):
         builder.history_prompts(Task.RANKING, users)
+
+
+def test_rerank_rows_lists_and_texts_use_only_the_past_of_their_row(fitted, llm_data):
+    builder, split = fitted
+    rows = split.train[:300]
+    kept, lists = builder.rerank_lists(rows)
+    assert 0 < len(kept) < len(rows) and lists.shape == (len(kept), builder.config.n_negatives)
+    assert set(kept.tolist()) <= set(rows.tolist())
+    assert all(llm_data.item[r] in row for r, row in zip(kept, lists, strict=True))
+    for r, row in list(zip(kept.tolist(), lists, strict=True))[:20]:
+        items, ratings = builder.history(int(llm_data.user[r]), before_row=r)
+        assert np.array_equal(builder.cf_top([items])[0], row)  # the list of that moment
+        assert not set(row.tolist()) & set(items.tolist())  # nothing already seen
+        target = int(llm_data.item[r])
+        text = builder.candidate_text(
+            items, ratings, target, 1 + int(np.flatnonzero(row == target)[0])
+        )
+        later = set(builder.history(int(llm_data.user[r]))[0].tolist()) - set(items.tolist())
+        for i in later - {target}:  # no later item is shown as evidence
+            assert f"{builder.title(i)} (" not in text
+        rec = builder.records(Task.RERANK, np.array([r]))[0]
+        assert rec.target == "yes" and builder.title(target) not in rec.source
+    items, ratings = builder.history(int(llm_data.user[kept[0]]))
+    text = builder.candidate_text(items, ratings, int(lists[0][0]), 0)
+    assert "outside the cf list" in text and text.endswith("next?")

@@ -259,3 +259,59 @@ def test_llm_model_scores_from_a_merged_or_int8_copy(setup, tiny_t5_dir):
     np.testing.assert_allclose(out["int8"], out["lora"], atol=0.1)
     with pytest.raises(ValueError, match="inference must be one of"):
         LLMConfig(inference="fp4")
+
+
+def test_rerank_scores_encode_once_and_equal_one_forward_per_candidate(setup):
+    _, _, builder, backbone = setup
+    users = np.array([0, 3, 7], np.int32)
+    histories = [builder.history(int(u)) for u in users]
+    prompts = builder.history_prompts_for(Task.RERANK, histories)
+    items = np.array([1, 2, 29, 4, 4, 11, 5, 8, 6, 7, 12], np.int32)  # repeats
+    owner = np.array([2, 0, 1, 0, 0, 2, 1, 1, 2, 2, 0])  # unsorted, uneven counts
+    texts = builder.candidate_texts(histories, owner, items)
+    assert all(t.endswith("next?") for t in texts)
+    scorer = Scorer(backbone, batch_size=2)  # several encoder batches, decoder chunks of 8
+    fast = scorer.cue_scores(prompts, texts, owner)
+    naive = scorer.cue_scores_naive(prompts, texts, owner)
+    assert fast.shape == (len(items),) and fast.dtype == np.float32
+    np.testing.assert_allclose(fast, naive, rtol=1e-4, atol=1e-4)
+    assert fast[3] == fast[4]  # the same (prompt, candidate) twice
+    assert np.unique(fast.round(5)).size > 5  # candidates are told apart
+    # the answer is read after the cue: the model's own logits at the text's last token
+    dec = scorer.cue_inputs(texts[:1])
+    batch = backbone.encode_sources([prompts[owner[0]]])
+    with torch.no_grad():
+        logp = backbone.model(**batch, decoder_input_ids=torch.tensor(dec)).logits[0, -1]
+        logp = torch.log_softmax(logp.float(), -1)
+    yes, no = scorer._answer_ids[1], scorer._answer_ids[0]
+    assert fast[0] == pytest.approx(float(logp[yes] - logp[no]), abs=1e-4)
+    long = scorer.cue_inputs(["word " * 400 + "next?"])[0]
+    assert len(long) <= 1 + 96 + len(scorer._answer_prefix)  # cut, the cue kept at the end
+    assert long[-1 - len(scorer._answer_prefix)] == dec[0][-1 - len(scorer._answer_prefix)]
+    with pytest.raises(ValueError, match="owner must be"):
+        scorer.cue_scores(prompts, texts, owner[:-1])
+
+
+def test_rerank_ranking_scores_candidates_after_one_history_prompt(setup):
+    data, split, _, backbone = setup
+    model = LLMModel(LLMConfig(n_candidates=5, ranking="rerank"), backbone=backbone)
+    model.fit(data, split.train)
+    users = data.user[split.test[:3]]
+    cands = model.cf_candidates(users)
+    cands[0, 2:] = -1
+    seen = model.builder.history(int(users[1]))[0]
+    listed = model.builder.cf_top([seen])[0]
+    cands[1, 1] = next(i for i in range(data.n_items) if i not in listed)  # outside the list
+    scores = model.score_candidates(users, cands)
+    assert np.array_equal(np.isfinite(scores), cands >= 0)
+    histories = [model.builder.history(int(u)) for u in users]
+    prompts = model.builder.history_prompts_for(Task.RERANK, histories)
+    rows, cols = np.nonzero(cands >= 0)
+    texts = model.builder.candidate_texts(histories, rows, cands[rows, cols])
+    assert (
+        "cf rank 1." in texts[0]
+        and "outside the cf list" in texts[int(np.flatnonzero(rows == 1)[1])]
+    )
+    want = Scorer(backbone).cue_scores_naive(prompts, texts, rows)
+    np.testing.assert_allclose(scores[rows, cols], want, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(model.score_candidates_for(histories, cands), scores)

@@ -1,5 +1,6 @@
 """Multi-task training: loss goes down, adapters reload exactly, configs round-trip, resume."""
 
+import dataclasses
 import json
 import os
 
@@ -292,3 +293,43 @@ def test_the_best_validation_step_always_has_a_checkpoint(llm_data, tiny_t5_dir,
     assert exported_step(out) == best
     # exporting an exported adapter again (to add its fusion, say) keeps the step it came from
     assert exported_step(tmp_path / "exported") == best
+
+
+def test_training_the_rerank_task_reads_lists_and_starts_from_an_adapter(
+    llm_data, tiny_t5_dir, tmp_path
+):
+    from safetensors.torch import load_file
+
+    from convrec.llm.train import start_from_adapter
+
+    config = TrainConfig(
+        tasks=("rerank",), weights=(1.0,), max_steps=30, eval_every=15, save_every=0, **SMALL
+    )
+    out = tmp_path / "rerank"
+    result = train(llm_data, out, config, BackboneConfig(str(tiny_t5_dir), lora_r=4))
+    losses = [h["loss"] for h in result.history]
+    assert np.mean(losses[-4:]) < 0.8 * np.mean(losses[:4]), losses
+    assert {"rerank_ndcg@10", "cf_ndcg@10"} <= set(result.valid[0])
+    saved = json.loads((out / "convrec_config.json").read_text())
+    assert saved["llm"]["ranking"] == "rerank"
+    assert LLMModel.from_pretrained(out).config.ranking == "rerank"
+    assert TrainConfig(tasks=("ranking", "rerank"), weights=(1.0, 1.0)).ranking == "rerank"
+    # a second run starts from that adapter's weights (and its backbone settings)
+    more = TrainConfig(
+        tasks=("rating", "rerank"), weights=(1.0, 1.0), init_adapter=str(out), **SMALL
+    )
+    bb = start_from_adapter(more)
+    want = load_file(str(out / "adapter_model.safetensors"))
+    got = {k: v for k, v in bb.model.state_dict().items() if "lora_" in k}
+    assert len(got) == len(want) > 0
+    for key, value in want.items():
+        match = [k for k in got if k.replace(".default", "") == key]
+        assert len(match) == 1 and torch.equal(got[match[0]], value.float()), key
+    assert all(p.requires_grad for n, p in bb.model.named_parameters() if "lora_" in n)
+    quick = dataclasses.replace(more, max_steps=4, eval_every=0, save_every=0)
+    result = train(llm_data, tmp_path / "more", quick)
+    assert result.step == 4
+    with pytest.raises(FileNotFoundError, match="not a convrec adapter"):
+        start_from_adapter(TrainConfig(init_adapter=str(tmp_path)))
+    with pytest.raises(ValueError, match="rerank_negatives"):
+        TrainConfig(rerank_negatives=0)

@@ -50,11 +50,13 @@ class LLMConfig:
         What scores: a copy with LoRA merged into the weights (default; same results), that
         copy with dynamic int8 linear layers (about 1.5x faster on CPU, small numeric
         differences), or the LoRA-wrapped training model itself.
-    ranking : {"pointwise", "next"}
+    ranking : {"pointwise", "next", "rerank"}
         How candidates are scored: one ``ranking`` prompt per (user, candidate) answered
-        yes / no (default), or the ``next`` task: one history prompt per user and each
-        candidate's title scored by its log-likelihood (the encoder runs once per user).
-        An adapter trained on ``next`` without ``ranking`` records ``"next"``.
+        yes / no (default), the ``next`` task (one history prompt per user, each candidate's
+        title scored by its log-likelihood) or the ``rerank`` task (one history prompt per
+        user, each candidate's text and CF evidence read by the decoder, then yes / no); the
+        last two run the encoder once per user. ``convrec train`` records the style its tasks
+        give (:attr:`~convrec.llm.train_config.TrainConfig.ranking`).
     """
 
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
@@ -84,7 +86,7 @@ class LLMConfig:
 
 
 INFERENCE_MODES = ("merged", "int8", "lora")
-RANKING_STYLES = ("pointwise", "next")
+RANKING_STYLES = ("pointwise", "next", "rerank")
 
 TrainHook = Callable[["LLMModel", Dataset, np.ndarray], None]
 """``hook(model, data, rows)``, called at the end of :meth:`LLMModel.fit` to train the adapter."""
@@ -210,7 +212,6 @@ class LLMModel:
         """
         self.data = data
         self.builder.fit(data, rows)
-        self._user_items = data.user_items(rows)
         if self.train_hook is not None:
             self.train_hook(self, data, np.asarray(rows, dtype=np.int64))
             self._scorer = None  # the weights changed: score from a fresh copy
@@ -242,6 +243,8 @@ class LLMModel:
         ``"pointwise"``: ``log P(yes) - log P(no)`` for "next item?", one ranking prompt per
         (user, candidate) carrying the candidate's text and its CF evidence, one decoder step
         each, batched. ``"next"``: ``log P(title | history)``, one prompt per user.
+        ``"rerank"``: ``log P(yes) - log P(no)`` after the decoder read the candidate's text
+        and CF evidence, one prompt per user.
 
         Parameters
         ----------
@@ -258,9 +261,8 @@ class LLMModel:
         users = np.asarray(users)
         return self._score(
             candidates,
-            len(users),
+            [self.builder.history(int(u)) for u in users.tolist()],
             lambda rows, items, tpl: self.builder.prompts(Task.RANKING, users[rows], items, tpl),
-            lambda tpl: self.builder.history_prompts(Task.NEXT, users, tpl),
         )
 
     def score_candidates_for(
@@ -282,47 +284,50 @@ class LLMModel:
         """
         return self._score(
             candidates,
-            len(histories),
+            histories,
             lambda rows, items, tpl: self.builder.prompts_for(
                 Task.RANKING, [histories[b] for b in rows.tolist()], items, tpl
             ),
-            lambda tpl: self.builder.history_prompts_for(Task.NEXT, histories, tpl),
         )
 
     def _score(
         self,
         candidates: np.ndarray,
-        n_rows: int,
+        histories: list[tuple[np.ndarray, np.ndarray]],
         pair_prompts: Callable[[np.ndarray, np.ndarray, str | None], list[str]],
-        user_prompts: Callable[[str | None], list[str]],
     ) -> np.ndarray:
         """Scores of the valid candidates (``config.ranking``): pointwise prompts per (row,
-        candidate) from ``pair_prompts``, or the candidates' titles after ``user_prompts``."""
+        candidate) from ``pair_prompts``, or one history prompt per row followed by each
+        candidate's title (next) or candidate text (rerank)."""
         candidates = np.asarray(candidates)
-        if candidates.ndim != 2 or len(candidates) != n_rows:
-            raise ValueError(f"candidates must be int32[B, C] with B = {n_rows}")
+        if candidates.ndim != 2 or len(candidates) != len(histories):
+            raise ValueError(f"candidates must be int32[B, C] with B = {len(histories)}")
         rows, cols = np.nonzero(candidates >= 0)
         items = candidates[rows, cols]
         out = np.full(candidates.shape, -np.inf, np.float32)
+        b = self.builder
         with self._active():
             if self.config.ranking == "next":
-                prompts = user_prompts(self._template(Task.NEXT))
-                titles = [self.builder.title(int(i)) for i in items.tolist()]
+                prompts = b.history_prompts_for(Task.NEXT, histories, self._template(Task.NEXT))
+                titles = [b.title(int(i)) for i in items.tolist()]
                 out[rows, cols] = self.scorer.sequence_scores(prompts, titles, rows)
+            elif self.config.ranking == "rerank":
+                tpl = self._template(Task.RERANK)
+                prompts = b.history_prompts_for(Task.RERANK, histories, tpl)
+                texts = b.candidate_texts(histories, rows, items)
+                out[rows, cols] = self.scorer.cue_scores(prompts, texts, rows)
             else:
                 prompts = pair_prompts(rows, items, self._template(Task.RANKING))
                 out[rows, cols] = self.scorer.answer_scores(prompts)
         return out
 
     def cf_candidates(self, users: np.ndarray) -> np.ndarray:
-        """The CF engine's top-C unseen items per user, ``int32[B, C]`` padded with -1."""
-        data = self.data
-        knn = self.builder.knn
-        if data is None or knn is None:
+        """The CF engine's top-C unseen items per user (ItemKNN over the training history, as
+        training and validation see it), ``int32[B, C]`` padded with -1."""
+        if self.data is None:
             raise RuntimeError("LLMModel is not fitted")
-        hist = self._user_items[np.asarray(users)]
-        ids, _ = knn.recommend(hist, k=self.config.n_candidates, exclude_seen=True)
-        return ids
+        histories = [self.builder.history(int(u))[0] for u in np.asarray(users).tolist()]
+        return self.builder.cf_top(histories, self.config.n_candidates)
 
     def score_items(self, users: np.ndarray) -> np.ndarray:
         """Scores over all items: LLM scores on the CF top-C candidates, ``-inf`` elsewhere.

@@ -17,6 +17,7 @@ from convrec.data.names import real_titles
 from convrec.llm.tasks import (
     RANKING_ANSWERS,
     REGISTRY,
+    RERANK_CUE,
     PromptFields,
     Task,
     Template,
@@ -324,6 +325,8 @@ class PromptBuilder:
             return RANKING_ANSWERS[1]  # the row's own item is a positive
         if task is Task.NEXT:
             return self.title(item)  # what the candidates' titles are scored as
+        if task is Task.RERANK:
+            return RANKING_ANSWERS[1]  # the row's own item, read after its history, is next
         if data.summary is not None:
             return data.summary[row]
         return self.grounded_explanation(user, item, rating)
@@ -398,18 +401,10 @@ class PromptBuilder:
     def _negatives(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """``int32[len(rows)]``: one hard negative item per row (see :meth:`ranking_examples`)."""
         data = self._data()
-        assert self.knn is not None
         out = np.zeros(len(rows), np.int32)
         if len(rows) == 0:
             return out
-        hist = [self.history(int(data.user[r]), before_row=int(r))[0] for r in rows]
-        indptr = np.concatenate([[0], np.cumsum([len(h) for h in hist])])
-        indices = np.concatenate(hist).astype(np.int32) if indptr[-1] else np.zeros(0, np.int32)
-        csr = sp.csr_matrix(
-            (np.ones(len(indices), np.float32), indices, indptr), shape=(len(rows), data.n_items)
-        )
-        csr.sort_indices()
-        ids, _ = self.knn.recommend(csr, k=self.config.n_negatives, exclude_seen=True)
+        ids = self.cf_top([self.history(int(data.user[r]), before_row=int(r))[0] for r in rows])
         popular = self._item_cnt + 1.0
         for b, r in enumerate(rows.tolist()):
             seen = set(self.history(int(data.user[r]))[0].tolist())
@@ -424,17 +419,102 @@ class PromptBuilder:
                     break
         return out
 
+    def cf_top(self, histories: list[np.ndarray], k: int | None = None) -> np.ndarray:
+        """The CF engine's top ``k`` (default ``n_negatives``) unseen items after each history
+        (ItemKNN over the binary history).
+
+        ``histories``: ``int32[h]`` item arrays. Returns ``int32[B, k]``, best first, padded
+        with -1.
+        """
+        data = self._data()
+        assert self.knn is not None
+        indptr = np.concatenate([[0], np.cumsum([len(h) for h in histories])]).astype(np.int64)
+        indices = (
+            np.concatenate(histories).astype(np.int32) if indptr[-1] else np.zeros(0, np.int32)
+        )
+        csr = sp.csr_matrix(
+            (np.ones(len(indices), np.float32), indices, indptr),
+            shape=(len(histories), data.n_items),
+        )
+        csr.sum_duplicates()
+        csr.data[:] = 1.0
+        ids, _ = self.knn.recommend(csr, k=k or self.config.n_negatives, exclude_seen=True)
+        return np.asarray(ids, np.int32)
+
+    def candidate_text(self, items: np.ndarray, ratings: np.ndarray, item: int, rank: int) -> str:
+        """What the decoder reads of one candidate (the rerank task), ending in :data:`RERANK_CUE`.
+
+        The candidate's text, its rank in the CF engine's list for this history (``rank`` is
+        1-based, 0 when it is not in the top ``n_negatives``), its number of training ratings,
+        and its CF evidence: the history items closest to it by ItemKNN similarity, each with
+        how many steps back the user saw it and their rating.
+
+        Parameters
+        ----------
+        items, ratings : numpy.ndarray
+            ``int32[h]`` history items, newest first, and ``float32[h]`` their ratings.
+        """
+        assert self.knn is not None and self.knn.similarity_ is not None
+        sim = self.knn.similarity_
+        nbr = sim.indices[sim.indptr[item] : sim.indptr[item + 1]]
+        w = sim.data[sim.indptr[item] : sim.indptr[item + 1]]
+        where = {int(i): p for p, i in enumerate(np.asarray(items).tolist())}
+        close = sorted(
+            (-float(w[j]), where[int(nbr[j])]) for j in range(len(nbr)) if int(nbr[j]) in where
+        )[: self.config.n_evidence]
+        evidence = ", ".join(
+            f"{self.title(int(items[p]))} ({p + 1} back, {_num(float(ratings[p]))})"
+            for _, p in close
+        )
+        place = f"cf rank {rank}" if rank > 0 else "outside the cf list"
+        return (
+            f"{self.item_text(item)}. {place}. {int(self._item_cnt[item])} ratings. "
+            f"close to: {evidence or 'nothing seen'}. {RERANK_CUE}"
+        )
+
+    def candidate_texts(
+        self, histories: list[tuple[np.ndarray, np.ndarray]], rows: np.ndarray, items: np.ndarray
+    ) -> list[str]:
+        """:meth:`candidate_text` of each (``rows[n]``'s history, ``items[n]``) pair.
+
+        ``histories``: (items newest first, ratings) per row; ``rows``, ``items``: ``int[N]``.
+        """
+        lists = self.cf_top([h for h, _ in histories])
+        ranks = [{int(i): k + 1 for k, i in enumerate(row.tolist()) if i >= 0} for row in lists]
+        return [
+            self.candidate_text(histories[r][0], histories[r][1], i, ranks[r].get(i, 0))
+            for r, i in zip(np.asarray(rows).tolist(), np.asarray(items).tolist(), strict=True)
+        ]
+
+    def rerank_lists(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Training rows of the rerank task: those whose item is in the CF list of the history
+        before them (what re-ranking sees at inference), with that list.
+
+        Returns
+        -------
+        kept : int64[m]
+            The rows kept.
+        lists : int32[m, n_negatives]
+            Their CF lists (the row's own item among them), padded with -1.
+        """
+        data = self._data()
+        rows = np.asarray(rows, dtype=np.int64)
+        lists = self.cf_top([self.history(int(data.user[r]), before_row=int(r))[0] for r in rows])
+        hit = (lists == data.item[rows][:, None]).any(axis=1)
+        return rows[hit], lists[hit]
+
     def examples(
         self, task: Task | str, rows: np.ndarray, seed: int = 0
     ) -> list[tuple[int, int, int, str]]:
         """``(user, item, before_row, target)`` per row: the row itself for rating and
         explanation, a positive or a hard negative for ranking (:meth:`ranking_examples`), the
-        row's title after the history before it for next."""
+        row's title after the history before it for next, the row's item (answer yes) after
+        that history for rerank (training adds CF-list negatives: ``Trainer.encode_rerank``)."""
         task = Task(task)
         if task is Task.RANKING:
             return self.ranking_examples(rows, seed)
         data = self._data()
-        if task is Task.NEXT:
+        if task in (Task.NEXT, Task.RERANK):
             return [
                 (int(data.user[r]), int(data.item[r]), r, self.target(task, r))
                 for r in np.asarray(rows).tolist()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,11 +12,13 @@ import numpy as np
 import torch
 
 from convrec.llm.backbone import Backbone
-from convrec.llm.tasks import RANKING_ANSWERS
+from convrec.llm.tasks import RANKING_ANSWERS, RERANK_CUE
 from convrec.text import tidy_text
 
 RATING_VALUES = (1, 2, 3, 4, 5)
 _DIGIT = re.compile(r"[1-5]")
+CANDIDATE_TOKENS = 96
+"""Token limit of a rerank candidate text read by the decoder."""
 
 
 @dataclass(frozen=True)
@@ -259,6 +261,38 @@ class Scorer:
         return out
 
     # ------------------------------------------------------------------ target likelihoods
+    def _grouped(
+        self, prompts: Sequence[str], owner: np.ndarray, lengths: Sequence[int]
+    ) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
+        """Each prompt encoded ONCE for all its targets: ``(targets, states, mask)`` chunks of
+        like-length targets, ``states`` / ``mask`` being their prompts' encoder output rows.
+
+        ``owner``: ``int[N]`` prompt of each target; ``lengths``: ``N`` token lengths.
+        """
+        owner = np.asarray(owner, np.int64)
+        if owner.shape != (len(lengths),) or (
+            owner.size and not 0 <= owner.min() <= owner.max() < len(prompts)
+        ):
+            raise ValueError(
+                f"owner must be int[{len(lengths)}] indices into {len(prompts)} prompts"
+            )
+        by_prompt = np.argsort(owner, kind="stable")
+        bounds = np.searchsorted(owner[by_prompt], np.arange(len(prompts) + 1))
+        for idx, batch in self._batches(prompts):
+            enc = self._encode(batch).last_hidden_state
+            mine = np.concatenate([by_prompt[bounds[p] : bounds[p + 1]] for p in idx])
+            row_of = np.repeat(np.arange(len(idx)), [bounds[p + 1] - bounds[p] for p in idx])
+            by_length = np.argsort([lengths[t] for t in mine.tolist()], kind="stable")
+            mine, row_of = mine[by_length], row_of[by_length]  # decoder chunks of like length
+            step = self.batch_size * 4
+            for s in range(0, len(mine), step):
+                take = torch.as_tensor(row_of[s : s + step], device=self.device)
+                yield (
+                    mine[s : s + step],
+                    enc.index_select(0, take),
+                    batch["attention_mask"].index_select(0, take),
+                )
+
     @torch.inference_mode()
     def sequence_scores(
         self, prompts: Sequence[str], targets: Sequence[str], owner: np.ndarray
@@ -278,31 +312,85 @@ class Scorer:
         numpy.ndarray
             ``float32[N]``: the sum of the target tokens' log-probabilities.
         """
-        owner = np.asarray(owner, np.int64)
-        if owner.shape != (len(targets),) or (
-            owner.size and not 0 <= owner.min() <= owner.max() < len(prompts)
-        ):
-            raise ValueError(
-                f"owner must be int[{len(targets)}] indices into {len(prompts)} prompts"
-            )
         labels = self.backbone.encode_targets(list(targets))
         out = np.zeros(len(targets), np.float32)
-        by_prompt = np.argsort(owner, kind="stable")
-        bounds = np.searchsorted(owner[by_prompt], np.arange(len(prompts) + 1))
-        for idx, batch in self._batches(prompts):
-            enc = self._encode(batch).last_hidden_state
-            mine = np.concatenate([by_prompt[bounds[p] : bounds[p + 1]] for p in idx])
-            row_of = np.repeat(np.arange(len(idx)), [bounds[p + 1] - bounds[p] for p in idx])
-            by_length = np.argsort([len(labels[t]) for t in mine.tolist()], kind="stable")
-            mine, row_of = mine[by_length], row_of[by_length]  # decoder chunks of like length
-            for s in range(0, len(mine), self.batch_size * 4):
-                sel, rows = mine[s : s + self.batch_size * 4], row_of[s : s + self.batch_size * 4]
-                take = torch.as_tensor(rows, device=self.device)
-                out[sel] = self._label_logp(
-                    enc.index_select(0, take),
-                    batch["attention_mask"].index_select(0, take),
-                    [labels[t] for t in sel.tolist()],
-                )
+        for sel, hidden, mask in self._grouped(prompts, owner, [len(x) for x in labels]):
+            out[sel] = self._label_logp(hidden, mask, [labels[t] for t in sel.tolist()])
+        return out
+
+    def cue_inputs(self, texts: Sequence[str]) -> list[list[int]]:
+        """Decoder inputs of rerank candidate texts: start token, the text's tokens (at most
+        :data:`CANDIDATE_TOKENS`, its last ones kept: the cue), then the answers' shared prefix.
+        The answer is predicted at the last position."""
+        tok = self.backbone.tokenizer
+        ids = tok(list(texts), add_special_tokens=False)["input_ids"]
+        cue = tok(RERANK_CUE, add_special_tokens=False)["input_ids"]
+        start, prefix = self.backbone.decoder_start_id, self._answer_prefix
+        return [
+            [start, *(x if len(x) <= CANDIDATE_TOKENS else x[: CANDIDATE_TOKENS - len(cue)] + cue),
+             *prefix]
+            for x in ids
+        ]  # fmt: skip
+
+    @torch.inference_mode()
+    def cue_scores(
+        self, prompts: Sequence[str], texts: Sequence[str], owner: np.ndarray
+    ) -> np.ndarray:
+        """Rerank scores ``log P(yes) - log P(no)`` after each candidate text, each prompt
+        (a user's history) encoded ONCE for all its candidates.
+
+        Parameters
+        ----------
+        prompts : sequence of str, length P
+        texts : sequence of str, length N
+            Candidate texts (``PromptBuilder.candidate_text``).
+        owner : numpy.ndarray
+            ``int[N]``: the prompt of each candidate.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``float32[N]``.
+        """
+        dec = self.cue_inputs(texts)
+        out = np.zeros(len(texts), np.float32)
+        ids = torch.tensor(self._answer_ids, device=self.device)
+        pad = self.backbone.pad_id
+        for sel, hidden, mask in self._grouped(prompts, owner, [len(x) for x in dec]):
+            rows = [dec[t] for t in sel.tolist()]
+            width = max(len(x) for x in rows)
+            inputs = torch.tensor([x + [pad] * (width - len(x)) for x in rows], device=self.device)
+            last = torch.tensor([len(x) - 1 for x in rows], device=self.device)
+            logits = self.model(
+                encoder_outputs=(hidden,),
+                attention_mask=mask,
+                decoder_input_ids=inputs,
+                decoder_attention_mask=(
+                    torch.arange(width, device=self.device) <= last[:, None]
+                ).long(),
+            ).logits
+            at = logits[torch.arange(len(rows), device=self.device), last].float()
+            logp = torch.log_softmax(at, dim=-1)[:, ids]
+            out[sel] = (logp[:, 1] - logp[:, 0]).cpu().numpy()
+        return out
+
+    @torch.inference_mode()
+    def cue_scores_naive(
+        self, prompts: Sequence[str], texts: Sequence[str], owner: np.ndarray
+    ) -> np.ndarray:
+        """Reference path of :meth:`cue_scores`: one unbatched forward (encoder included) per
+        candidate. ``float32[N]``."""
+        out = np.zeros(len(texts), np.float32)
+        for n, (dec, p) in enumerate(
+            zip(self.cue_inputs(texts), np.asarray(owner).tolist(), strict=True)
+        ):
+            batch = {
+                k: v.to(self.device) for k, v in self.backbone.encode_sources([prompts[p]]).items()
+            }
+            inputs = torch.tensor([dec], device=self.device)
+            logits = self.model(**batch, decoder_input_ids=inputs).logits[0, -1].float()
+            logp = torch.log_softmax(logits, dim=-1)
+            out[n] = float(logp[self._answer_ids[1]] - logp[self._answer_ids[0]])
         return out
 
     def _label_logp(

@@ -19,6 +19,10 @@ class Task(str, Enum):
     """Ranking in generative form: the prompt holds the user's history alone and the target is
     the next item's title; a candidate's score is the log-likelihood of its title, so the
     encoder runs once per user whatever the number of candidates (``LLMConfig.ranking``)."""
+    RERANK = "rerank"
+    """Re-ranking the CF engine's candidates: the prompt holds the user's history alone (encoded
+    once per user); the decoder reads each candidate with its CF evidence (:data:`RERANK_CUE`)
+    and answers yes / no, so the score is ``log P(yes) - log P(no)`` at the end of it."""
 
 
 @dataclass(frozen=True)
@@ -60,12 +64,16 @@ TASK_FIELDS: Mapping[Task, frozenset[str]] = {
     Task.RANKING: frozenset({"item", "keywords", "profile", "evidence", "stats"}),
     Task.EXPLANATION: frozenset({"item", "keywords", "profile", "evidence", "stats"}),
     Task.NEXT: frozenset({"profile"}),  # the history only: the target is the item itself
+    Task.RERANK: frozenset({"profile"}),  # the candidate is read by the decoder
 }
 """Fields each task may show."""
 
 RANKING_ANSWERS = ("no", "yes")
 """Ranking is pointwise: "is this candidate the user's next item?" answered by one of these
 words; the candidate's score is log P(yes) - log P(no) at the first decoder step."""
+
+RERANK_CUE = "next?"
+"""Ends every candidate text of the rerank task: the answer is read right after it."""
 
 
 @dataclass(frozen=True)
@@ -184,6 +192,9 @@ _TEMPLATES: tuple[tuple[str, Task, str, bool], ...] = (
     ("next-1", Task.NEXT, "the user's latest items: {profile}. which item comes next?", False),
     ("next-2", Task.NEXT, "after {profile}, the user picks", False),
     ("next-3", Task.NEXT, "history: {profile}. next item:", True),
+    ("rerank-1", Task.RERANK, "the user's latest items: {profile}. is this candidate next?", False),
+    ("rerank-2", Task.RERANK, "after {profile}, would the user pick this item?", False),
+    ("rerank-3", Task.RERANK, "history: {profile}. candidate:", True),
 )
 
 
@@ -252,5 +263,5 @@ class TemplateRegistry:
 
 
 REGISTRY = TemplateRegistry(Template(i, task, text, held) for i, task, text, held in _TEMPLATES)
-"""The built-in templates: four paraphrases per task (three for ``next``), the last of each
-held out."""
+"""The built-in templates: four paraphrases per task (three for ``next`` and ``rerank``), the
+last of each held out."""

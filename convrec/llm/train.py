@@ -24,7 +24,7 @@ from convrec.llm.backbone import Backbone, BackboneConfig, load_backbone
 from convrec.llm.model import LLMConfig
 from convrec.llm.prompts import PromptBuilder, PromptConfig
 from convrec.llm.scoring import RATING_VALUES, Scorer
-from convrec.llm.tasks import REGISTRY, Task
+from convrec.llm.tasks import REGISTRY, PromptFields, Task
 from convrec.llm.train_config import TrainConfig, TrainResult, task_rows
 from convrec.llm.validation import ValidationSet, build_validation, main_score, validate
 from convrec.splits import fingerprint, leave_last_out_split, random_split
@@ -56,7 +56,20 @@ class MultiTaskLoss(nn.Module):
         """(weighted loss, raw task loss)."""
         with warnings.catch_warnings():  # EncoderDecoderModel's notice about computing the loss
             warnings.filterwarnings("ignore", message=".*introduces a better way to train.*")
-            out = self.model(**batch)
+            if "owner" in batch:  # several decoder rows per prompt: encode each prompt once
+                batch = dict(batch)
+                owner = batch.pop("owner")
+                mask = batch.pop("attention_mask")
+                hidden = self.model.get_encoder()(
+                    input_ids=batch.pop("input_ids"), attention_mask=mask
+                ).last_hidden_state
+                out = self.model(
+                    encoder_outputs=(hidden.index_select(0, owner),),
+                    attention_mask=mask.index_select(0, owner),
+                    **batch,
+                )
+            else:
+                out = self.model(**batch)
         raw = out.loss
         if rating_pos >= 0 and rating_true is not None and rating_mse > 0:
             logits = out.logits[:, rating_pos, :].float()[:, self.rating_ids]
@@ -98,9 +111,16 @@ class Trainer:
             if key not in fitted:
                 fitted[key] = PromptBuilder(prompts).fit(data, rows)
             self.builders[task] = fitted[key]
+        self.rerank_lists: dict[int, np.ndarray] = {}
+        if Task.RERANK in self.rows:
+            kept, lists = self.builders[Task.RERANK].rerank_lists(self.rows[Task.RERANK])
+            if len(kept) == 0:
+                raise ValueError("rerank: no training row's item is in its CF candidate list")
+            self.rows[Task.RERANK] = kept
+            self.rerank_lists = dict(zip(kept.tolist(), lists, strict=True))
         p = np.asarray(config.weights, np.float64)
         self.probs = p / p.sum()
-        scorer = Scorer(backbone)
+        self.scorer = scorer = Scorer(backbone)
         self.rating_pos = len(scorer._rating_prefix)
         self.module = MultiTaskLoss(
             backbone.model,
@@ -173,6 +193,8 @@ class Trainer:
 
     def encode(self, task: Task, rows: np.ndarray, seed: int) -> dict[str, torch.Tensor]:
         """Prompts (templates drawn from the training pool) and padded labels on the device."""
+        if task is Task.RERANK:
+            return self.encode_rerank(rows, seed)
         builder, bb = self.builders[task], self.backbone
         pool = self.config.template_pool(task)
         pick = np.random.default_rng(seed).integers(0, len(pool), len(rows))
@@ -186,6 +208,43 @@ class Trainer:
         tgt = bb.encode_targets(targets)
         width = max(len(t) for t in tgt)
         batch["labels"] = torch.tensor([t + [-100] * (width - len(t)) for t in tgt])
+        return {k: v.to(self.acc.device) for k, v in batch.items()}
+
+    def encode_rerank(self, rows: np.ndarray, seed: int) -> dict[str, torch.Tensor]:
+        """Rerank examples: per row one history prompt, read by ``1 + rerank_negatives``
+        decoder rows (the row's item, answer yes; items drawn from the rest of its CF list,
+        answer no); ``owner`` maps decoder rows to prompts, labels only at the answer."""
+        builder, data = self.builders[Task.RERANK], self.data
+        pool = self.config.template_pool(Task.RERANK)
+        rng = np.random.default_rng(seed)
+        yes, no = self.scorer._answer_ids[1], self.scorer._answer_ids[0]
+        sources, texts, owner, answers = [], [], [], []
+        for b, r in enumerate(rows.tolist()):
+            items, ratings = builder.history(int(data.user[r]), before_row=r)
+            tpl = REGISTRY[pool[int(rng.integers(len(pool)))]]
+            sources.append(tpl.render(PromptFields(profile=builder.profile_text(items, ratings))))
+            ranks = self.rerank_lists[r]
+            target = int(data.item[r])
+            others = np.flatnonzero((ranks >= 0) & (ranks != target))
+            k = min(self.config.rerank_negatives, len(others))
+            picked = [int(np.flatnonzero(ranks == target)[0]), *rng.choice(others, k, False)]
+            for pos in picked:
+                texts.append(builder.candidate_text(items, ratings, int(ranks[pos]), pos + 1))
+                owner.append(b)
+                answers.append(yes if int(ranks[pos]) == target else no)
+        batch = self.backbone.encode_sources(sources)
+        dec = self.scorer.cue_inputs(texts)
+        width = max(len(x) for x in dec)
+        pad = self.backbone.pad_id
+        batch["decoder_input_ids"] = torch.tensor([x + [pad] * (width - len(x)) for x in dec])
+        batch["decoder_attention_mask"] = torch.tensor(
+            [[1] * len(x) + [0] * (width - len(x)) for x in dec]
+        )
+        batch["labels"] = torch.tensor(
+            [[-100] * (len(x) - 1) + [a] + [-100] * (width - len(x)) for x, a in
+             zip(dec, answers, strict=True)]
+        )  # fmt: skip
+        batch["owner"] = torch.tensor(owner)
         return {k: v.to(self.acc.device) for k, v in batch.items()}
 
     # ------------------------------------------------------------------ checkpoints
@@ -416,6 +475,24 @@ class Trainer:
         )
 
 
+def start_from_adapter(config: TrainConfig) -> Backbone:
+    """The backbone of ``config.init_adapter`` with its adapter loaded trainable (float32),
+    token limits from ``config``: training continues from those weights."""
+    from convrec.llm.backbone import adapter_backbone_config, load_adapter
+
+    path = Path(str(config.init_adapter))
+    adapter_backbone_config(path)  # a clear error when it is not an adapter directory
+    bb = load_adapter(path, trainable=True)
+    if bb.config.quantization == "none":
+        bb.model.float()  # exported adapters may be float16
+    bb.config = replace(
+        bb.config,
+        max_source_length=config.max_source_length,
+        max_target_length=config.max_target_length,
+    )
+    return bb
+
+
 def train(
     data: Dataset,
     out_dir: str | os.PathLike[str],
@@ -446,6 +523,8 @@ def train(
     torch.manual_seed(config.seed)  # LoRA initialisation draws from the global generator
     if isinstance(backbone, Backbone):
         bb = backbone
+    elif config.init_adapter is not None:
+        bb = start_from_adapter(config)
     else:
         cfg = replace(
             backbone or BackboneConfig(),

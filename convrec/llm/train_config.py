@@ -46,11 +46,16 @@ class TrainConfig:
         the tokens "1".."5", as scoring reads it) and the true rating, added to the rating loss.
     split : str or None
         ``"A"`` / ``"B"``: every task trains on that protocol's train rows; ``None`` (or "C"):
-        rating and explanation on A's train rows, ranking and next on B's.
+        rating and explanation on A's train rows, ranking, next and rerank on B's.
     valid_ratings, valid_users, valid_explanations, n_candidates : int
         Size of the fixed validation sample; C candidates re-ranked for NDCG@10.
     num_threads : int
         torch CPU threads.
+    rerank_negatives : int
+        Rerank task: CF-list negatives read with each positive (same prompt, one encoder pass).
+    init_adapter : str or None
+        An adapter directory (same backbone and LoRA settings) whose weights training starts
+        from, e.g. a shipped adapter taught a new task; ``None``: fresh LoRA weights.
     """
 
     tasks: tuple[str, ...] = ("rating", "ranking", "explanation")
@@ -78,6 +83,8 @@ class TrainConfig:
     valid_explanations: int = 16
     n_candidates: int = 50
     num_threads: int = 2
+    rerank_negatives: int = 3
+    init_adapter: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tasks", tuple(Task(t).value for t in self.tasks))
@@ -93,6 +100,8 @@ class TrainConfig:
             raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
         if self.split not in (None, "A", "B", "C"):
             raise ValueError(f"split must be A, B or C, got {self.split!r}")
+        if self.rerank_negatives < 1:
+            raise ValueError(f"rerank_negatives must be >= 1, got {self.rerank_negatives}")
         if min(self.batch_size, self.grad_accum, self.max_steps) < 1 or self.lr <= 0:
             raise ValueError("batch_size, grad_accum and max_steps must be >= 1, lr > 0")
         for tid in self.templates:
@@ -102,8 +111,11 @@ class TrainConfig:
 
     @property
     def ranking(self) -> str:
-        """How the trained adapter scores candidates (``LLMConfig.ranking``): ``"next"`` when
-        the next task was trained and the pointwise ranking task was not."""
+        """How the trained adapter scores candidates (``LLMConfig.ranking``): ``"rerank"`` when
+        that task was trained, else ``"next"`` when next was and the pointwise ranking task
+        was not, else ``"pointwise"``."""
+        if "rerank" in self.tasks:
+            return "rerank"
         return "next" if "next" in self.tasks and "ranking" not in self.tasks else "pointwise"
 
     def template_pool(self, task: Task) -> list[str]:
@@ -131,4 +143,4 @@ def task_rows(data: Dataset, tasks: list[Task], split: str | None) -> dict[Task,
         return dict.fromkeys(tasks, a)
     if split == "B":
         return dict.fromkeys(tasks, b)
-    return {t: (b if t in (Task.RANKING, Task.NEXT) else a) for t in tasks}
+    return {t: (b if t in (Task.RANKING, Task.NEXT, Task.RERANK) else a) for t in tasks}

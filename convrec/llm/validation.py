@@ -22,7 +22,8 @@ class ValidationSet:
     Rating and explanation come from protocol A's validation rows (prompts from the builder
     fitted on A's train rows); ranking and next from protocol B's validation rows: the LLM
     re-ranks the CF engine's top-C unseen items of each user (a held-out item outside them is
-    a miss), pointwise (``rank_prompts``) or by title likelihood (``next_prompts``).
+    a miss), pointwise (``rank_prompts``), by title likelihood (``next_prompts``) or by the
+    rerank task (``rerank_prompts``).
     """
 
     rating_prompts: list[str]
@@ -36,6 +37,8 @@ class ValidationSet:
     explain_tokens: int = 32
     next_prompts: list[str] = field(default_factory=list)  # one per user
     next_titles: list[str] = field(default_factory=list)  # candidate titles, user-major
+    rerank_prompts: list[str] = field(default_factory=list)  # one per user
+    rerank_texts: list[str] = field(default_factory=list)  # candidate texts, user-major
 
     @property
     def cf_ndcg10(self) -> float:
@@ -65,7 +68,7 @@ def build_validation(
 
     rr = sample(rating_rows, n_ratings) if Task.RATING in tasks else rating_rows[:0]
     er = sample(rating_rows, n_explanations) if Task.EXPLANATION in tasks else rating_rows[:0]
-    ranked = Task.RANKING in tasks or Task.NEXT in tasks
+    ranked = [t for t in (Task.RANKING, Task.RERANK, Task.NEXT) if t in tasks]
     kr = sample(ranking_rows, n_users) if ranked else ranking_rows[:0]
     empty: list[str] = []
     rating_prompts = (
@@ -81,8 +84,10 @@ def build_validation(
     rank_target = np.zeros(0, np.int64)
     next_prompts: list[str] = []
     next_titles: list[str] = []
+    rerank_prompts: list[str] = []
+    rerank_texts: list[str] = []
     if len(kr):
-        b = builders[Task.RANKING if Task.RANKING in tasks else Task.NEXT]
+        b = builders[ranked[0]]
         assert b.knn is not None
         users = data.user[kr]
         history = data.user_items(b.rows, values="ones")[users]
@@ -95,6 +100,11 @@ def build_validation(
         if Task.NEXT in tasks:  # the same (B) training rows as ranking: one builder serves
             next_prompts = b.history_prompts(Task.NEXT, users)
             next_titles = [b.title(int(i)) for i in ids.ravel().tolist()]
+        if Task.RERANK in tasks:
+            histories = [b.history(int(u)) for u in users.tolist()]
+            rerank_prompts = b.history_prompts_for(Task.RERANK, histories)
+            owner = np.repeat(np.arange(len(users)), ids.shape[1])
+            rerank_texts = b.candidate_texts(histories, owner, ids.ravel())
         rank_target = np.array(
             [
                 int(np.flatnonzero(row == t)[0]) if t in row else -1
@@ -114,6 +124,8 @@ def build_validation(
         explain_tokens,
         next_prompts,
         next_titles,
+        rerank_prompts,
+        rerank_texts,
     )
 
 
@@ -134,7 +146,8 @@ def _target_ranks(scores: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 
 def validate(backbone: Backbone, valid: ValidationSet, batch_size: int = 32) -> dict[str, float]:
-    """Metrics of the current model: ``rmse``, ``ndcg@10`` / ``next_ndcg@10`` (+
+    """Metrics of the current model: ``rmse``, ``ndcg@10`` / ``next_ndcg@10`` /
+    ``rerank_ndcg@10`` (+
     ``cf_ndcg@10``), ``rougeL``..."""
     scorer = Scorer(backbone, batch_size=batch_size)
     out: dict[str, float] = {}
@@ -154,6 +167,14 @@ def validate(backbone: Backbone, valid: ValidationSet, batch_size: int = 32) -> 
             _target_ranks(scores.reshape(valid.rank_shape), valid.rank_target)
         )
         out["cf_ndcg@10"] = valid.cf_ndcg10
+    if valid.rerank_prompts:
+        n_users, n_cand = valid.rank_shape
+        owner = np.repeat(np.arange(n_users), n_cand)
+        scores = scorer.cue_scores(valid.rerank_prompts, valid.rerank_texts, owner)
+        out["rerank_ndcg@10"] = _ndcg10(
+            _target_ranks(scores.reshape(valid.rank_shape), valid.rank_target)
+        )
+        out["cf_ndcg@10"] = valid.cf_ndcg10
     if valid.explain_prompts:
         texts, _ = scorer.generate(valid.explain_prompts, valid.explain_tokens)
         m = explanation_metrics(texts, valid.explain_refs)
@@ -170,6 +191,8 @@ def main_score(metrics: dict[str, float], tasks: list[Task]) -> float:
             return metrics["ndcg@10"]
         if task is Task.NEXT and "next_ndcg@10" in metrics:
             return metrics["next_ndcg@10"]
+        if task is Task.RERANK and "rerank_ndcg@10" in metrics:
+            return metrics["rerank_ndcg@10"]
         if task is Task.EXPLANATION and "rougeL" in metrics:
             return metrics["rougeL"]
     return float("-inf")
