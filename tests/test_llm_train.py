@@ -68,14 +68,20 @@ def test_training_reduces_the_loss(llm_data, tiny_t5_dir, tmp_path, weighting):
         assert result.log_vars == [0.0, 0.0]
 
 
-def test_training_the_next_task_learns_titles_and_ranks_by_them(llm_data, tiny_t5_dir, tmp_path):
+def _train_one_task(llm_data, tiny_t5_dir, task, out):
+    """30 steps of one task, validated at 15 and 30; the loss must fall."""
     config = TrainConfig(
-        tasks=("next",), weights=(1.0,), max_steps=30, eval_every=15, save_every=0, **SMALL
+        tasks=(task,), weights=(1.0,), max_steps=30, eval_every=15, save_every=0, **SMALL
     )
-    out = tmp_path / "next"
     result = train(llm_data, out, config, BackboneConfig(str(tiny_t5_dir), lora_r=4))
     losses = [h["loss"] for h in result.history]
     assert np.mean(losses[-4:]) < 0.8 * np.mean(losses[:4]), losses
+    return result
+
+
+def test_training_the_next_task_learns_titles_and_ranks_by_them(llm_data, tiny_t5_dir, tmp_path):
+    out = tmp_path / "next"
+    result = _train_one_task(llm_data, tiny_t5_dir, "next", out)
     assert [v["step"] for v in result.valid] == [15, 30]
     assert {"next_ndcg@10", "cf_ndcg@10"} <= set(result.valid[0]) and "ndcg@10" not in result.valid[
         0
@@ -302,13 +308,8 @@ def test_training_the_rerank_task_reads_lists_and_starts_from_an_adapter(
 
     from convrec.llm.train import start_from_adapter
 
-    config = TrainConfig(
-        tasks=("rerank",), weights=(1.0,), max_steps=30, eval_every=15, save_every=0, **SMALL
-    )
     out = tmp_path / "rerank"
-    result = train(llm_data, out, config, BackboneConfig(str(tiny_t5_dir), lora_r=4))
-    losses = [h["loss"] for h in result.history]
-    assert np.mean(losses[-4:]) < 0.8 * np.mean(losses[:4]), losses
+    result = _train_one_task(llm_data, tiny_t5_dir, "rerank", out)
     assert {"rerank_ndcg@10", "cf_ndcg@10"} <= set(result.valid[0])
     saved = json.loads((out / "convrec_config.json").read_text())
     assert saved["llm"]["ranking"] == "rerank"

@@ -159,22 +159,16 @@ def validate(backbone: Backbone, valid: ValidationSet, batch_size: int = 32) -> 
         scores = scorer.answer_scores(valid.rank_prompts).reshape(valid.rank_shape)
         out["ndcg@10"] = _ndcg10(_target_ranks(scores, valid.rank_target))
         out["cf_ndcg@10"] = valid.cf_ndcg10
-    if valid.next_prompts:
-        n_users, n_cand = valid.rank_shape
-        owner = np.repeat(np.arange(n_users), n_cand)
-        scores = scorer.sequence_scores(valid.next_prompts, valid.next_titles, owner)
-        out["next_ndcg@10"] = _ndcg10(
-            _target_ranks(scores.reshape(valid.rank_shape), valid.rank_target)
-        )
-        out["cf_ndcg@10"] = valid.cf_ndcg10
-    if valid.rerank_prompts:
-        n_users, n_cand = valid.rank_shape
-        owner = np.repeat(np.arange(n_users), n_cand)
-        scores = scorer.cue_scores(valid.rerank_prompts, valid.rerank_texts, owner)
-        out["rerank_ndcg@10"] = _ndcg10(
-            _target_ranks(scores.reshape(valid.rank_shape), valid.rank_target)
-        )
-        out["cf_ndcg@10"] = valid.cf_ndcg10
+    owner = np.repeat(np.arange(valid.rank_shape[0]), valid.rank_shape[1])
+    per_user = (
+        ("next_ndcg@10", valid.next_prompts, valid.next_titles, scorer.sequence_scores),
+        ("rerank_ndcg@10", valid.rerank_prompts, valid.rerank_texts, scorer.cue_scores),
+    )
+    for name, prompts, targets, score in per_user:  # one prompt per user, read per candidate
+        if prompts:
+            scores = score(prompts, targets, owner).reshape(valid.rank_shape)
+            out[name] = _ndcg10(_target_ranks(scores, valid.rank_target))
+            out["cf_ndcg@10"] = valid.cf_ndcg10
     if valid.explain_prompts:
         texts, _ = scorer.generate(valid.explain_prompts, valid.explain_tokens)
         m = explanation_metrics(texts, valid.explain_refs)
