@@ -255,20 +255,16 @@ class PromptBuilder:
             Training row of the (user, item) pair, left out of the item's statistics.
         """
         data = self._data()
-        assert self.knn is not None and self.knn.similarity_ is not None
         items, ratings = np.asarray(items), np.asarray(ratings, np.float32)
         keep = items != item
         items, ratings = items[keep], ratings[keep]
         c = self.config
         profile_text = self.profile_text(items, ratings)
         rated = dict(zip(items.tolist(), ratings.tolist(), strict=True))
-        sim = self.knn.similarity_
-        nbr = sim.indices[sim.indptr[item] : sim.indptr[item + 1]]
-        w = sim.data[sim.indptr[item] : sim.indptr[item + 1]]
-        mine = np.isin(nbr, items)
-        nbr, w = nbr[mine], w[mine]
-        top = np.argsort(-w, kind="stable")[: c.n_evidence]
-        evidence = ", ".join(f"{self.title(int(nbr[j]))}: {_num(rated[int(nbr[j])])}" for j in top)
+        nbr, w = self._history_neighbours(items, item)
+        evidence = ", ".join(
+            f"{self.title(int(i))}: {_num(rated[int(i)])}" for i in nbr[: c.n_evidence]
+        )
         own = own_row
         total, count = float(self._item_sum[item]), int(self._item_cnt[item])
         if own >= 0:
@@ -284,6 +280,17 @@ class PromptBuilder:
             evidence=evidence or "none",
             stats=", ".join(stats),
         )
+
+    def _history_neighbours(self, items: np.ndarray, item: int) -> tuple[np.ndarray, np.ndarray]:
+        """``item``'s ItemKNN neighbours among the history ``items``, most similar first (ties
+        in neighbour-list order): ``int32[n]`` items and ``float32[n]`` similarities."""
+        assert self.knn is not None and self.knn.similarity_ is not None
+        sim = self.knn.similarity_
+        nbr = sim.indices[sim.indptr[item] : sim.indptr[item + 1]]
+        w = sim.data[sim.indptr[item] : sim.indptr[item + 1]]
+        mine = np.isin(nbr, items)
+        order = np.argsort(-w[mine], kind="stable")
+        return nbr[mine][order], w[mine][order]
 
     def profile_text(self, items: np.ndarray, ratings: np.ndarray) -> str:
         """The profile field: the ``n_recent`` newest items, then the best rated, with ratings.
@@ -454,17 +461,13 @@ class PromptBuilder:
         items, ratings : numpy.ndarray
             ``int32[h]`` history items, newest first, and ``float32[h]`` their ratings.
         """
-        assert self.knn is not None and self.knn.similarity_ is not None
-        sim = self.knn.similarity_
-        nbr = sim.indices[sim.indptr[item] : sim.indptr[item + 1]]
-        w = sim.data[sim.indptr[item] : sim.indptr[item + 1]]
-        where = {int(i): p for p, i in enumerate(np.asarray(items).tolist())}
-        close = sorted(
-            (-float(w[j]), where[int(nbr[j])]) for j in range(len(nbr)) if int(nbr[j]) in where
-        )[: self.config.n_evidence]
+        items = np.asarray(items)
+        close = [
+            int(np.flatnonzero(items == i)[0])  # steps back - 1
+            for i in self._history_neighbours(items, item)[0][: self.config.n_evidence]
+        ]
         evidence = ", ".join(
-            f"{self.title(int(items[p]))} ({p + 1} back, {_num(float(ratings[p]))})"
-            for _, p in close
+            f"{self.title(int(items[p]))} ({p + 1} back, {_num(float(ratings[p]))})" for p in close
         )
         place = f"cf rank {rank}" if rank > 0 else "outside the cf list"
         return (

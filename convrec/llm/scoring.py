@@ -250,15 +250,16 @@ class Scorer:
     @torch.inference_mode()
     def answer_scores_naive(self, prompts: Sequence[str]) -> np.ndarray:
         """Reference path: one unbatched encoder-decoder forward per prompt. ``float32[N]``."""
-        out = np.zeros(len(prompts), np.float32)
         start = [self.backbone.decoder_start_id, *self._answer_prefix]
-        for k, prompt in enumerate(prompts):
-            batch = self.backbone.encode_sources([prompt])
-            dec = torch.tensor([start], device=self.device)
-            logits = self.model(**batch, decoder_input_ids=dec).logits[0, -1].float()
-            logp = torch.log_softmax(logits, dim=-1)
-            out[k] = float(logp[self._answer_ids[1]] - logp[self._answer_ids[0]])
-        return out
+        return np.array([self._answer_alone(p, start) for p in prompts], np.float32)
+
+    def _answer_alone(self, prompt: str, decoder_inputs: list[int]) -> float:
+        """``log P(yes) - log P(no)`` after ``decoder_inputs``: one unbatched full forward."""
+        batch = {k: v.to(self.device) for k, v in self.backbone.encode_sources([prompt]).items()}
+        dec = torch.tensor([decoder_inputs], device=self.device)
+        logits = self.model(**batch, decoder_input_ids=dec).logits[0, -1].float()
+        logp = torch.log_softmax(logits, dim=-1)
+        return float(logp[self._answer_ids[1]] - logp[self._answer_ids[0]])
 
     # ------------------------------------------------------------------ target likelihoods
     def _grouped(
@@ -380,18 +381,8 @@ class Scorer:
     ) -> np.ndarray:
         """Reference path of :meth:`cue_scores`: one unbatched forward (encoder included) per
         candidate. ``float32[N]``."""
-        out = np.zeros(len(texts), np.float32)
-        for n, (dec, p) in enumerate(
-            zip(self.cue_inputs(texts), np.asarray(owner).tolist(), strict=True)
-        ):
-            batch = {
-                k: v.to(self.device) for k, v in self.backbone.encode_sources([prompts[p]]).items()
-            }
-            inputs = torch.tensor([dec], device=self.device)
-            logits = self.model(**batch, decoder_input_ids=inputs).logits[0, -1].float()
-            logp = torch.log_softmax(logits, dim=-1)
-            out[n] = float(logp[self._answer_ids[1]] - logp[self._answer_ids[0]])
-        return out
+        pairs = zip(self.cue_inputs(texts), np.asarray(owner).tolist(), strict=True)
+        return np.array([self._answer_alone(prompts[p], dec) for dec, p in pairs], np.float32)
 
     def _label_logp(
         self, hidden: torch.Tensor, mask: torch.Tensor, labels: list[list[int]]
