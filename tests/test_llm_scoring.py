@@ -315,3 +315,41 @@ def test_rerank_ranking_scores_candidates_after_one_history_prompt(setup):
     want = Scorer(backbone).cue_scores_naive(prompts, texts, rows)
     np.testing.assert_allclose(scores[rows, cols], want, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(model.score_candidates_for(histories, cands), scores)
+
+
+def test_default_backbone_projects_each_prompt_once_and_heads_only_the_answer(setup):
+    """On the default MiniLM encoder-decoder the decoder reads cached cross-attention keys /
+    values (one projection per prompt, not per candidate) and, for rerank, runs the LM head at
+    the answer position only: both equal the unbatched forwards."""
+    _, _, builder, _ = setup
+    backbone = load_backbone(BackboneConfig(seed=0))
+    with torch.no_grad():
+        for name, p in backbone.model.named_parameters():
+            if "lora_B" in name:  # LoRA must act in the cached projections too
+                p.normal_(0, 0.05, generator=torch.Generator().manual_seed(1))
+    scorer = Scorer(backbone, batch_size=2)
+    assert scorer._keeps_logits
+    users = [0, 3, 7]
+    histories = [builder.history(u) for u in users]
+    items = np.array([1, 2, 29, 4, 11, 5, 8, 6, 7, 12], np.int32)
+    owner = np.array([2, 0, 1, 0, 2, 1, 1, 2, 2, 0])
+    projected = []
+    keys = [m for n, m in backbone.model.named_modules() if n.endswith("crossattention.self.key")]
+    hooks = [m.register_forward_hook(lambda m, i, o: projected.append(i[0].shape[0])) for m in keys]
+    try:
+        prompts = builder.history_prompts_for(Task.RERANK, histories)
+        texts = builder.candidate_texts(histories, owner, items)
+        fast = scorer.cue_scores(prompts, texts, owner)
+        assert sum(projected) == len(keys) * len(users)  # each prompt's states projected once
+        projected.clear()
+        naive = scorer.cue_scores_naive(prompts, texts, owner)
+        assert sum(projected) == len(keys) * len(items)
+        np.testing.assert_allclose(fast, naive, rtol=1e-4, atol=1e-4)
+        prompts = builder.history_prompts_for(Task.NEXT, histories)
+        titles = [builder.title(int(i)) for i in items]
+        fast = scorer.sequence_scores(prompts, titles, owner)
+        naive = scorer.sequence_scores_naive(prompts, titles, owner)
+        np.testing.assert_allclose(fast, naive, rtol=1e-4, atol=1e-4)
+    finally:
+        for h in hooks:
+            h.remove()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from transformers import DynamicCache, EncoderDecoderCache, EncoderDecoderModel
 
 from convrec.llm.backbone import Backbone
 from convrec.llm.tasks import RANKING_ANSWERS, RERANK_CUE
@@ -19,6 +21,18 @@ RATING_VALUES = (1, 2, 3, 4, 5)
 _DIGIT = re.compile(r"[1-5]")
 CANDIDATE_TOKENS = 96
 """Token limit of a rerank candidate text read by the decoder."""
+
+
+def _cross_cache(
+    cross: list[tuple[torch.Tensor, torch.Tensor]], rows: torch.Tensor
+) -> EncoderDecoderCache:
+    """A fresh decoder cache whose cross-attention part holds the ``rows`` of ``cross`` (one
+    ``(keys, values)`` pair of ``[P, heads, L, head_dim]`` per layer): the decoder then reads
+    them instead of projecting the encoder states again; its self-attention part starts empty."""
+    keys_values = DynamicCache()
+    for layer, (keys, values) in enumerate(cross):
+        keys_values.update(keys.index_select(0, rows), values.index_select(0, rows), layer)
+    return EncoderDecoderCache(DynamicCache(), keys_values)
 
 
 @dataclass(frozen=True)
@@ -89,6 +103,10 @@ class Scorer:
         self.batch_size = batch_size
         self._rating_prefix, self._rating_ids = self._token_plan([str(v) for v in RATING_VALUES])
         self._answer_prefix, self._answer_ids = self._token_plan(list(RANKING_ANSWERS))
+        base = backbone.base_model
+        self._keeps_logits = isinstance(base, EncoderDecoderModel) and (
+            "logits_to_keep" in inspect.signature(base.decoder.forward).parameters
+        )
 
     @property
     def model(self) -> Any:
@@ -264,9 +282,11 @@ class Scorer:
     # ------------------------------------------------------------------ target likelihoods
     def _grouped(
         self, prompts: Sequence[str], owner: np.ndarray, lengths: Sequence[int]
-    ) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
-        """Each prompt encoded ONCE for all its targets: ``(targets, states, mask)`` chunks of
-        like-length targets, ``states`` / ``mask`` being their prompts' encoder output rows.
+    ) -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
+        """Each prompt encoded ONCE for all its targets: ``(targets, inputs)`` chunks of
+        like-length targets, ``inputs`` being the model's keyword arguments for their prompts:
+        the encoder output rows and mask and, where the model keeps one, a cache holding those
+        prompts' cross-attention keys / values, projected once per prompt (not per target).
 
         ``owner``: ``int[N]`` prompt of each target; ``lengths``: ``N`` token lengths.
         """
@@ -281,6 +301,7 @@ class Scorer:
         bounds = np.searchsorted(owner[by_prompt], np.arange(len(prompts) + 1))
         for idx, batch in self._batches(prompts):
             enc = self._encode(batch).last_hidden_state
+            cross = self._cross_keys_values(enc, batch["attention_mask"])
             mine = np.concatenate([by_prompt[bounds[p] : bounds[p + 1]] for p in idx])
             row_of = np.repeat(np.arange(len(idx)), [bounds[p + 1] - bounds[p] for p in idx])
             by_length = np.argsort([lengths[t] for t in mine.tolist()], kind="stable")
@@ -288,11 +309,45 @@ class Scorer:
             step = self.batch_size * 4
             for s in range(0, len(mine), step):
                 take = torch.as_tensor(row_of[s : s + step], device=self.device)
-                yield (
-                    mine[s : s + step],
-                    enc.index_select(0, take),
-                    batch["attention_mask"].index_select(0, take),
-                )
+                inputs: dict[str, Any] = {
+                    "encoder_outputs": (enc.index_select(0, take),),
+                    "attention_mask": batch["attention_mask"].index_select(0, take),
+                }
+                if cross is not None:
+                    inputs["past_key_values"] = _cross_cache(cross, take)
+                    inputs["use_cache"] = True
+                yield mine[s : s + step], inputs
+
+    def _logits_only_at(self, positions: torch.Tensor) -> dict[str, Any]:
+        """Model arguments that run the LM head at ``positions`` (``int64[B, 1]``, one decoder
+        position per row) only, where the decoder allows it (Hugging Face ``logits_to_keep``);
+        otherwise none, and the logits cover every position. The vocabulary projection costs
+        about as much per token as the decoder layers of the default backbone."""
+        if not self._keeps_logits:
+            return {}
+        return {"decoder_logits_to_keep": positions}
+
+    def _cross_keys_values(
+        self, states: torch.Tensor, mask: torch.Tensor
+    ) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+        """Every decoder layer's cross-attention keys and values of the encoder ``states``
+        (``[P, L, H]``), from one decoder step that fills the model's cache; None where the model
+        keeps no encoder-decoder cache (each target then projects its prompt's states again)."""
+        start = torch.full((len(states), 1), self.backbone.decoder_start_id, device=self.device)
+        cache = self.model(
+            encoder_outputs=(states,), attention_mask=mask, decoder_input_ids=start, use_cache=True
+        ).past_key_values
+        if not isinstance(cache, EncoderDecoderCache):
+            return None
+        pairs = []
+        for layer in cache.cross_attention_cache.layers:
+            keys, values = getattr(layer, "keys", None), getattr(layer, "values", None)
+            if not isinstance(keys, torch.Tensor) or not isinstance(values, torch.Tensor):
+                return None
+            if keys.shape[0] != len(states):
+                return None
+            pairs.append((keys, values))
+        return pairs or None
 
     @torch.inference_mode()
     def sequence_scores(
@@ -315,8 +370,8 @@ class Scorer:
         """
         labels = self.backbone.encode_targets(list(targets))
         out = np.zeros(len(targets), np.float32)
-        for sel, hidden, mask in self._grouped(prompts, owner, [len(x) for x in labels]):
-            out[sel] = self._label_logp(hidden, mask, [labels[t] for t in sel.tolist()])
+        for sel, inputs in self._grouped(prompts, owner, [len(x) for x in labels]):
+            out[sel] = self._label_logp(inputs, [labels[t] for t in sel.tolist()])
         return out
 
     def cue_inputs(self, texts: Sequence[str]) -> list[list[int]]:
@@ -357,20 +412,23 @@ class Scorer:
         out = np.zeros(len(texts), np.float32)
         ids = torch.tensor(self._answer_ids, device=self.device)
         pad = self.backbone.pad_id
-        for sel, hidden, mask in self._grouped(prompts, owner, [len(x) for x in dec]):
+        for sel, inputs in self._grouped(prompts, owner, [len(x) for x in dec]):
             rows = [dec[t] for t in sel.tolist()]
             width = max(len(x) for x in rows)
-            inputs = torch.tensor([x + [pad] * (width - len(x)) for x in rows], device=self.device)
+            padded = torch.tensor([x + [pad] * (width - len(x)) for x in rows], device=self.device)
             last = torch.tensor([len(x) - 1 for x in rows], device=self.device)
             logits = self.model(
-                encoder_outputs=(hidden,),
-                attention_mask=mask,
-                decoder_input_ids=inputs,
+                **inputs,
+                **self._logits_only_at(last[:, None]),
+                decoder_input_ids=padded,
                 decoder_attention_mask=(
                     torch.arange(width, device=self.device) <= last[:, None]
                 ).long(),
             ).logits
-            at = logits[torch.arange(len(rows), device=self.device), last].float()
+            if logits.shape[1] == 1:  # the LM head ran at each row's last position only
+                at = logits[:, 0].float()
+            else:
+                at = logits[torch.arange(len(rows), device=self.device), last].float()
             logp = torch.log_softmax(at, dim=-1)[:, ids]
             out[sel] = (logp[:, 1] - logp[:, 0]).cpu().numpy()
         return out
@@ -384,10 +442,9 @@ class Scorer:
         pairs = zip(self.cue_inputs(texts), np.asarray(owner).tolist(), strict=True)
         return np.array([self._answer_alone(prompts[p], dec) for dec, p in pairs], np.float32)
 
-    def _label_logp(
-        self, hidden: torch.Tensor, mask: torch.Tensor, labels: list[list[int]]
-    ) -> np.ndarray:
-        """Summed log-probabilities of each label sequence under teacher forcing. ``float32[n]``."""
+    def _label_logp(self, inputs: dict[str, Any], labels: list[list[int]]) -> np.ndarray:
+        """Summed log-probabilities of each label sequence under teacher forcing, ``inputs`` being
+        the model's encoder-side arguments (:meth:`_grouped`). ``float32[n]``."""
         width = max(len(x) for x in labels)
         pad = self.backbone.pad_id
         start = self.backbone.decoder_start_id
@@ -395,8 +452,7 @@ class Scorer:
         lab = torch.tensor([x + [-100] * (width - len(x)) for x in labels], device=self.device)
         dec_mask = (lab != -100).long()
         logits = self.model(
-            encoder_outputs=(hidden,),
-            attention_mask=mask,
+            **inputs,
             decoder_input_ids=dec.to(self.device),
             decoder_attention_mask=dec_mask,
         ).logits.float()
@@ -417,7 +473,9 @@ class Scorer:
                 k: v.to(self.device) for k, v in self.backbone.encode_sources([prompts[p]]).items()
             }
             labels = torch.tensor(self.backbone.encode_targets([target]), device=self.device)
-            logits = self.model(**batch, labels=labels).logits[0].float()
+            start = labels.new_tensor([[self.backbone.decoder_start_id]])
+            dec = torch.cat([start, labels[:, :-1]], 1)
+            logits = self.model(**batch, decoder_input_ids=dec).logits[0].float()
             logp = torch.log_softmax(logits, dim=-1)
             out[n] = float(logp.gather(-1, labels[0].unsqueeze(-1)).sum())
         return out
