@@ -319,10 +319,13 @@ class Scorer:
                 yield mine[s : s + step], inputs
 
     def _logits_only_at(self, positions: torch.Tensor) -> dict[str, Any]:
-        """Model arguments that run the LM head at ``positions`` (``int64[B, 1]``, one decoder
-        position per row) only, where the decoder allows it (Hugging Face ``logits_to_keep``);
-        otherwise none, and the logits cover every position. The vocabulary projection costs
-        about as much per token as the decoder layers of the default backbone."""
+        """Model arguments that run the LM head at some decoder positions only, where the decoder
+        allows it (Hugging Face ``logits_to_keep``); otherwise none, and the logits cover every
+        position. The vocabulary projection costs about as much per token as the decoder layers
+        of the default backbone.
+
+        ``positions``: ``int64[B, 1]``, one position per row (logits ``[B, 1, V]``), or
+        ``bool[B, T]``, the positions to keep (logits ``[kept, V]``, row-major)."""
         if not self._keeps_logits:
             return {}
         return {"decoder_logits_to_keep": positions}
@@ -450,16 +453,22 @@ class Scorer:
         start = self.backbone.decoder_start_id
         dec = torch.tensor([[start, *x[:-1]] + [pad] * (width - len(x)) for x in labels])
         lab = torch.tensor([x + [-100] * (width - len(x)) for x in labels], device=self.device)
-        dec_mask = (lab != -100).long()
+        real = lab != -100
         logits = self.model(
             **inputs,
+            **self._logits_only_at(real),
             decoder_input_ids=dec.to(self.device),
-            decoder_attention_mask=dec_mask,
+            decoder_attention_mask=real.long(),
         ).logits.float()
+        if logits.dim() == 3:  # the LM head ran at every position, padding included
+            logits, lab = logits[real], lab[real]
+        else:  # [label tokens, vocab]: the head ran at the label tokens only
+            lab = lab[real]
         # log-softmax at the label only: the label's logit minus the log partition function
-        picked = logits.gather(-1, lab.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-        logp = picked - torch.logsumexp(logits, dim=-1)
-        return (logp * dec_mask).sum(-1).cpu().numpy().astype(np.float32)
+        logp = logits.gather(-1, lab.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+        row = torch.arange(len(labels), device=self.device).unsqueeze(1).expand_as(real)[real]
+        out = torch.zeros(len(labels), device=self.device).index_add_(0, row, logp)
+        return out.cpu().numpy().astype(np.float32)
 
     @torch.inference_mode()
     def sequence_scores_naive(
