@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -334,3 +335,47 @@ def test_training_the_rerank_task_reads_lists_and_starts_from_an_adapter(
         start_from_adapter(TrainConfig(init_adapter=str(tmp_path)))
     with pytest.raises(ValueError, match="rerank_negatives"):
         TrainConfig(rerank_negatives=0)
+
+
+@pytest.mark.parametrize("default", [False, True])
+def test_rerank_loss_is_the_cross_entropy_at_the_answer(tiny_t5_dir, default):
+    """The rerank loss (each prompt encoded once, the LM head at the answer position only where
+    the decoder allows it) equals the model's own label loss over the expanded batch."""
+    from convrec.llm.scoring import keeps_logits
+    from convrec.llm.train import MultiTaskLoss
+
+    bb = load_backbone(BackboneConfig(seed=0)) if default else _backbone(tiny_t5_dir)
+    assert keeps_logits(bb) == default
+    src = bb.encode_sources(["alpha bravo charlie", "delta echo"])
+    dec = [[bb.decoder_start_id, 7, 9, 11], [bb.decoder_start_id, 5], [bb.decoder_start_id, 8, 6]]
+    owner = torch.tensor([0, 1, 1])
+    answers = torch.tensor([12, 30, 14])
+    width = max(len(x) for x in dec)
+    ids = torch.tensor([x + [bb.pad_id] * (width - len(x)) for x in dec])
+    mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in dec])
+    last = torch.tensor([len(x) - 1 for x in dec])
+    batch = {
+        **src,
+        "decoder_input_ids": ids,
+        "decoder_attention_mask": mask,
+        "owner": owner,
+        "answers": answers,
+        "answer_at": last,
+    }
+    loss_fn = MultiTaskLoss(bb.model, 1, False, [1, 2, 3, 4, 5], keeps_logits(bb))
+    loss, raw = loss_fn(0, batch)
+    labels = torch.full_like(ids, -100)
+    labels[torch.arange(3), last] = answers
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        want = bb.model(
+            input_ids=src["input_ids"][owner],
+            attention_mask=src["attention_mask"][owner],
+            decoder_input_ids=ids,
+            decoder_attention_mask=mask,
+            labels=labels,
+        ).loss
+    assert float(loss.detach()) == pytest.approx(float(want.detach()), abs=1e-5)
+    assert torch.equal(loss, raw)
+    loss.backward()  # gradients reach the LoRA weights
+    assert any(p.grad is not None for n, p in bb.model.named_parameters() if "lora_" in n)

@@ -35,6 +35,26 @@ def _cross_cache(
     return EncoderDecoderCache(DynamicCache(), keys_values)
 
 
+def keeps_logits(backbone: Backbone) -> bool:
+    """Whether the model can run its LM head at chosen decoder positions only (Hugging Face
+    ``logits_to_keep``, passed to the decoder of an ``EncoderDecoderModel``)."""
+    base = backbone.base_model
+    return isinstance(base, EncoderDecoderModel) and (
+        "logits_to_keep" in inspect.signature(base.decoder.forward).parameters
+    )
+
+
+def answer_logits(model: Any, inputs: dict[str, Any], last: torch.Tensor, keep: bool) -> Any:
+    """Logits at each decoder row's position ``last`` (``int64[B]``): ``[B, vocab]``.
+
+    ``inputs`` are the model's keyword arguments (decoder inputs included); with ``keep``
+    (:func:`keeps_logits`) the LM head runs at those positions only: the vocabulary projection
+    costs about as much per token as the decoder layers of the default backbone."""
+    if keep:
+        return model(**inputs, decoder_logits_to_keep=last[:, None]).logits[:, 0]
+    return model(**inputs).logits[torch.arange(len(last), device=last.device), last]
+
+
 @dataclass(frozen=True)
 class Decoding:
     """How explanations are generated (Hugging Face generation settings).
@@ -103,10 +123,7 @@ class Scorer:
         self.batch_size = batch_size
         self._rating_prefix, self._rating_ids = self._token_plan([str(v) for v in RATING_VALUES])
         self._answer_prefix, self._answer_ids = self._token_plan(list(RANKING_ANSWERS))
-        base = backbone.base_model
-        self._keeps_logits = isinstance(base, EncoderDecoderModel) and (
-            "logits_to_keep" in inspect.signature(base.decoder.forward).parameters
-        )
+        self._keeps_logits = keeps_logits(backbone)
 
     @property
     def model(self) -> Any:
@@ -318,18 +335,6 @@ class Scorer:
                     inputs["use_cache"] = True
                 yield mine[s : s + step], inputs
 
-    def _logits_only_at(self, positions: torch.Tensor) -> dict[str, Any]:
-        """Model arguments that run the LM head at some decoder positions only, where the decoder
-        allows it (Hugging Face ``logits_to_keep``); otherwise none, and the logits cover every
-        position. The vocabulary projection costs about as much per token as the decoder layers
-        of the default backbone.
-
-        ``positions``: ``int64[B, 1]``, one position per row (logits ``[B, 1, V]``), or
-        ``bool[B, T]``, the positions to keep (logits ``[kept, V]``, row-major)."""
-        if not self._keeps_logits:
-            return {}
-        return {"decoder_logits_to_keep": positions}
-
     def _cross_keys_values(
         self, states: torch.Tensor, mask: torch.Tensor
     ) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
@@ -420,18 +425,11 @@ class Scorer:
             width = max(len(x) for x in rows)
             padded = torch.tensor([x + [pad] * (width - len(x)) for x in rows], device=self.device)
             last = torch.tensor([len(x) - 1 for x in rows], device=self.device)
-            logits = self.model(
-                **inputs,
-                **self._logits_only_at(last[:, None]),
-                decoder_input_ids=padded,
-                decoder_attention_mask=(
-                    torch.arange(width, device=self.device) <= last[:, None]
-                ).long(),
-            ).logits
-            if logits.shape[1] == 1:  # the LM head ran at each row's last position only
-                at = logits[:, 0].float()
-            else:
-                at = logits[torch.arange(len(rows), device=self.device), last].float()
+            inputs["decoder_input_ids"] = padded
+            inputs["decoder_attention_mask"] = (
+                torch.arange(width, device=self.device) <= last[:, None]
+            ).long()
+            at = answer_logits(self.model, inputs, last, self._keeps_logits).float()
             logp = torch.log_softmax(at, dim=-1)[:, ids]
             out[sel] = (logp[:, 1] - logp[:, 0]).cpu().numpy()
         return out
@@ -454,9 +452,10 @@ class Scorer:
         dec = torch.tensor([[start, *x[:-1]] + [pad] * (width - len(x)) for x in labels])
         lab = torch.tensor([x + [-100] * (width - len(x)) for x in labels], device=self.device)
         real = lab != -100
+        keep = {"decoder_logits_to_keep": real} if self._keeps_logits else {}
         logits = self.model(
             **inputs,
-            **self._logits_only_at(real),
+            **keep,  # the LM head at the label tokens only, not at padding
             decoder_input_ids=dec.to(self.device),
             decoder_attention_mask=real.long(),
         ).logits.float()

@@ -17,13 +17,14 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from convrec.data.dataset import Dataset
 from convrec.llm import checkpoint as ckpt
 from convrec.llm.backbone import Backbone, BackboneConfig, load_backbone
 from convrec.llm.model import LLMConfig
 from convrec.llm.prompts import PromptBuilder, PromptConfig
-from convrec.llm.scoring import RATING_VALUES, Scorer
+from convrec.llm.scoring import RATING_VALUES, Scorer, answer_logits, keeps_logits
 from convrec.llm.tasks import REGISTRY, PromptFields, Task
 from convrec.llm.train_config import TrainConfig, TrainResult, task_rows
 from convrec.llm.validation import ValidationSet, build_validation, main_score, validate
@@ -38,9 +39,17 @@ StepHook = Callable[[int, float], None]
 class MultiTaskLoss(nn.Module):
     """The peft model plus one log-variance per task; ``forward`` returns the weighted loss."""
 
-    def __init__(self, model: Any, n_tasks: int, uncertainty: bool, rating_ids: list[int]) -> None:
+    def __init__(
+        self,
+        model: Any,
+        n_tasks: int,
+        uncertainty: bool,
+        rating_ids: list[int],
+        keep_logits: bool = False,
+    ) -> None:
         super().__init__()
         self.model = model
+        self.keep_logits = keep_logits  # see scoring.keeps_logits
         self.log_vars = nn.Parameter(torch.zeros(n_tasks), requires_grad=uncertainty)
         self.uncertainty = uncertainty
         self.register_buffer("rating_ids", torch.tensor(rating_ids), persistent=False)
@@ -57,25 +66,28 @@ class MultiTaskLoss(nn.Module):
         with warnings.catch_warnings():  # EncoderDecoderModel's notice about computing the loss
             warnings.filterwarnings("ignore", message=".*introduces a better way to train.*")
             if "owner" in batch:  # several decoder rows per prompt: encode each prompt once
-                batch = dict(batch)
-                owner = batch.pop("owner")
-                mask = batch.pop("attention_mask")
+                inputs: dict[str, Any] = dict(batch)
+                owner = inputs.pop("owner")
+                mask = inputs.pop("attention_mask")
                 hidden = self.model.get_encoder()(
-                    input_ids=batch.pop("input_ids"), attention_mask=mask
+                    input_ids=inputs.pop("input_ids"), attention_mask=mask
                 ).last_hidden_state
-                out = self.model(
-                    encoder_outputs=(hidden.index_select(0, owner),),
-                    attention_mask=mask.index_select(0, owner),
-                    **batch,
-                )
-            else:
-                out = self.model(**batch)
+                answers, last = inputs.pop("answers"), inputs.pop("answer_at")
+                inputs["encoder_outputs"] = (hidden.index_select(0, owner),)
+                inputs["attention_mask"] = mask.index_select(0, owner)
+                logits = answer_logits(self.model, inputs, last, self.keep_logits)
+                return self._weighted(task, F.cross_entropy(logits.float(), answers))
+            out = self.model(**batch)
         raw = out.loss
         if rating_pos >= 0 and rating_true is not None and rating_mse > 0:
             logits = out.logits[:, rating_pos, :].float()[:, self.rating_ids]
             values = torch.arange(1, len(RATING_VALUES) + 1, device=logits.device)
             expected = (logits.softmax(-1) * values).sum(-1)
             raw = raw + rating_mse * ((expected - rating_true) ** 2).mean()
+        return self._weighted(task, raw)
+
+    def _weighted(self, task: int, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weighted loss, raw task loss): uncertainty weighting or the raw loss itself."""
         if self.uncertainty:
             s = self.log_vars[task]
             return torch.exp(-s) * raw + s, raw
@@ -127,6 +139,7 @@ class Trainer:
             len(self.tasks),
             config.weighting == "uncertainty",
             scorer._rating_ids,
+            keeps_logits(backbone),
         )
         params = [p for p in self.module.model.parameters() if p.requires_grad]
         groups: list[dict[str, Any]] = [{"params": params, "weight_decay": config.weight_decay}]
@@ -213,7 +226,8 @@ class Trainer:
     def encode_rerank(self, rows: np.ndarray, seed: int) -> dict[str, torch.Tensor]:
         """Rerank examples: per row one history prompt, read by ``1 + rerank_negatives``
         decoder rows (the row's item, answer yes; items drawn from the rest of its CF list,
-        answer no); ``owner`` maps decoder rows to prompts, labels only at the answer."""
+        answer no); ``owner`` maps decoder rows to prompts, ``answers`` holds each row's answer
+        token, read at its last position ``answer_at``."""
         builder, data = self.builders[Task.RERANK], self.data
         pool = self.config.template_pool(Task.RERANK)
         rng = np.random.default_rng(seed)
@@ -240,10 +254,8 @@ class Trainer:
         batch["decoder_attention_mask"] = torch.tensor(
             [[1] * len(x) + [0] * (width - len(x)) for x in dec]
         )
-        batch["labels"] = torch.tensor(
-            [[-100] * (len(x) - 1) + [a] + [-100] * (width - len(x)) for x, a in
-             zip(dec, answers, strict=True)]
-        )  # fmt: skip
+        batch["answers"] = torch.tensor(answers)
+        batch["answer_at"] = torch.tensor([len(x) - 1 for x in dec])
         batch["owner"] = torch.tensor(owner)
         return {k: v.to(self.acc.device) for k, v in batch.items()}
 
