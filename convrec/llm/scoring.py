@@ -124,6 +124,9 @@ class Scorer:
         self._rating_prefix, self._rating_ids = self._token_plan([str(v) for v in RATING_VALUES])
         self._answer_prefix, self._answer_ids = self._token_plan(list(RANKING_ANSWERS))
         self._keeps_logits = keeps_logits(backbone)
+        forward = inspect.signature(backbone.base_model.forward).parameters
+        # the decoder cache's argument / output name: "cache" from transformers 5.24 on
+        self._cache_name = "cache" if "cache" in forward else "past_key_values"
 
     @property
     def model(self) -> Any:
@@ -331,7 +334,7 @@ class Scorer:
                     "attention_mask": batch["attention_mask"].index_select(0, take),
                 }
                 if cross is not None:
-                    inputs["past_key_values"] = _cross_cache(cross, take)
+                    inputs[self._cache_name] = _cross_cache(cross, take)
                     inputs["use_cache"] = True
                 yield mine[s : s + step], inputs
 
@@ -342,9 +345,10 @@ class Scorer:
         (``[P, L, H]``), from one decoder step that fills the model's cache; None where the model
         keeps no encoder-decoder cache (each target then projects its prompt's states again)."""
         start = torch.full((len(states), 1), self.backbone.decoder_start_id, device=self.device)
-        cache = self.model(
+        out = self.model(
             encoder_outputs=(states,), attention_mask=mask, decoder_input_ids=start, use_cache=True
-        ).past_key_values
+        )
+        cache = out.get(self._cache_name)
         if not isinstance(cache, EncoderDecoderCache):
             return None
         pairs = []
