@@ -270,6 +270,14 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
         help="rerank: CF-list negatives per positive, read after one encoder pass (default 3)",
     )
     p.add_argument(
+        "--rerank-text",
+        default="short",
+        choices=["short", "full"],
+        help="rerank: what the decoder reads of a candidate: short (title, year, CF rank, "
+        "steps back and rating of its 2 nearest history items; default) or full (genres, "
+        "rating count and those items' titles too: about 2.5x slower to score)",
+    )
+    p.add_argument(
         "--init-adapter",
         default=None,
         metavar="DIR|NAME",

@@ -68,6 +68,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     data = _load(args)
     from convrec.llm.backbone import BackboneConfig
+    from convrec.llm.prompts import PromptConfig
     from convrec.llm.train import train
 
     start = time.perf_counter()
@@ -76,6 +77,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out,
         config,
         BackboneConfig(name_or_path=args.backbone, lora_r=args.lora_r, cross_init=args.cross_init),
+        PromptConfig(rerank_text=args.rerank_text),
         resume=args.resume,
         quiet=args.quiet,
     )

@@ -224,11 +224,52 @@ def test_rerank_rows_lists_and_texts_use_only_the_past_of_their_row(fitted, llm_
         text = builder.candidate_text(
             items, ratings, target, 1 + int(np.flatnonzero(row == target)[0])
         )
-        later = set(builder.history(int(llm_data.user[r]))[0].tolist()) - set(items.tolist())
-        for i in later - {target}:  # no later item is shown as evidence
-            assert f"{builder.title(i)} (" not in text
+        rank = 1 + int(np.flatnonzero(row == target)[0])
+        assert text.startswith(builder.title_year(target)) and f" rank {rank} near " in text
+        steps_back = [int(p.split(":")[0]) for p in text.split(" near ")[1].split()[:-1]]
+        assert 1 <= len(steps_back) <= builder.config.rerank_evidence
+        assert all(1 <= p <= len(items) for p in steps_back)  # evidence from this history only
         rec = builder.records(Task.RERANK, np.array([r]))[0]
         assert rec.target == "yes" and builder.title(target) not in rec.source
     items, ratings = builder.history(int(llm_data.user[kept[0]]))
     text = builder.candidate_text(items, ratings, int(lists[0][0]), 0)
-    assert "outside the cf list" in text and text.endswith("next?")
+    assert " unranked near " in text and text.endswith("next?")
+
+
+def test_short_rerank_text_shows_the_nearest_items_steps_back_and_ratings(fitted):
+    builder, _ = fitted
+    items = np.array([7, 3, 11, 5], np.int32)  # newest first
+    ratings = np.array([4, 2, 5, 1], np.float32)
+    item = next(i for i in range(builder.data.n_items) if i not in items.tolist())
+    nearest = [int(i) for i in builder._history_neighbours(items, item)[0][:2]]
+    shown = " ".join(
+        f"{int(np.flatnonzero(items == i)[0]) + 1}:{int(ratings[items == i][0])}" for i in nearest
+    )
+    text = builder.candidate_text(items, ratings, item, 4)
+    assert text == f"{builder.title_year(item)} rank 4 near {shown or 'none'} next?"
+    empty = builder.candidate_text(items[:0], ratings[:0], item, 0)
+    assert empty == f"{builder.title_year(item)} unranked near none next?"
+
+
+def test_full_rerank_text_and_older_adapters(fitted, llm_data):
+    from convrec.llm.prompts import PromptConfig, saved_prompt_config
+
+    _, split = fitted
+    full = PromptBuilder(PromptConfig(rerank_text="full")).fit(llm_data, split.train)
+    items, ratings = full.history(int(llm_data.user[split.train[0]]))
+    item = int(full.cf_top([items])[0][0])
+    text = full.candidate_text(items, ratings, item, 1)
+    assert (
+        text.startswith(full.item_text(item) + ". cf rank 1. ") and " ratings. close to: " in text
+    )
+    near = full._history_neighbours(items, item)[0][: full.config.n_evidence]
+    assert all(f"{full.title(int(i))} (" in text for i in near)  # titles, not only positions
+    assert "outside the cf list" in full.candidate_text(items, ratings, item, 0)
+    # a config saved before rerank_text existed was trained on the full text
+    saved = {k: v for k, v in dataclasses.asdict(PromptConfig()).items() if k != "rerank_text"}
+    assert saved_prompt_config(saved).rerank_text == "full"
+    assert saved_prompt_config({**saved, "rerank_text": "short"}) == PromptConfig()
+    with pytest.raises(ValueError, match="rerank_text must be one of"):
+        PromptConfig(rerank_text="long")
+    with pytest.raises(ValueError, match="rerank_evidence must be >= 0"):
+        PromptConfig(rerank_evidence=-1)

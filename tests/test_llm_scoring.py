@@ -308,10 +308,7 @@ def test_rerank_ranking_scores_candidates_after_one_history_prompt(setup):
     prompts = model.builder.history_prompts_for(Task.RERANK, histories)
     rows, cols = np.nonzero(cands >= 0)
     texts = model.builder.candidate_texts(histories, rows, cands[rows, cols])
-    assert (
-        "cf rank 1." in texts[0]
-        and "outside the cf list" in texts[int(np.flatnonzero(rows == 1)[1])]
-    )
+    assert " rank 1 " in texts[0] and " unranked " in texts[int(np.flatnonzero(rows == 1)[1])]
     want = Scorer(backbone).cue_scores_naive(prompts, texts, rows)
     np.testing.assert_allclose(scores[rows, cols], want, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(model.score_candidates_for(histories, cands), scores)
@@ -328,7 +325,7 @@ def test_default_backbone_projects_each_prompt_once_and_heads_only_the_answer(se
             if "lora_B" in name:  # LoRA must act in the cached projections too
                 p.normal_(0, 0.05, generator=torch.Generator().manual_seed(1))
     scorer = Scorer(backbone, batch_size=2)
-    assert scorer._keeps_logits
+    assert scorer._keeps_logits and scorer._heads_tokens
     users = [0, 3, 7]
     histories = [builder.history(u) for u in users]
     items = np.array([1, 2, 29, 4, 11, 5, 8, 6, 7, 12], np.int32)
@@ -353,3 +350,78 @@ def test_default_backbone_projects_each_prompt_once_and_heads_only_the_answer(se
     finally:
         for h in hooks:
             h.remove()
+
+
+def test_default_backbone_first_step_folds_the_cross_attention(setup):
+    """Rating and yes / no scores of a merged default backbone read the encoder states with
+    the cross-attention folded (no key / value projection): the same scores as the LoRA
+    model's own forward; an int8 copy folds too and stays close; a LoRA-wrapped model (its
+    weights are not one tensor) takes the model's forward."""
+    from convrec.llm.backbone import inference_copy
+    from convrec.llm.bert_decoder import first_step_logits, folds
+
+    data, split, builder, _ = setup
+    lora = load_backbone(BackboneConfig(seed=0))
+    with torch.no_grad():
+        for name, p in lora.model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.05, generator=torch.Generator().manual_seed(2))
+    merged, int8 = inference_copy(lora), inference_copy(lora, int8=True)
+    assert folds(merged.model) and folds(int8.model) and not folds(lora.model)
+    rows = split.test[:12]
+    prompts = builder.prompts(Task.RATING, data.user[rows], data.item[rows])
+    projected = []
+    keys = [
+        m
+        for n, m in merged.model.named_modules()
+        if n.endswith(("crossattention.self.key", "crossattention.self.value"))
+    ]
+    hooks = [m.register_forward_hook(lambda m, i, o: projected.append(1)) for m in keys]
+    try:
+        fast = Scorer(merged, batch_size=5).rating_scores(prompts)
+    finally:
+        for h in hooks:
+            h.remove()
+    assert not projected  # no key / value projection of the encoder states
+    ref = Scorer(lora, batch_size=5).rating_scores(prompts)
+    np.testing.assert_allclose(fast.probs, ref.probs, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(fast.mass, ref.mass, rtol=1e-4, atol=1e-6)
+    assert np.array_equal(fast.top_token, ref.top_token)
+    # expected ratings alone: the LM head at the five rating tokens only, the same values
+    np.testing.assert_allclose(
+        Scorer(merged, batch_size=5).ratings(prompts), ref.expected, atol=1e-5
+    )
+    # int8: the fold reads the dequantized key / value weights; the model's own forward with
+    # those weights as float layers (every other layer still int8, whose activations are
+    # quantized per tensor: hence the same rows in both) gives the same logits
+    import copy
+
+    from convrec.llm.bert_decoder import _dense
+
+    floated = copy.deepcopy(int8.model)
+    for layer in floated.decoder.bert.encoder.layer:
+        cross = layer.crossattention.self
+        for name in ("key", "value"):
+            weight, bias = _dense(getattr(cross, name))
+            dense = torch.nn.Linear(weight.shape[1], weight.shape[0])
+            dense.weight.data, dense.bias.data = weight.clone(), bias.clone()
+            setattr(cross, name, dense)
+    pairs = builder.prompts(Task.RANKING, data.user[rows], data.item[rows])
+    np.testing.assert_allclose(
+        Scorer(merged).answer_scores(pairs), Scorer(lora).answer_scores(pairs), atol=1e-4
+    )
+    # two decoder tokens: causal self-attention over them, logits at the last one
+    batch = merged.encode_sources(prompts[:3])
+    dec = torch.tensor([[merged.decoder_start_id, 2000]] * 3)
+    for model, reference in ((merged.model, merged.model), (int8.model, floated)):
+        with torch.inference_mode():
+            states = model.get_encoder()(**batch).last_hidden_state
+            mask = batch["attention_mask"]
+            want = reference(  # the LM head at the last position alone, as the fold runs it
+                encoder_outputs=(states,),
+                attention_mask=mask,
+                decoder_input_ids=dec,
+                decoder_logits_to_keep=1,
+            ).logits[:, -1]
+            got = first_step_logits(model, states, mask, dec)
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)

@@ -192,6 +192,23 @@ def test_kill_and_resume_continues_exactly(llm_data, tiny_t5_dir, tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_resume_refuses_other_prompt_settings(llm_data, tiny_t5_dir, tmp_path):
+    config = TrainConfig(max_steps=4, eval_every=0, save_every=2, **SMALL)
+    tiny = BackboneConfig(name_or_path=str(tiny_t5_dir), lora_r=4)
+
+    def kill_after_3(step, loss):
+        if step == 3:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(llm_data, tmp_path / "cut", config, tiny, hook=kill_after_3)
+    with pytest.raises(ValueError, match=r"other prompts.*rerank_text='full'"):
+        train(
+            llm_data, tmp_path / "cut", config, tiny, PromptConfig(rerank_text="full"), resume=True
+        )
+    assert train(llm_data, tmp_path / "cut", config, tiny, resume=True).step == 4
+
+
 def test_checkpoint_write_is_atomic(tmp_path):
     root = tmp_path / "checkpoints"
 

@@ -20,7 +20,7 @@ from convrec.llm.backbone import (
     load_adapter,
     load_backbone,
 )
-from convrec.llm.prompts import PromptBuilder, PromptConfig
+from convrec.llm.prompts import PromptBuilder, PromptConfig, saved_prompt_config
 from convrec.llm.scoring import Decoding, Scorer
 from convrec.llm.tasks import Task
 
@@ -153,7 +153,7 @@ class LLMModel:
                 "version: retrain it with this one)"
             )
         values["backbone"] = BackboneConfig(**saved["backbone"])
-        values["prompts"] = PromptConfig(**saved["prompts"])
+        values["prompts"] = saved_prompt_config(saved["prompts"])
         if bank is None:
             return cls(LLMConfig(**values), backbone=load_adapter(path))
         name = name or path.resolve().name

@@ -6,7 +6,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -34,6 +34,9 @@ _STOPWORDS = frozenset(
     like love nice""".split()  # noqa: SIM905
 )
 
+RERANK_TEXTS = ("short", "full")
+"""Forms of a rerank candidate text (:attr:`PromptConfig.rerank_text`)."""
+
 
 @dataclass(frozen=True)
 class PromptConfig:
@@ -54,6 +57,14 @@ class PromptConfig:
         Ranking negatives are drawn from the CF engine's top ``n_negatives`` items.
     max_title_chars : int
         Titles are cut to this many characters inside prompts (targets keep them whole).
+    rerank_text : {"short", "full"}
+        What the decoder reads of each rerank candidate (:meth:`PromptBuilder.candidate_text`):
+        ``"short"`` (title, year, CF rank, how far back and how well the user rated its
+        ``rerank_evidence`` nearest history items; about 20 tokens) or ``"full"`` (genres,
+        rating count and the nearest items' titles as well; about 55 tokens, scored about
+        2.5x slower). Adapters saved before this setting existed read ``"full"``.
+    rerank_evidence : int
+        Nearest history items in a short rerank text.
     """
 
     n_recent: int = 3
@@ -63,6 +74,22 @@ class PromptConfig:
     n_keywords: int = 5
     max_title_chars: int = 48
     n_negatives: int = 50
+    rerank_text: str = "short"
+    rerank_evidence: int = 2
+
+    def __post_init__(self) -> None:
+        if self.rerank_text not in RERANK_TEXTS:
+            raise ValueError(f"rerank_text must be one of {RERANK_TEXTS}, got {self.rerank_text!r}")
+        if isinstance(self.rerank_evidence, bool) or not isinstance(self.rerank_evidence, int):
+            raise ValueError(f"rerank_evidence must be an integer, got {self.rerank_evidence!r}")
+        if self.rerank_evidence < 0:
+            raise ValueError(f"rerank_evidence must be >= 0, got {self.rerank_evidence}")
+
+
+def saved_prompt_config(saved: dict[str, Any]) -> PromptConfig:
+    """The :class:`PromptConfig` of a ``convrec_config.json`` ``prompts`` entry: adapters saved
+    before ``rerank_text`` existed were trained on the full rerank text."""
+    return PromptConfig(**{"rerank_text": "full", **saved})
 
 
 @dataclass(frozen=True)
@@ -187,13 +214,17 @@ class PromptBuilder:
         limit = self.config.max_title_chars
         return name[:limit].rstrip() if clip and len(name) > limit else name
 
-    def item_text(self, item: int) -> str:
-        """Title, year (when not already in the title) and genres."""
+    def title_year(self, item: int) -> str:
+        """Title and year (when not already in the title)."""
         data = self._data()
         text = self.title(item)
         year = int(data.catalog.year[item])
-        if year > 0 and str(year) not in text:
-            text += f" ({year})"
+        return f"{text} ({year})" if year > 0 and str(year) not in text else text
+
+    def item_text(self, item: int) -> str:
+        """Title, year (when not already in the title) and genres."""
+        data = self._data()
+        text = self.title_year(item)
         genres = data.catalog.genres[item]
         return text + (f", {' / '.join(genres).lower()}" if genres else "")
 
@@ -452,9 +483,12 @@ class PromptBuilder:
         """What the decoder reads of one candidate (the rerank task), ending in :data:`RERANK_CUE`.
 
         The candidate's text, its rank in the CF engine's list for this history (``rank`` is
-        1-based, 0 when it is not in the top ``n_negatives``), its number of training ratings,
-        and its CF evidence: the history items closest to it by ItemKNN similarity, each with
-        how many steps back the user saw it and their rating.
+        1-based, 0 when it is not in the top ``n_negatives``) and its CF evidence: the history
+        items closest to it by ItemKNN similarity, each with how many steps back the user saw
+        it and their rating. ``rerank_text`` "short" (about 20 decoder tokens): ``Alien (1979)
+        rank 2 near 3:5 12:4 next?``, steps back : rating of the ``rerank_evidence`` closest
+        items; "full" (about 55): genres, the item's number of training ratings and the
+        closest items' titles as well.
 
         Parameters
         ----------
@@ -462,10 +496,17 @@ class PromptBuilder:
             ``int32[h]`` history items, newest first, and ``float32[h]`` their ratings.
         """
         items = np.asarray(items)
+        c = self.config
+        short = c.rerank_text == "short"
+        shown = c.rerank_evidence if short else c.n_evidence
         close = [
             int(np.flatnonzero(items == i)[0])  # steps back - 1
-            for i in self._history_neighbours(items, item)[0][: self.config.n_evidence]
+            for i in self._history_neighbours(items, item)[0][:shown]
         ]
+        if short:
+            near = " ".join(f"{p + 1}:{_num(float(ratings[p]))}" for p in close)
+            place = f"rank {rank}" if rank > 0 else "unranked"
+            return f"{self.title_year(item)} {place} near {near or 'none'} {RERANK_CUE}"
         evidence = ", ".join(
             f"{self.title(int(items[p]))} ({p + 1} back, {_num(float(ratings[p]))})" for p in close
         )

@@ -12,8 +12,10 @@ from typing import Any
 import numpy as np
 import torch
 from transformers import DynamicCache, EncoderDecoderCache, EncoderDecoderModel
+from transformers.cache_utils import DynamicLayer
 
 from convrec.llm.backbone import Backbone
+from convrec.llm.bert_decoder import first_step_logits, folds, heads_tokens, token_logits
 from convrec.llm.tasks import RANKING_ANSWERS, RERANK_CUE
 from convrec.text import tidy_text
 
@@ -23,6 +25,17 @@ CANDIDATE_TOKENS = 96
 """Token limit of a rerank candidate text read by the decoder."""
 
 
+class _HeldLayer(DynamicLayer):
+    """A cache layer holding the given keys / values as they are: filling a plain
+    ``DynamicLayer`` concatenates them onto an empty tensor, one more copy of every
+    candidate's cross-attention keys / values."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor) -> None:
+        super().__init__()
+        self.lazy_initialization(keys, values)
+        self.keys, self.values = keys, values
+
+
 def _cross_cache(
     cross: list[tuple[torch.Tensor, torch.Tensor]], rows: torch.Tensor
 ) -> EncoderDecoderCache:
@@ -30,18 +43,39 @@ def _cross_cache(
     ``(keys, values)`` pair of ``[P, heads, L, head_dim]`` per layer): the decoder then reads
     them instead of projecting the encoder states again; its self-attention part starts empty."""
     keys_values = DynamicCache()
-    for layer, (keys, values) in enumerate(cross):
-        keys_values.update(keys.index_select(0, rows), values.index_select(0, rows), layer)
+    keys_values.layers = [
+        _HeldLayer(keys.index_select(0, rows), values.index_select(0, rows))
+        for keys, values in cross
+    ]
     return EncoderDecoderCache(DynamicCache(), keys_values)
 
 
+def _per_row_positions() -> bool:
+    """Whether transformers' ``slice_logits_to_keep`` picks a position per row from a 2-D
+    integer tensor (5.21 on); an older one indexes every row at every listed position."""
+    try:
+        from transformers.modeling_utils import slice_logits_to_keep
+    except ImportError:
+        return False
+    hidden = torch.arange(6.0).reshape(2, 3, 1)
+    kept = slice_logits_to_keep(hidden, torch.tensor([[0], [2]]))
+    return tuple(kept.shape) == (2, 1, 1) and kept.flatten().tolist() == [0.0, 5.0]
+
+
 def keeps_logits(backbone: Backbone) -> bool:
-    """Whether the model can run its LM head at chosen decoder positions only (Hugging Face
-    ``logits_to_keep``, passed to the decoder of an ``EncoderDecoderModel``)."""
+    """Whether the model can run its LM head at chosen decoder positions only: the decoder of
+    an ``EncoderDecoderModel`` takes Hugging Face ``logits_to_keep``, sliced per row."""
     base = backbone.base_model
-    return isinstance(base, EncoderDecoderModel) and (
-        "logits_to_keep" in inspect.signature(base.decoder.forward).parameters
-    )
+    if not isinstance(base, EncoderDecoderModel):
+        return False
+    forward = type(base.decoder).forward
+    if "logits_to_keep" not in inspect.signature(forward).parameters:
+        return False
+    try:
+        sliced = "slice_logits_to_keep" in inspect.getsource(forward)
+    except (OSError, TypeError):  # no source to read: take the full-logits branch
+        return False
+    return sliced and _per_row_positions()
 
 
 def answer_logits(model: Any, inputs: dict[str, Any], last: torch.Tensor, keep: bool) -> Any:
@@ -53,6 +87,19 @@ def answer_logits(model: Any, inputs: dict[str, Any], last: torch.Tensor, keep: 
     if keep:
         return model(**inputs, decoder_logits_to_keep=last[:, None]).logits[:, 0]
     return model(**inputs).logits[torch.arange(len(last), device=last.device), last]
+
+
+def answer_margin(model: Any, inputs: dict[str, Any], last: torch.Tensor, ids: list[int]) -> Any:
+    """``logit(ids[1]) - logit(ids[0])`` at each decoder row's position ``last``: ``[B]``, the
+    log-probability margin of the two answers. Needs :func:`keeps_logits` and
+    :func:`~convrec.llm.bert_decoder.heads_tokens`: the decoder runs with no LM-head position
+    kept, and the head's transform and two rows of its projection read the final states."""
+    none = torch.zeros(inputs["decoder_input_ids"].shape, dtype=torch.bool, device=last.device)
+    out = model(**inputs, decoder_logits_to_keep=none, output_hidden_states=True)
+    hidden = out.decoder_hidden_states[-1][torch.arange(len(last), device=last.device), last]
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # under PEFT
+    pair = token_logits(base, hidden.float(), torch.tensor(ids, device=last.device))
+    return pair[:, 1] - pair[:, 0]
 
 
 @dataclass(frozen=True)
@@ -124,6 +171,7 @@ class Scorer:
         self._rating_prefix, self._rating_ids = self._token_plan([str(v) for v in RATING_VALUES])
         self._answer_prefix, self._answer_ids = self._token_plan(list(RANKING_ANSWERS))
         self._keeps_logits = keeps_logits(backbone)
+        self._heads_tokens = self._keeps_logits and heads_tokens(backbone.base_model)
         forward = inspect.signature(backbone.base_model.forward).parameters
         # the decoder cache's argument / output name: "cache" from transformers 5.24 on
         self._cache_name = "cache" if "cache" in forward else "past_key_values"
@@ -188,36 +236,46 @@ class Scorer:
 
     # ------------------------------------------------------------------ one-step scoring
     def _first_step(
-        self, prompts: Sequence[str], prefix: list[int], token_ids: list[int]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Log-probabilities of ``token_ids`` after ``prefix``, one decoder step per prompt.
+        self, prompts: Sequence[str], prefix: list[int], token_ids: list[int], full: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Scores of ``token_ids`` after ``prefix``, one decoder step per prompt (folded
+        cross-attention where the model allows it: :mod:`convrec.llm.bert_decoder`).
+
+        ``full=False`` asks only for scores up to a shift per prompt (what a softmax over the
+        T tokens or a difference of two reads): the LM head then runs at those T tokens alone
+        where :func:`~convrec.llm.bert_decoder.heads_tokens` allows it.
 
         Returns
         -------
-        logp : float32[N, T]
-            Full-vocabulary log-probabilities of the T tokens.
-        top : int64[N]
-            The full-vocabulary argmax at that step.
+        scores : float32[N, T]
+            Full-vocabulary log-probabilities of the T tokens (with ``full=False`` possibly
+            their logits).
+        top : int64[N] or None
+            The full-vocabulary argmax at that step (None where the vocabulary was not headed).
         """
-        logp = np.zeros((len(prompts), len(token_ids)), np.float32)
+        scores = np.zeros((len(prompts), len(token_ids)), np.float32)
         top = np.zeros(len(prompts), np.int64)
         ids = torch.tensor(token_ids, device=self.device)
         start = [self.backbone.decoder_start_id, *prefix]
+        fold = folds(self.model)
+        few = fold and not full and heads_tokens(self.model)
         for idx, batch in self._batches(prompts):
             enc = self._encode(batch)
             dec = torch.tensor([start] * len(idx), device=self.device)
-            logits = (
-                self.model(
-                    encoder_outputs=enc,
-                    attention_mask=batch["attention_mask"],
-                    decoder_input_ids=dec,
-                )
-                .logits[:, -1, :]
-                .float()
-            )
-            logp[idx] = torch.log_softmax(logits, dim=-1)[:, ids].cpu().numpy()
+            mask = batch["attention_mask"]
+            if few:  # the T tokens' logits alone
+                states = enc.last_hidden_state
+                scores[idx] = first_step_logits(self.model, states, mask, dec, ids).cpu().numpy()
+                continue
+            if fold:
+                logits = first_step_logits(self.model, enc.last_hidden_state, mask, dec)
+            else:
+                out = self.model(encoder_outputs=enc, attention_mask=mask, decoder_input_ids=dec)
+                logits = out.logits[:, -1, :]
+            logits = logits.float()
+            scores[idx] = torch.log_softmax(logits, dim=-1)[:, ids].cpu().numpy()
             top[idx] = logits.argmax(-1).cpu().numpy()
-        return logp, top
+        return scores, None if few else top
 
     @torch.inference_mode()
     def rating_scores(self, prompts: Sequence[str]) -> RatingScores:
@@ -232,15 +290,21 @@ class Scorer:
         RatingScores
         """
         logp, top = self._first_step(prompts, self._rating_prefix, self._rating_ids)
+        assert top is not None
         sel = torch.from_numpy(logp)
         probs = torch.softmax(sel, dim=-1).numpy().astype(np.float32)
         mass = sel.exp().sum(-1).numpy().astype(np.float32)
         expected = (probs @ np.asarray(RATING_VALUES, np.float32)).astype(np.float32)
         return RatingScores(expected, probs, mass, top)
 
+    @torch.inference_mode()
     def ratings(self, prompts: Sequence[str]) -> np.ndarray:
-        """``float32[N]`` expected ratings (fast path)."""
-        return self.rating_scores(prompts).expected
+        """``float32[N]`` expected ratings (fast path): the ``expected`` of
+        :meth:`rating_scores`, from the five rating tokens' logits alone where the model allows
+        it (their softmax is the distribution renormalised over "1".."5")."""
+        scores, _ = self._first_step(prompts, self._rating_prefix, self._rating_ids, full=False)
+        probs = torch.softmax(torch.from_numpy(scores), dim=-1).numpy()
+        return (probs @ np.asarray(RATING_VALUES, np.float32)).astype(np.float32)
 
     @torch.inference_mode()
     def ratings_naive(self, prompts: Sequence[str]) -> tuple[np.ndarray, list[list[int]]]:
@@ -282,8 +346,8 @@ class Scorer:
         numpy.ndarray
             ``float32[N]``.
         """
-        logp, _ = self._first_step(prompts, self._answer_prefix, self._answer_ids)
-        return (logp[:, 1] - logp[:, 0]).astype(np.float32)
+        scores, _ = self._first_step(prompts, self._answer_prefix, self._answer_ids, full=False)
+        return (scores[:, 1] - scores[:, 0]).astype(np.float32)
 
     @torch.inference_mode()
     def answer_scores_naive(self, prompts: Sequence[str]) -> np.ndarray:
@@ -433,9 +497,13 @@ class Scorer:
             inputs["decoder_attention_mask"] = (
                 torch.arange(width, device=self.device) <= last[:, None]
             ).long()
-            at = answer_logits(self.model, inputs, last, self._keeps_logits).float()
-            logp = torch.log_softmax(at, dim=-1)[:, ids]
-            out[sel] = (logp[:, 1] - logp[:, 0]).cpu().numpy()
+            if self._heads_tokens:  # the two answers' logits alone
+                margin = answer_margin(self.model, inputs, last, self._answer_ids)
+            else:
+                at = answer_logits(self.model, inputs, last, self._keeps_logits).float()
+                logp = torch.log_softmax(at, dim=-1)[:, ids]
+                margin = logp[:, 1] - logp[:, 0]
+            out[sel] = margin.cpu().numpy()
         return out
 
     @torch.inference_mode()

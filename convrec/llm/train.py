@@ -23,7 +23,7 @@ from convrec.data.dataset import Dataset
 from convrec.llm import checkpoint as ckpt
 from convrec.llm.backbone import Backbone, BackboneConfig, load_backbone
 from convrec.llm.model import LLMConfig
-from convrec.llm.prompts import PromptBuilder, PromptConfig
+from convrec.llm.prompts import PromptBuilder, PromptConfig, saved_prompt_config
 from convrec.llm.scoring import RATING_VALUES, Scorer, answer_logits, keeps_logits
 from convrec.llm.tasks import REGISTRY, PromptFields, Task
 from convrec.llm.train_config import TrainConfig, TrainResult, task_rows
@@ -339,6 +339,14 @@ class Trainer:
             return False
         step, path = found[-1]
         state = json.loads((path / ckpt.STATE_NAME).read_text())
+        saved = path / "convrec_config.json"
+        if saved.is_file():
+            before = saved_prompt_config(json.loads(saved.read_text())["prompts"])
+            if before != self.prompt_config:
+                raise ValueError(
+                    f"checkpoint {path} was trained on other prompts ({before}) than this run "
+                    f"builds ({self.prompt_config}): resume with the same prompt settings"
+                )
         if state["num_processes"] != self.acc.num_processes:
             raise ValueError(
                 f"checkpoint {path} was written by {state['num_processes']} processes, "
