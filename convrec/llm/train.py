@@ -345,7 +345,8 @@ class Trainer:
             if before != self.prompt_config:
                 raise ValueError(
                     f"checkpoint {path} was trained on other prompts ({before}) than this run "
-                    f"builds ({self.prompt_config}): resume with the same prompt settings"
+                    f"builds ({self.prompt_config}): resume with the same prompt settings "
+                    f"(convrec train --rerank-text {before.rerank_text})"
                 )
         if state["num_processes"] != self.acc.num_processes:
             raise ValueError(
