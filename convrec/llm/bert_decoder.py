@@ -60,10 +60,9 @@ def token_logits(model: Any, hidden: torch.Tensor, token_ids: torch.Tensor) -> t
     """The logits of ``token_ids`` (``int64[K]``) from final decoder states ``hidden``
     (``float32[B, H]``): ``float32[B, K]``, the columns of the full LM head's output."""
     head = _head(model)
-    weight, bias = _dense(head.decoder)  # type: ignore[misc]
-    x = head.transform(hidden)
-    out = x @ weight[token_ids].T
-    return out if bias is None else out + bias[token_ids]
+    vocab = head.decoder  # a plain nn.Linear (heads_tokens)
+    out = head.transform(hidden) @ vocab.weight[token_ids].T
+    return out if vocab.bias is None else out + vocab.bias[token_ids]
 
 
 def folds(model: Any) -> bool:

@@ -89,15 +89,17 @@ def answer_logits(model: Any, inputs: dict[str, Any], last: torch.Tensor, keep: 
     return model(**inputs).logits[torch.arange(len(last), device=last.device), last]
 
 
-def answer_margin(model: Any, inputs: dict[str, Any], last: torch.Tensor, ids: list[int]) -> Any:
+def answer_margin(
+    model: Any, base: Any, inputs: dict[str, Any], last: torch.Tensor, ids: list[int]
+) -> Any:
     """``logit(ids[1]) - logit(ids[0])`` at each decoder row's position ``last``: ``[B]``, the
     log-probability margin of the two answers. Needs :func:`keeps_logits` and
-    :func:`~convrec.llm.bert_decoder.heads_tokens`: the decoder runs with no LM-head position
-    kept, and the head's transform and two rows of its projection read the final states."""
+    :func:`~convrec.llm.bert_decoder.heads_tokens` of ``base`` (the model under any PEFT
+    wrapper): the decoder runs with no LM-head position kept, and the head's transform and two
+    rows of its projection read the final states."""
     none = torch.zeros(inputs["decoder_input_ids"].shape, dtype=torch.bool, device=last.device)
     out = model(**inputs, decoder_logits_to_keep=none, output_hidden_states=True)
     hidden = out.decoder_hidden_states[-1][torch.arange(len(last), device=last.device), last]
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # under PEFT
     pair = token_logits(base, hidden.float(), torch.tensor(ids, device=last.device))
     return pair[:, 1] - pair[:, 0]
 
@@ -131,6 +133,13 @@ class Decoding:
             raise ValueError(
                 f"no_repeat_ngram_size must be an integer >= 0, got {self.no_repeat_ngram_size!r}"
             )
+
+
+def _expectation(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Softmax over the rating tokens' scores (``float32[N, 5]``, log-probabilities or logits:
+    any shift per row cancels) and the expected rating: ``float32[N, 5]``, ``float32[N]``."""
+    probs = torch.softmax(torch.from_numpy(scores), dim=-1).numpy().astype(np.float32)
+    return probs, (probs @ np.asarray(RATING_VALUES, np.float32)).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -263,16 +272,16 @@ class Scorer:
             enc = self._encode(batch)
             dec = torch.tensor([start] * len(idx), device=self.device)
             mask = batch["attention_mask"]
-            if few:  # the T tokens' logits alone
+            if fold:  # with ``few``, the T tokens' logits alone
                 states = enc.last_hidden_state
-                scores[idx] = first_step_logits(self.model, states, mask, dec, ids).cpu().numpy()
-                continue
-            if fold:
-                logits = first_step_logits(self.model, enc.last_hidden_state, mask, dec)
+                logits = first_step_logits(self.model, states, mask, dec, ids if few else None)
             else:
                 out = self.model(encoder_outputs=enc, attention_mask=mask, decoder_input_ids=dec)
                 logits = out.logits[:, -1, :]
             logits = logits.float()
+            if few:
+                scores[idx] = logits.cpu().numpy()
+                continue
             scores[idx] = torch.log_softmax(logits, dim=-1)[:, ids].cpu().numpy()
             top[idx] = logits.argmax(-1).cpu().numpy()
         return scores, None if few else top
@@ -291,10 +300,8 @@ class Scorer:
         """
         logp, top = self._first_step(prompts, self._rating_prefix, self._rating_ids)
         assert top is not None
-        sel = torch.from_numpy(logp)
-        probs = torch.softmax(sel, dim=-1).numpy().astype(np.float32)
-        mass = sel.exp().sum(-1).numpy().astype(np.float32)
-        expected = (probs @ np.asarray(RATING_VALUES, np.float32)).astype(np.float32)
+        probs, expected = _expectation(logp)
+        mass = np.exp(logp.astype(np.float64)).sum(-1).astype(np.float32)
         return RatingScores(expected, probs, mass, top)
 
     @torch.inference_mode()
@@ -303,8 +310,7 @@ class Scorer:
         :meth:`rating_scores`, from the five rating tokens' logits alone where the model allows
         it (their softmax is the distribution renormalised over "1".."5")."""
         scores, _ = self._first_step(prompts, self._rating_prefix, self._rating_ids, full=False)
-        probs = torch.softmax(torch.from_numpy(scores), dim=-1).numpy()
-        return (probs @ np.asarray(RATING_VALUES, np.float32)).astype(np.float32)
+        return _expectation(scores)[1]
 
     @torch.inference_mode()
     def ratings_naive(self, prompts: Sequence[str]) -> tuple[np.ndarray, list[list[int]]]:
@@ -394,10 +400,12 @@ class Scorer:
             for s in range(0, len(mine), step):
                 take = torch.as_tensor(row_of[s : s + step], device=self.device)
                 inputs: dict[str, Any] = {
-                    "encoder_outputs": (enc.index_select(0, take),),
                     "attention_mask": batch["attention_mask"].index_select(0, take),
                 }
-                if cross is not None:
+                if cross is None:
+                    inputs["encoder_outputs"] = (enc.index_select(0, take),)
+                else:  # the decoder reads the cache; the states only give the shape (no copy)
+                    inputs["encoder_outputs"] = (enc[:1].expand(len(take), -1, -1),)
                     inputs[self._cache_name] = _cross_cache(cross, take)
                     inputs["use_cache"] = True
                 yield mine[s : s + step], inputs
@@ -498,7 +506,8 @@ class Scorer:
                 torch.arange(width, device=self.device) <= last[:, None]
             ).long()
             if self._heads_tokens:  # the two answers' logits alone
-                margin = answer_margin(self.model, inputs, last, self._answer_ids)
+                base = self.backbone.base_model
+                margin = answer_margin(self.model, base, inputs, last, self._answer_ids)
             else:
                 at = answer_logits(self.model, inputs, last, self._keeps_logits).float()
                 logp = torch.log_softmax(at, dim=-1)[:, ids]
