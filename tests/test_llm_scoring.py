@@ -391,21 +391,30 @@ def test_default_backbone_first_step_folds_the_cross_attention(setup):
     np.testing.assert_allclose(
         Scorer(merged, batch_size=5).ratings(prompts), ref.expected, atol=1e-5
     )
-    # int8: the fold reads the dequantized key / value weights; the model's own forward with
-    # those weights as float layers (every other layer still int8, whose activations are
-    # quantized per tensor: hence the same rows in both) gives the same logits
+    # int8 key / value layers: the fold reads their dequantized weights. A float model whose
+    # cross-attention keys / values are int8 layers (every other layer float, so no rounding
+    # of later activations can amplify float differences) folds exactly like the same model
+    # with those weights as float layers
     import copy
 
     from convrec.llm.bert_decoder import _dense
 
-    floated = copy.deepcopy(int8.model)
-    for layer in floated.decoder.bert.encoder.layer:
-        cross = layer.crossattention.self
+    part_int8, floated = copy.deepcopy(merged.model), copy.deepcopy(merged.model)
+    quantized = int8.model.decoder.bert.encoder.layer
+    for mixed, plain, q in zip(
+        part_int8.decoder.bert.encoder.layer,
+        floated.decoder.bert.encoder.layer,
+        quantized,
+        strict=True,
+    ):
         for name in ("key", "value"):
-            weight, bias = _dense(getattr(cross, name))
+            layer = getattr(q.crossattention.self, name)
+            setattr(mixed.crossattention.self, name, layer)
+            weight, bias = _dense(layer)
             dense = torch.nn.Linear(weight.shape[1], weight.shape[0])
             dense.weight.data, dense.bias.data = weight.clone(), bias.clone()
-            setattr(cross, name, dense)
+            setattr(plain.crossattention.self, name, dense)
+    assert folds(part_int8)
     pairs = builder.prompts(Task.RANKING, data.user[rows], data.item[rows])
     np.testing.assert_allclose(
         Scorer(merged).answer_scores(pairs), Scorer(lora).answer_scores(pairs), atol=1e-4
@@ -413,15 +422,12 @@ def test_default_backbone_first_step_folds_the_cross_attention(setup):
     # two decoder tokens: causal self-attention over them, logits at the last one
     batch = merged.encode_sources(prompts[:3])
     dec = torch.tensor([[merged.decoder_start_id, 2000]] * 3)
-    for model, reference in ((merged.model, merged.model), (int8.model, floated)):
+    for model, reference in ((merged.model, merged.model), (part_int8, floated)):
         with torch.inference_mode():
             states = model.get_encoder()(**batch).last_hidden_state
             mask = batch["attention_mask"]
-            want = reference(  # the LM head at the last position alone, as the fold runs it
-                encoder_outputs=(states,),
-                attention_mask=mask,
-                decoder_input_ids=dec,
-                decoder_logits_to_keep=1,
+            want = reference(
+                encoder_outputs=(states,), attention_mask=mask, decoder_input_ids=dec
             ).logits[:, -1]
             got = first_step_logits(model, states, mask, dec)
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
