@@ -32,16 +32,15 @@ def _machine(threads: int) -> dict[str, object]:
     }
 
 
-def _shipped_ranking() -> str:
-    """How the shipped ml-100k adapter scores candidates (``LLMConfig.ranking``)."""
+def _shipped_llm() -> dict[str, object]:
+    """The shipped ml-100k adapter's inference settings (its ``convrec_config.json`` "llm"
+    entry: the candidate path and the templates it scores with)."""
     from convrec.llm.shipped import shipped_adapter
 
     path = shipped_adapter("ml-100k")
     if path is None:
-        return "pointwise"
-    return str(
-        json.loads((path / "convrec_config.json").read_text())["llm"].get("ranking", "pointwise")
-    )
+        return {}
+    return dict(json.loads((path / "convrec_config.json").read_text())["llm"])
 
 
 REPEATS = 3
@@ -78,6 +77,11 @@ def main() -> None:
         help="the candidate path reported as candidates_per_s (default: the shipped ml-100k "
         "adapter's; every path is timed either way)",
     )
+    parser.add_argument(
+        "--rating-template",
+        default="shipped",
+        help="template id of the rating prompts (default: the shipped ml-100k adapter's)",
+    )
     parser.add_argument("--naive-fraction", type=float, default=0.125)
     args = parser.parse_args()
 
@@ -86,10 +90,22 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from convrec.data import find_movielens_100k, load_movielens
-    from convrec.llm import PromptBuilder, Task
+    from convrec.llm import REGISTRY, PromptBuilder, Task
     from convrec.llm.backbone import BackboneConfig, inference_copy, load_backbone
     from convrec.llm.scoring import Scorer
     from convrec.splits import random_split
+
+    shipped = _shipped_llm()
+    rating_template = args.rating_template
+    if rating_template == "shipped":
+        chosen = shipped.get("templates") or {}
+        assert isinstance(chosen, dict)
+        rating_template = chosen.get("rating") or REGISTRY.default(Task.RATING).id
+    if rating_template not in {t.id for t in REGISTRY.for_task(Task.RATING)}:
+        parser.error(f"--rating-template {rating_template!r} is not a rating template")
+    ranking = args.ranking
+    if ranking == "shipped":
+        ranking = str(shipped.get("ranking", "pointwise"))
 
     path = find_movielens_100k()
     if path is None:
@@ -104,7 +120,7 @@ def main() -> None:
     n_naive = lambda n: max(4, int(n * args.naive_fraction))  # noqa: E731
 
     rows = split.test[: args.ratings]
-    prompts = builder.prompts(Task.RATING, data.user[rows], data.item[rows])
+    prompts = builder.prompts(Task.RATING, data.user[rows], data.item[rows], rating_template)
     tok_len = float(np.mean([len(x) for x in backbone.tokenizer(prompts)["input_ids"]]))
     scorer.ratings(prompts[:32])  # warm-up
     r_fast = _rate(lambda: scorer.ratings(prompts), len(prompts))
@@ -148,7 +164,6 @@ def main() -> None:
     e_rate = n_tokens / (time.perf_counter() - start)
 
     paths = {"pointwise": (c_fast, c_naive), "next": (n_fast, n_slow), "rerank": (rr_fast, rr_slow)}
-    ranking = args.ranking if args.ranking != "shipped" else _shipped_ranking()
     result = {
         "model": "builtin:minilm-l6 EncoderDecoderModel + LoRA r=8 (untrained adapter)",
         "inference": args.inference,
@@ -156,6 +171,7 @@ def main() -> None:
         "ratings_per_s": round(r_fast, 2),
         "ratings_per_s_naive": round(r_naive, 2),
         "ratings_speedup": round(r_fast / r_naive, 2),
+        "rating_template": rating_template,
         "rating_prompt_tokens_mean": round(tok_len, 1),
         "ranking": ranking,
         "candidates_per_s": round(paths[ranking][0], 2),

@@ -43,7 +43,7 @@ def fitted(llm_data):
     return PromptBuilder().fit(llm_data, split.train), split
 
 
-def test_training_records_never_use_held_out_templates(fitted):
+def test_training_records_never_use_held_out_or_opt_in_templates(fitted):
     builder, split = fitted
     held = {t.id for t in REGISTRY if t.held_out}
     for task in Task:
@@ -51,7 +51,7 @@ def test_training_records_never_use_held_out_templates(fitted):
         assert len(records) == len(split.train)
         used = {r.template for r in records}
         assert used == {t.id for t in REGISTRY.training(task)}
-        assert not used & held
+        assert not used & held and not used & {t.id for t in REGISTRY if t.opt_in}
         unseen = builder.records(task, split.test, templates="held_out")
         assert {r.template for r in unseen} <= held
 

@@ -162,6 +162,58 @@ def test_train_config_validation():
     ]
 
 
+def test_a_chosen_template_is_validated_and_recorded_for_inference(llm_data, tiny_t5_dir, tmp_path):
+    """--templates: the first template named for a task is the one validation renders and
+    the trained adapter scores with."""
+    from convrec.llm.prompts import PromptBuilder
+    from convrec.llm.tasks import Task
+    from convrec.llm.validation import build_validation
+    from convrec.splits import leave_last_out_split, random_split
+
+    config = TrainConfig(
+        tasks=("rating", "explanation"),
+        weights=(1.0, 1.0),
+        templates=("rating-5", "rating-2", "rerank-2"),
+        max_steps=2,
+        eval_every=2,
+        save_every=0,
+        **SMALL,
+    )
+    assert config.inference_templates == {"rating": "rating-5"}  # rerank is not trained
+    assert "rating-5" not in TrainConfig().template_pool(Task.RATING)  # opt-in
+    assert config.template_pool(Task.RATING) == ["rating-5", "rating-2"]
+    assert TrainConfig().inference_templates == {}
+    result = train(llm_data, tmp_path / "r5", config, _backbone(tiny_t5_dir))
+    assert "rmse" in result.valid[0]
+    saved = json.loads((tmp_path / "r5" / "convrec_config.json").read_text())
+    assert saved["llm"]["templates"] == {"rating": "rating-5"}
+    assert LLMModel.from_pretrained(tmp_path / "r5").config.templates == {"rating": "rating-5"}
+
+    split = random_split(llm_data)
+    builder = PromptBuilder().fit(llm_data, split.train)
+    sets = [
+        build_validation(
+            llm_data,
+            [Task.RATING],
+            dict.fromkeys(Task, builder),
+            split.valid,
+            leave_last_out_split(llm_data).valid,
+            8,
+            0,
+            0,
+            10,
+            templates=chosen,
+        )
+        for chosen in ({"rating": "rating-5"}, None)
+    ]
+    chosen, default = (v.rating_prompts for v in sets)
+    assert len(chosen) == len(default) == 8
+    assert all(p.startswith("predict the rating of") for p in default)
+    for short, long in zip(chosen, default, strict=True):
+        assert short.endswith("rating:") and not short.startswith("predict")
+        assert short.split(".")[0] == long.removeprefix("predict the rating of ").split(".")[0]
+
+
 class Killed(Exception):
     pass
 

@@ -89,12 +89,16 @@ class Template:
         A ``str.format`` string over :class:`PromptFields` names.
     held_out : bool
         Kept out of training, for the unseen-template evaluation.
+    opt_in : bool
+        Trained only when named (``TrainConfig.templates``), not drawn by default, so that
+        the runs behind existing adapters keep their template pools.
     """
 
     id: str
     task: Task
     text: str
     held_out: bool = False
+    opt_in: bool = False
 
     @property
     def placeholders(self) -> frozenset[str]:
@@ -135,6 +139,12 @@ _TEMPLATES: tuple[tuple[str, Task, str, bool], ...] = (
         Task.RATING,
         "given the ratings {profile} and neighbours {evidence}, rate {item} ({stats}). {keywords}",
         True,
+    ),
+    (
+        "rating-5",
+        Task.RATING,
+        "{item}. {keywords} {evidence}. {stats}. rating:",
+        False,
     ),
     (
         "ranking-1",
@@ -242,8 +252,8 @@ class TemplateRegistry:
         return [t for t in self._by_id.values() if t.task is task]
 
     def training(self, task: Task | str) -> list[Template]:
-        """Templates used for training (not held out)."""
-        return [t for t in self.for_task(task) if not t.held_out]
+        """Templates drawn for training by default (neither held out nor opt-in)."""
+        return [t for t in self.for_task(task) if not (t.held_out or t.opt_in)]
 
     def held_out(self, task: Task | str) -> list[Template]:
         """Templates kept for the unseen-template evaluation."""
@@ -262,6 +272,12 @@ class TemplateRegistry:
         return out
 
 
-REGISTRY = TemplateRegistry(Template(i, task, text, held) for i, task, text, held in _TEMPLATES)
+_OPT_IN = frozenset({"rating-5"})
+
+REGISTRY = TemplateRegistry(
+    Template(i, task, text, held, opt_in=i in _OPT_IN) for i, task, text, held in _TEMPLATES
+)
 """The built-in templates: four paraphrases per task (three for ``next`` and ``rerank``), the
-last of each held out."""
+last of each held out, plus the opt-in ``rating-5``: the rating fields with no words but the
+cue (about 12% fewer encoder tokens than ``rating-1`` on ml-100k, about 20% faster to score),
+trained by ``--templates rating-5``, which also makes it the adapter's rating template."""

@@ -270,7 +270,11 @@ class Trainer:
             "llm": {
                 k: v
                 for k, v in asdict(
-                    LLMConfig(n_candidates=self.config.n_candidates, ranking=self.config.ranking)
+                    LLMConfig(
+                        n_candidates=self.config.n_candidates,
+                        ranking=self.config.ranking,
+                        templates=self.config.inference_templates,
+                    )
                 ).items()
                 if k not in ("backbone", "prompts")
             },
@@ -422,6 +426,7 @@ class Trainer:
                 c.valid_explanations,
                 c.n_candidates,
                 seed=c.seed,
+                templates=c.inference_templates,
             )
         self.peft_model.train()
         disable = self.quiet or not sys.stderr.isatty()

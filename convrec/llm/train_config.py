@@ -40,7 +40,9 @@ class TrainConfig:
     max_source_length, max_target_length : int
         Token limits (override the backbone config's).
     templates : tuple of str
-        Training template ids; empty: every template not held out.
+        Training template ids; empty: every template not held out. The first one named for a
+        task is the one validation and the trained adapter's inference use for it
+        (:attr:`inference_templates`).
     rating_mse : float
         Weight of an extra squared error between the expected rating (distribution over
         the tokens "1".."5", as scoring reads it) and the true rating, added to the rating loss.
@@ -117,6 +119,15 @@ class TrainConfig:
         if "rerank" in self.tasks:
             return "rerank"
         return "next" if "next" in self.tasks and "ranking" not in self.tasks else "pointwise"
+
+    @property
+    def inference_templates(self) -> dict[str, str]:
+        """Task value -> template id for the tasks whose pool ``templates`` restricts: the
+        first one named (``LLMConfig.templates`` of the trained adapter)."""
+        out: dict[str, str] = {}
+        for tid in self.templates:
+            out.setdefault(REGISTRY[tid].task.value, tid)
+        return {task: tid for task, tid in out.items() if task in self.tasks}
 
     def template_pool(self, task: Task) -> list[str]:
         """Training template ids of a task."""

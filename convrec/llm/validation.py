@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,9 +59,15 @@ def build_validation(
     n_candidates: int,
     seed: int = 0,
     explain_tokens: int = 32,
+    templates: Mapping[str, str] | None = None,
 ) -> ValidationSet:
-    """Sample the validation rows (seeded) and render their prompts with default templates."""
+    """Sample the validation rows (seeded) and render their prompts with the task's template
+    in ``templates`` (task value -> template id), else its default one."""
     rng = np.random.default_rng(seed)
+    chosen = dict(templates or {})
+
+    def tpl(task: Task) -> str | None:
+        return chosen.get(task.value)
 
     def sample(rows: np.ndarray, n: int) -> np.ndarray:
         n = min(n, len(rows))
@@ -72,12 +79,16 @@ def build_validation(
     kr = sample(ranking_rows, n_users) if ranked else ranking_rows[:0]
     empty: list[str] = []
     rating_prompts = (
-        builders[Task.RATING].prompts(Task.RATING, data.user[rr], data.item[rr]) if len(rr) else []
+        builders[Task.RATING].prompts(Task.RATING, data.user[rr], data.item[rr], tpl(Task.RATING))
+        if len(rr)
+        else []
     )
     explain_prompts, refs = empty, empty
     if len(er):
         b = builders[Task.EXPLANATION]
-        explain_prompts = b.prompts(Task.EXPLANATION, data.user[er], data.item[er])
+        explain_prompts = b.prompts(
+            Task.EXPLANATION, data.user[er], data.item[er], tpl(Task.EXPLANATION)
+        )
         refs = [b.target(Task.EXPLANATION, int(r)) for r in er]
     rank_prompts: list[str] = []
     rank_shape = (0, 0)
@@ -96,13 +107,15 @@ def build_validation(
         ids, users, target = ids[full], users[full], data.item[kr][full]
         rank_shape = ids.shape
         if Task.RANKING in tasks:
-            rank_prompts = b.prompts(Task.RANKING, np.repeat(users, ids.shape[1]), ids.ravel())
+            rank_prompts = b.prompts(
+                Task.RANKING, np.repeat(users, ids.shape[1]), ids.ravel(), tpl(Task.RANKING)
+            )
         if Task.NEXT in tasks:  # the same (B) training rows as ranking: one builder serves
-            next_prompts = b.history_prompts(Task.NEXT, users)
+            next_prompts = b.history_prompts(Task.NEXT, users, tpl(Task.NEXT))
             next_titles = [b.title(int(i)) for i in ids.ravel().tolist()]
         if Task.RERANK in tasks:
             histories = [b.history(int(u)) for u in users.tolist()]
-            rerank_prompts = b.history_prompts_for(Task.RERANK, histories)
+            rerank_prompts = b.history_prompts_for(Task.RERANK, histories, tpl(Task.RERANK))
             owner = np.repeat(np.arange(len(users)), ids.shape[1])
             rerank_texts = b.candidate_texts(histories, owner, ids.ravel())
         rank_target = np.array(
