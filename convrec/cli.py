@@ -336,7 +336,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
         "--templates",
         default="",
         metavar="IDS",
-        help="comma-separated training template ids (default: all not held out)",
+        help="comma-separated training template ids (default: all but the held-out ones and "
+        "the opt-in rating-5); the first one named for a task is the one validation and the "
+        "trained adapter use",
     )
     p.add_argument(
         "--rating-mse",

@@ -279,5 +279,5 @@ REGISTRY = TemplateRegistry(
 )
 """The built-in templates: four paraphrases per task (three for ``next`` and ``rerank``), the
 last of each held out, plus the opt-in ``rating-5``: the rating fields with no words but the
-cue (about 12% fewer encoder tokens than ``rating-1`` on ml-100k, about 20% faster to score),
+cue (about 12% fewer encoder tokens than ``rating-1`` on ml-100k, about 10% faster to score),
 trained by ``--templates rating-5``, which also makes it the adapter's rating template."""
