@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import time
+from typing import Any
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -32,7 +33,7 @@ def _machine(threads: int) -> dict[str, object]:
     }
 
 
-def _shipped_llm() -> dict[str, object]:
+def _shipped_llm() -> dict[str, Any]:
     """The shipped ml-100k adapter's inference settings (its ``convrec_config.json`` "llm"
     entry: the candidate path and the templates it scores with)."""
     from convrec.llm.shipped import shipped_adapter
@@ -98,14 +99,12 @@ def main() -> None:
     shipped = _shipped_llm()
     rating_template = args.rating_template
     if rating_template == "shipped":
-        chosen = shipped.get("templates") or {}
-        assert isinstance(chosen, dict)
-        rating_template = chosen.get("rating") or REGISTRY.default(Task.RATING).id
+        rating_template = shipped.get("templates", {}).get(
+            "rating", REGISTRY.default(Task.RATING).id
+        )
     if rating_template not in {t.id for t in REGISTRY.for_task(Task.RATING)}:
         parser.error(f"--rating-template {rating_template!r} is not a rating template")
-    ranking = args.ranking
-    if ranking == "shipped":
-        ranking = str(shipped.get("ranking", "pointwise"))
+    ranking = shipped.get("ranking", "pointwise") if args.ranking == "shipped" else args.ranking
 
     path = find_movielens_100k()
     if path is None:

@@ -35,6 +35,11 @@ def test_registry_rejects_fields_a_task_may_not_see():
         TemplateRegistry([*good, Template("bad", Task.RANKING, "{item} {rating}")])
     with pytest.raises(ValueError, match="duplicate"):
         TemplateRegistry([*good, good[0]])
+    with pytest.raises(ValueError, match="both held out and opt-in"):
+        TemplateRegistry([*good, Template("odd", Task.RATING, "{item}", True, True)])
+    with pytest.raises(ValueError, match="no training template for task 'rating'"):
+        only = [t for t in good if t.task is not Task.RATING]
+        TemplateRegistry([*only, Template("r", Task.RATING, "{item}", opt_in=True)])
 
 
 @pytest.fixture(scope="module")

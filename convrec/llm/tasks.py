@@ -114,97 +114,90 @@ class Template:
 
 
 # The templates are data: add a paraphrase here, nothing else changes.
-_TEMPLATES: tuple[tuple[str, Task, str, bool], ...] = (
-    (
+_TEMPLATES: tuple[Template, ...] = (
+    Template(
         "rating-1",
         Task.RATING,
         "predict the rating of {item}. {keywords} similar items: {evidence}. {stats}. rating:",
-        False,
     ),
-    (
+    Template(
         "rating-2",
         Task.RATING,
         "how many stars will the user give {item}? similar items the user rated: {evidence}. "
         "{stats}. {keywords} the user also rated {profile}.",
-        False,
     ),
-    (
+    Template(
         "rating-3",
         Task.RATING,
         "user rated {profile}. {evidence} are close to {item}. {stats}. {keywords} score 1 to 5:",
-        False,
     ),
-    (
+    Template(
         "rating-4",
         Task.RATING,
         "given the ratings {profile} and neighbours {evidence}, rate {item} ({stats}). {keywords}",
-        True,
+        held_out=True,
     ),
-    (
+    Template(
         "rating-5",
         Task.RATING,
         "{item}. {keywords} {evidence}. {stats}. rating:",
-        False,
+        opt_in=True,
     ),
-    (
+    Template(
         "ranking-1",
         Task.RANKING,
         "will the user pick {item} next? recently: {profile}. similar items: {evidence}. "
         "{stats}. {keywords} yes or no:",
-        False,
     ),
-    (
+    Template(
         "ranking-2",
         Task.RANKING,
         "the user's latest items: {profile}. is {item} a likely next choice? {stats}. "
         "close items they rated: {evidence}. {keywords}",
-        False,
     ),
-    (
+    Template(
         "ranking-3",
         Task.RANKING,
         "after {profile}, does the user choose {item}? neighbours: {evidence}. {stats}. {keywords}",
-        False,
     ),
-    (
+    Template(
         "ranking-4",
         Task.RANKING,
         "candidate {item} ({stats}). {keywords} history: {profile}. related: {evidence}. "
         "next item, yes or no?",
-        True,
+        held_out=True,
     ),
-    (
+    Template(
         "explanation-1",
         Task.EXPLANATION,
         "explain why the user would like {item}. {keywords} similar items rated: {evidence}. "
         "{stats}.",
-        False,
     ),
-    (
+    Template(
         "explanation-2",
         Task.EXPLANATION,
         "write a short review of {item} for this user. {keywords} user history: {profile}. "
         "similar items: {evidence}.",
-        False,
     ),
-    (
+    Template(
         "explanation-3",
         Task.EXPLANATION,
         "{item}. {keywords} evidence: {evidence}. {stats}. summary:",
-        False,
     ),
-    (
+    Template(
         "explanation-4",
         Task.EXPLANATION,
         "in one sentence, what would the user say about {item}? neighbours: {evidence}. {keywords}",
-        True,
+        held_out=True,
     ),
-    ("next-1", Task.NEXT, "the user's latest items: {profile}. which item comes next?", False),
-    ("next-2", Task.NEXT, "after {profile}, the user picks", False),
-    ("next-3", Task.NEXT, "history: {profile}. next item:", True),
-    ("rerank-1", Task.RERANK, "the user's latest items: {profile}. is this candidate next?", False),
-    ("rerank-2", Task.RERANK, "after {profile}, would the user pick this item?", False),
-    ("rerank-3", Task.RERANK, "history: {profile}. candidate:", True),
+    Template("next-1", Task.NEXT, "the user's latest items: {profile}. which item comes next?"),
+    Template("next-2", Task.NEXT, "after {profile}, the user picks"),
+    Template("next-3", Task.NEXT, "history: {profile}. next item:", held_out=True),
+    Template(
+        "rerank-1", Task.RERANK, "the user's latest items: {profile}. is this candidate next?"
+    ),
+    Template("rerank-2", Task.RERANK, "after {profile}, would the user pick this item?"),
+    Template("rerank-3", Task.RERANK, "history: {profile}. candidate:", held_out=True),
 )
 
 
@@ -227,6 +220,8 @@ class TemplateRegistry:
                 raise ValueError(
                     f"template {t.id!r} uses fields {sorted(unknown)} not shown to {t.task.value}"
                 )
+            if t.held_out and t.opt_in:
+                raise ValueError(f"template {t.id!r} cannot be both held out and opt-in")
             self._by_id[t.id] = t
         for task in Task:
             if not self.training(task):
@@ -272,11 +267,7 @@ class TemplateRegistry:
         return out
 
 
-_OPT_IN = frozenset({"rating-5"})
-
-REGISTRY = TemplateRegistry(
-    Template(i, task, text, held, opt_in=i in _OPT_IN) for i, task, text, held in _TEMPLATES
-)
+REGISTRY = TemplateRegistry(_TEMPLATES)
 """The built-in templates: four paraphrases per task (three for ``next`` and ``rerank``), the
 last of each held out, plus the opt-in ``rating-5``: the rating fields with no words but the
 cue (about 12% fewer encoder tokens than ``rating-1`` on ml-100k, about 10% faster to score),
