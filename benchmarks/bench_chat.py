@@ -21,6 +21,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np
 
 from convrec import Recommender
+from convrec.dialogue import Chat
 
 LIKED = [
     "Star Wars", "Fargo", "Toy Story", "The Godfather", "Pulp Fiction", "Alien", "Heat",
@@ -51,7 +52,7 @@ def main() -> None:
 
     import torch
 
-    from convrec.domains import with_adapter
+    from convrec.recommender.domains import with_adapter
 
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
@@ -61,14 +62,15 @@ def main() -> None:
         rec = Recommender.from_pretrained("ml-100k", llm=False)
         rec = with_adapter(rec, None if args.adapter == "none" else args.adapter)
     startup = time.perf_counter() - start
-    rec.chat("hello", [])  # warm-up: builds the parser and the title index
+    chat = Chat(rec)
+    chat.respond("hello", [])  # warm-up: builds the parser and the title index
 
     recommend_times, why_times = [], []
     for t in range(args.turns):
         a, b = LIKED[t % len(LIKED)], LIKED[(3 * t + 1) % len(LIKED)]
         message = f"I loved {a} and {b}, give me 3"
         start = time.perf_counter()
-        reply = rec.chat(message, [])
+        reply = chat.respond(message, [])
         recommend_times.append(time.perf_counter() - start)
         first = FIRST_ITEM.search(reply.text)
         if first is None:
@@ -78,7 +80,7 @@ def main() -> None:
             {"role": "assistant", "content": reply.text},
         ]
         start = time.perf_counter()
-        rec.chat(f"why {first.group(1)}?", history)
+        chat.respond(f"why {first.group(1)}?", history)
         why_times.append(time.perf_counter() - start)
 
     result = {

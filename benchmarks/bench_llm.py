@@ -91,10 +91,10 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from convrec.data import find_movielens_100k, load_movielens
+    from convrec.evaluation.splits import random_split
     from convrec.llm import REGISTRY, PromptBuilder, Task
     from convrec.llm.backbone import BackboneConfig, inference_copy, load_backbone
     from convrec.llm.scoring import Scorer
-    from convrec.splits import random_split
 
     shipped = _shipped_llm()
     rating_template = args.rating_template

@@ -8,8 +8,8 @@ import pytest
 from convrec.cf.baselines import BiasBaseline
 from convrec.cf.factor import BPMF
 from convrec.cf.rating import Blend, KNNBaseline
-from convrec.cf.specs import rating_model_specs
 from convrec.data import build_dataset
+from convrec.evaluation.specs import rating_model_specs
 
 # 6 users x 5 items, 0 = missing
 MATRIX = np.array(

@@ -16,10 +16,10 @@ from convrec.cf.sequential import (
     positions_from_end,
     user_sequences,
 )
-from convrec.cf.specs import ranking_model_specs
 from convrec.data import build_dataset
 from convrec.evaluation import run_protocol
-from convrec.splits import leave_last_out_split
+from convrec.evaluation.specs import ranking_model_specs
+from convrec.evaluation.splits import leave_last_out_split
 
 
 def _dataset(users, items, timestamps):

@@ -45,7 +45,7 @@ def titles(reply: ChatReply) -> list[str]:
 
 
 def test_likes_give_a_ranked_explained_list(rec, chat):
-    reply = rec.chat("I loved Star Wars and Fargo", [])
+    reply = Chat(rec).respond("I loved Star Wars and Fargo", [])
     assert isinstance(reply, ChatReply)
     assert reply.state.liked == [rec.titles.exact("Star Wars"), rec.titles.exact("Fargo")]
     assert len(reply.items) == 5
@@ -224,15 +224,15 @@ def test_alpha_control_moves_known_users_lists_between_cf_and_llm(llm_data, inde
     from convrec import Recommender
 
     rec = Recommender.build(llm_data, llm=index_llm())
-    cf = rec.chat("I'm user 3", [], alpha=1.0)
-    llm = rec.chat("I'm user 3", [], alpha=0.0)
+    cf = Chat(rec).respond("I'm user 3", [], alpha=1.0)
+    llm = Chat(rec).respond("I'm user 3", [], alpha=0.0)
     assert [i.title for i in cf.items] != [i.title for i in llm.items]
     index = [rec.data.items.index(i.item_id) for i in llm.items]
     assert index == sorted(index, reverse=True)  # the index LLM's order
     assert all(i.contributions["cf"] == 0.0 for i in llm.items)
     assert all("llm" not in i.components for i in cf.items)
     with pytest.raises(ValueError, match="alpha"):
-        rec.chat("I'm user 3", [], alpha=-0.1)
+        Chat(rec).respond("I'm user 3", [], alpha=-0.1)
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,10 @@ import pytest
 from convrec.cbf import ContentModel, SentenceEncoder, catalog_texts, item_texts
 from convrec.cbf import model as cbf_model
 from convrec.cbf.encoder import packaged_minilm_dir
-from convrec.cbf.text import display_title
+from convrec.cbf.item_text import display_title
 from convrec.data.dataset import Dataset, ItemInfo, build_dataset
 from convrec.evaluation import ModelSpec, run_protocol, select_models
-from convrec.splits import leave_last_out_split
+from convrec.evaluation.splits import leave_last_out_split
 
 HORROR = ("Horror", "Gore", "Zombie", "Slasher")
 COMEDY = ("Comedy", "Romance", "Musical", "Sitcom")

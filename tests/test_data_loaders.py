@@ -18,7 +18,7 @@ from convrec.data import (
     load_table,
     read_meta,
 )
-from convrec.data._text import line_numbers
+from convrec.data._read import line_numbers
 from convrec.data.movielens import title_year
 
 read_python = amazon._read_python

@@ -5,16 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convrec.dialogue import (
-    Act,
-    Constraints,
-    DialogueState,
-    IntentParser,
-    TitleIndex,
-    display_title,
-    item_line,
-    normalise_title,
-)
+from convrec.data.titles import TitleIndex, display_title, normalise_title
+from convrec.dialogue import Act, DialogueState, IntentParser, item_line
+from convrec.schema import ItemFilter
 
 TITLES = [
     "Matrix, The (1999)",  # 0
@@ -122,9 +115,9 @@ def test_why_question_does_not_trigger_a_new_list(parser):
 def test_constraints_genres_years_and_negation(parser):
     intent = parser.parse("Give me 5 sci-fi films from the 90s but no horror")
     assert intent.k == 5
-    assert intent.constraints == Constraints(("Sci-Fi",), ("Horror",), 1990, 1999)
+    assert intent.constraints == ItemFilter(("Sci-Fi",), ("Horror",), 1990, 1999)
     assert Act.RECOMMEND in intent.acts
-    assert parser.parse("kids movies after 1990").constraints == Constraints(
+    assert parser.parse("kids movies after 1990").constraints == ItemFilter(
         ("Children's",), (), 1991, None
     )
     assert parser.parse("comedies between 1970 and 1980").constraints.year_min == 1970

@@ -7,7 +7,7 @@ import pytest
 
 from convrec.data import build_dataset
 from convrec.data.names import NAMED_FROM_REVIEWS, review_names, with_review_names
-from convrec.domains import load_domain, parse_domain
+from convrec.recommender.domains import load_domain, parse_domain
 from convrec.schema import ScoredItem
 
 # item -> its reviews (one per user); "a" is the most reviewed, so it chooses its name first

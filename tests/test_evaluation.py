@@ -9,7 +9,7 @@ import pytest
 from convrec.cf.baselines import BiasBaseline, GlobalMean, MostPopular
 from convrec.data import build_dataset, load_dataset
 from convrec.evaluation import ModelSpec, reference_models, run_protocol
-from convrec.splits import Split, fingerprint, leave_last_out_split, random_split
+from convrec.evaluation.splits import Split, fingerprint, leave_last_out_split, random_split
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 FINGERPRINTS = SHARED / "protocol" / "ml100k-fingerprints.json"
@@ -156,7 +156,7 @@ def test_ranking_protocols_report_the_diversity_block(tmp_path):
 
 
 def test_a_sample_cuts_valid_and_test_but_not_the_final_fit():
-    from convrec.evaluation import _sampled
+    from convrec.evaluation.protocols import _sampled
 
     split = Split("random", np.arange(10), np.arange(10, 20), np.arange(20, 30))
     cut = _sampled(split, 3)

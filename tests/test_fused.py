@@ -14,10 +14,10 @@ torch = pytest.importorskip("torch")
 from convrec import Recommender  # noqa: E402
 from convrec.cf.rating import Blend  # noqa: E402
 from convrec.cf.seqlinear import SequentialLinear  # noqa: E402
-from convrec.fused import AdapterLoader, FusedModel, SharedParts  # noqa: E402
+from convrec.evaluation.fused import AdapterLoader, FusedModel, SharedParts  # noqa: E402
+from convrec.evaluation.splits import leave_last_out_split, random_split  # noqa: E402
 from convrec.llm.backbone import BackboneConfig  # noqa: E402
-from convrec.llm.train import TrainConfig, train  # noqa: E402
-from convrec.splits import leave_last_out_split, random_split  # noqa: E402
+from convrec.training.train import TrainConfig, train  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning")
 C = 10
@@ -206,8 +206,8 @@ def test_export_halves_the_adapter_and_keeps_its_scores(llm_data, adapter, tmp_p
 
 
 def test_a_shipped_adapter_brings_its_validated_fusion(llm_data, adapter, tmp_path, monkeypatch):
-    from convrec.domains import resolve_adapter, with_adapter
     from convrec.llm import shipped
+    from convrec.recommender.domains import resolve_adapter, with_adapter
 
     monkeypatch.setattr(shipped, "ADAPTERS_DIR", tmp_path)
     fusion = shipped.ShippedFusion(0.7, "minmax", 0.6, 5)
@@ -281,7 +281,10 @@ def test_an_adapter_bank_shares_one_backbone_and_switches_per_call(llm_data, ada
     assert not np.allclose(refs["a"][0], refs["b"][0], atol=1e-3)
 
     bank = AdapterBank()
-    models = {"a": bank.load("a", adapter), "b": bank.load("b", other)}
+    models = {
+        "a": LLMModel.from_pretrained(adapter, bank=bank, name="a"),
+        "b": LLMModel.from_pretrained(other, bank=bank, name="b"),
+    }
     assert models["a"].backbone.model is models["b"].backbone.model  # one set of base weights
     for m in models.values():
         m.fit(llm_data, rows)
@@ -304,14 +307,14 @@ def test_an_adapter_bank_shares_one_backbone_and_switches_per_call(llm_data, ada
             np.testing.assert_allclose(ratings, refs[name][0], atol=1e-5)
             np.testing.assert_allclose(scores, refs[name][1], atol=1e-4)
     with pytest.raises(ValueError, match="already has an adapter named 'a'"):
-        bank.load("a", other)
+        LLMModel.from_pretrained(other, bank=bank, name="a")
     saved = models["b"].save_pretrained(tmp_path / "saved")  # the banked adapter, as loaded
     reloaded = LLMModel.from_pretrained(saved, inference="lora").fit(llm_data, rows)
     np.testing.assert_allclose(reloaded.predict_ratings(users, items), refs["b"][0], atol=1e-5)
 
 
 def test_chat_domains_with_adapters_share_one_backbone(llm_data, adapter, write, tmp_path):
-    from convrec.domains import load_domains
+    from convrec.recommender.domains import load_domains
 
     lines = [
         f'{{"reviewerID": "u{u % 7}", "asin": "i{u % 5}", "overall": {1 + u % 5}.0, '

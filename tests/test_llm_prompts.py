@@ -6,9 +6,9 @@ import sys
 import numpy as np
 import pytest
 
+from convrec.evaluation.splits import random_split
 from convrec.llm import REGISTRY, PromptBuilder, Task, Template, TemplateRegistry
 from convrec.llm.tasks import PromptFields
-from convrec.splits import random_split
 
 
 def test_llm_package_imports_without_torch(tmp_path):

@@ -10,11 +10,11 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 torch = pytest.importorskip("torch")
 
+from convrec.evaluation.splits import random_split  # noqa: E402
 from convrec.llm import PromptBuilder, Task  # noqa: E402
 from convrec.llm.backbone import BackboneConfig, load_backbone  # noqa: E402
 from convrec.llm.model import LLMConfig, LLMModel  # noqa: E402
 from convrec.llm.scoring import Decoding, Scorer, tidy_text  # noqa: E402
-from convrec.splits import random_split  # noqa: E402
 
 
 def _train_a_little(backbone, records, steps=60, batch=16, lr=3e-3):

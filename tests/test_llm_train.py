@@ -17,7 +17,7 @@ from convrec.llm import checkpoint as ckpt  # noqa: E402
 from convrec.llm.backbone import BackboneConfig, load_adapter, load_backbone  # noqa: E402
 from convrec.llm.model import LLMModel  # noqa: E402
 from convrec.llm.prompts import PromptConfig  # noqa: E402
-from convrec.llm.train import TrainConfig, train  # noqa: E402
+from convrec.training.train import TrainConfig, train  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning")
 
@@ -165,10 +165,10 @@ def test_train_config_validation():
 def test_a_chosen_template_is_validated_and_recorded_for_inference(llm_data, tiny_t5_dir, tmp_path):
     """--templates: the first template named for a task is the one validation renders and
     the trained adapter scores with."""
+    from convrec.evaluation.splits import leave_last_out_split, random_split
     from convrec.llm.prompts import PromptBuilder
     from convrec.llm.tasks import Task
-    from convrec.llm.validation import build_validation
-    from convrec.splits import leave_last_out_split, random_split
+    from convrec.training.validation import build_validation
 
     config = TrainConfig(
         tasks=("rating", "explanation"),
@@ -376,7 +376,7 @@ def test_training_the_rerank_task_reads_lists_and_starts_from_an_adapter(
 ):
     from safetensors.torch import load_file
 
-    from convrec.llm.train import start_from_adapter
+    from convrec.training.train import start_from_adapter
 
     out = tmp_path / "rerank"
     result = _train_one_task(llm_data, tiny_t5_dir, "rerank", out)
@@ -411,7 +411,7 @@ def test_rerank_loss_is_the_cross_entropy_at_the_answer(tiny_t5_dir, default):
     """The rerank loss (each prompt encoded once, the LM head at the answer position only where
     the decoder allows it) equals the model's own label loss over the expanded batch."""
     from convrec.llm.scoring import keeps_logits
-    from convrec.llm.train import MultiTaskLoss
+    from convrec.training.train import MultiTaskLoss
 
     bb = load_backbone(BackboneConfig(seed=0)) if default else _backbone(tiny_t5_dir)
     assert keeps_logits(bb) == default

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from convrec.metrics import (
+from convrec.evaluation.metrics import (
     catalog_coverage,
     diversity_metrics,
     explanation_metrics,

@@ -5,9 +5,8 @@ import pytest
 
 from convrec import Recommender, RecommenderConfig, UnknownTitleError
 from convrec.data import ItemInfo, build_dataset
-from convrec.dialogue import Constraints
-from convrec.explanations import GroundingCheck, template_explanation
-from convrec.schema import Evidence
+from convrec.recommender.grounding import GroundingCheck, template_explanation
+from convrec.schema import Evidence, ItemFilter
 
 TITLES = ["Alpha (1990)", "Beta (1991)", "Gamma (1992)", "Delta (1993)",
           "Omega (1980)", "Sigma (1981)", "Kappa (1982)", "Lambda (1983)"]  # fmt: skip
@@ -71,11 +70,11 @@ def test_session_from_liked_titles_and_fuzzy_matching(rec):
 
 
 def test_filters_and_exclusions(rec):
-    only_comedy = rec.recommend(user=0, k=4, filters=Constraints(("Comedy",)))
+    only_comedy = rec.recommend(user=0, k=4, filters=ItemFilter(("Comedy",)))
     assert only_comedy.items and all(int(i.item_id) >= 4 for i in only_comedy)
     assert all(i.evidence == () for i in only_comedy)  # popular fill, no CF evidence
     assert "popular" in only_comedy[0].explanation
-    early = rec.recommend(user=0, k=8, filters=Constraints(year_max=1985))
+    early = rec.recommend(user=0, k=8, filters=ItemFilter(year_max=1985))
     assert all(int(i.item_id) >= 4 for i in early)
     out = rec.recommend(user=0, k=3, exclude=["Delta"])
     assert "3" not in {i.item_id for i in out}

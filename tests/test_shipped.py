@@ -10,6 +10,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 torch = pytest.importorskip("torch")
 
+from convrec.dialogue import Chat  # noqa: E402
 from convrec.llm.shipped import shipped_adapter, shipped_adapters, shipped_fusion  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning")
@@ -66,13 +67,13 @@ def test_shipped_explanation_decoding_loads():
 
 def test_the_main_command_chats_with_the_shipped_adapter():
     """`convrec chat` serves ml-100k with its shipped adapter: LLM scores and checked text."""
-    from convrec.domains import load_domains
+    from convrec.recommender.domains import load_domains
 
     rec = load_domains("ml-100k")["ml-100k"]
     fusion = shipped_fusion(shipped_adapter("ml-100k"))
     assert rec.llm is not None and rec.config.llm_candidates == fusion.llm_candidates
     assert rec.config.rating_alpha == fusion.rating_alpha
-    reply = rec.chat("I loved Star Wars and Fargo, give me 3", [])
+    reply = Chat(rec).respond("I loved Star Wars and Fargo, give me 3", [])
     assert len(reply.items) == 3
     for item in reply.items:
         assert "llm" in item.components and item.explanation

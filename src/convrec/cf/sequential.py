@@ -1,0 +1,419 @@
+"""Sequence-aware item-neighbour ranking models: recency-weighted history x native neighbour CSR."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from convrec.cf.knn import KNNConfig, check_users, keep_top_k, native_similarity
+from convrec.cf.scoring import score_dense, score_topk
+from convrec.cf.types import FloatArray, IntArray
+from convrec.data.dataset import Dataset, canonical_csr
+from convrec.storage import load_npz, save_npz
+
+Ties = Literal["simultaneous", "item_order"]
+_Model = TypeVar("_Model", bound="NeighbourModel")
+
+
+# --------------------------------------------------------------------------- building blocks
+
+
+def user_sequences(data: Dataset, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Interactions of ``rows`` in each user's consumption order.
+
+    Sorted by (user, timestamp, item index), the order protocol B uses.
+
+    Parameters
+    ----------
+    data
+        The dataset.
+    rows
+        ``int64[m]`` interaction row indices.
+
+    Returns
+    -------
+    (user, item, timestamp)
+        ``int32[m]``, ``int32[m]``, ``int64[m]``, grouped by user, oldest first.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    order = rows[np.lexsort((data.item[rows], data.timestamp[rows], data.user[rows]))]
+    return data.user[order], data.item[order], data.timestamp[order]
+
+
+def positions_from_end(user: np.ndarray, timestamp: np.ndarray, ties: Ties) -> np.ndarray:
+    """How far back each interaction lies in its user's sequence (0 = the latest).
+
+    Parameters
+    ----------
+    user, timestamp
+        ``int32[m]`` / ``int64[m]`` in :func:`user_sequences` order.
+    ties
+        ``"simultaneous"`` counts distinct timestamps, so interactions sharing a
+        timestamp share a position; ``"item_order"`` counts rows (ties broken by
+        item index, as the split does).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``int64[m]`` positions.
+    """
+    m = len(user)
+    if m == 0:
+        return np.zeros(0, dtype=np.int64)
+    new_user = np.ones(m, dtype=bool)
+    new_user[1:] = user[1:] != user[:-1]
+    step = np.ones(m, dtype=bool)
+    if ties == "simultaneous":
+        step[1:] = new_user[1:] | (timestamp[1:] != timestamp[:-1])
+    event = np.cumsum(step)
+    last = np.append(np.flatnonzero(new_user[1:]), m - 1)  # last row of every user
+    user_end = np.repeat(event[last], np.diff(np.append(0, last + 1)))
+    return (user_end - event).astype(np.int64)
+
+
+def history_weights(
+    data: Dataset, rows: np.ndarray, tau: float, ties: Ties = "simultaneous"
+) -> sp.csr_matrix:
+    """Users x items weights ``w(u, h) = exp(-position_from_end(u, h) / tau)``.
+
+    Parameters
+    ----------
+    data
+        The dataset.
+    rows
+        ``int64[m]`` history rows.
+    tau
+        Recency scale in positions; ``inf`` weighs the whole history equally.
+    ties
+        See :func:`positions_from_end`.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        ``float32[n_users, n_items]`` with int32 indices, sorted.
+    """
+    user, item, timestamp = user_sequences(data, rows)
+    if math.isinf(tau):
+        w = np.ones(len(user), dtype=np.float64)
+    else:
+        w = np.exp(-positions_from_end(user, timestamp, ties) / tau)
+    return _csr(w, user, item, (data.n_users, data.n_items))
+
+
+def transition_counts(
+    user: np.ndarray,
+    item: np.ndarray,
+    timestamp: np.ndarray,
+    n_items: int,
+    *,
+    window: int,
+    decay: float,
+    backward: float,
+    ties: Ties,
+) -> sp.csr_matrix:
+    """Directed sequential co-occurrence ``C[h, i]``: how often ``i`` follows ``h`` closely.
+
+    Every pair of one user's interactions ``d`` rows apart (``1 <= d <= window``)
+    adds ``decay ** (d - 1)`` to ``C[earlier, later]`` and ``backward`` times that
+    to ``C[later, earlier]``. With ``ties="simultaneous"`` a pair sharing a
+    timestamp has no direction and adds ``(1 + backward) / 2`` times the weight
+    both ways.
+
+    Parameters
+    ----------
+    user, item, timestamp
+        ``int32[m]``, ``int32[m]``, ``int64[m]`` in :func:`user_sequences` order.
+    n_items
+        Matrix size.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        ``float64[n_items, n_items]`` with a zero diagonal.
+    """
+    heads: list[np.ndarray] = []
+    tails: list[np.ndarray] = []
+    values: list[np.ndarray] = []
+    both_ways = (1.0 + backward) / 2.0
+    for d in range(1, window + 1):
+        same = user[d:] == user[:-d]
+        h, i = item[:-d][same], item[d:][same]
+        g = decay ** (d - 1)
+        if ties == "simultaneous":
+            tie = timestamp[:-d][same] == timestamp[d:][same]
+        else:
+            tie = np.zeros(len(h), dtype=bool)
+        heads += [h, i]
+        tails += [i, h]
+        values += [np.where(tie, both_ways, 1.0) * g, np.where(tie, both_ways, backward) * g]
+    if not heads:
+        return sp.csr_matrix((n_items, n_items), dtype=np.float64)
+    h_all, i_all = np.concatenate(heads), np.concatenate(tails)
+    v_all = np.concatenate(values)
+    keep = (h_all != i_all) & (v_all != 0)
+    return _csr(v_all[keep], h_all[keep], i_all[keep], (n_items, n_items), np.float64)
+
+
+def normalise_pairs(sim: sp.csr_matrix, counts: np.ndarray, alpha: float) -> sp.csr_matrix:
+    """``S[h, i] / (n_h ** alpha * n_i ** (1 - alpha))`` for ``float[n_items]`` item counts."""
+    coo = sim.tocoo()
+    n = np.maximum(np.asarray(counts, dtype=np.float64), 1.0)
+    scale = np.power(n[coo.row], alpha) * np.power(n[coo.col], 1.0 - alpha)
+    return _csr(coo.data / scale, coo.row, coo.col, sim.shape, np.float64)
+
+
+def _csr(
+    values: np.ndarray,
+    row: np.ndarray,
+    col: np.ndarray,
+    shape: tuple[int, int],
+    dtype: type = np.float32,
+) -> sp.csr_matrix:
+    mat = sp.csr_matrix((np.asarray(values, dtype=dtype), (row, col)), shape=shape, dtype=dtype)
+    return canonical_csr(mat)
+
+
+# --------------------------------------------------------------------------- models
+
+
+def _empty_csr() -> sp.csr_matrix:
+    return sp.csr_matrix((0, 0), dtype=np.float32)
+
+
+def item_cosine(data: Dataset, rows: np.ndarray, k: int) -> sp.csr_matrix:
+    """Top-``k`` item-item cosine of binary user vectors over ``rows`` (the native kernel).
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        ``float32[n_items, n_items]``, int32 indices, zero diagonal; ``k >= n_items - 1``
+        keeps every positive similarity.
+    """
+    ui = data.user_items(np.asarray(rows, np.int64), values="ones")
+    return native_similarity(ui, KNNConfig(n_neighbours=k, similarity="cosine"))
+
+
+@dataclass
+class NeighbourModel:
+    """``score(u, i) = sum_h weights_[u, h] * neighbours_[h, i] + prior_[i]``.
+
+    The common scorer of the models below: the fitted state is exactly what the native
+    engine consumes (per-user history weights and an item-item neighbour CSR), plus an
+    optional additive item prior. Subclasses only decide the weights and the neighbours.
+
+    Attributes
+    ----------
+    weights_ : scipy.sparse.csr_matrix
+        ``float32[n_users, n_items]`` ``w(u, h)`` over the fitted history.
+    neighbours_ : scipy.sparse.csr_matrix
+        ``float32[n_items, n_items]`` top-k pruned item-item neighbours.
+    prior_ : numpy.ndarray
+        ``float32[n_items]`` additive item prior (zeros when unused).
+
+    Parameters
+    ----------
+    tau
+        Recency scale of the history weights ``exp(-position_from_end / tau)``, in
+        positions (see :func:`history_weights`; ``inf``: every history item weighs 1).
+    ties
+        How interactions sharing a timestamp are ordered (see :func:`positions_from_end`).
+    """
+
+    tau: float = math.inf
+    ties: Ties = "simultaneous"
+    weights_: sp.csr_matrix = field(default_factory=_empty_csr, init=False, repr=False)
+    neighbours_: sp.csr_matrix = field(default_factory=_empty_csr, init=False, repr=False)
+    prior_: np.ndarray = field(
+        default_factory=lambda: np.zeros(0, np.float32), init=False, repr=False
+    )
+
+    _FITTED: ClassVar[tuple[str, ...]] = ("weights_", "neighbours_", "prior_")
+
+    def fit(self: _Model, data: Dataset, rows: np.ndarray) -> _Model:
+        """Fit on interaction ``rows`` (``int64[m]``) of ``data``; nothing else is read."""
+        rows = np.asarray(rows, dtype=np.int64)
+        self.neighbours_ = self._neighbours(data, rows)
+        self.weights_ = self._weights(data, rows)
+        self.prior_ = self._prior(data, rows)
+        return self
+
+    def _neighbours(self, data: Dataset, rows: np.ndarray) -> sp.csr_matrix:
+        raise NotImplementedError
+
+    def _weights(self, data: Dataset, rows: np.ndarray) -> sp.csr_matrix:
+        return history_weights(data, rows, self.tau, self.ties)
+
+    def _prior(self, data: Dataset, rows: np.ndarray) -> np.ndarray:
+        return np.zeros(data.n_items, dtype=np.float32)
+
+    def score_items(self, users: np.ndarray, num_threads: int = 1) -> FloatArray:
+        """``float32[B, n_items]`` scores of ``int32[B]`` users (native kernel, plus the prior)."""
+        index = check_users(users, self.weights_.shape[0])
+        scores = score_dense(self.weights_[index], self.neighbours_, num_threads)
+        if self.prior_.any():
+            scores += self.prior_
+        return scores
+
+    def recommend(
+        self, users: np.ndarray, k: int = 10, exclude_seen: bool = True, num_threads: int = 1
+    ) -> tuple[IntArray, FloatArray]:
+        """Top-k items of ``int32[B]`` fitted users: ``(ids int32[B, k], scores float32[B, k])``.
+
+        Without a prior the native kernel ranks (only reached items, padded -1 / -inf);
+        with one every item is a candidate. Ties go to the lower item index.
+        """
+        index = check_users(users, self.weights_.shape[0])
+        hist = self.weights_[index]
+        if not self.prior_.any():
+            ids, scores, _, _ = score_topk(
+                hist, self.neighbours_, k, exclude_seen=exclude_seen, num_threads=num_threads
+            )
+            return ids, scores
+        if k <= 0:
+            raise ValueError(f"k must be > 0, got {k}")
+        dense = self.score_items(index, num_threads).astype(np.float64)
+        if exclude_seen:
+            dense[hist.nonzero()] = -np.inf
+        item = np.arange(dense.shape[1])
+        order = np.lexsort((np.broadcast_to(item, dense.shape), -dense), axis=1)[:, :k]
+        top = np.take_along_axis(dense, order, axis=1)
+        ids = np.where(np.isfinite(top), order, -1).astype(np.int32)
+        return ids, top.astype(np.float32)
+
+    def params(self) -> dict[str, Any]:
+        """The hyper-parameters (the dataclass fields set at construction)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+
+    def save(self, path: str | Path) -> Path:
+        """Write parameters and fitted state to one ``.npz`` (no pickle)."""
+        arrays: dict[str, np.ndarray] = {"prior": np.asarray(self.prior_, dtype=np.float32)}
+        for name in ("weights", "neighbours"):
+            mat = getattr(self, f"{name}_")
+            arrays[f"{name}_data"] = np.asarray(mat.data, dtype=np.float32)
+            arrays[f"{name}_indices"] = np.asarray(mat.indices, dtype=np.int32)
+            arrays[f"{name}_indptr"] = np.asarray(mat.indptr, dtype=np.int32)
+            arrays[f"{name}_shape"] = np.asarray(mat.shape, dtype=np.int64)
+        return save_npz(path, type(self).__name__, self.params(), arrays)
+
+    @classmethod
+    def load(cls: type[_Model], path: str | Path) -> _Model:
+        """Read a model written by :meth:`save` of the same class."""
+        _, params, arrays = load_npz(path, cls.__name__)
+        model = cls(**params)
+        model.prior_ = arrays["prior"].astype(np.float32)
+        for part in ("weights", "neighbours"):
+            shape = tuple(int(s) for s in arrays[f"{part}_shape"])
+            mat = sp.csr_matrix(
+                (arrays[f"{part}_data"], arrays[f"{part}_indices"], arrays[f"{part}_indptr"]),
+                shape=shape,
+                dtype=np.float32,
+            )
+            setattr(model, f"{part}_", mat)
+        return model
+
+
+@dataclass
+class RecencyItemKNN(NeighbourModel):
+    """Cosine item-kNN (native :class:`~convrec.cf.knn.ItemKNN` neighbours) over a
+    recency-weighted history: ``w(u, h) = exp(-position_from_end / tau)``.
+
+    ``tau = inf`` weighs every history item 1, which is plain :class:`~convrec.cf.knn.ItemKNN`.
+
+    Parameters
+    ----------
+    k
+        Neighbours kept per item.
+    tau, ties
+        See :class:`NeighbourModel`.
+    """
+
+    k: int = 10
+
+    def _neighbours(self, data: Dataset, rows: np.ndarray) -> sp.csr_matrix:
+        return item_cosine(data, rows, self.k)
+
+
+@dataclass
+class SequentialKNN(NeighbourModel):
+    """Recency-weighted history x neighbours from sequential (transition) co-occurrence.
+
+    ``S = top_k(T / (n_h ** alpha * n_i ** (1 - alpha)) + cosine * cos)`` where
+    ``T`` is :func:`transition_counts` of the fitted sequences, ``n`` the item
+    counts and ``cos`` the native item cosine (:func:`item_cosine`, all pairs); history
+    weights as in :class:`RecencyItemKNN`; an optional popularity prior
+    ``popularity * n_i / max n`` breaks ties among items no history item points to.
+
+    Parameters
+    ----------
+    k
+        Neighbours kept per item.
+    window
+        Largest distance (in rows) between two interactions that form a pair.
+    decay
+        Pair weight ``decay ** (d - 1)`` at distance ``d``.
+    backward
+        Weight of the reverse direction (``0``: strictly "i follows h").
+    alpha
+        Normalisation exponent: ``1`` gives ``P(i | h)``-like rows, ``0.5`` cosine-like.
+    cosine
+        Weight of the global cosine similarity blended in (``0``: none).
+    tau
+        Recency scale of the history weights, in positions (default 1).
+    ties
+        ``"simultaneous"`` treats a shared timestamp as no order information;
+        ``"item_order"`` trusts the split's tie-break by item index.
+    popularity
+        Weight of the additive popularity prior.
+    """
+
+    k: int = 100
+    window: int = 10
+    decay: float = 0.7
+    backward: float = 0.5
+    alpha: float = 0.8
+    cosine: float = 0.0
+    tau: float = 1.0
+    popularity: float = 0.0
+
+    def _neighbours(self, data: Dataset, rows: np.ndarray) -> sp.csr_matrix:
+        user, item, timestamp = user_sequences(data, rows)
+        counts = np.bincount(item, minlength=data.n_items)
+        trans = transition_counts(
+            user,
+            item,
+            timestamp,
+            data.n_items,
+            window=self.window,
+            decay=self.decay,
+            backward=self.backward,
+            ties=self.ties,
+        )
+        sim = normalise_pairs(trans, counts, self.alpha)
+        if self.cosine:
+            cos = item_cosine(data, rows, max(data.n_items - 1, 1)).astype(np.float64)
+            sim = sim + self.cosine * cos
+        return keep_top_k(sim, self.k)
+
+    def _prior(self, data: Dataset, rows: np.ndarray) -> np.ndarray:
+        counts = np.bincount(data.item[rows], minlength=data.n_items).astype(np.float64)
+        if not self.popularity or counts.max() == 0:
+            return np.zeros(data.n_items, dtype=np.float32)
+        return (self.popularity * counts / counts.max()).astype(np.float32)
+
+
+__all__ = [
+    "NeighbourModel",
+    "RecencyItemKNN",
+    "SequentialKNN",
+    "history_weights",
+    "item_cosine",
+    "normalise_pairs",
+    "positions_from_end",
+    "transition_counts",
+    "user_sequences",
+]

@@ -1,0 +1,248 @@
+"""What each `convrec` subcommand does, given its parsed arguments (see convrec.cli)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from convrec.storage import write_json_atomic
+
+
+def _split_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    tasks = _split_list(args.tasks)
+    try:
+        weights = (
+            [float(w) for w in _split_list(args.weights)] if args.weights else [1.0] * len(tasks)
+        )
+    except ValueError:
+        raise ValueError(
+            f"--weights: expected comma-separated numbers, got {args.weights!r}"
+        ) from None
+    from convrec.llm.tasks import Task
+
+    known = [t.value for t in Task]
+    bad = [t for t in tasks if t not in known]
+    if bad or not tasks:
+        raise ValueError(f"--tasks: unknown task(s) {bad}; choose from {', '.join(known)}")
+    out = Path(args.out)
+    if out.is_dir() and any(out.iterdir()) and not args.resume:
+        raise ValueError(f"--out {out} is not empty: pass --resume to continue its training")
+    from convrec.training.train import TrainConfig
+
+    config = TrainConfig(
+        tasks=tuple(tasks),
+        weights=tuple(weights),
+        weighting=args.weighting,
+        lr=args.lr,
+        warmup_steps=args.warmup,
+        batch_size=args.batch_size,
+        grad_accum=args.grad_accum,
+        max_steps=args.max_steps,
+        epochs=args.epochs,
+        eval_every=args.eval_every,
+        save_every=args.save_every,
+        keep_last=args.keep,
+        seed=args.seed,
+        max_source_length=args.max_source_length,
+        max_target_length=args.max_target_length,
+        templates=tuple(_split_list(args.templates)),
+        rating_mse=args.rating_mse,
+        split=args.split,
+        valid_ratings=args.valid_ratings,
+        valid_users=args.valid_users,
+        valid_explanations=args.valid_explanations,
+        num_threads=args.threads,
+        rerank_negatives=args.rerank_negatives,
+        init_adapter=_init_adapter(args.init_adapter),
+    )
+    data = _load(args)
+    from convrec.llm.backbone import BackboneConfig
+    from convrec.llm.prompts import PromptConfig
+    from convrec.training.train import train
+
+    start = time.perf_counter()
+    result = train(
+        data,
+        out,
+        config,
+        BackboneConfig(name_or_path=args.backbone, lora_r=args.lora_r, cross_init=args.cross_init),
+        PromptConfig(rerank_text=args.rerank_text),
+        resume=args.resume,
+        quiet=args.quiet,
+    )
+    last = result.valid[-1] if result.valid else {}
+    shown = ", ".join(f"{k}={v:.4f}" for k, v in last.items() if k not in ("step", "seconds"))
+    print(f"trained {result.step} steps in {time.perf_counter() - start:.1f} s -> {out}")
+    if shown:
+        print(f"valid at step {last['step']}: {shown}")
+    return 0
+
+
+def _init_adapter(name: str | None) -> str | None:
+    """``--init-adapter``: a directory as given, a shipped adapter's name its directory."""
+    if name is None:
+        return None
+    from convrec.recommender.domains import resolve_adapter
+
+    found = resolve_adapter(None, name)
+    if found is None or not Path(found).is_dir():
+        raise ValueError(f"--init-adapter {name}: no such adapter directory or shipped adapter")
+    return str(found)
+
+
+def _parse_columns(text: str | None) -> dict[str, str]:
+    if not text:
+        return {}
+    out: dict[str, str] = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"--columns: expected name=column pairs, got {part!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from convrec.data import load_dataset
+
+    options: dict[str, object] = dict(_parse_columns(args.columns))
+    if args.meta:
+        options["meta"] = Path(args.meta)
+    return load_dataset(args.data, **options)
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    data = _load(args)
+    info = data.describe()
+    if args.json:
+        print(json.dumps(info, indent=1))
+    else:
+        for key, value in info.items():
+            print(f"{key:>16}: {value}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from convrec.evaluation import parse_model_selection, run_protocol, select_models
+    from convrec.evaluation.specs import ADAPTER_MODELS
+    from convrec.recommender.domains import resolve_adapter
+
+    selection = parse_model_selection(args.models)  # before loading: fail fast on a typo
+    if args.adapter is not None:  # a shipped adapter's name -> its directory; "none" -> None
+        args.adapter = resolve_adapter(None, args.adapter)
+    if args.adapter is not None and not (Path(args.adapter) / "convrec_config.json").is_file():
+        raise ValueError(f"--adapter {args.adapter}: not an adapter directory (convrec train)")
+    if args.adapter is None:
+        for name in (n for n in ADAPTER_MODELS if n in selection):
+            print(f"{name}: skipped, it needs --adapter DIR (an adapter from convrec train)",
+                  file=sys.stderr)  # fmt: skip
+            selection.remove(name)
+        if not selection:
+            raise ValueError(f"--models {args.models} needs --adapter DIR (from convrec train)")
+    if args.limit is not None and args.limit < 1:
+        raise ValueError("--limit must be >= 1")
+    if args.candidates < 1:
+        raise ValueError("--candidates must be >= 1")
+    try:
+        mmr = [float(d) for d in _split_list(args.mmr or "")]
+    except ValueError:
+        raise ValueError(f"--mmr: expected numbers in (0, 1], got {args.mmr!r}") from None
+    data = _load(args)
+    if args.protocol == "all":
+        protocols = ["A", "B"] + (["C"] if data.summary is not None else [])
+    else:
+        protocols = [args.protocol.upper()]
+    reports = []
+    for protocol in protocols:
+        specs = select_models(
+            protocol, selection, args.adapter, args.limit, mmr=mmr, candidates=args.candidates,
+            sample_all=args.limit_all,
+        )  # fmt: skip
+        if not specs:
+            print(f"protocol {protocol}: none of --models {args.models} is scored here, skipped")
+            continue
+        start = time.perf_counter()
+        report = run_protocol(
+            data, protocol, specs, log=lambda msg: print(f"  {msg}", file=sys.stderr, flush=True)
+        )
+        print(report.table())
+        print(f"protocol {protocol}: {time.perf_counter() - start:.1f} s")
+        print()
+        reports.append(report)
+    if not reports:
+        raise ValueError(f"--models {args.models}: no selected model runs under {protocols}")
+    if args.json:
+        payload = reports[0].to_json() if len(reports) == 1 else [r.to_json() for r in reports]
+        print(f"wrote {write_json_atomic(args.json, payload)}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from convrec.llm.shipped import ShippedFusion, export_adapter
+
+    fusion = None
+    if args.alpha is not None:
+        rating_alpha = args.alpha if args.rating_alpha is None else args.rating_alpha
+        fusion = ShippedFusion(args.alpha, args.fusion, rating_alpha, args.llm_candidates)
+    elif args.rating_alpha is not None:
+        raise ValueError("--rating-alpha needs --alpha")
+    decoding = None
+    if args.explain_beams is not None:
+        from convrec.llm.scoring import Decoding
+
+        decoding = Decoding(
+            args.explain_beams, args.explain_length_penalty, args.explain_no_repeat_ngram
+        )
+    out = export_adapter(args.adapter, args.out, args.dtype, fusion, decoding)
+    size = (out / "adapter_model.safetensors").stat().st_size
+    step = json.loads((out / "convrec_config.json").read_text())["export"]["source_step"]
+    source = "" if step is None else f" from step {step}"
+    print(f"wrote {out}{source} (adapter_model.safetensors {size / 1e6:.1f} MB)")
+    return 0
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from convrec.recommender import Recommender
+    from convrec.recommender.domains import resolve_adapter, with_adapter
+
+    liked = [t.strip() for t in (args.liked or "").split(";") if t.strip()]
+    if args.user is None and not liked:
+        raise ValueError("give --user ID and/or --liked 'Title; Title'")
+    data = _load(args)
+    adapter = resolve_adapter(data.name, args.adapter)
+    recommender = with_adapter(Recommender.build(data), adapter, args.llm_candidates)
+    result = recommender.recommend(user=args.user, liked=liked, k=args.k, explain=args.explain)
+    if args.json:
+        print(json.dumps({"user": result.user, "history": list(result.history),
+                          "items": [asdict(item) for item in result]}, indent=1))  # fmt: skip
+        return 0
+    who = f"user {result.user}" if result.user is not None else "this session"
+    print(f"Top {len(result)} for {who}:")
+    for rank, item in enumerate(result, 1):
+        rating = "" if item.predicted_rating is None else f"  predicted {item.predicted_rating:.1f}"
+        print(f"{rank:>2}. {item.title}  (score {item.score:.3f}{rating})")
+        if item.explanation:
+            print(f"    {item.explanation}")
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from convrec.ui import main as serve  # gradio is imported here only
+
+    warnings.filterwarnings("ignore", category=ResourceWarning)  # gradio's per-request loops
+    serve(args.data, args.domain, args.host, args.port, args.adapter, args.llm_candidates,
+          args.domain_adapter)  # fmt: skip
+    return 0

@@ -1,0 +1,229 @@
+"""MovieLens loaders: the GroupLens ml-100k files, RecBole atomic copies and the CSV releases."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from convrec.data._read import (
+    check_encoding,
+    header_fields,
+    id_column,
+    number_column,
+    read_bytes,
+    read_delimited,
+    require_columns,
+    require_path,
+    timestamp_column,
+)
+from convrec.data.dataset import Dataset, ItemInfo, build_dataset
+from convrec.data.errors import DataError
+from convrec.data.tabular import load_recbole
+
+GENRES_100K = (
+    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
+    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance",
+    "Sci-Fi", "Thriller", "War", "Western",
+)  # fmt: skip
+"""The 19 genre flags of ``u.item``, in the order of ``u.genre``."""
+
+NO_GENRES = "(no genres listed)"
+_TITLE_YEAR = re.compile(r"\((\d{4})(?:[-–]\d{0,4})?\)\s*$")
+_U_DATA = ("user_id", "item_id", "rating", "timestamp")
+_U_USER = ("age", "gender", "occupation", "zip_code")  # the names RecBole's ml-100k.user uses
+
+
+def load_movielens(path: str | Path, *, name: str | None = None) -> Dataset:
+    """Load a MovieLens directory in any of its three layouts.
+
+    Parameters
+    ----------
+    path
+        A directory (or a file inside it) holding either the GroupLens ml-100k files
+        (``u.data``, optional ``u.item`` / ``u.user``), a CSV release (``ratings.csv``,
+        optional ``movies.csv`` / ``tags.csv``: ml-latest-small, ml-25m, ml-32m) or RecBole
+        atomic files (``<name>.inter``, optional ``.item`` / ``.user``).
+    name
+        Dataset name; the directory name by default.
+
+    Returns
+    -------
+    Dataset
+        Interactions in file order; titles as the source spells them, the year in
+        ``catalog.year``; ratings checked against 1..5 (ml-100k) or 0.5..5.
+    """
+    root = require_path(path)
+    if root.is_file():
+        root = root.parent
+    name = name or root.name
+    if (root / "u.data").is_file():
+        return _load_grouplens(root, name)
+    if (root / "ratings.csv").is_file():
+        return _load_csv_release(root, name)
+    inter = sorted(root.glob("*.inter"))
+    if inter:
+        chosen = next((p for p in inter if p.stem == root.name), inter[0])
+        whole_stars = "ml-100k" in (name, chosen.stem)  # ml-100k rates 1..5, later ones 0.5..5
+        return load_recbole(
+            chosen, name=name, rating_range=(1.0, 5.0) if whole_stars else (0.5, 5.0)
+        )
+    raise DataError(
+        "not a MovieLens directory: expected u.data (GroupLens ml-100k), ratings.csv "
+        "(ml-latest, ml-25m, ml-32m) or a RecBole <name>.inter file",
+        path=root,
+    )
+
+
+def title_year(title: str) -> int:
+    """Release year from a trailing ``"(1995)"`` (or ``"(1994-1998)"``) in a title, else -1."""
+    match = _TITLE_YEAR.search(title)
+    return int(match.group(1)) if match else -1
+
+
+def _load_grouplens(root: Path, name: str) -> Dataset:
+    path = root / "u.data"
+    data = check_encoding(read_bytes(path), path)
+    table, src = read_delimited(
+        data, path, delimiter="\t", names=_U_DATA, columns=_U_DATA, header=False, quoting=False
+    )
+    item_info = _read_u_item(root / "u.item") if (root / "u.item").is_file() else None
+    user_info = _read_u_user(root / "u.user") if (root / "u.user").is_file() else None
+    return build_dataset(
+        name,
+        source=str(path),
+        user_ids=id_column(table["user_id"], "user_id", src),
+        item_ids=id_column(table["item_id"], "item_id", src),
+        rating=number_column(table["rating"], "rating", src, (1.0, 5.0)),
+        timestamp=timestamp_column(table["timestamp"], "timestamp", src),
+        lines=src.lines,
+        item_info=item_info,
+        user_info=user_info,
+    )
+
+
+def _pipe_rows(path: Path, n_fields: int) -> list[tuple[int, list[str]]]:
+    """Non-blank lines of a small pipe-separated latin-1 file as ``(line, fields)``."""
+    text = read_bytes(path).decode("latin-1")
+    rows = []
+    for line, raw in enumerate(text.split("\n"), start=1):
+        raw = raw.rstrip("\r")
+        if not raw.strip():
+            continue
+        fields = raw.split("|")
+        if len(fields) != n_fields:
+            raise DataError(
+                f"expected {n_fields} pipe-separated fields, found {len(fields)}",
+                path=path,
+                line=line,
+            )
+        if not fields[0].strip():
+            raise DataError("empty id", path=path, line=line, field="id")
+        rows.append((line, fields))
+    return rows
+
+
+def _read_u_item(path: Path) -> dict[str, ItemInfo]:
+    """``u.item``: id|title|release date|video date|url|19 genre flags (latin-1)."""
+    info: dict[str, ItemInfo] = {}
+    for line, fields in _pipe_rows(path, 5 + len(GENRES_100K)):
+        flags = fields[5:]
+        for genre, flag in zip(GENRES_100K, flags, strict=True):
+            if flag.strip() not in ("0", "1"):
+                raise DataError(
+                    f"genre flag must be 0 or 1, found {flag!r}", path=path, line=line, field=genre
+                )
+        title, released = fields[1].strip(), fields[2].strip()
+        year = title_year(title)
+        if year < 0 and re.fullmatch(r".*\d{4}", released):
+            year = int(released[-4:])
+        key = _item_key(fields[0], path, line, info)
+        genres = tuple(g for g, f in zip(GENRES_100K, flags, strict=True) if f.strip() == "1")
+        info[key] = ItemInfo(title=title, year=year, genres=genres)
+    return info
+
+
+def _read_u_user(path: Path) -> dict[str, dict[str, str]]:
+    """``u.user``: id|age|gender|occupation|zip."""
+    rows = _pipe_rows(path, 1 + len(_U_USER))
+    return {
+        f[0].strip(): dict(zip(_U_USER, (v.strip() for v in f[1:]), strict=True)) for _, f in rows
+    }
+
+
+def _item_key(raw: str, path: Path, line: int, seen: dict[str, ItemInfo]) -> str:
+    key = raw.strip()
+    if key in seen:
+        raise DataError(f"item id {key} is listed twice", path=path, line=line)
+    return key
+
+
+def _load_csv_release(root: Path, name: str) -> Dataset:
+    path = root / "ratings.csv"
+    data = check_encoding(read_bytes(path), path)
+    cols = ["userId", "movieId", "rating", "timestamp"]
+    names = header_fields(data, path, ",")
+    require_columns(names, cols, path)
+    table, src = read_delimited(data, path, delimiter=",", names=names, columns=cols, header=True)
+    user = id_column(table["userId"], "userId", src)
+    item = id_column(table["movieId"], "movieId", src)
+    rating = number_column(table["rating"], "rating", src, (0.5, 5.0))
+    timestamp = timestamp_column(table["timestamp"], "timestamp", src)
+    del table
+    tags = _read_tags(root / "tags.csv") if (root / "tags.csv").is_file() else {}
+    info = _read_movies(root / "movies.csv", tags) if (root / "movies.csv").is_file() else {}
+    for key, text in tags.items():
+        if key not in info:
+            info[key] = ItemInfo(text=text)
+    return build_dataset(
+        name,
+        source=str(path),
+        user_ids=user,
+        item_ids=item,
+        rating=rating,
+        timestamp=timestamp,
+        lines=src.lines,
+        item_info=info or None,
+    )
+
+
+def _read_movies(path: Path, tags: dict[str, str]) -> dict[str, ItemInfo]:
+    """``movies.csv``: movieId,title,genres (``|``-separated; "(no genres listed)" is none)."""
+    data = check_encoding(read_bytes(path), path)
+    cols = ["movieId", "title", "genres"]
+    names = header_fields(data, path, ",")
+    require_columns(names, cols, path)
+    table, src = read_delimited(data, path, delimiter=",", names=names, columns=cols, header=True)
+    ids = table["movieId"].to_pylist()
+    info: dict[str, ItemInfo] = {}
+    for row, (raw, title, genres) in enumerate(
+        zip(ids, table["title"].to_pylist(), table["genres"].to_pylist(), strict=True)
+    ):
+        if not raw.strip():
+            raise src.error(row, "movieId", "empty movieId")
+        key = _item_key(raw, path, int(src.lines[row]), info)
+        names_ = () if genres.strip() in ("", NO_GENRES) else genres.split("|")
+        info[key] = ItemInfo(
+            title=title,
+            year=title_year(title),
+            genres=tuple(g.strip() for g in names_ if g.strip()),
+            text=tags.get(key, ""),
+        )
+    return info
+
+
+def _read_tags(path: Path) -> dict[str, str]:
+    """``tags.csv``: each movie's distinct tags in file order, joined by ``", "``."""
+    data = check_encoding(read_bytes(path), path)
+    names = header_fields(data, path, ",")
+    require_columns(names, ["movieId", "tag"], path)
+    table, src = read_delimited(
+        data, path, delimiter=",", names=names, columns=["movieId", "tag"], header=True
+    )
+    movie = id_column(table["movieId"], "movieId", src)
+    keys = movie.astype(str) if movie.dtype != object else movie
+    grouped: dict[str, dict[str, None]] = {}
+    for key, tag in zip(keys.tolist(), table["tag"].to_pylist(), strict=True):
+        tag = tag.strip()
+        if tag:
+            grouped.setdefault(key, {})[tag] = None
+    return {key: ", ".join(tags) for key, tags in grouped.items()}

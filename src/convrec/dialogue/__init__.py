@@ -1,0 +1,18 @@
+"""Dialogue: message -> Intent, the state rebuilt from chat history, replies; ``Chat`` is the
+chat entry point over one or several Recommenders."""
+
+from convrec.dialogue.chat import Chat, ChatReply
+from convrec.dialogue.intent import MAX_MESSAGE_CHARS, Act, Intent, IntentParser, Unresolved
+from convrec.dialogue.state import DialogueState, item_line
+
+__all__ = [
+    "MAX_MESSAGE_CHARS",
+    "Act",
+    "Chat",
+    "ChatReply",
+    "DialogueState",
+    "Intent",
+    "IntentParser",
+    "Unresolved",
+    "item_line",
+]

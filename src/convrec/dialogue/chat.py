@@ -1,0 +1,403 @@
+"""Chat turns: history + message -> DialogueState -> Recommender calls -> a ChatReply."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from convrec.dialogue import replies
+from convrec.dialogue.intent import MAX_MESSAGE_CHARS, Act, Intent, IntentParser
+from convrec.dialogue.state import DialogueState, parse_in_domain, switch_line
+from convrec.schema import ScoredItem
+
+if TYPE_CHECKING:
+    from convrec.recommender import Recommender
+
+log = logging.getLogger(__name__)
+
+DEFAULT_K = 5
+MAX_K = 50
+MAX_ASKED = 3
+
+HELP_TEXT = (
+    "I recommend movies from what you tell me. Try:\n"
+    "- *I loved Star Wars and Fargo* (or *I'm user 42* to use a known user's ratings)\n"
+    "- *only comedies from the 90s*, *no horror*, *top 3*\n"
+    "- *why Return of the Jedi?* / *how would I rate Heat?* / *tell me about Toy Story*\n"
+    "- *I hated Toy Story*, *I've already seen Fargo*, *show them again*\n"
+    "- *reset* to start over"
+)
+
+# names of domains a user may ask for, loaded or not (a domain not loaded gets a clear answer)
+DOMAIN_WORDS: dict[str, tuple[str, ...]] = {
+    "ml-100k": ("movies", "movie", "films", "film", "movielens"),
+    "amazon-mi5": ("musical instruments", "instruments", "music", "amazon"),
+}
+_NOT_LOADED_WHY = {
+    "amazon-mi5": "start the app with "
+    "--domain amazon-mi5=PATH/reviews_Musical_Instruments_5.json.gz to load it",
+}
+_SWITCH = r"\b(?:switch|change|go|move|back|let'?s do)\b.*?\b{}\b"
+_AGAIN = re.compile(r"\b(?:again|repeat|same (?:list|ones)|include (?:shown|seen))\b", re.I)
+
+
+@dataclass
+class ChatReply:
+    """One assistant turn.
+
+    Attributes
+    ----------
+    text : str
+        Markdown reply; ranked lines start with :func:`~convrec.dialogue.item_line`.
+    items : list[ScoredItem]
+        The items listed in ``text``, in order (empty when none were listed).
+    state : DialogueState
+        The conversation state after this message.
+    """
+
+    text: str
+    items: list[ScoredItem]
+    state: DialogueState
+
+
+class Chat:
+    """Answers chat messages over one or more loaded domains (no state kept between calls).
+
+    ``Chat(rec)`` chats over one Recommender (its domain named by its dataset);
+    ``Chat({"movies": rec1, "music": rec2})`` over several.
+
+    Parameters
+    ----------
+    recommenders
+        A :class:`~convrec.recommender.Recommender`, or loaded domain name -> Recommender.
+    default
+        The domain a conversation starts in (default: the first one).
+    domain_words
+        Words naming each domain, loaded or not ("switch to music").
+    """
+
+    def __init__(
+        self,
+        recommenders: Mapping[str, Recommender] | Recommender,
+        default: str | None = None,
+        domain_words: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        if not isinstance(recommenders, Mapping):
+            recommenders = {recommenders.data.name: recommenders}
+        self.recommenders: dict[str, Recommender] = dict(recommenders)
+        self.domain_words = dict(DOMAIN_WORDS if domain_words is None else domain_words)
+        if not self.recommenders:
+            raise ValueError("Chat needs at least one loaded domain")
+        self.default: str = next(iter(self.recommenders)) if default is None else default
+        if self.default not in self.recommenders:
+            raise ValueError(f"default domain {self.default!r} is not loaded")
+        loaded = {n: tuple(self.domain_words.get(n, ())) for n in self.recommenders}
+        self.parsers: dict[str, IntentParser] = {}
+        for name, rec in self.recommenders.items():
+            years = rec.data.catalog.year
+            known = years[years > 0]
+            span = (int(known.min()), int(known.max())) if len(known) else (1900, 2030)
+            genres = sorted({g for gs in rec.data.catalog.genres for g in gs if g != "unknown"})
+            self.parsers[name] = IntentParser(rec.titles, genres, span, loaded)
+
+    # ------------------------------------------------------------------ entry point
+
+    def respond(
+        self,
+        message: Any,
+        history: Sequence[Any] | None = None,
+        *,
+        domain: str | None = None,
+        k: int | None = None,
+        alpha: float | None = None,
+    ) -> ChatReply:
+        """The reply to ``message`` after ``history`` (Gradio messages or pairs).
+
+        Any message or history gets a reply; only ``k`` or ``alpha`` out of range raise
+        ``ValueError``.
+
+        Parameters
+        ----------
+        domain
+            The loaded domain this message is about; when the conversation is elsewhere
+            it moves there first and the reply starts with
+            :func:`~convrec.dialogue.state.switch_line` (``None``, or a domain not loaded:
+            stay where the conversation is).
+        k
+            List length when the conversation has not asked for one ("top 3" wins);
+            default :data:`DEFAULT_K`.
+        alpha
+            CF vs LLM fusion balance in [0, 1] (see
+            :meth:`~convrec.recommender.Recommender.recommend`); ``None``: as configured.
+        """
+        try:
+            state = DialogueState.from_history(history or [], self.parsers, self.default)
+        except Exception:  # a malformed history must not end the conversation
+            log.exception("could not replay the chat history")
+            state = DialogueState(self.default)
+        if k is not None and not 1 <= k <= MAX_K:
+            raise ValueError(f"k must be in [1, {MAX_K}], got {k}")
+        if alpha is not None and not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        options = _Options(domain if domain in self.recommenders else None, k or DEFAULT_K, alpha)
+        try:
+            text = message if isinstance(message, str) else str(message or "")
+            return self._turn(text, state, options)
+        except Exception:
+            log.exception("chat turn failed")
+            return ChatReply(
+                "Sorry, something went wrong on my side with that message. "
+                "Could you rephrase it? (type *help* for examples)",
+                [],
+                state,
+            )
+
+    # ------------------------------------------------------------------ one turn
+
+    def _turn(self, message: str, state: DialogueState, options: _Options) -> ChatReply:
+        text = message[:MAX_MESSAGE_CHARS]
+        notes: list[str] = []
+        if len(message) > MAX_MESSAGE_CHARS:
+            notes.append(f"(I only read the first {MAX_MESSAGE_CHARS} characters.)")
+        elsewhere = self._unloaded_domain(text)
+        if elsewhere is not None:
+            why = _NOT_LOADED_WHY.get(elsewhere, "it is not loaded in this app")
+            return ChatReply(
+                f"The **{elsewhere}** domain is not available here: {why}. "
+                f"We are still on **{state.domain}** (loaded: {', '.join(self.recommenders)}).",
+                [],
+                state,
+            )
+        previous_domain = state.domain
+        state.switch(options.domain, self.parsers)
+        intent = parse_in_domain(self.parsers, state.domain, text)
+        state.apply(intent)
+        rec = self.recommenders[state.domain]
+        switched = state.domain != previous_domain
+        if switched:  # first, so that a replay of the history reads this turn in the new domain
+            notes.insert(0, f"{switch_line(state.domain)}{self._describe_domain(state.domain)}.")
+        if intent.has(Act.RESET):
+            reset = "Starting over: I've forgotten your likes and dislikes."
+            return ChatReply("\n\n".join([*notes, reset, self._help(state.domain)]), [], state)
+        if intent.has(Act.HELP):
+            return ChatReply("\n\n".join([*notes, self._help(state.domain)]), [], state)
+        user = self._user(rec, state, intent, notes)
+        notes += self._did_you_mean(rec, intent)
+        parts: list[str] = []
+        items: list[ScoredItem] = []
+        for item in intent.asked[:MAX_ASKED]:
+            if intent.has(Act.WHY):
+                parts.append(self._why(rec, state, user, item))
+            elif intent.has(Act.RATE):
+                parts.append(self._rate(rec, state, user, item))
+            elif intent.has(Act.ABOUT):
+                text_about, similar = self._about(rec, user, item, 1 + len(items), options.k)
+                parts.append(text_about)
+                items += similar
+        asking = {Act.WHY, Act.RATE, Act.ABOUT} & set(intent.acts)
+        if asking and not intent.asked and not intent.unresolved:
+            parts.append("Which title do you mean? For example: *why Fargo?*")
+        changed = bool(
+            intent.liked or intent.disliked or intent.seen or intent.more_like
+            or intent.user is not None or intent.k is not None or not intent.constraints.empty
+        )  # fmt: skip
+        notes += replies.acknowledge(rec, intent)
+        again = bool(_AGAIN.search(text))
+        fresh = switched and not parts and not intent.unresolved  # show what the domain has
+        if intent.has(Act.RECOMMEND) or ((changed or again or fresh) and not asking):
+            head, listed = self._recommend(rec, state, user, again, 1 + len(items), options)
+            parts.append(head)
+            items += listed
+        if not parts and not notes:
+            parts.append("I didn't catch that.\n\n" + self._help(state.domain))
+        return ChatReply("\n\n".join([*notes, *parts]).strip(), items, state)
+
+    def _help(self, name: str) -> str:
+        """:data:`HELP_TEXT` for movies; for another domain, the same hints on its own titles."""
+        if "movies" in self.domain_words.get(name, ()):
+            return HELP_TEXT
+        rec = self.recommenders[name]
+        top = [rec.titles.display(int(i)) for i in np.argsort(-rec.popularity, kind="stable")[:3]]
+        others = [n for n in self.recommenders if n != name]
+        switch = (
+            f"\n- *switch to {self.domain_words.get(others[0], [others[0]])[0]}*" if others else ""
+        )
+        return (
+            f"I recommend items of **{name}**{self._describe_domain(name)} from what you tell "
+            f"me. Try:\n- *I like {top[0]} and {top[1]}*\n- *why {top[2]}?* / "
+            f"*how would I rate {top[1]}?* / *tell me about {top[0]}*\n"
+            f"- *not {top[2]}*, *top 3*{switch}\n- *reset* to start over"
+        )
+
+    def _describe_domain(self, name: str) -> str:
+        """The domain's first word in brackets (" (musical instruments)"), or ""."""
+        words = list(self.domain_words.get(name, ()))
+        return f" ({words[0]})" if words else ""
+
+    def _unloaded_domain(self, text: str) -> str | None:
+        low = text.lower()
+        for name, words in self.domain_words.items():
+            if name in self.recommenders:
+                continue
+            for w in sorted({name, *words}, key=len, reverse=True):
+                if re.search(_SWITCH.format(re.escape(w.lower())), low):
+                    return name
+        return None
+
+    @staticmethod
+    def _user(
+        rec: Recommender, state: DialogueState, intent: Intent, notes: list[str]
+    ) -> str | None:
+        """The state's user when the domain knows it (a note when it was just set)."""
+        if state.user is None:
+            return None
+        if state.user in rec.data.users:
+            if intent.user is not None:
+                n = replies.user_count(rec, state.user)
+                notes.append(f"Hello, user {state.user}: I'll use your {n} ratings.")
+            return state.user
+        if intent.user is not None:
+            ids = rec.data.users.external
+            notes.append(
+                f"I don't know user {state.user} in {state.domain} (ids look like "
+                f"{', '.join(ids[:3])} ... {ids[-1]}); I'll go on with this chat's likes only."
+            )
+        return None
+
+    @staticmethod
+    def _did_you_mean(rec: Recommender, intent: Intent) -> list[str]:
+        out = []
+        for miss in intent.unresolved:
+            if miss.suggestions:
+                options = " or ".join(f"*{rec.titles.display(s)}*" for s in miss.suggestions[:3])
+                out.append(f"I couldn't find “{miss.text}”. Did you mean {options}?")
+            else:
+                out.append(f"I couldn't find “{miss.text}” in {rec.data.name}.")
+        return out
+
+    # ------------------------------------------------------------------ answers
+
+    def _recommend(
+        self,
+        rec: Recommender,
+        state: DialogueState,
+        user: str | None,
+        again: bool,
+        start: int,
+        options: _Options,
+    ) -> tuple[str, list[ScoredItem]]:
+        """Top-k for the state; shown items come back only when asked ``again``."""
+        k = state.k or options.k
+        blocked = set(state.liked) | set(state.disliked) | set(state.seen)
+        if not again:
+            blocked |= set(state.shown)
+        blocked_titles = {rec.titles.display(i) for i in blocked}
+        history = [rec.data.items.external[i] for i in state.liked]
+        constraints = state.constraints
+        filters = None if constraints.empty else constraints
+        extra = len(blocked_titles) + 10 + 10 * len(state.disliked)
+        if user is None and not history:
+            listed = replies.popular_items(rec, constraints, blocked, k + extra)
+            lead = "The most popular picks" + replies.describe_constraints(constraints)
+        else:
+            exclude = [rec.data.items.external[i] for i in blocked]
+            result = rec.recommend(
+                user=user, history=history, k=k + extra, filters=filters, exclude=exclude,
+                alpha=options.alpha, explain=False,
+            )  # fmt: skip
+            listed = list(result.items)
+            lead = replies.lead(rec, state, user) + replies.describe_constraints(constraints)
+        listed = replies.drop_close_to_disliked(rec, listed, state, k)
+        shown: list[ScoredItem] = []
+        for item in listed:
+            if item.title not in blocked_titles and all(item.title != s.title for s in shown):
+                shown.append(item)
+            if len(shown) == k:
+                break
+        if not shown:
+            return (
+                lead + ": nothing left that fits. Try loosening the genres or years, or *reset*.",
+                [],
+            )
+        if user is not None or history:  # explain the shown items only
+            shown = rec.explain_items(shown, user=user, history=history)
+        lines = [replies.ranked_line(start + r, s) for r, s in enumerate(shown)]
+        return lead + ":\n" + "\n".join(lines), shown
+
+    def _why(self, rec: Recommender, state: DialogueState, user: str | None, item: int) -> str:
+        title = rec.titles.display(item)
+        history = [rec.data.items.external[i] for i in state.liked]
+        if user is None and not history:
+            return (
+                f"**{title}** is there because it is popular "
+                f"({replies.popularity(rec, item)}); tell me a few titles you like and I'll "
+                "explain picks from your own taste."
+            )
+        text = rec.explain(user, rec.data.items.external[item], history=history)
+        if text.startswith(f"{title} is one of the most popular"):
+            basis = f"user {user}'s ratings" if user is not None else "the titles you like"
+            text = (
+                f"nothing in {basis} points to it: it is not a close neighbour of any of them, "
+                f"so it would only come up as a popular pick ({replies.popularity(rec, item)}, "
+                f"predicted {rec.predict_rating(user, rec.data.items.external[item]):.1f}/5)."
+            )
+        notes = []
+        if item in state.disliked:
+            notes.append(" (You told me you didn't like it, so I won't list it.)")
+        elif item in state.liked:
+            notes.append(" (You told me you liked it.)")
+        return f"Why **{title}**: {text}{''.join(notes)}"
+
+    def _rate(self, rec: Recommender, state: DialogueState, user: str | None, item: int) -> str:
+        title = rec.titles.display(item)
+        item_id = rec.data.items.external[item]
+        if user is not None:
+            own = replies.own_rating(rec, user, item)
+            if own is not None:
+                return f"You (user {user}) already rated **{title}** {own:g}/5."
+            value = rec.predict_rating(user, item_id)
+            basis = f"from user {user}'s ratings and how others rated it"
+        else:
+            value = rec.predict_rating(None, item_id)
+            basis = "from how everyone rated it (tell me *I'm user N* for a personal estimate)"
+        return f"I'd predict you'd rate **{title}** about **{value:.1f}/5**, {basis}."
+
+    def _about(
+        self, rec: Recommender, user: str | None, item: int, start: int, k: int
+    ) -> tuple[str, list[ScoredItem]]:
+        text = " · ".join(replies.facts(rec, item))
+        title = rec.titles.display(item)
+        item_id = rec.data.items.external[item]
+        similar = [s for s in rec.similar_items(item_id, k=k + 1) if s.item_id != item_id]
+        similar = similar[:k]
+        listed = []
+        for s in similar:
+            rating = rec.predict_rating(user, s.item_id)
+            why = f"Often chosen by the same people as {title} (similarity {s.score:.2f})."
+            listed.append(
+                ScoredItem(s.item_id, s.title, s.score, dict(s.components), rating, (), why)
+            )
+        if listed:
+            lines = [replies.ranked_line(start + r, s) for r, s in enumerate(listed)]
+            text += "\n\nSimilar titles:\n" + "\n".join(lines)
+        return text, listed
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+@dataclass(frozen=True)
+class _Options:
+    """Per-call settings of one turn: requested domain, default list length, CF / LLM balance."""
+
+    domain: str | None
+    k: int
+    alpha: float | None
+
+
+__all__ = ["DEFAULT_K", "DOMAIN_WORDS", "HELP_TEXT", "MAX_K", "Chat", "ChatReply"]

@@ -1,0 +1,192 @@
+"""Evaluation models built on the Recommender: ``fused`` (CF + LLM) and MMR re-ranking twins."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convrec.data.dataset import Dataset
+from convrec.evaluation.metrics import top_k_items
+from convrec.recommender import Recommender, RecommenderConfig, mmr_rerank
+
+
+class AdapterLoader:
+    """Loads an adapter directory once; each call returns a fresh ``LLMModel`` over it."""
+
+    def __init__(self, adapter: str | Path) -> None:
+        self.adapter = Path(adapter)
+        self._loaded: Any = None
+
+    def __call__(self) -> Any:
+        from convrec.llm.model import LLMModel
+
+        if self._loaded is None:
+            self._loaded = LLMModel.from_pretrained(self.adapter)
+        return LLMModel(self._loaded.config, backbone=self._loaded.backbone)
+
+
+class CachedLLM:
+    """An ``LLMModel`` whose candidate scores and ratings are memoised by their inputs.
+
+    Every grid point of the ``fused`` model asks the same questions (same users, same
+    candidates); only the fusion differs, so the LLM answers each once.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self._memo: dict[tuple[str, bytes, bytes, tuple[int, ...]], np.ndarray] = {}
+
+    def _cached(self, kind: str, a: np.ndarray, b: np.ndarray, run: Any) -> np.ndarray:
+        a, b = np.ascontiguousarray(a, np.int32), np.ascontiguousarray(b, np.int32)
+        key = (kind, a.tobytes(), b.tobytes(), b.shape)
+        if key not in self._memo:
+            self._memo[key] = np.asarray(run(a, b))
+        return self._memo[key]
+
+    def score_candidates(self, users: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """``float32[B, C]`` as ``LLMModel.score_candidates``."""
+        return self._cached("rank", users, candidates, self.model.score_candidates)
+
+    def predict_ratings(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """``float32[N]`` as ``LLMModel.predict_ratings``."""
+        return self._cached("rate", users, items, self.model.predict_ratings)
+
+    def __getattr__(self, name: str) -> Any:  # explain, save_pretrained, ...
+        return getattr(self.model, name)
+
+
+class SharedParts:
+    """One fitted :class:`Recommender` (with a :class:`CachedLLM`) per set of training rows.
+
+    Parameters
+    ----------
+    loader
+        Returns a fresh, unfitted ``LLMModel`` (an :class:`AdapterLoader`).
+    candidates
+        C, the CF candidates the LLM re-scores.
+    """
+
+    def __init__(self, loader: Any, candidates: int = 50) -> None:
+        self.loader = loader
+        self.config = RecommenderConfig(
+            n_candidates=candidates,
+            weights={"cf": 1.0, "llm": 0.0},
+            rating_weighting=False,  # protocol B: every interaction is a positive
+            cf={"model": "SequentialLinear"},  # cf_seqlinear, the best ranking CF model
+            n_evidence=0,
+            rating={"model": "Blend"},  # the best CF rater (cf_blend) is the CF side of A
+        )
+        self._fitted: dict[tuple[int, str], Recommender] = {}
+
+    def recommender(self, data: Dataset, rows: np.ndarray) -> Recommender:
+        """The Recommender fitted on ``rows`` (``int64[m]``), built on first use."""
+        rows = np.ascontiguousarray(rows, np.int64)
+        key = (len(rows), hashlib.sha256(rows.tobytes()).hexdigest())
+        if key not in self._fitted:
+            llm = CachedLLM(self.loader().fit(data, rows))
+            self._fitted[key] = Recommender.build(data, rows, self.config, llm=llm)
+        return self._fitted[key]
+
+
+class FusedModel:
+    """CF and LLM fused through a :class:`Recommender` (the evaluation's ``fused`` model).
+
+    Parameters
+    ----------
+    shared : SharedParts
+    alpha : float
+        CF weight: ratings ``alpha * CF + (1 - alpha) * LLM``; rankings fuse the per-user
+        normalised scores with weights ``alpha`` and ``1 - alpha``.
+    fusion : {"zscore", "minmax", "rrf"}
+        See :meth:`RecommenderConfig.with_fusion`.
+    candidates : int, optional
+        Reported only (the candidates are ``shared``'s).
+    diversity : float
+        MMR re-ranking of the fused pool (0: off).
+    """
+
+    def __init__(
+        self,
+        shared: SharedParts,
+        alpha: float,
+        fusion: str = "zscore",
+        candidates: int | None = None,
+        diversity: float = 0.0,
+    ) -> None:
+        self.shared, self.alpha, self.fusion, self.diversity = shared, alpha, fusion, diversity
+        self.recommender: Recommender | None = None
+
+    def fit(self, data: Dataset, rows: np.ndarray) -> FusedModel:
+        """Fit (or reuse) the shared parts on ``rows`` and set this model's fusion."""
+        base = self.shared.recommender(data, rows)
+        self.recommender = base.with_fusion(self.alpha, self.fusion, rating_alpha=self.alpha)
+        return self
+
+    def _fitted(self) -> Recommender:
+        if self.recommender is None:
+            raise RuntimeError("FusedModel is not fitted")
+        return self.recommender
+
+    def predict_ratings(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """``float64[N]`` fused ratings of ``int32[N]`` users and items."""
+        return self._fitted().predict_ratings(users, items)
+
+    def score_items(self, users: np.ndarray) -> np.ndarray:
+        """``float32[B, n_items]``: fused scores on the CF candidates, ``-inf`` elsewhere.
+
+        With ``diversity > 0`` the scores follow the MMR order instead (descending).
+        """
+        rec = self._fitted()
+        ids, fused = rec.rank_users(users, diversity=self.diversity)
+        if self.diversity > 0:  # the MMR order, as descending scores
+            fused = np.broadcast_to(-np.arange(ids.shape[1], dtype=np.float32), ids.shape)
+        out = np.full((len(ids), rec.data.n_items), -np.inf, np.float32)
+        rows, cols = np.nonzero(ids >= 0)
+        out[rows, ids[rows, cols]] = fused[rows, cols]
+        return out
+
+
+class MMRModel:
+    """Any ranking model with each user's top-``pool`` unseen items re-ranked by MMR.
+
+    The pool comes first, in :func:`~convrec.recommender.mmr_rerank` order against the
+    item cosine (top-50 neighbours of the training rows); other items keep their order below.
+
+    Parameters
+    ----------
+    base
+        An unfitted model with ``fit`` and ``score_items``.
+    diversity : float
+        MMR's ``d`` in (0, 1].
+    pool : int
+        Items re-ranked per user.
+    """
+
+    def __init__(self, base: Any, diversity: float, pool: int = 100) -> None:
+        self.base, self.diversity, self.pool = base, diversity, pool
+
+    def fit(self, data: Dataset, rows: np.ndarray) -> MMRModel:
+        """Fit the base model, and index the history and item similarity of ``rows``."""
+        from convrec.cf.sequential import item_cosine
+
+        self.base = self.base.fit(data, rows)
+        self.seen = data.user_items(rows, values="ones")
+        self.similarity = item_cosine(data, rows, 50)
+        return self
+
+    def score_items(self, users: np.ndarray) -> np.ndarray:
+        """``float64[B, n_items]`` scores whose order is the re-ranked one."""
+        scores = np.asarray(self.base.score_items(users), np.float64)
+        pool = top_k_items(scores, self.seen[np.asarray(users)], self.pool)
+        relevance = np.take_along_axis(scores, np.maximum(pool, 0), axis=1)
+        order = mmr_rerank(pool, np.where(pool >= 0, relevance, -np.inf), self.similarity,
+                           self.pool, self.diversity)  # fmt: skip
+        finite = np.where(np.isfinite(scores), scores, -np.inf)
+        top = np.maximum(finite.max(axis=1, initial=0.0), 0.0) + 1.0
+        for b, row in enumerate(order):
+            picked = row[row >= 0]
+            scores[b, picked] = top[b] + np.arange(len(picked), 0, -1)
+        return scores

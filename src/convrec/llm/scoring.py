@@ -1,0 +1,595 @@
+"""LLM scoring: one-step rating expectations and yes/no candidate scores, batched generation."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import DynamicCache, EncoderDecoderCache, EncoderDecoderModel
+from transformers.cache_utils import DynamicLayer
+
+from convrec.data.titles import tidy_text
+from convrec.llm.backbone import Backbone
+from convrec.llm.bert_decoder import first_step_logits, folds, heads_tokens, token_logits
+from convrec.llm.tasks import RANKING_ANSWERS, RERANK_CUE
+
+RATING_VALUES = (1, 2, 3, 4, 5)
+_DIGIT = re.compile(r"[1-5]")
+CANDIDATE_TOKENS = 96
+"""Token limit of a rerank candidate text read by the decoder."""
+
+
+class _HeldLayer(DynamicLayer):
+    """A cache layer holding the given keys / values as they are: filling a plain
+    ``DynamicLayer`` concatenates them onto an empty tensor, one more copy of every
+    candidate's cross-attention keys / values."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor) -> None:
+        super().__init__()
+        self.lazy_initialization(keys, values)
+        self.keys, self.values = keys, values
+
+
+def _cross_cache(
+    cross: list[tuple[torch.Tensor, torch.Tensor]], rows: torch.Tensor
+) -> EncoderDecoderCache:
+    """A fresh decoder cache whose cross-attention part holds the ``rows`` of ``cross`` (one
+    ``(keys, values)`` pair of ``[P, heads, L, head_dim]`` per layer): the decoder then reads
+    them instead of projecting the encoder states again; its self-attention part starts empty."""
+    keys_values = DynamicCache()
+    keys_values.layers = [
+        _HeldLayer(keys.index_select(0, rows), values.index_select(0, rows))
+        for keys, values in cross
+    ]
+    return EncoderDecoderCache(DynamicCache(), keys_values)
+
+
+def _per_row_positions() -> bool:
+    """Whether transformers' ``slice_logits_to_keep`` picks a position per row from a 2-D
+    integer tensor (5.21 on); an older one indexes every row at every listed position."""
+    try:
+        from transformers.modeling_utils import slice_logits_to_keep
+    except ImportError:
+        return False
+    hidden = torch.arange(6.0).reshape(2, 3, 1)
+    kept = slice_logits_to_keep(hidden, torch.tensor([[0], [2]]))
+    return tuple(kept.shape) == (2, 1, 1) and kept.flatten().tolist() == [0.0, 5.0]
+
+
+def keeps_logits(backbone: Backbone) -> bool:
+    """Whether the model can run its LM head at chosen decoder positions only: the decoder of
+    an ``EncoderDecoderModel`` takes Hugging Face ``logits_to_keep``, sliced per row."""
+    base = backbone.base_model
+    if not isinstance(base, EncoderDecoderModel):
+        return False
+    forward = type(base.decoder).forward
+    if "logits_to_keep" not in inspect.signature(forward).parameters:
+        return False
+    try:
+        sliced = "slice_logits_to_keep" in inspect.getsource(forward)
+    except (OSError, TypeError):  # no source to read: take the full-logits branch
+        return False
+    return sliced and _per_row_positions()
+
+
+def answer_logits(model: Any, inputs: dict[str, Any], last: torch.Tensor, keep: bool) -> Any:
+    """Logits at each decoder row's position ``last`` (``int64[B]``): ``[B, vocab]``.
+
+    ``inputs`` are the model's keyword arguments (decoder inputs included); with ``keep``
+    (:func:`keeps_logits`) the LM head runs at those positions only: the vocabulary projection
+    costs about as much per token as the decoder layers of the default backbone."""
+    if keep:
+        return model(**inputs, decoder_logits_to_keep=last[:, None]).logits[:, 0]
+    return model(**inputs).logits[torch.arange(len(last), device=last.device), last]
+
+
+def answer_margin(
+    model: Any, base: Any, inputs: dict[str, Any], last: torch.Tensor, ids: list[int]
+) -> Any:
+    """``logit(ids[1]) - logit(ids[0])`` at each decoder row's position ``last``: ``[B]``, the
+    log-probability margin of the two answers. Needs :func:`keeps_logits` and
+    :func:`~convrec.llm.bert_decoder.heads_tokens` of ``base`` (the model under any PEFT
+    wrapper): the decoder runs with no LM-head position kept, and the head's transform and two
+    rows of its projection read the final states."""
+    none = torch.zeros(inputs["decoder_input_ids"].shape, dtype=torch.bool, device=last.device)
+    out = model(**inputs, decoder_logits_to_keep=none, output_hidden_states=True)
+    hidden = out.decoder_hidden_states[-1][torch.arange(len(last), device=last.device), last]
+    pair = token_logits(base, hidden.float(), torch.tensor(ids, device=last.device))
+    return pair[:, 1] - pair[:, 0]
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How explanations are generated (Hugging Face generation settings).
+
+    Attributes
+    ----------
+    num_beams : int
+        1 is greedy decoding; more runs beam search.
+    length_penalty : float
+        Beam scores are divided by ``length ** length_penalty`` (beam search only).
+    no_repeat_ngram_size : int
+        > 0: no n-gram of that size occurs twice in one text.
+    """
+
+    num_beams: int = 1
+    length_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.num_beams, bool) or not isinstance(self.num_beams, int):
+            raise ValueError(f"num_beams must be an integer, got {self.num_beams!r}")
+        if self.num_beams < 1:
+            raise ValueError(f"num_beams must be >= 1, got {self.num_beams}")
+        if not np.isfinite(self.length_penalty):
+            raise ValueError(f"length_penalty must be finite, got {self.length_penalty!r}")
+        if not isinstance(self.no_repeat_ngram_size, int) or self.no_repeat_ngram_size < 0:
+            raise ValueError(
+                f"no_repeat_ngram_size must be an integer >= 0, got {self.no_repeat_ngram_size!r}"
+            )
+
+
+def _expectation(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Softmax over the rating tokens' scores (``float32[N, 5]``, log-probabilities or logits:
+    any shift per row cancels) and the expected rating: ``float32[N, 5]``, ``float32[N]``."""
+    probs = torch.softmax(torch.from_numpy(scores), dim=-1).numpy().astype(np.float32)
+    return probs, (probs @ np.asarray(RATING_VALUES, np.float32)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class RatingScores:
+    """Result of :meth:`Scorer.rating_scores`.
+
+    Attributes
+    ----------
+    expected : numpy.ndarray
+        ``float32[N]`` expected rating under the distribution renormalised over "1".."5".
+    probs : numpy.ndarray
+        ``float32[N, 5]`` that distribution.
+    mass : numpy.ndarray
+        ``float32[N]`` full-vocabulary probability the model gives the rating tokens.
+    top_token : numpy.ndarray
+        ``int64[N]`` the full-vocabulary argmax token at that step (what greedy decoding emits).
+    """
+
+    expected: np.ndarray
+    probs: np.ndarray
+    mass: np.ndarray
+    top_token: np.ndarray
+
+
+class Scorer:
+    """Fast and naive (reference) scoring paths over one :class:`Backbone`.
+
+    Parameters
+    ----------
+    backbone : Backbone
+    batch_size : int
+        Prompts per encoder batch (prompts are sorted by length to limit padding).
+    """
+
+    def __init__(self, backbone: Backbone, batch_size: int = 32) -> None:
+        self.backbone = backbone
+        self.batch_size = batch_size
+        self._rating_prefix, self._rating_ids = self._token_plan([str(v) for v in RATING_VALUES])
+        self._answer_prefix, self._answer_ids = self._token_plan(list(RANKING_ANSWERS))
+        self._keeps_logits = keeps_logits(backbone)
+        self._heads_tokens = self._keeps_logits and heads_tokens(backbone.base_model)
+        forward = inspect.signature(backbone.base_model.forward).parameters
+        # the decoder cache's argument / output name: "cache" from transformers 5.24 on
+        self._cache_name = "cache" if "cache" in forward else "past_key_values"
+
+    @property
+    def model(self) -> Any:
+        return self.backbone.model
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the model's first parameter (inputs are moved there)."""
+        return next(self.model.parameters()).device
+
+    def _token_plan(self, words: list[str]) -> tuple[list[int], list[int]]:
+        """Shared token prefix of ``words`` and the one distinct token of each after it."""
+        seqs = self.backbone.tokenizer(words, add_special_tokens=False)["input_ids"]
+        n = 0
+        while all(len(s) > n for s in seqs) and len({s[n] for s in seqs}) == 1:
+            n += 1
+        last = [s[n] if len(s) == n + 1 else -1 for s in seqs]
+        if -1 in last or len(set(last)) != len(last):
+            raise ValueError(f"{words} are not single distinct tokens here: {seqs}")
+        return list(seqs[0][:n]), last
+
+    # ------------------------------------------------------------------ batching helpers
+    def _batches(self, prompts: Sequence[str]) -> list[tuple[np.ndarray, dict[str, torch.Tensor]]]:
+        """Prompt batches sorted by token length: (original positions, padded tensors)."""
+        tok = self.backbone.tokenizer
+        enc = tok(
+            list(prompts),
+            truncation=True,
+            max_length=self.backbone.config.max_source_length,
+        )["input_ids"]
+        order = np.argsort([len(x) for x in enc], kind="stable")
+        out = []
+        for s in range(0, len(order), self.batch_size):
+            idx = order[s : s + self.batch_size]
+            padded = tok.pad({"input_ids": [enc[i] for i in idx]}, return_tensors="pt")
+            out.append(
+                (
+                    idx,
+                    {k: padded[k].to(self.device) for k in ("input_ids", "attention_mask")},
+                )
+            )
+        return out
+
+    def _generation_config(self, max_new_tokens: int, decoding: Decoding | None = None) -> Any:
+        """A copy of the model's generation config: ``max_new_tokens`` new tokens, no sampling,
+        greedy unless ``decoding`` asks for beams."""
+        decoding = decoding or Decoding()
+        config = copy.deepcopy(self.backbone.base_model.generation_config)
+        config.max_new_tokens = max_new_tokens
+        config.do_sample = False
+        config.num_beams = decoding.num_beams
+        config.length_penalty = decoding.length_penalty
+        config.no_repeat_ngram_size = decoding.no_repeat_ngram_size
+        config.max_length = None
+        return config
+
+    def _encode(self, batch: dict[str, torch.Tensor]) -> Any:
+        return self.model.get_encoder()(**batch)
+
+    # ------------------------------------------------------------------ one-step scoring
+    def _first_step(
+        self, prompts: Sequence[str], prefix: list[int], token_ids: list[int], full: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Scores of ``token_ids`` after ``prefix``, one decoder step per prompt (folded
+        cross-attention where the model allows it: :mod:`convrec.llm.bert_decoder`).
+
+        ``full=False`` asks only for scores up to a shift per prompt (what a softmax over the
+        T tokens or a difference of two reads): the LM head then runs at those T tokens alone
+        where :func:`~convrec.llm.bert_decoder.heads_tokens` allows it.
+
+        Returns
+        -------
+        scores : float32[N, T]
+            Full-vocabulary log-probabilities of the T tokens (with ``full=False`` possibly
+            their logits).
+        top : int64[N] or None
+            The full-vocabulary argmax at that step (None where the vocabulary was not headed).
+        """
+        scores = np.zeros((len(prompts), len(token_ids)), np.float32)
+        top = np.zeros(len(prompts), np.int64)
+        ids = torch.tensor(token_ids, device=self.device)
+        start = [self.backbone.decoder_start_id, *prefix]
+        fold = folds(self.model)
+        few = fold and not full and heads_tokens(self.model)
+        for idx, batch in self._batches(prompts):
+            enc = self._encode(batch)
+            dec = torch.tensor([start] * len(idx), device=self.device)
+            mask = batch["attention_mask"]
+            if fold:  # with ``few``, the T tokens' logits alone
+                states = enc.last_hidden_state
+                logits = first_step_logits(self.model, states, mask, dec, ids if few else None)
+            else:
+                out = self.model(encoder_outputs=enc, attention_mask=mask, decoder_input_ids=dec)
+                logits = out.logits[:, -1, :]
+            logits = logits.float()
+            if few:
+                scores[idx] = logits.cpu().numpy()
+                continue
+            scores[idx] = torch.log_softmax(logits, dim=-1)[:, ids].cpu().numpy()
+            top[idx] = logits.argmax(-1).cpu().numpy()
+        return scores, None if few else top
+
+    @torch.inference_mode()
+    def rating_scores(self, prompts: Sequence[str]) -> RatingScores:
+        """Rating distribution from ONE decoder step per prompt, batched.
+
+        Parameters
+        ----------
+        prompts : sequence of str, length N
+
+        Returns
+        -------
+        RatingScores
+        """
+        logp, top = self._first_step(prompts, self._rating_prefix, self._rating_ids)
+        assert top is not None
+        probs, expected = _expectation(logp)
+        mass = np.exp(logp.astype(np.float64)).sum(-1).astype(np.float32)
+        return RatingScores(expected, probs, mass, top)
+
+    @torch.inference_mode()
+    def ratings(self, prompts: Sequence[str]) -> np.ndarray:
+        """``float32[N]`` expected ratings (fast path): the ``expected`` of
+        :meth:`rating_scores`, from the five rating tokens' logits alone where the model allows
+        it (their softmax is the distribution renormalised over "1".."5")."""
+        scores, _ = self._first_step(prompts, self._rating_prefix, self._rating_ids, full=False)
+        return _expectation(scores)[1]
+
+    @torch.inference_mode()
+    def ratings_naive(self, prompts: Sequence[str]) -> tuple[np.ndarray, list[list[int]]]:
+        """Reference path: greedy generation per prompt, parse the first digit 1-5.
+
+        Returns
+        -------
+        ratings : float32[N]
+            Parsed rating, NaN where the text holds no digit 1-5.
+        tokens : list of list of int
+            Generated token ids of each prompt (without the decoder start token).
+        """
+        out = np.full(len(prompts), np.nan, np.float32)
+        tokens: list[list[int]] = []
+        for k, prompt in enumerate(prompts):
+            batch = self.backbone.encode_sources([prompt])
+            config = self._generation_config(len(self._rating_prefix) + 2)
+            gen = self.model.generate(**batch, generation_config=config)[0].tolist()
+            gen = gen[1:]
+            tokens.append(gen)
+            text = self.backbone.tokenizer.decode(gen, skip_special_tokens=True)
+            m = _DIGIT.search(text)
+            if m:
+                out[k] = float(m.group())
+        return out, tokens
+
+    # ------------------------------------------------------------------ candidates
+    @torch.inference_mode()
+    def answer_scores(self, prompts: Sequence[str]) -> np.ndarray:
+        """Pointwise ranking scores: ``log P(yes) - log P(no)`` from ONE decoder step, batched.
+
+        Parameters
+        ----------
+        prompts : sequence of str, length N
+            Ranking prompts, one per (user, candidate).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``float32[N]``.
+        """
+        scores, _ = self._first_step(prompts, self._answer_prefix, self._answer_ids, full=False)
+        return (scores[:, 1] - scores[:, 0]).astype(np.float32)
+
+    @torch.inference_mode()
+    def answer_scores_naive(self, prompts: Sequence[str]) -> np.ndarray:
+        """Reference path: one unbatched encoder-decoder forward per prompt. ``float32[N]``."""
+        start = [self.backbone.decoder_start_id, *self._answer_prefix]
+        return np.array([self._answer_alone(p, start) for p in prompts], np.float32)
+
+    def _answer_alone(self, prompt: str, decoder_inputs: list[int]) -> float:
+        """``log P(yes) - log P(no)`` after ``decoder_inputs``: one unbatched full forward."""
+        batch = {k: v.to(self.device) for k, v in self.backbone.encode_sources([prompt]).items()}
+        dec = torch.tensor([decoder_inputs], device=self.device)
+        logits = self.model(**batch, decoder_input_ids=dec).logits[0, -1].float()
+        logp = torch.log_softmax(logits, dim=-1)
+        return float(logp[self._answer_ids[1]] - logp[self._answer_ids[0]])
+
+    # ------------------------------------------------------------------ target likelihoods
+    def _grouped(
+        self, prompts: Sequence[str], owner: np.ndarray, lengths: Sequence[int]
+    ) -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
+        """Each prompt encoded ONCE for all its targets: ``(targets, inputs)`` chunks of
+        like-length targets, ``inputs`` being the model's keyword arguments for their prompts:
+        the encoder output rows and mask and, where the model keeps one, a cache holding those
+        prompts' cross-attention keys / values, projected once per prompt (not per target).
+
+        ``owner``: ``int[N]`` prompt of each target; ``lengths``: ``N`` token lengths.
+        """
+        owner = np.asarray(owner, np.int64)
+        if owner.shape != (len(lengths),) or (
+            owner.size and not 0 <= owner.min() <= owner.max() < len(prompts)
+        ):
+            raise ValueError(
+                f"owner must be int[{len(lengths)}] indices into {len(prompts)} prompts"
+            )
+        by_prompt = np.argsort(owner, kind="stable")
+        bounds = np.searchsorted(owner[by_prompt], np.arange(len(prompts) + 1))
+        for idx, batch in self._batches(prompts):
+            enc = self._encode(batch).last_hidden_state
+            cross = self._cross_keys_values(enc, batch["attention_mask"])
+            mine = np.concatenate([by_prompt[bounds[p] : bounds[p + 1]] for p in idx])
+            row_of = np.repeat(np.arange(len(idx)), [bounds[p + 1] - bounds[p] for p in idx])
+            by_length = np.argsort([lengths[t] for t in mine.tolist()], kind="stable")
+            mine, row_of = mine[by_length], row_of[by_length]  # decoder chunks of like length
+            step = self.batch_size * 4
+            for s in range(0, len(mine), step):
+                take = torch.as_tensor(row_of[s : s + step], device=self.device)
+                inputs: dict[str, Any] = {
+                    "attention_mask": batch["attention_mask"].index_select(0, take),
+                }
+                if cross is None:
+                    inputs["encoder_outputs"] = (enc.index_select(0, take),)
+                else:  # the decoder reads the cache; the states only give the shape (no copy)
+                    inputs["encoder_outputs"] = (enc[:1].expand(len(take), -1, -1),)
+                    inputs[self._cache_name] = _cross_cache(cross, take)
+                    inputs["use_cache"] = True
+                yield mine[s : s + step], inputs
+
+    def _cross_keys_values(
+        self, states: torch.Tensor, mask: torch.Tensor
+    ) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+        """Every decoder layer's cross-attention keys and values of the encoder ``states``
+        (``[P, L, H]``), from one decoder step that fills the model's cache; None where the model
+        keeps no encoder-decoder cache (each target then projects its prompt's states again)."""
+        start = torch.full((len(states), 1), self.backbone.decoder_start_id, device=self.device)
+        out = self.model(
+            encoder_outputs=(states,), attention_mask=mask, decoder_input_ids=start, use_cache=True
+        )
+        cache = out.get(self._cache_name)
+        if not isinstance(cache, EncoderDecoderCache):
+            return None
+        pairs = []
+        for layer in cache.cross_attention_cache.layers:
+            keys, values = getattr(layer, "keys", None), getattr(layer, "values", None)
+            if not isinstance(keys, torch.Tensor) or not isinstance(values, torch.Tensor):
+                return None
+            if keys.shape[0] != len(states):
+                return None
+            pairs.append((keys, values))
+        return pairs or None
+
+    @torch.inference_mode()
+    def sequence_scores(
+        self, prompts: Sequence[str], targets: Sequence[str], owner: np.ndarray
+    ) -> np.ndarray:
+        """``log P(target | prompt)`` (eos included), each prompt encoded ONCE for its targets.
+
+        Parameters
+        ----------
+        prompts : sequence of str, length P
+        targets : sequence of str, length N
+            Texts scored as the decoder's output (the ``next`` task: candidate titles).
+        owner : numpy.ndarray
+            ``int[N]``: the prompt of each target.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``float32[N]``: the sum of the target tokens' log-probabilities.
+        """
+        labels = self.backbone.encode_targets(list(targets))
+        out = np.zeros(len(targets), np.float32)
+        for sel, inputs in self._grouped(prompts, owner, [len(x) for x in labels]):
+            out[sel] = self._label_logp(inputs, [labels[t] for t in sel.tolist()])
+        return out
+
+    def cue_inputs(self, texts: Sequence[str]) -> list[list[int]]:
+        """Decoder inputs of rerank candidate texts: start token, the text's tokens (at most
+        :data:`CANDIDATE_TOKENS`, its last ones kept: the cue), then the answers' shared prefix.
+        The answer is predicted at the last position."""
+        tok = self.backbone.tokenizer
+        ids = tok(list(texts), add_special_tokens=False)["input_ids"]
+        cue = tok(RERANK_CUE, add_special_tokens=False)["input_ids"]
+        start, prefix = self.backbone.decoder_start_id, self._answer_prefix
+        return [
+            [start, *(x if len(x) <= CANDIDATE_TOKENS else x[: CANDIDATE_TOKENS - len(cue)] + cue),
+             *prefix]
+            for x in ids
+        ]  # fmt: skip
+
+    @torch.inference_mode()
+    def cue_scores(
+        self, prompts: Sequence[str], texts: Sequence[str], owner: np.ndarray
+    ) -> np.ndarray:
+        """Rerank scores ``log P(yes) - log P(no)`` after each candidate text, each prompt
+        (a user's history) encoded ONCE for all its candidates.
+
+        Parameters
+        ----------
+        prompts : sequence of str, length P
+        texts : sequence of str, length N
+            Candidate texts (``PromptBuilder.candidate_text``).
+        owner : numpy.ndarray
+            ``int[N]``: the prompt of each candidate.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``float32[N]``.
+        """
+        dec = self.cue_inputs(texts)
+        out = np.zeros(len(texts), np.float32)
+        ids = torch.tensor(self._answer_ids, device=self.device)
+        pad = self.backbone.pad_id
+        for sel, inputs in self._grouped(prompts, owner, [len(x) for x in dec]):
+            rows = [dec[t] for t in sel.tolist()]
+            width = max(len(x) for x in rows)
+            padded = torch.tensor([x + [pad] * (width - len(x)) for x in rows], device=self.device)
+            last = torch.tensor([len(x) - 1 for x in rows], device=self.device)
+            inputs["decoder_input_ids"] = padded
+            inputs["decoder_attention_mask"] = (
+                torch.arange(width, device=self.device) <= last[:, None]
+            ).long()
+            if self._heads_tokens:  # the two answers' logits alone
+                base = self.backbone.base_model
+                margin = answer_margin(self.model, base, inputs, last, self._answer_ids)
+            else:
+                at = answer_logits(self.model, inputs, last, self._keeps_logits).float()
+                logp = torch.log_softmax(at, dim=-1)[:, ids]
+                margin = logp[:, 1] - logp[:, 0]
+            out[sel] = margin.cpu().numpy()
+        return out
+
+    @torch.inference_mode()
+    def cue_scores_naive(
+        self, prompts: Sequence[str], texts: Sequence[str], owner: np.ndarray
+    ) -> np.ndarray:
+        """Reference path of :meth:`cue_scores`: one unbatched forward (encoder included) per
+        candidate. ``float32[N]``."""
+        pairs = zip(self.cue_inputs(texts), np.asarray(owner).tolist(), strict=True)
+        return np.array([self._answer_alone(prompts[p], dec) for dec, p in pairs], np.float32)
+
+    def _label_logp(self, inputs: dict[str, Any], labels: list[list[int]]) -> np.ndarray:
+        """Summed log-probabilities of each label sequence under teacher forcing, ``inputs`` being
+        the model's encoder-side arguments (:meth:`_grouped`). ``float32[n]``."""
+        width = max(len(x) for x in labels)
+        pad = self.backbone.pad_id
+        start = self.backbone.decoder_start_id
+        dec = torch.tensor([[start, *x[:-1]] + [pad] * (width - len(x)) for x in labels])
+        lab = torch.tensor([x + [-100] * (width - len(x)) for x in labels], device=self.device)
+        real = lab != -100
+        keep = {"decoder_logits_to_keep": real} if self._keeps_logits else {}
+        logits = self.model(
+            **inputs,
+            **keep,  # the LM head at the label tokens only, not at padding
+            decoder_input_ids=dec.to(self.device),
+            decoder_attention_mask=real.long(),
+        ).logits.float()
+        if logits.dim() == 3:  # the LM head ran at every position, padding included
+            logits, lab = logits[real], lab[real]
+        else:  # [label tokens, vocab]: the head ran at the label tokens only
+            lab = lab[real]
+        # log-softmax at the label only: the label's logit minus the log partition function
+        logp = logits.gather(-1, lab.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+        row = torch.arange(len(labels), device=self.device).unsqueeze(1).expand_as(real)[real]
+        out = torch.zeros(len(labels), device=self.device).index_add_(0, row, logp)
+        return out.cpu().numpy().astype(np.float32)
+
+    @torch.inference_mode()
+    def sequence_scores_naive(
+        self, prompts: Sequence[str], targets: Sequence[str], owner: np.ndarray
+    ) -> np.ndarray:
+        """Reference path of :meth:`sequence_scores`: one unbatched forward (encoder included)
+        per target. ``float32[N]``."""
+        out = np.zeros(len(targets), np.float32)
+        for n, (target, p) in enumerate(zip(targets, np.asarray(owner).tolist(), strict=True)):
+            batch = {
+                k: v.to(self.device) for k, v in self.backbone.encode_sources([prompts[p]]).items()
+            }
+            labels = torch.tensor(self.backbone.encode_targets([target]), device=self.device)
+            start = labels.new_tensor([[self.backbone.decoder_start_id]])
+            dec = torch.cat([start, labels[:, :-1]], 1)
+            logits = self.model(**batch, decoder_input_ids=dec).logits[0].float()
+            logp = torch.log_softmax(logits, dim=-1)
+            out[n] = float(logp.gather(-1, labels[0].unsqueeze(-1)).sum())
+        return out
+
+    # ------------------------------------------------------------------ generation
+    @torch.inference_mode()
+    def generate(
+        self, prompts: Sequence[str], max_new_tokens: int = 32, decoding: Decoding | None = None
+    ) -> tuple[list[str], int]:
+        """Batched generation, length-limited: greedy unless ``decoding`` says otherwise;
+        texts are tidied (:func:`tidy_text`).
+
+        Returns
+        -------
+        texts : list of str, length N
+        n_tokens : int
+            Tokens generated in total (eos counted, padding not).
+        """
+        texts: list[str] = [""] * len(prompts)
+        n_tokens = 0
+        tok = self.backbone.tokenizer
+        config = self._generation_config(max_new_tokens, decoding)
+        for idx, batch in self._batches(prompts):
+            gen = self.model.generate(**batch, generation_config=config)[:, 1:].cpu()
+            n_tokens += int((gen != self.backbone.pad_id).sum())
+            for k, row in zip(idx, gen.tolist(), strict=True):
+                texts[k] = tidy_text(tok.decode(row, skip_special_tokens=True))
+        return texts, n_tokens

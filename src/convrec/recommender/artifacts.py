@@ -1,0 +1,112 @@
+"""Recommender directories: the parts save_pretrained writes and from_pretrained reads (JSON + npz
++ PEFT, never pickle)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from convrec.data.errors import DataError
+from convrec.data.store import load_saved_dataset, save_dataset
+from convrec.recommender.config import cf_classes, rating_classes
+from convrec.storage import load_npz, save_npz, write_json_atomic
+
+MANIFEST = "convrec_recommender.json"
+_FORMAT = "convrec.Recommender/1"
+SHIPPED = ("ml-100k",)
+"""Names ``Recommender.from_pretrained`` builds from data that ships with convrec's dependencies."""
+
+
+def save_parts(directory: str | os.PathLike[str], parts: Mapping[str, Any]) -> Path:
+    """Write a Recommender's fitted ``parts`` into ``directory``; returns it.
+
+    ``parts`` holds the constructor arguments :func:`load_parts` returns (``data``, ``rows``,
+    ``cf``, ``rating``, ``similarity``, ``cbf``, ``llm``) and ``config`` (a dict).
+
+    Layout: ``convrec_recommender.json`` (config, parts), ``dataset/`` (ids, catalog,
+    interactions), ``rows.npz``, ``cf.npz``, ``rating.npz``, ``similarity.npz``, and
+    when present ``cbf.npz`` and ``llm/`` (a PEFT adapter directory).
+    """
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_dataset(parts["data"], folder / "dataset")
+    save_npz(folder / "rows.npz", "rows", {}, {"rows": parts["rows"]})
+    parts["cf"].save(folder / "cf.npz")
+    parts["rating"].save(folder / "rating.npz")
+    sim = parts["similarity"]
+    save_npz(
+        folder / "similarity.npz",
+        "csr",
+        {"shape": list(sim.shape)},
+        {"indptr": sim.indptr, "indices": sim.indices, "data": sim.data},
+    )
+    names = ["cf", "rating", "similarity"]
+    if parts.get("cbf") is not None:
+        parts["cbf"].save(folder / "cbf.npz")
+        names.append("cbf")
+    if parts.get("llm") is not None:
+        parts["llm"].save_pretrained(folder / "llm")
+        names.append("llm")
+    write_json_atomic(
+        folder / MANIFEST, {"format": _FORMAT, "config": dict(parts["config"]), "parts": names}
+    )
+    return folder
+
+
+def load_parts(directory: str | os.PathLike[str], llm: bool = True) -> dict[str, Any]:
+    """What :func:`save_recommender` wrote, as the Recommender's constructor arguments.
+
+    Returns ``{"data", "rows", "cf", "rating", "cbf", "llm", "config", "similarity"}``, where
+    ``config`` is the saved config's fields (a dict). ``llm=False`` leaves the LLM out.
+    Raises :class:`~convrec.data.errors.DataError` naming the file that is not as written.
+    """
+    folder = Path(directory)
+    manifest_path = folder / MANIFEST
+    if not manifest_path.is_file():
+        raise DataError(
+            f"not a saved recommender (no {MANIFEST}); shipped names: {', '.join(SHIPPED)}",
+            path=folder,
+        )
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    if manifest.get("format") != _FORMAT:
+        raise DataError(f"unknown format {manifest.get('format')!r}", path=manifest_path)
+    data = load_saved_dataset(folder / "dataset")
+    _, _, arrays = load_npz(folder / "rows.npz", "rows")
+    rows = np.asarray(arrays["rows"], np.int64)
+    _, params, csr = load_npz(folder / "similarity.npz", "csr")
+    similarity = sp.csr_matrix(
+        (csr["data"], csr["indices"], csr["indptr"]), shape=tuple(params["shape"])
+    )
+    cbf = llm_model = None
+    if "cbf" in manifest["parts"]:
+        from convrec.cbf import ContentModel
+
+        cbf = ContentModel.load(folder / "cbf.npz")
+    if llm and "llm" in manifest["parts"]:
+        from convrec.llm.model import LLMModel
+
+        llm_model = LLMModel.from_pretrained(folder / "llm")
+        llm_model.fit(data, rows)
+    cf_named, rating_named = cf_classes(), rating_classes()
+    cf_kind, _, _ = load_npz(folder / "cf.npz")
+    if cf_kind not in cf_named:
+        raise DataError(f"unknown candidate model {cf_kind!r}", path=folder / "cf.npz")
+    rating_kind, _, _ = load_npz(folder / "rating.npz")
+    if rating_kind not in rating_named:
+        raise DataError(f"unknown rating model {rating_kind!r}", path=folder / "rating.npz")
+    return {
+        "data": data,
+        "rows": rows,
+        "cf": cf_named[cf_kind].load(folder / "cf.npz"),
+        "rating": rating_named[rating_kind].load(folder / "rating.npz"),
+        "cbf": cbf,
+        "llm": llm_model,
+        "config": dict(manifest["config"]),
+        "similarity": similarity,
+    }

@@ -1,0 +1,178 @@
+"""RecommenderConfig (how candidates, sources and ratings are combined), the model classes its
+names refer to, and the title error."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+FUSIONS = ("zscore", "minmax", "rrf")
+"""Fusion choices of :meth:`RecommenderConfig.with_fusion`: two per-user normalisations of a
+weighted sum, and reciprocal-rank fusion."""
+
+CF_MODELS = ("SequentialKNN", "SequentialLinear")
+"""Candidate models a :class:`RecommenderConfig` may name in ``cf["model"]``
+(:class:`~convrec.cf.sequential.SequentialKNN`: any catalogue size;
+:class:`~convrec.cf.seqlinear.SequentialLinear`: more accurate, catalogues up to
+:data:`convrec.cf.seqlinear.MAX_ITEMS` items)."""
+
+RATING_MODELS = ("BiasBaseline", "KNNBaseline", "Blend")
+"""Rating models a :class:`RecommenderConfig` may name (each carries, or for ``Blend`` holds
+a member with, the global mean and user / item biases that rate a session's items)."""
+
+
+def cf_classes() -> dict[str, Any]:
+    """The candidate model classes by the names of :data:`CF_MODELS`."""
+    from convrec.cf.seqlinear import SequentialLinear
+    from convrec.cf.sequential import SequentialKNN
+
+    return {"SequentialKNN": SequentialKNN, "SequentialLinear": SequentialLinear}
+
+
+def rating_classes() -> dict[str, Any]:
+    """The rating model classes by the names of :data:`RATING_MODELS`."""
+    from convrec.cf.baselines import BiasBaseline
+    from convrec.cf.rating import Blend, KNNBaseline
+
+    return {"BiasBaseline": BiasBaseline, "KNNBaseline": KNNBaseline, "Blend": Blend}
+
+
+def named_model(spec: dict[str, Any], classes: dict[str, Any], default: str = "") -> Any:
+    """``{"model": name, **parameters}`` -> an unfitted ``classes[name](**parameters)``."""
+    params = {k: v for k, v in spec.items() if k != "model"}
+    return classes[spec.get("model", default)](**params)
+
+
+class UnknownTitleError(KeyError):
+    """A title that matches no item; ``suggestions`` holds the closest titles."""
+
+    def __init__(self, title: str, suggestions: Sequence[str]) -> None:
+        self.title = title
+        self.suggestions = list(suggestions)
+        hint = f"; did you mean {', '.join(self.suggestions)}?" if self.suggestions else ""
+        super().__init__(f"no item titled {title!r}{hint}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class RecommenderConfig:
+    """How the sources are combined.
+
+    Attributes
+    ----------
+    n_candidates : int
+        C, the CF engine's candidates per user that the other sources re-score.
+    weights : dict[str, float]
+        Fusion weight per source (``"cf"``, ``"llm"``, ``"cbf"``); the seed's
+        ``alpha * CF + (1 - alpha) * LLM`` is ``{"cf": alpha, "llm": 1 - alpha}``
+        (see :meth:`with_fusion`).
+    method, normalisation : str
+        Passed to :func:`convrec.cf.fuse` (``"weighted"`` / ``"rrf"``; ``"zscore"`` / ``"minmax"``).
+    tau : float
+        Recency scale of a session history, in positions (``exp(-position / tau)``).
+    n_evidence : int
+        History items kept as evidence per recommended item.
+    rating_weighting : bool
+        Scale a known user's history weights by how much they liked each item
+        (``clip((r - 2) / 3, 0, 1)`` on a 1-5 scale): items rated 1-2 stop pulling
+        in their neighbours. (Protocol B counts every rating as a positive, the
+        chat does not.)
+    cf : dict
+        The candidate model: ``{"model": name, **parameters}`` with a name of
+        :data:`CF_MODELS` (no name: ``SequentialKNN``).
+    rating : dict
+        The rating model: ``{"model": name, **parameters}`` with a name of
+        :data:`RATING_MODELS`.
+    rating_alpha : float
+        Predicted rating ``rating_alpha * CF + (1 - rating_alpha) * LLM`` (the LLM's expected
+        rating) for known users when an LLM is attached; ``1`` (default) uses CF alone.
+    llm_candidates : int
+        The LLM re-scores only the CF engine's best ``llm_candidates`` of the C candidates
+        (0, the default: all C); the others count as the lowest score it gave, so they keep
+        their CF order below the re-scored ones where CF agrees. Interactive use (the chat)
+        sets a small value: each candidate costs one LLM prompt.
+    """
+
+    n_candidates: int = 100
+    weights: dict[str, float] = field(default_factory=lambda: {"cf": 1.0, "llm": 0.5, "cbf": 0.3})
+    method: str = "weighted"
+    normalisation: str = "zscore"
+    tau: float = 2.0
+    n_evidence: int = 3
+    rating_weighting: bool = True
+    cf: dict[str, Any] = field(default_factory=lambda: {"tau": 2.0, "window": 10})
+    rating: dict[str, Any] = field(default_factory=lambda: {"model": "BiasBaseline"})
+    rating_alpha: float = 1.0
+    llm_candidates: int = 0
+
+    def __post_init__(self) -> None:
+        if self.llm_candidates < 0:
+            raise ValueError(f"llm_candidates must be >= 0, got {self.llm_candidates}")
+        if self.cf.get("model", CF_MODELS[0]) not in CF_MODELS:
+            raise ValueError(f"cf model must be one of {CF_MODELS}, got {self.cf!r}")
+        if self.rating.get("model") not in RATING_MODELS:
+            raise ValueError(f"rating model must be one of {RATING_MODELS}, got {self.rating!r}")
+        if not 0.0 <= self.rating_alpha <= 1.0:
+            raise ValueError(f"rating_alpha must be in [0, 1], got {self.rating_alpha}")
+
+    @property
+    def alpha(self) -> float:
+        """The CF share of the CF + LLM weight, ``w_cf / (w_cf + w_llm)`` (1 when both are 0)."""
+        cf, llm = self.weights.get("cf", 0.0), self.weights.get("llm", 0.0)
+        return cf / (cf + llm) if cf + llm > 0 else 1.0
+
+    def fusion_weights(self, alpha: float | None = None) -> dict[str, float]:
+        """``weights`` with the CF / LLM balance set to ``alpha`` (``None``: as configured).
+
+        The CF + LLM total is kept and split ``alpha : 1 - alpha``; other sources keep
+        their weight, so ``fusion_weights(self.alpha) == weights``. With one weight for each
+        of CF and LLM summing to 1 this is the seed's ``alpha * CF + (1 - alpha) * LLM``.
+        """
+        weights = dict(self.weights)
+        if alpha is None:
+            return weights
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        total = weights.get("cf", 0.0) + weights.get("llm", 0.0)
+        total = total if total > 0 else 1.0
+        weights["cf"], weights["llm"] = alpha * total, (1.0 - alpha) * total
+        return weights
+
+    @property
+    def fusion(self) -> str:
+        """The fusion choice of :data:`FUSIONS` this config uses."""
+        return "rrf" if self.method == "rrf" else self.normalisation
+
+    def with_fusion(
+        self,
+        alpha: float | None = None,
+        fusion: str | None = None,
+        rating_alpha: float | None = None,
+    ) -> RecommenderConfig:
+        """A copy with ``alpha * CF + (1 - alpha) * LLM`` ranking and/or rating blends.
+
+        Parameters
+        ----------
+        alpha : float, optional
+            CF share of the candidate fusion in [0, 1] (:meth:`fusion_weights`: the CF + LLM
+            total is split ``alpha : 1 - alpha``; other sources keep their weights).
+        fusion : {"zscore", "minmax", "rrf"}, optional
+            Per-user normalisation of the weighted sum, or reciprocal-rank fusion.
+        rating_alpha : float, optional
+            CF weight of the rating blend (see the class attributes).
+        """
+        changes: dict[str, Any] = {}
+        if alpha is not None:
+            changes["weights"] = self.fusion_weights(float(alpha))
+        if fusion is not None:
+            if fusion not in FUSIONS:
+                raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
+            changes["method"] = "rrf" if fusion == "rrf" else "weighted"
+            changes["normalisation"] = self.normalisation if fusion == "rrf" else fusion
+        if rating_alpha is not None:
+            changes["rating_alpha"] = float(rating_alpha)
+        return dataclasses.replace(self, **changes)

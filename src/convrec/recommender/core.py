@@ -1,0 +1,425 @@
+"""Recommender: the public class over profiles, candidates, fusion and explanations."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from convrec.cf.sequential import NeighbourModel, item_cosine
+from convrec.data.dataset import Dataset
+from convrec.data.names import real_titles
+from convrec.data.titles import TitleIndex
+from convrec.recommender.candidates import CandidateRanker
+from convrec.recommender.config import (
+    RecommenderConfig,
+    UnknownTitleError,
+    cf_classes,
+    named_model,
+    rating_classes,
+)
+from convrec.recommender.explain import Explainer
+from convrec.recommender.grounding import GroundingCheck
+from convrec.recommender.profiles import ItemPredicate, Profile, ProfileBuilder, allowed_items
+from convrec.schema import ItemFilter, Recommendation, ScoredItem
+
+
+class Recommender:
+    """Ranked, explained lists from CF candidates, re-scored by the LLM and content, fused natively.
+
+    Parameters
+    ----------
+    data
+        The dataset (catalog, id maps); the models were fitted on ``rows`` of it.
+    rows
+        ``int64[m]`` interaction rows that form the users' histories.
+    cf
+        Fitted candidate model (its ``neighbours_`` and ``weights_`` feed the native kernel).
+    rating
+        Fitted rating model (one of :func:`~convrec.recommender.config.rating_classes`) with
+        ``predict_ratings`` (known users); its biases also rate session items.
+    cbf, llm
+        Optional fitted content model (``score_history``) and LLM (``score_candidates``,
+        ``explain``, and ``predict_ratings`` when ``config.rating_alpha < 1``).
+    similarity
+        ``float32[n_items, n_items]`` item-item cosine neighbours for :meth:`similar_items`
+        and the diversity re-ranking (default: the native top-50 cosine of ``rows``).
+    """
+
+    def __init__(
+        self,
+        data: Dataset,
+        rows: np.ndarray,
+        cf: NeighbourModel,
+        rating: Any,
+        cbf: Any = None,
+        llm: Any = None,
+        config: RecommenderConfig | None = None,
+        similarity: sp.csr_matrix | None = None,
+    ) -> None:
+        self.data = data
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.cf, self.rating, self.cbf, self.llm = cf, rating, cbf, llm
+        self.popularity = np.bincount(data.item[self.rows], minlength=data.n_items)
+        self.titles = TitleIndex(
+            data.catalog.title, data.catalog.year, self.popularity, real_titles(data)
+        )
+        self.similarity = item_cosine(data, self.rows, 50) if similarity is None else similarity
+        config = config or RecommenderConfig()
+        self.profiles = ProfileBuilder(data, self.rows, cf.weights_, config, self.item_index)
+        self.explainer = Explainer(data, self.titles, llm, config.n_evidence)
+        self.config = config
+
+    @property
+    def config(self) -> RecommenderConfig:
+        """How the sources are combined; setting it re-wires the engine."""
+        return self._config
+
+    @config.setter
+    def config(self, config: RecommenderConfig) -> None:
+        self._config = config
+        self.profiles = copy.copy(self.profiles)
+        self.profiles.config = config
+        self.explainer.n_evidence = config.n_evidence
+        self.ranker = CandidateRanker(
+            self.cf.neighbours_,
+            self.popularity,
+            config,
+            self.cbf,
+            self.llm,
+            self.similarity,
+            liked_rating=self.explainer.liked_rating,
+        )
+
+    @property
+    def grounding(self) -> GroundingCheck:
+        """The check every LLM explanation passes (it counts fallbacks to the template)."""
+        return self.explainer.grounding
+
+    @classmethod
+    def build(
+        cls,
+        data: Dataset,
+        rows: np.ndarray | None = None,
+        config: RecommenderConfig | None = None,
+        cbf: Any = None,
+        llm: Any = None,
+    ) -> Recommender:
+        """Fit the CF candidate and rating models on ``rows`` (default: all) and wrap them."""
+        config = config or RecommenderConfig()
+        rows = np.arange(data.n_interactions) if rows is None else np.asarray(rows, np.int64)
+        cf = named_model(config.cf, cf_classes(), "SequentialKNN").fit(data, rows)
+        rating = named_model(config.rating, rating_classes()).fit(data, rows)
+        return cls(data, rows, cf, rating, cbf=cbf, llm=llm, config=config)
+
+    @classmethod
+    def from_pretrained(
+        cls, name_or_dir: str | os.PathLike[str], llm: bool = True, **overrides: Any
+    ) -> Recommender:
+        """A shipped default by name (``"ml-100k"``) or a directory from :meth:`save_pretrained`.
+
+        A shipped name comes with the LLM of its shipped adapter and that adapter's validated
+        fusion; ``llm=False`` gives the CF / content side alone (faster to load and to run).
+        ``overrides`` replace fields of the :class:`RecommenderConfig`.
+        """
+        from convrec.data.registry import load_dataset
+        from convrec.llm.shipped import shipped_adapter
+        from convrec.recommender.artifacts import SHIPPED, load_parts
+
+        if str(name_or_dir) in SHIPPED and not Path(name_or_dir).exists():
+            name = str(name_or_dir)
+            rec = cls.build(load_dataset(name), config=RecommenderConfig(**overrides))
+            adapter = shipped_adapter(name) if llm else None
+            if adapter is None:
+                return rec
+            rec = rec.with_adapter(adapter)
+            # the caller's settings win over the adapter's fusion
+            rec.config = dataclasses.replace(rec.config, **overrides)
+            return rec
+        parts = load_parts(name_or_dir, llm=llm)
+        parts["config"] = RecommenderConfig(**{**parts["config"], **overrides})
+        return cls(**parts)
+
+    def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
+        """Write the dataset, fitted models and config to ``directory`` (JSON / npz, no pickle).
+
+        The config holds the fusion (``weights``, ``method``, ``normalisation``) and the
+        rating blend (``rating_alpha``), so :meth:`from_pretrained` ranks and rates the same.
+        """
+        from convrec.recommender.artifacts import save_parts
+
+        parts = {"data": self.data, "rows": self.rows, "cf": self.cf, "rating": self.rating,
+                 "similarity": self.similarity, "cbf": self.cbf, "llm": self.llm,
+                 "config": dataclasses.asdict(self.config)}  # fmt: skip
+        return save_parts(directory, parts)
+
+    def with_fusion(
+        self,
+        alpha: float | None = None,
+        fusion: str | None = None,
+        rating_alpha: float | None = None,
+    ) -> Recommender:
+        """A copy sharing the fitted models, with :meth:`RecommenderConfig.with_fusion` applied.
+
+        E.g. ``rec.with_fusion(0.7, "zscore", rating_alpha=0.6)`` ranks by
+        ``0.7 * z(CF) + 0.3 * z(LLM)`` and rates by ``0.6 * CF + 0.4 * LLM``.
+        """
+        other = copy.copy(self)
+        other.config = self.config.with_fusion(alpha, fusion, rating_alpha)
+        return other
+
+    def with_adapter(
+        self,
+        adapter: str | os.PathLike[str],
+        llm_candidates: int | None = None,
+        bank: Any = None,
+    ) -> Recommender:
+        """A copy sharing the fitted CF parts, with the LLM of a trained adapter directory
+        (``convrec train --out DIR``) as its ``llm`` source, fitted on the same rows.
+
+        The LLM re-scores the CF engine's best ``llm_candidates`` (0: all of them; see
+        :attr:`~convrec.recommender.RecommenderConfig.llm_candidates`): each costs one prompt.
+        An adapter exported with a fusion (:func:`convrec.llm.shipped.export_adapter`, as the
+        shipped ones are) brings its validated ``alpha``, fusion and rating blend, and its
+        ``llm_candidates`` unless one is given; otherwise 20 and this recommender's fusion.
+        With a ``bank`` (:class:`~convrec.llm.bank.AdapterBank`) the adapter joins its shared
+        backbone, named after the dataset.
+        """
+        from convrec.llm.model import LLMModel
+        from convrec.llm.shipped import shipped_fusion
+
+        if not (Path(adapter) / "convrec_config.json").is_file():
+            raise ValueError(f"--adapter {adapter}: not an adapter directory (convrec train --out)")
+        fusion = shipped_fusion(adapter)
+        if llm_candidates is None:
+            llm_candidates = 20 if fusion is None else fusion.llm_candidates
+        name = self.data.name if bank is not None else None
+        llm = LLMModel.from_pretrained(adapter, bank=bank, name=name).fit(self.data, self.rows)
+        out = Recommender(self.data, self.rows, self.cf, self.rating, cbf=self.cbf, llm=llm,
+                          config=dataclasses.replace(self.config, llm_candidates=llm_candidates),
+                          similarity=self.similarity)  # fmt: skip
+        if fusion is not None:
+            out = out.with_fusion(fusion.alpha, fusion.fusion, rating_alpha=fusion.rating_alpha)
+        return out
+
+    # ------------------------------------------------------------------ inputs
+
+    def item_index(self, item: str | int) -> int:
+        """Internal index of an external item id, or of a title (fuzzy; raises with suggestions)."""
+        if item in self.data.items:
+            return self.data.items.index(item)
+        found, suggestions = self.titles.resolve(str(item))
+        if found is None:
+            raise UnknownTitleError(str(item), [self.titles.display(s) for s in suggestions])
+        return found
+
+    def allowed(self, filters: ItemFilter | ItemPredicate | None) -> np.ndarray | None:
+        """``bool[n_items]`` mask of items the filters allow (``None``: all)."""
+        return allowed_items(self.data, filters)
+
+    # ------------------------------------------------------------------ ranking
+
+    def recommend(
+        self,
+        user: str | int | None = None,
+        history: Sequence[str | int] = (),
+        liked: Sequence[str] = (),
+        k: int = 10,
+        explain: bool = True,
+        exclude_seen: bool = True,
+        filters: ItemFilter | ItemPredicate | None = None,
+        exclude: Iterable[str | int] = (),
+        alpha: float | None = None,
+        diversity: float = 0.0,
+    ) -> Recommendation:
+        """Top-``k`` items for a known ``user`` (external id) and/or a session.
+
+        ``history`` takes external item ids or titles (oldest first), ``liked`` titles
+        (matched fuzzily; an unknown one raises :class:`UnknownTitleError` with
+        suggestions). ``filters`` takes :class:`~convrec.dialogue.ItemFilter` or a
+        callable over item indices; ``exclude`` items (ids or titles) never appear.
+        ``alpha`` in [0, 1] sets the CF vs LLM fusion balance
+        (:meth:`RecommenderConfig.fusion_weights`; ``None``: as configured). It is
+        ignored when no LLM is loaded (the LLM scores known users by their history and
+        sessions by their liked titles). ``diversity`` in [0, 1]
+        re-ranks the fused candidate pool by maximal marginal relevance against
+        :attr:`similarity` (0: off; see :func:`~convrec.recommender.diversity.mmr_rerank`);
+        the items keep their fused ``score`` but are listed in MMR order.
+        """
+        return self.recommend_batch(
+            [{"user": user, "history": history, "liked": liked, "exclude": exclude}],
+            k=k,
+            explain=explain,
+            exclude_seen=exclude_seen,
+            filters=filters,
+            alpha=alpha,
+            diversity=diversity,
+        )[0]
+
+    def recommend_batch(
+        self,
+        requests: Sequence[dict[str, Any]],
+        k: int = 10,
+        explain: bool = True,
+        exclude_seen: bool = True,
+        filters: ItemFilter | ItemPredicate | None = None,
+        alpha: float | None = None,
+        diversity: float = 0.0,
+    ) -> list[Recommendation]:
+        """Many users at once: one native scoring call and one native fusion call for the batch.
+
+        Each request is ``{"user": ..., "history": [...], "liked": [...], "exclude": [...]}``;
+        ``alpha`` and ``diversity`` as in :meth:`recommend`.
+        """
+        if k <= 0:
+            raise ValueError(f"k must be > 0, got {k}")
+        weights = self.config.fusion_weights(None if self.llm is None else alpha)
+        profiles = [
+            self.profiles.build(r.get("user"), r.get("history", ()), r.get("liked", ()))
+            for r in requests
+        ]
+        allowed = self.allowed(filters)
+        blocked: list[np.ndarray] = []
+        for p, r in zip(profiles, requests, strict=True):
+            skip = [self.item_index(x) for x in r.get("exclude", ())]
+            if exclude_seen:
+                skip += p.items.tolist()
+            blocked.append(np.asarray(skip, np.int32))
+        if allowed is not None:
+            banned = np.flatnonzero(~allowed).astype(np.int32)
+            blocked = [np.union1d(b, banned).astype(np.int32) for b in blocked]
+        ranked = self.ranker.rank(profiles, blocked, k, diversity, weights)
+        out: list[Recommendation] = []
+        for b, p in enumerate(profiles):
+            position = {int(i): j for j, i in enumerate(ranked.candidates[b]) if i >= 0}
+            keep = [(i, s) for i, s in zip(ranked.ids[b].tolist(), ranked.scores[b].tolist(),
+                                            strict=True) if i >= 0]  # fmt: skip
+            ratings = self._predict(p, np.asarray([i for i, _ in keep], np.int32))
+            items: list[ScoredItem] = []
+            for (item, score), rating in zip(keep, ratings.tolist(), strict=True):
+                j = position[item]
+                comps = {n: float(ranked.sources[s, b, j]) for s, n in enumerate(ranked.names)}
+                share = {n: float(ranked.shares[s, b, j]) for s, n in enumerate(ranked.names)}
+                ev, ev_w = ranked.evidence, ranked.evidence_weight
+                evidence = self.explainer.evidence(
+                    p, () if ev is None else ev[b, j], None if ev_w is None else ev_w[b, j]
+                )
+                items.append(
+                    self.explainer.scored_item(p, item, score, (comps, share), evidence, rating)
+                )
+            if explain:
+                items = self._explain_all(p, items)
+            user = None if p.user is None else self.data.users.external[p.user]
+            history = tuple(self.data.items.external[i] for i in p.items.tolist())
+            out.append(Recommendation(items, user, history))
+        return out
+
+    def rank_users(
+        self, users: np.ndarray, k: int | None = None, diversity: float = 0.0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Array form of :meth:`recommend_batch` for known users (evaluation).
+
+        Parameters
+        ----------
+        users : numpy.ndarray
+            ``int32[B]`` internal user indices; their fitted history is excluded.
+        k : int, optional
+            Items kept (default: ``config.n_candidates``, the whole fused pool).
+        diversity : float
+            MMR re-ranking as in :meth:`recommend`.
+
+        Returns
+        -------
+        (ids, scores)
+            ``int32[B, k]`` items in order (padded -1) and ``float32[B, k]`` fused scores.
+        """
+        profiles = [self.profiles.for_index(int(u)) for u in np.asarray(users).tolist()]
+        blocked = [p.items.astype(np.int32) for p in profiles]
+        ranked = self.ranker.rank(profiles, blocked, k or self.config.n_candidates, diversity)
+        return ranked.ids, ranked.scores
+
+    def explain_items(
+        self,
+        items: Sequence[ScoredItem],
+        user: str | int | None = None,
+        history: Sequence[str | int] = (),
+        liked: Sequence[str] = (),
+    ) -> list[ScoredItem]:
+        """``items`` (from ``recommend(..., explain=False)`` with the same user / history /
+        liked) with their explanations filled in: pick the items to show first, then explain
+        only those (each LLM explanation is one generation)."""
+        return self._explain_all(self.profiles.build(user, history, liked), items)
+
+    def _explain_all(self, p: Profile, items: Sequence[ScoredItem]) -> list[ScoredItem]:
+        return self.explainer.fill(
+            p, items, self.item_index, lambda i: float(self._predict(p, np.asarray([i]))[0])
+        )
+
+    # ------------------------------------------------------------------ ratings
+
+    def predict_ratings(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Predicted ratings of known users, clipped to the data's rating range.
+
+        ``rating_alpha * CF + (1 - rating_alpha) * LLM`` when an LLM is attached and
+        ``config.rating_alpha < 1``, else the CF rating model alone.
+
+        Parameters
+        ----------
+        users, items : numpy.ndarray
+            ``int32[N]`` internal indices.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``float64[N]``.
+        """
+        users, items = np.asarray(users, np.int32), np.asarray(items, np.int32)
+        value = np.asarray(self.rating.predict_ratings(users, items), np.float64)
+        a = self.config.rating_alpha
+        if self.llm is not None and a < 1.0 and len(users):
+            llm = np.asarray(self.llm.predict_ratings(users, items), np.float64)
+            value = a * value + (1.0 - a) * llm
+        return np.clip(value, float(self.data.rating.min()), float(self.data.rating.max()))
+
+    def _predict(self, p: Profile, items: np.ndarray) -> np.ndarray:
+        """``float64[n]`` ratings of ``int32[n]`` items for a profile (a session: item biases)."""
+        if p.user is not None:
+            return self.predict_ratings(np.full(len(items), p.user, np.int32), items)
+        biases = getattr(self.rating, "baselines_", self.rating)
+        value = biases.mean_ + np.asarray(biases.item_bias_, np.float64)[items]
+        return np.clip(value, float(self.data.rating.min()), float(self.data.rating.max()))
+
+    # ------------------------------------------------------------------ single items
+
+    def predict_rating(self, user: str | int | None, item: str | int) -> float:
+        """Predicted rating of a known user for an item (id or title); no user: anyone's."""
+        p = Profile.empty() if user is None else self.profiles.build(user)
+        return float(self._predict(p, np.array([self.item_index(item)], np.int32))[0])
+
+    def explain(self, user: str | int | None, item: str | int, history: Sequence[str] = ()) -> str:
+        """A grounded explanation of ``item`` for a user or a session history."""
+        p = self.profiles.build(user, history)
+        target = self.item_index(item)
+        evidence = self.explainer.evidence_for(p, self.cf.neighbours_, target)
+        rating = float(self._predict(p, np.array([target], np.int32))[0])
+        text, _ = self.explainer.explain(p, target, rating, evidence)
+        return text
+
+    def similar_items(self, item: str | int, k: int = 10) -> list[ScoredItem]:
+        """Items most similar to ``item`` (cosine of who chose them), strongest first."""
+        target = self.item_index(item)
+        nbr = self.similarity
+        start, end = nbr.indptr[target], nbr.indptr[target + 1]
+        cols, vals = nbr.indices[start:end], nbr.data[start:end]
+        order = np.lexsort((cols, -vals))[:k]
+        return [
+            ScoredItem(self.data.items.external[int(cols[o])], self.titles.display(int(cols[o])),
+                       float(vals[o]), {"cf": float(vals[o])})
+            for o in order
+        ]  # fmt: skip

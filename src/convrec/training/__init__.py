@@ -1,0 +1,1 @@
+"""Fine-tuning LoRA adapters: the multi-task loop, its config, validation and checkpoints."""

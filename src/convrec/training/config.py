@@ -1,0 +1,157 @@
+"""TrainConfig (tasks, weights, schedule, validation sizes) and the training rows per task."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convrec.data.dataset import Dataset
+from convrec.evaluation.splits import leave_last_out_split, random_split
+from convrec.llm.tasks import REGISTRY, Task
+
+WEIGHTINGS = ("fixed", "uncertainty")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of :func:`train` (saved in ``convrec_config.json``).
+
+    Attributes
+    ----------
+    tasks, weights : tuple of str, tuple of float
+        Tasks trained and their weights: each micro-batch holds one task, drawn with
+        probability proportional to its weight.
+    weighting : {"fixed", "uncertainty"}
+        ``fixed``: the loss of the drawn task as is. ``uncertainty`` (Kendall et al. 2018):
+        ``exp(-s_t) * L_t + s_t`` with a learned log-variance ``s_t`` per task.
+    lr, weight_decay, warmup_steps, max_grad_norm : float, float, int, float
+        AdamW with linear warmup then linear decay to zero at ``max_steps``.
+    batch_size, grad_accum : int
+        Examples per micro-batch per process, micro-batches per optimizer step.
+    max_steps : int
+        Optimizer steps; ``epochs`` (when > 0) overrides it from the training set size.
+    eval_every, save_every, keep_last : int
+        Validation and checkpoint periods in steps (0: never); checkpoints kept (+ the best).
+    seed : int
+    max_source_length, max_target_length : int
+        Token limits (override the backbone config's).
+    templates : tuple of str
+        Training template ids; empty: every template not held out. The first one named for a
+        task is the one validation and the trained adapter's inference use for it
+        (:attr:`inference_templates`).
+    rating_mse : float
+        Weight of an extra squared error between the expected rating (distribution over
+        the tokens "1".."5", as scoring reads it) and the true rating, added to the rating loss.
+    split : str or None
+        ``"A"`` / ``"B"``: every task trains on that protocol's train rows; ``None`` (or "C"):
+        rating and explanation on A's train rows, ranking, next and rerank on B's.
+    valid_ratings, valid_users, valid_explanations, n_candidates : int
+        Size of the fixed validation sample; C candidates re-ranked for NDCG@10.
+    num_threads : int
+        torch CPU threads.
+    rerank_negatives : int
+        Rerank task: CF-list negatives read with each positive (same prompt, one encoder pass).
+    init_adapter : str or None
+        An adapter directory (same backbone and LoRA settings) whose weights training starts
+        from, e.g. a shipped adapter taught a new task; ``None``: fresh LoRA weights.
+    """
+
+    tasks: tuple[str, ...] = ("rating", "ranking", "explanation")
+    weights: tuple[float, ...] = (1.0, 1.0, 1.0)
+    weighting: str = "fixed"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_steps: int = 50
+    max_grad_norm: float = 1.0
+    batch_size: int = 16
+    grad_accum: int = 1
+    max_steps: int = 1000
+    epochs: float = 0.0
+    eval_every: int = 200
+    save_every: int = 200
+    keep_last: int = 2
+    seed: int = 0
+    max_source_length: int = 256
+    max_target_length: int = 32
+    templates: tuple[str, ...] = ()
+    rating_mse: float = 1.0
+    split: str | None = None
+    valid_ratings: int = 300
+    valid_users: int = 30
+    valid_explanations: int = 16
+    n_candidates: int = 50
+    num_threads: int = 2
+    rerank_negatives: int = 3
+    init_adapter: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tasks", tuple(Task(t).value for t in self.tasks))
+        object.__setattr__(self, "weights", tuple(float(w) for w in self.weights))
+        object.__setattr__(self, "templates", tuple(self.templates))
+        if not self.tasks or len(set(self.tasks)) != len(self.tasks):
+            raise ValueError("tasks must be a non-empty list without repeats")
+        if len(self.weights) != len(self.tasks):
+            raise ValueError(f"{len(self.weights)} weights for {len(self.tasks)} tasks")
+        if any(not math.isfinite(w) or w <= 0 for w in self.weights):
+            raise ValueError(f"weights must be positive numbers, got {list(self.weights)}")
+        if self.weighting not in WEIGHTINGS:
+            raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
+        if self.split not in (None, "A", "B", "C"):
+            raise ValueError(f"split must be A, B or C, got {self.split!r}")
+        if self.rerank_negatives < 1:
+            raise ValueError(f"rerank_negatives must be >= 1, got {self.rerank_negatives}")
+        if min(self.batch_size, self.grad_accum, self.max_steps) < 1 or self.lr <= 0:
+            raise ValueError("batch_size, grad_accum and max_steps must be >= 1, lr > 0")
+        for tid in self.templates:
+            tpl = REGISTRY[tid]
+            if tpl.held_out:
+                raise ValueError(f"template {tid!r} is held out of training")
+
+    @property
+    def ranking(self) -> str:
+        """How the trained adapter scores candidates (``LLMConfig.ranking``): ``"rerank"`` when
+        that task was trained, else ``"next"`` when next was and the pointwise ranking task
+        was not, else ``"pointwise"``."""
+        if "rerank" in self.tasks:
+            return "rerank"
+        return "next" if "next" in self.tasks and "ranking" not in self.tasks else "pointwise"
+
+    @property
+    def inference_templates(self) -> dict[str, str]:
+        """Task value -> template id for the tasks whose pool ``templates`` restricts: the
+        first one named (``LLMConfig.templates`` of the trained adapter)."""
+        out: dict[str, str] = {}
+        for tid in self.templates:
+            out.setdefault(REGISTRY[tid].task.value, tid)
+        return {task: tid for task, tid in out.items() if task in self.tasks}
+
+    def template_pool(self, task: Task) -> list[str]:
+        """Training template ids of a task."""
+        chosen = [t for t in self.templates if REGISTRY[t].task is task]
+        return chosen or [t.id for t in REGISTRY.training(task)]
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: the output directory, steps run, losses, validations."""
+
+    out_dir: Path
+    step: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+    valid: list[dict[str, Any]] = field(default_factory=list)
+    log_vars: list[float] = field(default_factory=list)
+
+
+def task_rows(data: Dataset, tasks: list[Task], split: str | None) -> dict[Task, np.ndarray]:
+    """Training rows per task (see :attr:`TrainConfig.split`)."""
+    a = random_split(data).train
+    b = leave_last_out_split(data).train
+    if split == "A":
+        return dict.fromkeys(tasks, a)
+    if split == "B":
+        return dict.fromkeys(tasks, b)
+    return {t: (b if t in (Task.RANKING, Task.NEXT, Task.RERANK) else a) for t in tasks}
