@@ -15,7 +15,7 @@ import pytest
 from convrec.cbf import ContentModel, SentenceEncoder, catalog_texts, item_texts
 from convrec.cbf import model as cbf_model
 from convrec.cbf.encoder import packaged_minilm_dir
-from convrec.cbf.item_text import display_title
+from convrec.cbf.item_text import spoken_title
 from convrec.data.dataset import Dataset, ItemInfo, build_dataset
 from convrec.evaluation import ModelSpec, run_protocol, select_models
 from convrec.evaluation.splits import leave_last_out_split
@@ -125,8 +125,8 @@ def test_identical_texts_have_cosine_one_and_padding_does_not_change_pooling(tin
 
 
 def test_catalog_texts_and_titles():
-    assert display_title("Usual Suspects, The (1995)") == "The Usual Suspects"
-    assert display_title("Toy Story") == "Toy Story"
+    assert spoken_title("Usual Suspects, The (1995)") == "The Usual Suspects"
+    assert spoken_title("Toy Story") == "Toy Story"
     texts = catalog_texts(movies())
     assert texts[0] == "Aaa (1990). Genres: Horror, Gore, Zombie, Slasher"
     assert catalog_texts(reviews_only())[0] == ""  # ids are not titles

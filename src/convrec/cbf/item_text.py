@@ -23,8 +23,10 @@ _STOPWORD_TEXT = """
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
-def display_title(title: str) -> str:
-    """``"Usual Suspects, The (1995)"`` -> ``"The Usual Suspects"`` (article first, no year)."""
+def spoken_title(title: str) -> str:
+    """``"Usual Suspects, The (1995)"`` -> ``"The Usual Suspects"``: the title as the encoder
+    reads it, article first and without the year (:func:`convrec.data.titles.display_title`
+    keeps the year for display)."""
     title = _YEAR_SUFFIX.sub("", title.strip())
     match = _ARTICLE.match(title)
     if match:
@@ -45,7 +47,7 @@ def catalog_texts(data: Dataset) -> list[str]:
         title = cat.title[i]
         if title and title != ext:
             year = int(cat.year[i])
-            parts.append(display_title(title) + (f" ({year})" if year > 0 else ""))
+            parts.append(spoken_title(title) + (f" ({year})" if year > 0 else ""))
         if cat.genres[i]:
             parts.append("Genres: " + ", ".join(cat.genres[i]))
         if cat.text[i]:
