@@ -9,7 +9,7 @@ import numpy as np
 
 from convrec.data.dataset import Dataset
 from convrec.evaluation import rating_scale
-from convrec.evaluation.metrics import explanation_metrics, rmse
+from convrec.evaluation.metrics import explanation_metrics, ranking_metrics, rmse
 from convrec.llm.backbone import Backbone
 from convrec.llm.prompts import PromptBuilder
 from convrec.llm.scoring import Scorer
@@ -143,10 +143,11 @@ def build_validation(
 
 
 def _ndcg10(rank0: np.ndarray) -> float:
+    """The protocols' NDCG@10 over ``int64[B]`` ranks, an absent target (``-1``) a miss."""
     if len(rank0) == 0:
         return 0.0
-    hit = (rank0 >= 0) & (rank0 < 10)
-    return float(np.where(hit, 1.0 / np.log2(np.maximum(rank0, 0) + 2.0), 0.0).mean())
+    missed = np.iinfo(np.int32).max  # ranks far past any cut-off
+    return ranking_metrics(np.where(rank0 < 0, missed, rank0), ks=(10,))["ndcg@10"]
 
 
 def _target_ranks(scores: np.ndarray, target: np.ndarray) -> np.ndarray:
