@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import os
 import tempfile
 from pathlib import Path
 from unittest.mock import ANY
@@ -315,3 +316,97 @@ def test_item_listed_twice_in_side_files(write):
     write("rb/rb.inter", "user_id:token\titem_id:token\n1\t2\n")
     item = write("rb/rb.item", "item_id:token\ttitle:token_seq\n2\tA\n2\tB\n")
     _raises(lambda: load_recbole(item.parent, rating=None, timestamp=None), item, 3, "item_id")
+
+
+# -- values that would be stored wrongly, files that must not be read, oversized fields ----------
+
+
+@pytest.mark.parametrize(
+    "stamp", ["99999999999999999999", "9223372036854775808", "-9300000000000000000", "1e30"]
+)
+def test_timestamp_beyond_int64_is_an_error_not_a_wrapped_value(write, stamp):
+    path, call = _ml(write, f"1,3,5.0,100\n1,4,4.0,{stamp}\n")
+    _raises(call, path, 3, "timestamp", match="out of range")
+
+
+def test_unsigned_parquet_timestamp_beyond_int64(write, tmp_path):
+    path = tmp_path / "t.parquet"
+    table = pa.table(
+        {
+            "u": ["a", "b"],
+            "i": ["x", "y"],
+            "ts": pa.array([5, 2**63 + 7], pa.uint64()),
+        }
+    )
+    pq.write_table(table, path)
+    call = lambda: load_table(path, user="u", item="i", rating=None, timestamp="ts")  # noqa: E731
+    err = _raises(call, path, None, "ts", match="out of range")
+    assert "row 2" in str(err)
+
+
+@pytest.mark.parametrize("header", ["uid,uid,iid,stars", "uid,iid,stars,stars"])
+def test_a_column_named_twice_in_the_header(write, header):
+    path = write("t.csv", header + "\n1,2,3,4\n")
+    field = "uid" if header.count("uid") > 1 else "stars"
+    call = lambda: load_table(path, user="uid", item="iid", rating="stars")  # noqa: E731
+    _raises(call, path, 1, field, match="appears 2 times")
+
+
+def test_a_fifo_is_refused_before_it_is_opened(tmp_path):
+    fifo = tmp_path / "ratings.csv"
+    os.mkfifo(fifo)
+    for call in (lambda: load_dataset(fifo), lambda: load_table(fifo)):
+        _raises(call, fifo, None, match="not a regular file")
+
+
+def test_a_link_to_a_device_is_refused(tmp_path):
+    if not Path("/dev/zero").exists():
+        pytest.skip("no /dev/zero on this system")
+    link = tmp_path / "ratings.csv"
+    link.symlink_to("/dev/zero")
+    _raises(lambda: load_dataset(link), link, None, match="not a regular file")
+
+
+def test_a_file_over_the_size_limit_is_refused_before_reading(write, monkeypatch):
+    from convrec.data import _read
+
+    path, call = _ml(write, "1,3,5.0,100\n")
+    monkeypatch.setattr(_read, "MAX_FILE_BYTES", 16)
+    _raises(call, path, None, match="read at most")
+
+
+def test_gzip_that_unpacks_past_the_limit_is_refused(write, monkeypatch):
+    from convrec.data import _read
+
+    path = write("r.json.gz", "".join(_review(asin=f"A{i}") for i in range(50)), gz=True)
+    monkeypatch.setattr(_read, "MAX_FILE_BYTES", 1000)
+    _raises(lambda: load_amazon(path), path, None, match="unpacks to over")
+
+
+def test_lone_surrogate_in_a_review_names_line_and_field(write):
+    body = _review(asin="A0") + _review(reviewText=...).replace("}", ', "reviewText": "a \\ud800"}')
+    path = write("r.json", body)
+    _raises(lambda: load_amazon(path), path, 2, "reviewText", match="lone surrogate")
+
+
+@pytest.mark.parametrize("field", ["rating", "timestamp"])
+def test_a_huge_bad_field_is_quoted_short(write, field):
+    huge = "x" * 10_000_000
+    row = {"rating": f"1,3,{huge},100", "timestamp": f"1,3,5.0,{huge}"}
+    path, call = _ml(write, "1,2,4.0,100\n" + row[field] + "\n")
+    err = _raises(call, path, 3, field)
+    assert len(str(err)) < 300, str(err)[:300]
+
+
+def test_huge_bad_json_value_is_quoted_short(write):
+    path = write("r.json", _review(overall="5" * 1_000_000))
+    err = _raises(lambda: load_amazon(path), path, 1, "overall", match="is not a number")
+    assert len(str(err)) < 300
+
+
+def test_half_star_data_keeps_its_own_rating_scale(write):
+    from convrec.evaluation import rating_scale
+
+    path, _ = _ml(write, "1,3,0.5,100\n1,4,5.0,101\n2,3,3.5,102\n")
+    data = load_movielens(path)
+    assert rating_scale(data) == (0.5, 5.0)

@@ -6,7 +6,9 @@ import contextlib
 import csv
 import gzip
 import io
+import os
 import re
+import stat
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -17,9 +19,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from convrec.data.errors import DataError, DatasetNotFoundError
+from convrec.data.errors import DataError, DatasetNotFoundError, shown
 
 _GZIP_MAGIC = b"\x1f\x8b"
+MAX_FILE_BYTES = 1 << 33
+"""Largest file read (8 GiB, gunzipped or not): anything larger cannot fit this engine's memory
+budget, and a file that grows without end (a link to ``/dev/zero``) stops there."""
 BLOCK_SIZE = 1 << 25
 """pyarrow block size (32 MiB), so that no realistic line straddles two blocks."""
 
@@ -53,10 +58,20 @@ class Source:
 
 
 def require_path(path: str | Path) -> Path:
-    """``path`` as a :class:`~pathlib.Path`; raises :class:`DatasetNotFoundError` if absent."""
+    """``path`` as a :class:`~pathlib.Path` to a directory or a regular file.
+
+    Raises :class:`DatasetNotFoundError` if absent, :class:`DataError` for anything else (a
+    FIFO, socket or device, which could block or never end), before anything is opened.
+    """
     path = Path(path).expanduser()
-    if not path.exists():
-        raise DatasetNotFoundError("no such file or directory", path=path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise DatasetNotFoundError("no such file or directory", path=path) from None
+    except OSError as err:
+        raise DataError(f"cannot read the path: {err.strerror or err}", path=path) from None
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise DataError("not a regular file (a pipe, socket or device is not read)", path=path)
     return path
 
 
@@ -70,7 +85,15 @@ def read_bytes(path: Path) -> bytes:
     if path.is_dir():
         raise DataError("expected a file, found a directory", path=path)
     try:
-        raw = path.read_bytes()
+        size = os.stat(path).st_size
+        if size > MAX_FILE_BYTES:
+            raise DataError(
+                f"the file is {size / 2**30:.1f} GiB, over the {MAX_FILE_BYTES / 2**30:.0f} GiB "
+                "read at most",
+                path=path,
+            )
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as err:
         raise DataError(f"cannot read the file: {err.strerror or err}", path=path) from err
     data = _gunzip(raw, path) if raw[:2] == _GZIP_MAGIC else raw
@@ -81,7 +104,8 @@ def read_bytes(path: Path) -> bytes:
 
 def _gunzip(raw: bytes, path: Path) -> bytes:
     try:
-        return gzip.decompress(raw)
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)
     except (EOFError, OSError, zlib.error) as err:
         readable = b""
         with contextlib.suppress(zlib.error):  # error path only: how far can it be read?
@@ -92,6 +116,12 @@ def _gunzip(raw: bytes, path: Path) -> bytes:
             path=path,
             line=line,
         ) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise DataError(
+            f"the gzip data unpacks to over {MAX_FILE_BYTES / 2**30:.0f} GiB, the most read",
+            path=path,
+        )
+    return data
 
 
 def check_encoding(data: bytes, path: Path, encoding: str = "utf-8") -> bytes:
@@ -189,8 +219,16 @@ def header_fields(data: bytes, path: Path, delimiter: str, quoting: bool = True)
 def require_columns(
     names: Sequence[str], wanted: Sequence[str], path: Path, *, line: int | None = 1, hint: str = ""
 ) -> None:
-    """Raise :class:`DataError` naming the first column of ``wanted`` missing from ``names``."""
+    """Raise :class:`DataError` naming the first column of ``wanted`` missing from ``names``, or
+    named twice there (which of the two was meant cannot be told)."""
     for col in wanted:
+        if list(names).count(col) > 1:
+            raise DataError(
+                f"column '{col}' appears {list(names).count(col)} times in the header",
+                path=path,
+                line=line,
+                field=col,
+            )
         if col not in names:
             raise DataError(
                 f"missing column '{col}'; the file has: {', '.join(map(repr, names))}{hint}",
@@ -278,11 +316,11 @@ def _locate_parse_error(
 ) -> DataError:
     """Error path: rescan in Python for the first record with the wrong number of fields."""
     text = data.decode("utf-8", errors="replace")
-    shown = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(delimiter, delimiter)
+    sep_name = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(delimiter, delimiter)
     for start, fields in csv_records(text, delimiter, quoting, first_line):
         if len(fields) != n_fields:
             return DataError(
-                f"expected {n_fields} {shown}-separated fields, found {len(fields)}",
+                f"expected {n_fields} {sep_name}-separated fields, found {len(fields)}",
                 path=path,
                 line=start,
             )
@@ -352,6 +390,10 @@ def timestamp_column(col: pa.ChunkedArray | pa.Array, field: str, src: Source) -
         seconds = pc.cast(pc.cast(col, pa.timestamp("s"), safe=False), pa.int64())
         return np.asarray(seconds.to_numpy(), dtype=np.int64)
     if pa.types.is_integer(col.type):
+        if pa.types.is_uint64(col.type):
+            over = first_true(pc.greater(col, pa.scalar(_INT64_MAX, pa.uint64())))
+            if over >= 0:
+                raise src.error(over, field, f"{field} {col[over].as_py()} is out of range")
         return np.asarray(col.to_numpy(), dtype=np.int64)
     if _is_string(col):
         col = pc.utf8_trim_whitespace(col) if src.trim else col
@@ -363,7 +405,13 @@ def timestamp_column(col: pa.ChunkedArray | pa.Array, field: str, src: Source) -
     bad = first_index(~np.isfinite(values) | (values != np.round(values)))
     if bad >= 0:
         raise src.error(bad, field, f"{field} {float(values[bad])!r} is not an integer")
+    bad = first_index(np.abs(values) >= 2.0**63)  # would wrap around in int64
+    if bad >= 0:
+        raise src.error(bad, field, f"{field} {float(values[bad])!r} is out of range")
     return values.astype(np.int64)
+
+
+_INT64_MAX = 2**63 - 1
 
 
 def first_true(mask: pa.ChunkedArray | pa.Array) -> int:
@@ -406,4 +454,4 @@ def _cast(
             hi = mid
         else:
             lo = mid
-    raise src.error(lo, field, f"{field} {col[lo].as_py()!r} is {what}")
+    raise src.error(lo, field, f"{field} {shown(col[lo].as_py())} is {what}")

@@ -24,7 +24,7 @@ from convrec.data._read import (
     timestamp_column,
 )
 from convrec.data.dataset import Dataset, ItemInfo, build_dataset
-from convrec.data.errors import DataError
+from convrec.data.errors import DataError, shown
 from convrec.data.tabular import file_stem, text_list
 
 REQUIRED = ("reviewerID", "asin", "overall", "unixReviewTime")
@@ -136,6 +136,8 @@ def _read_python(data: bytes, path: Path) -> tuple[pa.Table, Source]:
             raise DataError(f"not valid JSON: {message}", path=path, line=line) from None
         if not isinstance(record, dict):
             raise DataError("expected a JSON object", path=path, line=line)
+        if b"\\u" in raw:  # an escape may spell a lone surrogate, which is no text
+            _check_text(record, path, line)
         for field in REQUIRED:
             if record.get(field) is None:
                 raise DataError(
@@ -153,7 +155,7 @@ def _read_python(data: bytes, path: Path) -> tuple[pa.Table, Source]:
                 ok = ok and value == int(value)
             if not ok:
                 raise DataError(
-                    f"{field} {value!r} is not {kind}", path=path, line=line, field=field
+                    f"{field} {shown(value)} is not {kind}", path=path, line=line, field=field
                 )
             columns[field].append(value)
         for field in OPTIONAL:
@@ -174,6 +176,23 @@ def _read_python(data: bytes, path: Path) -> tuple[pa.Table, Source]:
             "unixReviewTime is out of range", path=path, line=lines[big], field="unixReviewTime"
         ) from None
     return table, Source(path, np.asarray(lines, dtype=np.int64))
+
+
+def _check_text(record: dict[str, Any], path: Path, line: int) -> None:
+    """Raise :class:`DataError` at the first string field of ``record`` that is not valid text
+    (a ``\\ud800`` escape decodes to a lone surrogate, which no UTF-8 text can hold)."""
+    for field, value in record.items():
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as err:
+                raise DataError(
+                    f"not valid text: a lone surrogate \\u{ord(value[err.start]):04x} at "
+                    f"character {err.start + 1}",
+                    path=path,
+                    line=line,
+                    field=str(field)[:80],
+                ) from None
 
 
 def read_meta(path: str | Path, keep: set[str] | None = None) -> dict[str, ItemInfo]:

@@ -4,6 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+SHOWN_CHARS = 80
+"""At most this many characters of a bad value are quoted in an error line."""
+
+
+def shown(value: object, limit: int = SHOWN_CHARS) -> str:
+    """``repr(value)`` for an error line, cut to ``limit`` characters (a longer text says its
+    full length), so that a huge bad field never floods the terminal."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = f" (of {len(value)} chars)" if isinstance(value, (str, bytes)) else ""
+    return text[: limit - 3] + "..." + size
+
 
 class DataError(ValueError):
     """Malformed or unusable input data.
@@ -55,7 +68,7 @@ class UnknownIdError(KeyError):
     def __init__(self, kind: str, external_id: object) -> None:
         self.kind = kind
         self.external_id = external_id
-        super().__init__(f"unknown {kind} id {external_id!r}")
+        super().__init__(f"unknown {kind} id {shown(external_id)}")
 
     def __str__(self) -> str:
         return str(self.args[0])

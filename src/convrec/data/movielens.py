@@ -17,7 +17,7 @@ from convrec.data._read import (
     timestamp_column,
 )
 from convrec.data.dataset import Dataset, ItemInfo, build_dataset
-from convrec.data.errors import DataError
+from convrec.data.errors import DataError, shown
 from convrec.data.tabular import load_recbole
 
 GENRES_100K = (
@@ -130,7 +130,10 @@ def _read_u_item(path: Path) -> dict[str, ItemInfo]:
         for genre, flag in zip(GENRES_100K, flags, strict=True):
             if flag.strip() not in ("0", "1"):
                 raise DataError(
-                    f"genre flag must be 0 or 1, found {flag!r}", path=path, line=line, field=genre
+                    f"genre flag must be 0 or 1, found {shown(flag)}",
+                    path=path,
+                    line=line,
+                    field=genre,
                 )
         title, released = fields[1].strip(), fields[2].strip()
         year = title_year(title)

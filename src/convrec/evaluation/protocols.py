@@ -251,9 +251,9 @@ def _rating_task(model: Any, data: Dataset, split: Split, part: str) -> dict[str
 
 
 def rating_scale(data: Dataset) -> tuple[float, float]:
-    """The clipping range of predictions: ``[1, 5]`` for star ratings, else the observed range."""
-    lo, hi = float(data.rating.min()), float(data.rating.max())
-    return (1.0, 5.0) if lo >= 0.5 and hi <= 5.0 else (lo, hi)
+    """The clipping range of predictions: the data's own rating range (``[1, 5]`` for 1-5 stars,
+    ``[0.5, 5]`` for the half-star MovieLens CSV releases)."""
+    return float(data.rating.min()), float(data.rating.max())
 
 
 def _ranking_task(
