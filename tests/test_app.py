@@ -132,9 +132,9 @@ def test_views_table_plot_and_chunks():
     )
 
     fused = [
-        ScoredItem("1", "A (1990)", 1.5, {"cf": 0.4, "llm": -2.0}, 4.26, (), None, "template",
+        ScoredItem("1", "A (1990)", 1.5, {"cf": 0.4, "llm": -2.0}, 4.26, (), None,
                    {"cf": 1.0, "llm": 0.5}),
-        ScoredItem("2", "B" * 60, -0.25, {"cf": 0.1}, None, (), None, "template", {"cf": -0.25}),
+        ScoredItem("2", "B" * 60, -0.25, {"cf": 0.1}, None, (), None, {"cf": -0.25}),
     ]  # fmt: skip
     assert table_rows(fused) == [
         [1, "A (1990)", 4.26, 0.4, -2.0, None, 1.5],

@@ -1,4 +1,5 @@
-"""Recommender.chat on MovieLens-100k: every intent, shown items, and histories that never mix."""
+"""Chat on MovieLens-100k: every intent, shown items, histories that never mix, and only the
+Recommender's public methods used."""
 
 import logging
 import re
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 
 from convrec.dialogue import item_line
 from convrec.dialogue.chat import DOMAIN_WORDS, HELP_TEXT, Chat, ChatReply
-from convrec.dialogue.state import switch_line
+from convrec.dialogue.lines import switch_line
 
 LINE = re.compile(r"^(\d+)\. \*\*(.+?)\*\* — predicted (\d\.\d)/5 — (.+)$", re.M)
 
@@ -209,6 +210,35 @@ def test_chat_fuzz_never_hits_the_error_guard(chat, messages):
         logger.removeHandler(errors)
     assert not errors.records, errors.records[0].getMessage()
     assert all(r.text.strip() for r in replies)
+
+
+class _Watched:
+    """A Recommender that records the names of the attributes read from it."""
+
+    def __init__(self, rec) -> None:
+        self.rec, self.read = rec, set()
+
+    def __getattr__(self, name):
+        self.read.add(name)
+        return getattr(self.rec, name)
+
+
+def test_a_conversation_reads_only_the_recommenders_public_surface(rec):
+    from convrec import Recommender
+
+    watched = _Watched(rec)
+    replies, _ = talk(
+        Chat(watched), "help", "recommend something", "why Toy Story?", "I loved Star Wars",
+        "I hated Toy Story", "why Heat?", "why Empire Strikes Back?", "how would I rate Heat?",
+        "tell me about M*A*S*H", "I'm user 42", "how would I rate Star Wars?", "why Fargo?",
+        "only comedies", "I'm user 99999", "I liked Star Warz",
+    )  # fmt: skip
+    assert all(r.items for r in replies[1:2] + replies[3:5] + replies[8:10])
+    used = {"popular_items", "recommend", "explain_items", "why", "item_info", "user_ratings"}
+    used |= {"item_similarity", "has_user", "user_ids", "similar_items", "predict_rating"}
+    assert used <= watched.read
+    public = {n for n in vars(Recommender) if not n.startswith("_")} | {"titles", "llm"}
+    assert watched.read - public == set()
 
 
 def test_k_control_sets_the_list_length_unless_the_chat_asks(chat):

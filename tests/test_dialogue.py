@@ -1,4 +1,8 @@
-"""Dialogue understanding: title matching, message -> Intent, and state replayed from history."""
+"""Dialogue understanding: title matching, message -> Intent, the reply lines read back, and
+state replayed from history."""
+
+import ast
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -6,8 +10,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convrec.data.titles import TitleIndex, display_title, normalise_title
-from convrec.dialogue import Act, DialogueState, IntentParser, item_line
-from convrec.schema import ItemFilter
+from convrec.dialogue import (
+    Act,
+    DialogueState,
+    IntentParser,
+    item_line,
+    listed_titles,
+    switch_line,
+    switched_to,
+)
+from convrec.dialogue.replies import ranked_line
+from convrec.schema import Evidence, Explanation, ItemFilter, ScoredItem
 
 TITLES = [
     "Matrix, The (1999)",  # 0
@@ -207,3 +220,88 @@ def test_parser_never_raises(parser, message):
     intent = parser.parse(message)
     assert all(isinstance(a, Act) for a in intent.acts)
     assert all(0 <= i < len(TITLES) for i in (*intent.liked, *intent.disliked, *intent.asked))
+
+
+# ---------------------------------------------------------------------- reply lines read back
+
+
+def _reply(titles, why="You chose Alien (1979); people who chose those often chose it too."):
+    """A reply as the chat writes it: a lead, then one ranked line per title."""
+    items = [
+        ScoredItem(str(r), t, 1.0, {}, 3.96, (), Explanation(why, (Evidence("2", "Alien", 1.0),)))
+        for r, t in enumerate(titles)
+    ]
+    return "Because you like Alien (1979):\n" + "\n".join(
+        ranked_line(r, it) for r, it in enumerate(items, 1)
+    )
+
+
+def test_every_ml100k_title_reads_back_from_its_ranked_line(ml100k):
+    from convrec import Recommender
+
+    rec = Recommender.build(ml100k)
+    titles = [rec.titles.display(i) for i in range(ml100k.n_items)]
+    assert {"M*A*S*H (1970)", "Seven (Se7en) (1995)"} <= set(titles)  # stars, parentheses
+    assert any("," in t for t in titles) and any("&" in t for t in titles)
+    for start in range(0, len(titles), 50):  # whole replies of 50 lines
+        chunk = titles[start : start + 50]
+        assert listed_titles(_reply(chunk)) == chunk
+    # and each title read back names its own item (remakes: the more popular one)
+    for t in titles:
+        assert rec.titles.display(rec.titles.exact(t)) == t
+    assert item_line(1, "M*A*S*H (1970)") == "1. **M*A*S*H (1970)**"  # no escaping needed
+
+
+_LINE_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_LINE_TEXT.filter(bool), min_size=1, max_size=4), _LINE_TEXT)
+def test_any_title_reads_back_whatever_the_line_says_after_it(titles, why):
+    # markdown-heavy titles (**, a trailing *, backslashes) are escaped on writing only
+    assert listed_titles(_reply(titles, why)) == titles
+    bare = "\n".join(item_line(r, t) for r, t in enumerate(titles, 1))
+    assert listed_titles(bare) == titles
+
+
+@pytest.mark.parametrize("name", ["ml-100k", "amazon-mi5", "a**b", "x*", "back\\slash"])
+def test_switch_line_reads_back(name):
+    assert switched_to(switch_line(name) + " (gadgets).\n\n1. **Alien (1979)**") == name
+    assert switched_to("I liked " + switch_line(name)) is None
+
+
+def test_ranked_line_shows_the_reason_without_the_stated_rating():
+    stated = Explanation("You chose Alien (1979).", (), "template", predicted_rating=4.26)
+    assert stated.text == "You chose Alien (1979). Predicted rating: 4.3/5."
+    item = ScoredItem("1", "Aliens (1986)", 1.0, {}, 4.26, (), stated)
+    assert item.explanation == stated.text and item.explanation_source == "template"
+    assert ranked_line(2, item) == (
+        "2. **Aliens (1986)** — predicted 4.3/5 — You chose Alien (1979)."
+    )
+    assert ranked_line(1, ScoredItem("1", "Aliens (1986)", 1.0)) == "1. **Aliens (1986)**"
+
+
+def test_dialogue_and_ui_use_only_the_recommenders_public_surface():
+    """No ``rec.<x>`` in dialogue/ or ui/ reaches past the Recommender's public methods and
+    its documented attributes (``titles``, ``config``, ``llm``): not ``data``, ``rows``,
+    ``popularity``, ``similarity``, ``profiles``, ``explainer``, ``ranker`` or ``_x``."""
+    from convrec import Recommender
+
+    public = {n for n in vars(Recommender) if not n.startswith("_")} | {"titles", "llm"}
+    src = Path(__file__).resolve().parents[1] / "src" / "convrec"
+    files = [*(src / "dialogue").glob("*.py"), *(src / "ui").glob("*.py")]
+    reached = set()
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in ("rec", "recommender")
+            ):
+                reached.add((path.name, node.attr))
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Subscript):
+                base = node.value.value  # recommenders[name].x
+                if isinstance(base, ast.Name) and base.id.startswith("recommenders"):
+                    reached.add((path.name, node.attr))
+    assert {attr for _, attr in reached} >= {"titles", "item_id", "recommend", "why"}
+    assert sorted(r for r in reached if r[1] not in public) == []

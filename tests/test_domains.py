@@ -141,7 +141,7 @@ def test_six_turns_across_movies_and_musical_instruments(ml100k, mi5_file):
     """Likes, a constraint, why, a dislike, a rating question, then a switch of domain."""
     from convrec import Recommender
     from convrec.dialogue.chat import Chat
-    from convrec.dialogue.state import switch_line
+    from convrec.dialogue.lines import switch_line
 
     movies = Recommender.build(ml100k)
     instruments = load_domain("amazon-mi5", str(mi5_file))

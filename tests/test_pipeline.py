@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from convrec import Recommender, RecommenderConfig, UnknownTitleError
-from convrec.data import ItemInfo, build_dataset
-from convrec.recommender.grounding import GroundingCheck, template_explanation
-from convrec.schema import Evidence, ItemFilter
+from convrec.data import ItemInfo, UnknownIdError, build_dataset
+from convrec.recommender.grounding import GroundingCheck, template, template_explanation
+from convrec.schema import Evidence, Explanation, ItemFilter, ItemSummary
 
 TITLES = ["Alpha (1990)", "Beta (1991)", "Gamma (1992)", "Delta (1993)",
           "Omega (1980)", "Sigma (1981)", "Kappa (1982)", "Lambda (1983)"]  # fmt: skip
@@ -134,6 +134,11 @@ def test_lowercase_llm_text_is_checked_and_shown_with_catalogue_titles(index_llm
     out = rec.recommend(user=0, k=1)
     assert out[0].item_id == "3" and out[0].explanation_source == "llm"
     assert out[0].explanation == "Delta (1993) suits you: you chose Alpha (1990) and Beta (1991)."
+    why = out[0].why  # the structured value: the words, and the history items they cite
+    assert why is not None and why.text == out[0].explanation and why.source == "llm"
+    assert why.predicted_rating is None and why.reason == why.text
+    assert sorted(f.item_id for f in why.facts) == ["0", "1"]  # Delta itself is not a fact
+    assert all(f.user_rating == 5.0 for f in why.facts)
 
 
 def test_grounding_check_rejects_misquoted_ratings(rec):
@@ -151,6 +156,10 @@ def test_template_cites_only_evidence():
     assert text.endswith("Predicted rating: 4.3/5.")
     unrated = template_explanation("Gamma (1992)", None, ev[1:])
     assert unrated.startswith("You chose Beta (1991); people who chose those")
+    structured = template("Gamma (1992)", 4.26, ev)
+    assert structured.text == text and structured.facts == ev and structured.source == "template"
+    assert structured.reason == text.removesuffix(" Predicted rating: 4.3/5.")
+    assert template("Gamma (1992)", None, ()).facts == ()
 
 
 def test_single_item_calls(rec):
@@ -341,3 +350,50 @@ def test_explain_items_fills_what_recommend_would_have_written(rec):
     assert [(i.item_id, i.explanation, i.explanation_source) for i in filled] == [
         (i.item_id, i.explanation, i.explanation_source) for i in full.items[1:3]
     ]
+
+
+def test_catalogue_user_and_item_queries(rec):
+    assert rec.name == "toy" and rec.item_id(3) == "3" and rec.titles.exact("Delta") == 3
+    with pytest.raises(IndexError):
+        rec.item_id(8)
+    assert rec.genres() == ("Comedy", "Sci-Fi") and rec.year_span() == (1980, 1993)
+    # Delta: 9 ratings (users 1-9), four 5s and five 4s; six items have 10 ratings
+    assert rec.item_info("Delta") == ItemSummary(
+        "3", "Delta (1993)", 1993, ("Sci-Fi",), 9, pytest.approx(40 / 9), 7, False
+    )
+    assert rec.item_info("0").popularity_rank == 1
+    assert rec.has_user("0") and rec.has_user(19) and not rec.has_user("20")
+    assert rec.user_ids() == tuple(str(u) for u in range(20))
+    assert rec.user_ratings("0") == [("0", 5.0), ("1", 5.0), ("2", 5.0)]
+    with pytest.raises(UnknownIdError):
+        rec.user_ratings("20")
+
+
+def test_popular_items_follow_filters_and_exclusions(rec):
+    comedy = ItemFilter(include_genres=("Comedy",))
+    out = rec.popular_items(3, comedy, exclude=["Omega"])
+    assert [(i.item_id, i.score) for i in out] == [("5", 10.0), ("6", 10.0), ("7", 9.0)]
+    assert all(i.predicted_rating == rec.predict_rating(None, i.item_id) for i in out)
+    assert all(i.why == template(i.title, i.predicted_rating, ()) for i in out)
+    assert [i.item_id for i in rec.popular_items(2)] == ["0", "1"]
+    with pytest.raises(ValueError):
+        rec.popular_items(0)
+
+
+def test_item_similarity_is_the_similar_items_cosine(rec):
+    sim = rec.item_similarity(["Alpha", "Omega"], ["Beta", "Sigma", "Gamma"])
+    assert sim.shape == (2, 3) and sim.dtype == np.float32
+    scores = {s.item_id: s.score for s in rec.similar_items("Alpha", k=7)}
+    assert sim[0, 0] == pytest.approx(scores["1"]) and sim[0, 2] == pytest.approx(scores["2"])
+    assert sim[0, 1] == 0.0 and sim[1, 1] > 0.0  # other taste group / same group
+
+
+def test_why_is_the_structured_explain(rec):
+    history = ["Alpha", "Beta", "Gamma"]
+    why = rec.why(None, "Delta", history)
+    assert isinstance(why, Explanation) and why.text == rec.explain(None, "Delta", history)
+    assert why.source == "template" and [f.item_id for f in why.facts] == ["2", "1"]
+    assert why.reason.startswith("You chose Gamma (1992) and Beta (1991);")
+    assert why.predicted_rating is not None and why.text.endswith("/5.")
+    popular = rec.why(0, "Delta")  # nothing to cite: the popular-pick template
+    assert popular.facts == () and popular.text.startswith("Delta (1993) is one of the most")

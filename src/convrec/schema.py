@@ -1,8 +1,10 @@
-"""Typed records the Recommender returns: evidence, scored items and whole recommendations."""
+"""Typed records the Recommender returns: evidence, explanations, scored items, item summaries,
+whole recommendations, and the list filters it takes."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,40 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class Explanation:
+    """Why an item is recommended: the words shown, the facts they cite and who wrote them.
+
+    Attributes
+    ----------
+    reason : str
+        The explanation without its closing predicted-rating sentence.
+    facts : tuple[Evidence, ...]
+        The items the words cite, strongest first: history items behind the score (the
+        template cites the engine's evidence; a model's text is checked to cite only
+        history items, whose ``weight`` is ``0.0`` when the engine did not count them among
+        its evidence), or the item a list of similar items is similar to (``weight``: the
+        similarity).
+    source : {"llm", "template"}
+        ``"llm"`` when a model's text passed the grounding check, ``"template"`` when the
+        words were built from the facts.
+    predicted_rating : float | None
+        The predicted rating :attr:`text` states after the reason (``None``: not stated).
+    """
+
+    reason: str
+    facts: tuple[Evidence, ...] = ()
+    source: Literal["llm", "template"] = "template"
+    predicted_rating: float | None = None
+
+    @property
+    def text(self) -> str:
+        """The explanation as shown: the reason, then ``"Predicted rating: 4.2/5."`` if stated."""
+        if self.predicted_rating is None:
+            return self.reason
+        return f"{self.reason} Predicted rating: {self.predicted_rating:.1f}/5."
+
+
+@dataclass(frozen=True)
 class ScoredItem:
     """One recommended item with everything that placed it.
 
@@ -46,14 +82,16 @@ class ScoredItem:
         Predicted rating on the dataset's scale.
     evidence : tuple[Evidence, ...]
         History items behind the CF score, strongest first.
-    explanation : str | None
-        Grounded explanation (``None`` when not asked for).
-    explanation_source : str
-        ``"llm"`` when the model's text passed the grounding check, ``"template"`` otherwise.
+    why : Explanation | None
+        The grounded explanation as a structured value (``None`` when not asked for).
     contributions : dict[str, float]
         Each source's share of ``score`` as fused (its normalised score times its
         weight, see :func:`convrec.cf.fusion.contributions`); the values add up to
         ``score``. Empty when the item was not fused (popular or similar-item lists).
+    explanation : str | None
+        ``why.text`` (set from :attr:`why`, not an argument).
+    explanation_source : str
+        ``why.source``, ``"template"`` when there is no explanation (set from :attr:`why`).
     """
 
     item_id: str
@@ -62,9 +100,49 @@ class ScoredItem:
     components: dict[str, float] = field(default_factory=dict)
     predicted_rating: float | None = None
     evidence: tuple[Evidence, ...] = ()
-    explanation: str | None = None
-    explanation_source: str = "template"
+    why: Explanation | None = None
     contributions: dict[str, float] = field(default_factory=dict)
+    explanation: str | None = field(default=None, init=False)
+    explanation_source: str = field(default="template", init=False)
+
+    def __post_init__(self) -> None:
+        if self.why is not None:  # plain fields, so that dataclasses.asdict keeps them
+            object.__setattr__(self, "explanation", self.why.text)
+            object.__setattr__(self, "explanation_source", self.why.source)
+
+
+@dataclass(frozen=True)
+class ItemSummary:
+    """What the catalogue and the fitted ratings say about one item.
+
+    Attributes
+    ----------
+    item_id : str
+        External item id.
+    title : str
+        Display title.
+    year : int | None
+        Release year (``None``: unknown).
+    genres : tuple[str, ...]
+        Genres or categories as the catalogue lists them (may hold ``"unknown"``).
+    n_ratings : int
+        Ratings of it among the rows the recommender was fitted on.
+    mean_rating : float | None
+        Their mean (``None`` when it has none).
+    popularity_rank : int
+        1 + the number of items with more ratings (1: the most rated).
+    named_from_reviews : bool
+        Whether its title is a name taken from its reviews (the data had none).
+    """
+
+    item_id: str
+    title: str
+    year: int | None
+    genres: tuple[str, ...]
+    n_ratings: int
+    mean_rating: float | None
+    popularity_rank: int
+    named_from_reviews: bool = False
 
 
 @dataclass(frozen=True)

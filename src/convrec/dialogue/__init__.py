@@ -3,7 +3,8 @@ chat entry point over one or several Recommenders."""
 
 from convrec.dialogue.chat import Chat, ChatReply
 from convrec.dialogue.intent import MAX_MESSAGE_CHARS, Act, Intent, IntentParser, Unresolved
-from convrec.dialogue.state import DialogueState, item_line
+from convrec.dialogue.lines import item_line, listed_titles, switch_line, switched_to
+from convrec.dialogue.state import DialogueState
 
 __all__ = [
     "MAX_MESSAGE_CHARS",
@@ -15,4 +16,7 @@ __all__ = [
     "IntentParser",
     "Unresolved",
     "item_line",
+    "listed_titles",
+    "switch_line",
+    "switched_to",
 ]

@@ -8,12 +8,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from convrec.dialogue import replies
 from convrec.dialogue.intent import MAX_MESSAGE_CHARS, Act, Intent, IntentParser
-from convrec.dialogue.state import DialogueState, parse_in_domain, switch_line
-from convrec.schema import ScoredItem
+from convrec.dialogue.lines import switch_line
+from convrec.dialogue.state import DialogueState, parse_in_domain
+from convrec.schema import Evidence, Explanation, ScoredItem
 
 if TYPE_CHECKING:
     from convrec.recommender import Recommender
@@ -53,7 +52,7 @@ class ChatReply:
     Attributes
     ----------
     text : str
-        Markdown reply; ranked lines start with :func:`~convrec.dialogue.item_line`.
+        Markdown reply; ranked lines start with :func:`~convrec.dialogue.lines.item_line`.
     items : list[ScoredItem]
         The items listed in ``text``, in order (empty when none were listed).
     state : DialogueState
@@ -88,7 +87,7 @@ class Chat:
         domain_words: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         if not isinstance(recommenders, Mapping):
-            recommenders = {recommenders.data.name: recommenders}
+            recommenders = {recommenders.name: recommenders}
         self.recommenders: dict[str, Recommender] = dict(recommenders)
         self.domain_words = dict(DOMAIN_WORDS if domain_words is None else domain_words)
         if not self.recommenders:
@@ -99,10 +98,8 @@ class Chat:
         loaded = {n: tuple(self.domain_words.get(n, ())) for n in self.recommenders}
         self.parsers: dict[str, IntentParser] = {}
         for name, rec in self.recommenders.items():
-            years = rec.data.catalog.year
-            known = years[years > 0]
-            span = (int(known.min()), int(known.max())) if len(known) else (1900, 2030)
-            genres = sorted({g for gs in rec.data.catalog.genres for g in gs if g != "unknown"})
+            span = rec.year_span() or (1900, 2030)
+            genres = [g for g in rec.genres() if g != "unknown"]
             self.parsers[name] = IntentParser(rec.titles, genres, span, loaded)
 
     # ------------------------------------------------------------------ entry point
@@ -126,7 +123,7 @@ class Chat:
         domain
             The loaded domain this message is about; when the conversation is elsewhere
             it moves there first and the reply starts with
-            :func:`~convrec.dialogue.state.switch_line` (``None``, or a domain not loaded:
+            :func:`~convrec.dialogue.lines.switch_line` (``None``, or a domain not loaded:
             stay where the conversation is).
         k
             List length when the conversation has not asked for one ("top 3" wins);
@@ -222,7 +219,7 @@ class Chat:
         if "movies" in self.domain_words.get(name, ()):
             return HELP_TEXT
         rec = self.recommenders[name]
-        top = [rec.titles.display(int(i)) for i in np.argsort(-rec.popularity, kind="stable")[:3]]
+        top = [item.title for item in rec.popular_items(3)]
         others = [n for n in self.recommenders if n != name]
         switch = (
             f"\n- *switch to {self.domain_words.get(others[0], [others[0]])[0]}*" if others else ""
@@ -256,13 +253,13 @@ class Chat:
         """The state's user when the domain knows it (a note when it was just set)."""
         if state.user is None:
             return None
-        if state.user in rec.data.users:
+        if rec.has_user(state.user):
             if intent.user is not None:
                 n = replies.user_count(rec, state.user)
                 notes.append(f"Hello, user {state.user}: I'll use your {n} ratings.")
             return state.user
         if intent.user is not None:
-            ids = rec.data.users.external
+            ids = rec.user_ids()
             notes.append(
                 f"I don't know user {state.user} in {state.domain} (ids look like "
                 f"{', '.join(ids[:3])} ... {ids[-1]}); I'll go on with this chat's likes only."
@@ -277,7 +274,7 @@ class Chat:
                 options = " or ".join(f"*{rec.titles.display(s)}*" for s in miss.suggestions[:3])
                 out.append(f"I couldn't find “{miss.text}”. Did you mean {options}?")
             else:
-                out.append(f"I couldn't find “{miss.text}” in {rec.data.name}.")
+                out.append(f"I couldn't find “{miss.text}” in {rec.name}.")
         return out
 
     # ------------------------------------------------------------------ answers
@@ -297,15 +294,15 @@ class Chat:
         if not again:
             blocked |= set(state.shown)
         blocked_titles = {rec.titles.display(i) for i in blocked}
-        history = [rec.data.items.external[i] for i in state.liked]
+        history = [rec.item_id(i) for i in state.liked]
         constraints = state.constraints
         filters = None if constraints.empty else constraints
         extra = len(blocked_titles) + 10 + 10 * len(state.disliked)
+        exclude = [rec.item_id(i) for i in blocked]
         if user is None and not history:
-            listed = replies.popular_items(rec, constraints, blocked, k + extra)
+            listed = rec.popular_items(k + extra, filters, exclude)
             lead = "The most popular picks" + replies.describe_constraints(constraints)
         else:
-            exclude = [rec.data.items.external[i] for i in blocked]
             result = rec.recommend(
                 user=user, history=history, k=k + extra, filters=filters, exclude=exclude,
                 alpha=options.alpha, explain=False,
@@ -331,20 +328,23 @@ class Chat:
 
     def _why(self, rec: Recommender, state: DialogueState, user: str | None, item: int) -> str:
         title = rec.titles.display(item)
-        history = [rec.data.items.external[i] for i in state.liked]
+        item_id = rec.item_id(item)
+        history = [rec.item_id(i) for i in state.liked]
         if user is None and not history:
             return (
                 f"**{title}** is there because it is popular "
-                f"({replies.popularity(rec, item)}); tell me a few titles you like and I'll "
-                "explain picks from your own taste."
+                f"({replies.popularity(rec.item_info(item_id))}); tell me a few titles you like "
+                "and I'll explain picks from your own taste."
             )
-        text = rec.explain(user, rec.data.items.external[item], history=history)
-        if text.startswith(f"{title} is one of the most popular"):
+        why = rec.why(user, item_id, history=history)
+        text = why.text
+        if why.source == "template" and not why.facts:  # the popular-pick template
             basis = f"user {user}'s ratings" if user is not None else "the titles you like"
             text = (
                 f"nothing in {basis} points to it: it is not a close neighbour of any of them, "
-                f"so it would only come up as a popular pick ({replies.popularity(rec, item)}, "
-                f"predicted {rec.predict_rating(user, rec.data.items.external[item]):.1f}/5)."
+                "so it would only come up as a popular pick "
+                f"({replies.popularity(rec.item_info(item_id))}, "
+                f"predicted {rec.predict_rating(user, item_id):.1f}/5)."
             )
         notes = []
         if item in state.disliked:
@@ -355,7 +355,7 @@ class Chat:
 
     def _rate(self, rec: Recommender, state: DialogueState, user: str | None, item: int) -> str:
         title = rec.titles.display(item)
-        item_id = rec.data.items.external[item]
+        item_id = rec.item_id(item)
         if user is not None:
             own = replies.own_rating(rec, user, item)
             if own is not None:
@@ -372,13 +372,16 @@ class Chat:
     ) -> tuple[str, list[ScoredItem]]:
         text = " · ".join(replies.facts(rec, item))
         title = rec.titles.display(item)
-        item_id = rec.data.items.external[item]
+        item_id = rec.item_id(item)
         similar = [s for s in rec.similar_items(item_id, k=k + 1) if s.item_id != item_id]
         similar = similar[:k]
         listed = []
         for s in similar:
             rating = rec.predict_rating(user, s.item_id)
-            why = f"Often chosen by the same people as {title} (similarity {s.score:.2f})."
+            why = Explanation(
+                f"Often chosen by the same people as {title} (similarity {s.score:.2f}).",
+                (Evidence(item_id, title, s.score),),
+            )
             listed.append(
                 ScoredItem(s.item_id, s.title, s.score, dict(s.components), rating, (), why)
             )

@@ -1,38 +1,32 @@
-"""Pieces of chat replies: ranked lines, leads, item facts, popular picks, dislike filtering."""
+"""Pieces of chat replies: ranked lines, leads, item facts, dislike filtering."""
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from convrec.data.names import NAMED_FROM_REVIEWS
 from convrec.dialogue.intent import Intent
-from convrec.dialogue.state import DialogueState, item_line
-from convrec.recommender.grounding import template_explanation
-from convrec.schema import ItemFilter, ScoredItem
+from convrec.dialogue.lines import item_line
+from convrec.dialogue.state import DialogueState
+from convrec.schema import ItemFilter, ItemSummary, ScoredItem
 
 if TYPE_CHECKING:
     from convrec.recommender import Recommender
 
-_RATING_SUFFIX = re.compile(r"\s*Predicted rating: [\d.]+/5\.\s*$")
-
 
 def facts(rec: Recommender, item: int) -> list[str]:
     """Title, id (when the title was not in the data), year and genres when known, popularity."""
-    catalog = rec.data.catalog
-    item_id = rec.data.items.external[item]
-    out = [f"**{rec.titles.display(item)}**"]
-    if catalog.text[item].startswith(NAMED_FROM_REVIEWS):
-        out.append(f"item {item_id} (its name is taken from its reviews)")
-    year = int(catalog.year[item])
-    genres = ", ".join(g for g in catalog.genres[item] if g != "unknown")
-    if year > 0 or rec.data.catalog.year.max() > 0:
-        out.append(f"year {year}" if year > 0 else "year unknown")
-    if genres or any(catalog.genres):
+    info = rec.item_info(rec.item_id(item))
+    out = [f"**{info.title}**"]
+    if info.named_from_reviews:
+        out.append(f"item {info.item_id} (its name is taken from its reviews)")
+    genres = ", ".join(g for g in info.genres if g != "unknown")
+    if info.year is not None or rec.year_span() is not None:
+        out.append(f"year {info.year}" if info.year is not None else "year unknown")
+    if genres or rec.genres():
         out.append(genres or "unknown genre")
-    return [*out, popularity(rec, item)]
+    return [*out, popularity(info)]
 
 
 def acknowledge(rec: Recommender, intent: Intent) -> list[str]:
@@ -48,8 +42,9 @@ def acknowledge(rec: Recommender, intent: Intent) -> list[str]:
 
 
 def ranked_line(rank: int, item: ScoredItem) -> str:
+    """``"1. **Title** — predicted 4.2/5 — <the explanation's reason>"``."""
     rating = "" if item.predicted_rating is None else f" — predicted {item.predicted_rating:.1f}/5"
-    why = _RATING_SUFFIX.sub("", item.explanation or "").strip()
+    why = "" if item.why is None else item.why.reason.strip()
     return f"{item_line(rank, item.title)}{rating}" + (f" — {why}" if why else "")
 
 
@@ -79,50 +74,19 @@ def describe_constraints(c: ItemFilter) -> str:
 
 
 def user_count(rec: Recommender, user: str) -> int:
-    u = rec.data.users.index(user)
-    return int(np.count_nonzero(rec.data.user[rec.rows] == u))
+    return len(rec.user_ratings(user))
 
 
 def own_rating(rec: Recommender, user: str, item: int) -> float | None:
-    u = rec.data.users.index(user)
-    rows = rec.rows[(rec.data.user[rec.rows] == u) & (rec.data.item[rec.rows] == item)]
-    return float(rec.data.rating[rows[-1]]) if len(rows) else None
+    """The user's own (latest) rating of ``item``, or ``None``."""
+    item_id = rec.item_id(item)
+    own = [rating for i, rating in rec.user_ratings(user) if i == item_id]
+    return own[-1] if own else None
 
 
-def popularity(rec: Recommender, item: int) -> str:
-    count = int(rec.popularity[item])
-    rank = int(np.count_nonzero(rec.popularity > count)) + 1
-    rows = rec.rows[rec.data.item[rec.rows] == item]
-    mean = f", mean rating {float(rec.data.rating[rows].mean()):.1f}/5" if len(rows) else ""
-    return f"{count} ratings (#{rank} most rated{mean})"
-
-
-def popular_items(
-    rec: Recommender, constraints: ItemFilter, blocked: set[int], n: int
-) -> list[ScoredItem]:
-    """The most rated items that fit the constraints (a chat with no likes yet)."""
-    allowed = rec.allowed(None if constraints.empty else constraints)
-    order = np.argsort(-rec.popularity, kind="stable")
-    out = []
-    for item in order.tolist():
-        if item in blocked or (allowed is not None and not allowed[item]):
-            continue
-        title = rec.titles.display(item)
-        rating = rec.predict_rating(None, rec.data.items.external[item])
-        out.append(
-            ScoredItem(
-                rec.data.items.external[item],
-                title,
-                float(rec.popularity[item]),
-                {"popularity": float(rec.popularity[item])},
-                rating,
-                (),
-                template_explanation(title, rating, ()),
-            )
-        )
-        if len(out) == n:
-            break
-    return out
+def popularity(info: ItemSummary) -> str:
+    mean = "" if info.mean_rating is None else f", mean rating {info.mean_rating:.1f}/5"
+    return f"{info.n_ratings} ratings (#{info.popularity_rank} most rated{mean})"
 
 
 def drop_close_to_disliked(
@@ -130,16 +94,15 @@ def drop_close_to_disliked(
 ) -> list[ScoredItem]:
     """Items minus those closer to a disliked item than to every liked one, while ``k`` remain.
 
-    Closeness is the recommender's item-item cosine (``rec.similarity``, top neighbours).
+    Closeness is the recommender's item-item cosine (:meth:`Recommender.item_similarity`).
     """
     if not state.disliked:
         return items
-    sim = rec.similarity
-    index = [rec.data.items.index(i.item_id) for i in items]
-    dis = np.asarray(sim[state.disliked][:, index].max(axis=0).todense()).ravel()
+    ids = [i.item_id for i in items]
+    dis = rec.item_similarity([rec.item_id(i) for i in state.disliked], ids).max(axis=0)
     if state.liked:
-        like = np.asarray(sim[state.liked][:, index].max(axis=0).todense()).ravel()
+        like = rec.item_similarity([rec.item_id(i) for i in state.liked], ids).max(axis=0)
     else:
-        like = np.zeros(len(index))
+        like = np.zeros(len(ids))
     kept = [it for it, d, li in zip(items, dis, like, strict=True) if not d > li]
     return kept if len(kept) >= k else items

@@ -2,35 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from convrec.dialogue.intent import Act, Intent, IntentParser
+from convrec.dialogue.lines import listed_titles, switched_to
 from convrec.schema import ItemFilter
-
-# The reply format's contract: a ranked line is "<rank>. **<display title>** ...", and a
-# reply whose turn happened in another domain than the previous one starts with a switch line.
-_SHOWN_LINE = re.compile(r"^\s*\d+\.\s+\*\*(.+?)\*\*", re.M)
-_SWITCH_LINE = re.compile(r"\A\s*Switched to \*\*([^*\n]+)\*\*")
-
-
-def item_line(rank: int, title: str) -> str:
-    """The start of a ranked line in a reply; :meth:`DialogueState.from_history` reads it back."""
-    return f"{rank}. **{title}**"
-
-
-def switch_line(domain: str) -> str:
-    """The start of a reply whose turn moved to ``domain``; read back by
-    :meth:`DialogueState.from_history` (the turn's message is then read in that domain)."""
-    return f"Switched to **{domain}**"
-
-
-def switched_to(reply: str) -> str | None:
-    """The domain named by a reply's leading :func:`switch_line`, or ``None``."""
-    m = _SWITCH_LINE.match(reply)
-    return m.group(1) if m else None
 
 
 def parse_in_domain(parsers: Mapping[str, IntentParser], domain: str, message: str) -> Intent:
@@ -95,7 +73,8 @@ class DialogueState:
         parsers: Mapping[str, IntentParser],
         default_domain: str,
     ) -> DialogueState:
-        """Replay a chat history: user messages are parsed, assistant replies give shown items.
+        """Replay a chat history: user messages are parsed, assistant replies give shown items
+        (their :func:`~convrec.dialogue.lines.item_line` lines) and domain switches.
 
         ``history`` is Gradio's messages format (``{"role": ..., "content": ...}``
         dicts) or ``(user, assistant)`` pairs. Unknown roles and non-text content
@@ -116,7 +95,7 @@ class DialogueState:
                 if before[0] != "user":  # a switch with no message of its own
                     state.switch(switched_to(text), parsers)
                 parser = parsers[state.domain]
-                for title in _SHOWN_LINE.findall(text):
+                for title in listed_titles(text):
                     item = parser.titles.exact(title)
                     if item is not None:
                         _add(item, state.shown)

@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 from convrec.cf.sequential import NeighbourModel, item_cosine
 from convrec.data.dataset import Dataset
-from convrec.data.names import real_titles
+from convrec.data.names import NAMED_FROM_REVIEWS, real_titles
 from convrec.data.titles import TitleIndex
 from convrec.recommender.candidates import CandidateRanker
 from convrec.recommender.config import (
@@ -25,9 +25,9 @@ from convrec.recommender.config import (
     rating_classes,
 )
 from convrec.recommender.explain import Explainer
-from convrec.recommender.grounding import GroundingCheck
+from convrec.recommender.grounding import GroundingCheck, template
 from convrec.recommender.profiles import ItemPredicate, Profile, ProfileBuilder, allowed_items
-from convrec.schema import ItemFilter, Recommendation, ScoredItem
+from convrec.schema import Explanation, ItemFilter, ItemSummary, Recommendation, ScoredItem
 
 
 class Recommender:
@@ -50,6 +50,21 @@ class Recommender:
     similarity
         ``float32[n_items, n_items]`` item-item cosine neighbours for :meth:`similar_items`
         and the diversity re-ranking (default: the native top-50 cosine of ``rows``).
+
+    Attributes
+    ----------
+    data : Dataset
+        The dataset given (read it, do not change it).
+    titles : TitleIndex
+        Finds catalogue items named in text; its item numbers are the internal item
+        indices ``0 .. n_items - 1`` that :meth:`item_id` turns into external ids.
+    config : RecommenderConfig
+        How the sources are combined (setting it re-wires the engine).
+    llm
+        The LLM source, or ``None`` (CF and content only).
+
+    The other attributes are the engine's parts; a caller (the dialogue layer included)
+    uses the methods and the attributes above.
     """
 
     def __init__(
@@ -242,7 +257,7 @@ class Recommender:
 
         ``history`` takes external item ids or titles (oldest first), ``liked`` titles
         (matched fuzzily; an unknown one raises :class:`UnknownTitleError` with
-        suggestions). ``filters`` takes :class:`~convrec.dialogue.ItemFilter` or a
+        suggestions). ``filters`` takes :class:`~convrec.schema.ItemFilter` or a
         callable over item indices; ``exclude`` items (ids or titles) never appear.
         ``alpha`` in [0, 1] sets the CF vs LLM fusion balance
         (:meth:`RecommenderConfig.fusion_weights`; ``None``: as configured). It is
@@ -404,12 +419,7 @@ class Recommender:
 
     def explain(self, user: str | int | None, item: str | int, history: Sequence[str] = ()) -> str:
         """A grounded explanation of ``item`` for a user or a session history."""
-        p = self.profiles.build(user, history)
-        target = self.item_index(item)
-        evidence = self.explainer.evidence_for(p, self.cf.neighbours_, target)
-        rating = float(self._predict(p, np.array([target], np.int32))[0])
-        text, _ = self.explainer.explain(p, target, rating, evidence)
-        return text
+        return self.why(user, item, history).text
 
     def similar_items(self, item: str | int, k: int = 10) -> list[ScoredItem]:
         """Items most similar to ``item`` (cosine of who chose them), strongest first."""
@@ -423,3 +433,113 @@ class Recommender:
                        float(vals[o]), {"cf": float(vals[o])})
             for o in order
         ]  # fmt: skip
+
+    # ------------------------------------------------------------------ the catalogue, users and
+    # single items as the dialogue layer asks for them (external ids or titles in, records out)
+
+    @property
+    def name(self) -> str:
+        """The dataset's name (the domain :class:`~convrec.dialogue.Chat` names it by)."""
+        return self.data.name
+
+    def item_id(self, index: int) -> str:
+        """The external id of internal item ``index`` (as :attr:`titles` numbers items)."""
+        if not 0 <= index < self.data.n_items:
+            raise IndexError(f"item index {index} is not in [0, {self.data.n_items})")
+        return self.data.items.external[index]
+
+    def item_info(self, item: str | int) -> ItemSummary:
+        """Catalogue facts and rating counts of ``item`` (external id or title).
+
+        Counts and mean are over the rows the recommender was fitted on.
+        """
+        index = self.item_index(item)
+        rows = self.rows[self.data.item[self.rows] == index]
+        count = int(self.popularity[index])
+        year = int(self.data.catalog.year[index])
+        return ItemSummary(
+            item_id=self.data.items.external[index],
+            title=self.titles.display(index),
+            year=year if year > 0 else None,
+            genres=tuple(self.data.catalog.genres[index]),
+            n_ratings=count,
+            mean_rating=float(self.data.rating[rows].mean()) if len(rows) else None,
+            popularity_rank=int(np.count_nonzero(self.popularity > count)) + 1,
+            named_from_reviews=self.data.catalog.text[index].startswith(NAMED_FROM_REVIEWS),
+        )
+
+    def genres(self) -> tuple[str, ...]:
+        """Every genre the catalogue names, sorted (empty when it has none)."""
+        return tuple(sorted({g for gs in self.data.catalog.genres for g in gs}))
+
+    def year_span(self) -> tuple[int, int] | None:
+        """The first and last known release years, or ``None`` when no year is known."""
+        years = self.data.catalog.year
+        known = years[years > 0]
+        return (int(known.min()), int(known.max())) if len(known) else None
+
+    def user_ids(self) -> tuple[str, ...]:
+        """External ids of the known users, in internal index order."""
+        return self.data.users.external
+
+    def has_user(self, user: str | int) -> bool:
+        """Whether ``user`` (external id) is a known user."""
+        return user in self.data.users
+
+    def user_ratings(self, user: str | int) -> list[tuple[str, float]]:
+        """``(item id, rating)`` of every fitted row of a known user, in row order
+        (raises :class:`~convrec.data.errors.UnknownIdError` for an unknown one)."""
+        u = self.data.users.index(user)
+        rows = self.rows[self.data.user[self.rows] == u]
+        items, ratings = self.data.item[rows].tolist(), self.data.rating[rows].tolist()
+        external = self.data.items.external
+        return [(external[i], float(r)) for i, r in zip(items, ratings, strict=True)]
+
+    def popular_items(
+        self,
+        k: int = 10,
+        filters: ItemFilter | ItemPredicate | None = None,
+        exclude: Iterable[str | int] = (),
+    ) -> list[ScoredItem]:
+        """The ``k`` most rated items that pass ``filters``, minus ``exclude`` (ids or titles).
+
+        Each is scored by its number of ratings, rated as anyone would rate it
+        (:meth:`predict_rating` without a user) and explained by the template.
+        """
+        if k <= 0:
+            raise ValueError(f"k must be > 0, got {k}")
+        allowed = self.allowed(filters)
+        skip = {self.item_index(x) for x in exclude}
+        out: list[ScoredItem] = []
+        for item in np.argsort(-self.popularity, kind="stable").tolist():
+            if item in skip or (allowed is not None and not allowed[item]):
+                continue
+            item_id, title = self.data.items.external[item], self.titles.display(item)
+            count = float(self.popularity[item])
+            rating = self.predict_rating(None, item_id)
+            why = template(title, rating, ())
+            out.append(ScoredItem(item_id, title, count, {"popularity": count}, rating, (), why))
+            if len(out) == k:
+                break
+        return out
+
+    def item_similarity(
+        self, items: Sequence[str | int], others: Sequence[str | int]
+    ) -> np.ndarray:
+        """Cosine of who chose each of ``items`` and each of ``others`` (ids or titles), as
+        :meth:`similar_items` scores it: ``float32[len(items), len(others)]``, 0 beyond the
+        top neighbours."""
+        rows = [self.item_index(i) for i in items]
+        cols = [self.item_index(i) for i in others]
+        return np.asarray(self.similarity[rows][:, cols].todense(), dtype=np.float32)
+
+    def why(
+        self, user: str | int | None, item: str | int, history: Sequence[str] = ()
+    ) -> Explanation:
+        """The grounded explanation of ``item`` for a user or a session history, with the
+        facts it cites (:meth:`explain` gives its text)."""
+        p = self.profiles.build(user, history)
+        target = self.item_index(item)
+        evidence = self.explainer.evidence_for(p, self.cf.neighbours_, target)
+        rating = float(self._predict(p, np.array([target], np.int32))[0])
+        return self.explainer.explain(p, target, rating, evidence)

@@ -12,9 +12,9 @@ import scipy.sparse as sp
 
 from convrec.data.dataset import Dataset
 from convrec.data.titles import TitleIndex
-from convrec.recommender.grounding import GroundingCheck, template_explanation
+from convrec.recommender.grounding import GroundingCheck, template
 from convrec.recommender.profiles import Profile, rows_csr
-from convrec.schema import Evidence, ScoredItem
+from convrec.schema import Evidence, Explanation, ScoredItem
 
 
 class Explainer:
@@ -64,8 +64,8 @@ class Explainer:
 
     def explain(
         self, p: Profile, item: int, rating: float, evidence: tuple[Evidence, ...]
-    ) -> tuple[str, str]:
-        """``(text, source)``: the LLM's text when grounded (``"llm"``), else the template."""
+    ) -> Explanation:
+        """The LLM's text when grounded (source ``"llm"``), else the template."""
         return self.explain_many(p, [item], [rating], [evidence])[0]
 
     def explain_many(
@@ -74,7 +74,7 @@ class Explainer:
         items: Sequence[int],
         ratings: Sequence[float],
         evidence: Sequence[tuple[Evidence, ...]],
-    ) -> list[tuple[str, str]]:
+    ) -> list[Explanation]:
         """:meth:`explain` for several items of one profile, the LLM's texts generated in
         one batch."""
         texts: list[str | None] = [None] * len(items)
@@ -89,11 +89,23 @@ class Explainer:
         out = []
         for item, rating, ev, text in zip(items, ratings, evidence, texts, strict=True):
             if text is not None and self.grounding.check(text, allowed | {item}, p.ratings):
-                out.append((self.titles.restore(text), "llm"))
+                facts = self._facts(p, item, text, ev)
+                out.append(Explanation(self.titles.restore(text), facts, "llm"))
             else:
-                template = template_explanation(self.titles.display(item), rating, ev)
-                out.append((template, "template"))
+                out.append(template(self.titles.display(item), rating, ev))
         return out
+
+    def _facts(
+        self, p: Profile, item: int, text: str, evidence: tuple[Evidence, ...]
+    ) -> tuple[Evidence, ...]:
+        """The history items a grounded ``text`` about ``item`` names: the engine's evidence
+        first (strongest first), then the others it names (weight 0.0), in text order."""
+        named = [h for h in dict.fromkeys(self.grounding.cited(text)) if h != item]
+        ids = {self.data.items.external[h]: h for h in named}
+        cited = [e for e in evidence if e.item_id in ids]
+        known = {e.item_id for e in cited}
+        others = [self._cite(p, h, 0.0) for i, h in ids.items() if i not in known]
+        return (*cited, *others)
 
     def scored_item(
         self,
@@ -115,8 +127,6 @@ class Explainer:
             components={n: v for n, v in comps.items() if not math.isnan(v)},
             predicted_rating=rating,
             evidence=evidence,
-            explanation=None,
-            explanation_source="template",
             contributions={n: v for n, v in share.items() if not math.isnan(v)},
         )
 
@@ -135,7 +145,4 @@ class Explainer:
             for it, i in zip(items, index, strict=True)
         ]
         written = self.explain_many(p, index, ratings, [it.evidence for it in items])
-        return [
-            dataclasses.replace(it, explanation=text, explanation_source=source)
-            for it, (text, source) in zip(items, written, strict=True)
-        ]
+        return [dataclasses.replace(it, why=why) for it, why in zip(items, written, strict=True)]

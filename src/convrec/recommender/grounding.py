@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from convrec.data.titles import TitleIndex
-from convrec.schema import Evidence
+from convrec.schema import Evidence, Explanation
 
 _RATED = re.compile(r"\brated\s+(.{2,80}?)\s+(\d(?:\.\d)?)\s*(?:/\s*5|stars?|out of 5)?", re.I)
 
@@ -16,8 +16,8 @@ def _fmt(value: float) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
 
 
-def template_explanation(title: str, rating: float | None, evidence: Sequence[Evidence]) -> str:
-    """A sentence built only from the evidence the engine returned (always grounded).
+def template(title: str, rating: float | None, evidence: Sequence[Evidence]) -> Explanation:
+    """An explanation built only from the evidence the engine returned (always grounded).
 
     Parameters
     ----------
@@ -26,9 +26,9 @@ def template_explanation(title: str, rating: float | None, evidence: Sequence[Ev
     rating
         Predicted rating, or ``None``.
     evidence
-        History items behind the score, strongest first.
+        History items behind the score, strongest first; the first two are cited.
     """
-    cited = list(evidence[:2])
+    cited = tuple(evidence[:2])
     if cited:
         if any(e.user_rating is not None for e in cited):  # each item says what is known
             parts = [
@@ -40,12 +40,15 @@ def template_explanation(title: str, rating: float | None, evidence: Sequence[Ev
             said = " and ".join(parts)
         else:
             said = "chose " + " and ".join(e.title for e in cited)
-        text = f"You {said}; people who chose those often chose {title} too."
+        reason = f"You {said}; people who chose those often chose {title} too."
     else:
-        text = f"{title} is one of the most popular choices that fit your request."
-    if rating is not None:
-        text += f" Predicted rating: {rating:.1f}/5."
-    return text
+        reason = f"{title} is one of the most popular choices that fit your request."
+    return Explanation(reason, cited, "template", rating)
+
+
+def template_explanation(title: str, rating: float | None, evidence: Sequence[Evidence]) -> str:
+    """The text of :func:`template`."""
+    return template(title, rating, evidence).text
 
 
 @dataclass
@@ -68,8 +71,7 @@ class GroundingCheck:
         """True when ``text`` cites no item outside ``allowed`` and misquotes no rating."""
         self.checked += 1
         allowed = set(allowed)
-        spotted = self.titles.spot(text, any_case=True)
-        ok = bool(text.strip()) and all(m.item in allowed for m in spotted)
+        ok = bool(text.strip()) and all(item in allowed for item in self.cited(text))
         if ok and ratings is not None:
             for mention, value in _RATED.findall(text):
                 item = self.titles.exact(mention)
@@ -78,6 +80,10 @@ class GroundingCheck:
         if not ok:
             self.failed += 1
         return ok
+
+    def cited(self, text: str) -> list[int]:
+        """Items whose titles ``text`` names (in any case), in the order they appear."""
+        return [m.item for m in self.titles.spot(text, any_case=True)]
 
     @property
     def fallback_rate(self) -> float:

@@ -43,7 +43,7 @@ def examples(chat: Chat) -> list[str]:
 
 def alpha_info(recommenders: Mapping[str, Recommender]) -> tuple[bool, str]:
     """Whether the alpha control can change anything, and the note that says so."""
-    with_llm = [n for n, r in recommenders.items() if r.llm is not None]
+    with_llm = [n for n, rec in recommenders.items() if rec.llm is not None]
     if not with_llm:
         return False, "No LLM is loaded, so lists are CF only: alpha has no effect here."
     return True, (
