@@ -162,8 +162,11 @@ def csr_from_arrays(
         raise ValueError(f"CSR matrix {prefix!r} has no shape")
     data = arrays[f"{prefix}data"]
     return sp.csr_matrix(
-        (data if dtype is None else data.astype(dtype), arrays[f"{prefix}indices"],
-         arrays[f"{prefix}indptr"]),
+        (
+            data if dtype is None else data.astype(dtype),
+            arrays[f"{prefix}indices"],
+            arrays[f"{prefix}indptr"],
+        ),
         shape=shape,
     )
 

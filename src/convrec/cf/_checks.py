@@ -97,6 +97,7 @@ def check_item(item: Any, n_items: int) -> int:
     """``item`` as an int, raising ValueError unless it is an integer index in ``[0, n_items)``."""
     if isinstance(item, bool) or not isinstance(item, numbers.Integral):
         raise ValueError(f"item must be an integer index, got {item!r}")
-    if not 0 <= item < n_items:
-        raise ValueError(f"item must be an index in [0, {n_items}), got {item}")
-    return int(item)
+    index = int(item)
+    if not 0 <= index < n_items:
+        raise ValueError(f"item must be an index in [0, {n_items}), got {index}")
+    return index

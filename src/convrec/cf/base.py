@@ -6,7 +6,7 @@ import json
 import os
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -200,7 +200,7 @@ class CFModel(ABC):
         target = _registry().get(kind) if cls is CFModel else cls
         if target is None:
             raise ValueError(f"{config_path}: unknown CF model class {kind!r}")
-        model: _Model = target.load(folder / WEIGHTS_NAME)  # checks the class in the npz
+        model = cast(_Model, target.load(folder / WEIGHTS_NAME))  # checks the npz's class
         if model.params() != config["params"]:
             raise ValueError(f"{config_path}: parameters differ from those in {WEIGHTS_NAME}")
         return model
@@ -247,10 +247,11 @@ class RatingCFModel(CFModel):
         if self.seen_ is not None:
             return int(self.seen_.shape[0]), int(self.seen_.shape[1])
         biases = getattr(self, "baselines_", self)
-        user_bias = getattr(biases, "user_bias_", None)
-        if user_bias is None or not len(getattr(biases, "item_bias_", ())):
+        user_bias = getattr(biases, "user_bias_", ())
+        item_bias = getattr(biases, "item_bias_", ())
+        if not len(item_bias):
             raise RuntimeError(f"{type(self).__name__} is not fitted: call fit() or load()")
-        return len(user_bias), len(biases.item_bias_)
+        return len(user_bias), len(item_bias)
 
     @property
     def n_users(self) -> int:
@@ -278,7 +279,10 @@ class RatingCFModel(CFModel):
     def score_items(self, users: Any) -> FloatArray:
         """Predicted ratings of every item (``float32[B, n_items]``); a history batch is rated
         as new users (no user term)."""
-        users = self._users(users)
+        return self._ratings(self._users(users)).astype(np.float32)
+
+    def _ratings(self, users: Any) -> np.ndarray:
+        """``float64[B, n_items]`` predicted ratings of checked ``users``."""
         n_items = self.n_items
         if sp.issparse(users):
             index = np.full(users.shape[0], -1, dtype=np.int64)
@@ -287,7 +291,26 @@ class RatingCFModel(CFModel):
         pairs_user = np.repeat(index, n_items)
         pairs_item = np.tile(np.arange(n_items, dtype=np.int64), len(index))
         pred = np.asarray(self.predict_ratings(pairs_user, pairs_item), dtype=np.float64)
-        return pred.reshape(len(index), n_items).astype(np.float32)
+        return pred.reshape(len(index), n_items)
+
+    def similar_items(self, item: Any, k: int = 10) -> tuple[IntArray, FloatArray]:
+        """The ``k`` items the model rates most alike: the Pearson correlation, over the fitted
+        users, of their predicted ratings with those of ``item`` (> 0 only; a model that
+        rates every item alike for everyone, e.g. :class:`GlobalMean`, finds none).
+
+        Costs one prediction per (fitted user, item) pair.
+        """
+        item = check_item(item, self.n_items)
+        k = check_positive_int(k, "k")
+        pred = self._ratings(np.arange(self.n_users, dtype=np.int32))
+        pred -= pred.mean(axis=0)
+        norms = np.linalg.norm(pred, axis=0)
+        denom = norms * norms[item]
+        corr = np.divide(
+            pred.T @ pred[:, item], denom, out=np.zeros(pred.shape[1]), where=denom > 1e-9
+        )
+        corr[item] = 0.0
+        return top_k_row(corr, k)
 
     def params(self) -> dict[str, Any]:
         """Constructor arguments (JSON-able)."""
@@ -371,4 +394,3 @@ def _registry() -> dict[str, type[CFModel]]:
         if not getattr(klass, "__abstractmethods__", None):
             found[klass.__name__] = klass
     return found
-

@@ -126,8 +126,8 @@ class KNNBaseline(RatingCFModel):
 
     def similar_items(self, item: Any, k: int = 10) -> tuple[IntArray, FloatArray]:
         """Item neighbourhoods (``kind="item"``): the ``k`` items of largest positive
-        ``similarity_`` with ``item``; the user-based model uses the default
-        (:meth:`~convrec.cf.base.CFModel.similar_items`)."""
+        ``similarity_`` with ``item``; the user-based model correlates predicted ratings
+        (:meth:`~convrec.cf.base.RatingCFModel.similar_items`)."""
         if self.kind != "item":
             return super().similar_items(item, k)
         item = check_item(item, self.n_items)
