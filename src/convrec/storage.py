@@ -58,8 +58,9 @@ def atomic_path(final: str | os.PathLike[str], fsync: bool = False) -> Iterator[
     ...     tmp.write_text("{}")
     """
     final = Path(final)
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-    old = final.with_name(f".{final.name}.{os.getpid()}.old")
+    # hidden names that checkpoint pruning recognises (".tmp-*", ".old-*")
+    tmp = final.with_name(f".tmp-{final.name}-{os.getpid()}")
+    old = final.with_name(f".old-{final.name}-{os.getpid()}")
     _remove(tmp)
     try:
         yield tmp

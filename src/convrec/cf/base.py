@@ -273,9 +273,6 @@ class RatingCFModel(CFModel):
             )
         return self.seen_
 
-    def _seen(self, users: Any) -> sp.csr_matrix:
-        return users if sp.issparse(users) else self.history()[users]
-
     def score_items(self, users: Any) -> FloatArray:
         """Predicted ratings of every item (``float32[B, n_items]``); a history batch is rated
         as new users (no user term)."""
