@@ -13,31 +13,10 @@ from convrec.cf import SIMILARITIES, ItemKNN, ItemLayout, cuda_available, fuse, 
 from convrec.cf._checks import as_csr
 
 
-def checkerboard(n_users: int = 10, n_items: int = 8) -> sp.csr_matrix:
-    """User u likes the items of its parity; user 0's item 4 and user 1's item 3 are withheld."""
-    dense = np.array([[float(i % 2 == u % 2) for i in range(n_items)] for u in range(n_users)])
-    dense[0, 4] = dense[1, 3] = 0.0
-    return sp.csr_matrix(dense)
-
-
 def random_ratings(seed: int, n_users: int, n_items: int, density: float) -> sp.csr_matrix:
     rng = np.random.default_rng(seed)
     mask = rng.random((n_users, n_items)) < density
     return sp.csr_matrix(np.where(mask, rng.integers(1, 6, (n_users, n_items)), 0))
-
-
-@pytest.mark.parametrize("similarity", SIMILARITIES)
-def test_checkerboard_withheld_item_ranks_first(similarity: str) -> None:
-    ui = checkerboard()
-    if similarity in ("adjusted_cosine", "pearson"):  # centring needs varied ratings
-        ui = ui.multiply(np.arange(1, 11)[:, None] % 3 + 1).tocsr()
-    model = ItemKNN(n_neighbours=5, similarity=similarity).fit(ui)
-    ids, scores = model.recommend(ui[:2], k=2)
-    if similarity in ("cosine", "bm25"):
-        assert ids[:, 0].tolist() == [4, 3]
-        assert (ids[:, 1] == -1).all() and np.isneginf(scores[:, 1]).all()
-    # Whatever the measure, only same-parity items can be recommended.
-    assert all(i == -1 or i % 2 == u % 2 for u in range(2) for i in ids[u])
 
 
 @settings(max_examples=25, deadline=None)

@@ -10,6 +10,7 @@ from convrec.cf.factor import BPMF
 from convrec.cf.rating import Blend, KNNBaseline
 from convrec.data import build_dataset
 from convrec.evaluation.specs import rating_model_specs
+from convrec.storage import load_npz, save_npz
 
 # 6 users x 5 items, 0 = missing
 MATRIX = np.array(
@@ -257,6 +258,28 @@ def test_save_load_round_trip(tmp_path, factory):
     np.testing.assert_array_equal(
         loaded.predict_ratings(users, items), model.predict_ratings(users, items)
     )
+
+
+def test_a_file_without_histories_still_rates_and_ranks(tmp_path):
+    """Files written before the CF contract hold no ``seen_*`` arrays: they load, rate and
+    rank as before; only leaving out the fitted users' own items needs a refit."""
+    data = _dataset(MATRIX)
+    model = KNNBaseline(kind="item", shrink=1.0).fit(data, np.arange(data.n_interactions))
+    _, params, arrays = load_npz(model.save(tmp_path / "new.npz"), "KNNBaseline")
+    assert {"seen_indptr", "seen_indices"} <= set(arrays)
+    old = {k: v for k, v in arrays.items() if not k.startswith("seen_")}
+    loaded = KNNBaseline.load(save_npz(tmp_path / "old.npz", "KNNBaseline", params, old))
+    assert (loaded.n_users, loaded.n_items) == (data.n_users, data.n_items)
+    users = np.arange(data.n_users, dtype=np.int32)
+    np.testing.assert_array_equal(loaded.score_items(users), model.score_items(users))
+    for got, want in zip(
+        loaded.recommend(users, k=3, exclude_seen=False),
+        model.recommend(users, k=3, exclude_seen=False),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="saved without its training histories"):
+        loaded.recommend(users, k=3)
 
 
 def test_load_refuses_another_model(tmp_path):

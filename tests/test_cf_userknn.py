@@ -67,18 +67,6 @@ def test_known_users_match_the_numpy_reference(seed, similarity, k, exclude_seen
     np.testing.assert_array_equal(scores, r_scores)
 
 
-def test_checkerboard_withheld_item_comes_first() -> None:
-    dense = np.array([[float(i % 2 == u % 2) for i in range(8)] for u in range(10)])
-    dense[0, 4] = dense[1, 3] = 0.0
-    ui = sp.csr_matrix(dense)
-    model = UserKNN(n_neighbours=4).fit(ui)
-    ids, _ = model.recommend(ui[:2], k=2)
-    assert ids[:, 0].tolist() == [4, 3]
-    assert (ids[:, 1] == -1).all()  # every other same-parity item is already seen
-    ids_known, _ = model.recommend(np.array([0, 1]), k=1)
-    assert ids_known[:, 0].tolist() == [4, 3]
-
-
 def test_new_histories_use_training_neighbours_only() -> None:
     ui = as_csr(random_ratings(3, 25, 30, 0.2), "ui")
     model = UserKNN(n_neighbours=4).fit(ui)

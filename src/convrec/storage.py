@@ -1,28 +1,178 @@
-"""Files on disk: atomic writes (JSON, npz) and the npz persistence of fitted models (no pickle)."""
+"""Files on disk: one atomic-write helper, JSON and npz writers on top of it, CSR arrays by name."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
-from collections.abc import Mapping
+import shutil
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+import scipy.sparse as sp
+
+
+def _fsync_tree(path: Path) -> None:
+    """fsync every file under ``path`` (or ``path`` itself), then its directories."""
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    dirs = [] if path.is_file() else [path, *(p for p in path.rglob("*") if p.is_dir())]
+    for p in files:
+        with open(p, "rb") as handle:
+            os.fsync(handle.fileno())
+    for d in dirs:
+        _fsync_dir(d)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems refuse fsync on a directory
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(final: str | os.PathLike[str], fsync: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling of ``final`` to write; on success it replaces ``final``.
+
+    The caller writes a file, or creates a directory, at the yielded path. A reader sees the
+    old ``final`` or the complete new one, never a half-written one; when the block raises,
+    the temporary is removed and ``final`` is left as it was. An existing directory ``final``
+    is moved aside first (``os.replace`` cannot replace a non-empty directory).
+
+    Parameters
+    ----------
+    final : path
+        Where the result lands; its parent directory must exist.
+    fsync : bool
+        fsync what was written (every file of a directory) and the parent before returning.
+
+    Examples
+    --------
+    >>> with atomic_path(folder / "x.json") as tmp:  # doctest: +SKIP
+    ...     tmp.write_text("{}")
+    """
+    final = Path(final)
+    # hidden names that checkpoint pruning recognises (".tmp-*", ".old-*")
+    tmp = final.with_name(f".tmp-{final.name}-{os.getpid()}")
+    old = final.with_name(f".old-{final.name}-{os.getpid()}")
+    _remove(tmp)
+    try:
+        yield tmp
+        if fsync:
+            _fsync_tree(tmp)
+        if final.is_dir() and not final.is_symlink():
+            os.replace(final, old)
+            os.replace(tmp, final)
+            _remove(old)
+        else:
+            os.replace(tmp, final)
+        if fsync:
+            _fsync_dir(final.parent)
+    finally:
+        _remove(tmp)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def write_json_atomic(path: str | Path, payload: Any) -> Path:
     """Write ``payload`` as sorted, indented JSON; a reader never sees a half-written file."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
+
+def write_npz_atomic(path: str | Path, arrays: Mapping[str, Any]) -> Path:
+    """Write ``arrays`` to an uncompressed ``.npz`` at ``path`` through :func:`atomic_path`."""
+    path = Path(path)
+    payload = {k: np.asarray(v) for k, v in arrays.items()}
+    savez: Any = np.savez  # its stubs read **kwds as the allow_pickle flag
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        savez(handle, **payload)
+    return path
+
+
+# --------------------------------------------------------------------------- sparse matrices
+
+
+def csr_arrays(matrix: sp.csr_matrix, prefix: str = "") -> dict[str, np.ndarray]:
+    """The arrays that hold a CSR matrix in an npz: ``<prefix>indptr``, ``indices``, ``data``,
+    ``shape``.
+
+    Parameters
+    ----------
+    matrix : scipy.sparse.csr_matrix, shape (n_rows, n_cols)
+        Stored with its own dtypes (``data`` float32 or float64, int32 indices as a rule).
+    prefix : str
+        Name prefix, e.g. ``"sim_"``: several matrices share one file.
+
+    Returns
+    -------
+    dict
+        ``indptr``, ``indices``, ``data`` as held, ``shape`` as ``int64[2]``.
+    """
+    return {
+        f"{prefix}indptr": np.asarray(matrix.indptr),
+        f"{prefix}indices": np.asarray(matrix.indices),
+        f"{prefix}data": np.asarray(matrix.data),
+        f"{prefix}shape": np.array(matrix.shape, dtype=np.int64),
+    }
+
+
+def csr_from_arrays(
+    arrays: Mapping[str, np.ndarray],
+    prefix: str = "",
+    shape: tuple[int, int] | None = None,
+    dtype: Any = None,
+) -> sp.csr_matrix:
+    """The CSR matrix :func:`csr_arrays` stored under ``prefix``.
+
+    Parameters
+    ----------
+    arrays : mapping of str to numpy.ndarray
+        What :func:`load_npz` returned.
+    prefix : str
+        As given to :func:`csr_arrays`.
+    shape : (int, int), optional
+        For files that kept the shape elsewhere (no ``<prefix>shape`` array).
+    dtype : numpy dtype, optional
+        Cast ``data`` to it; by default the stored dtype is kept.
+
+    Raises
+    ------
+    ValueError
+        When an array is missing or the parts do not form a matrix.
+    """
+    missing = [k for k in ("indptr", "indices", "data") if f"{prefix}{k}" not in arrays]
+    if missing:
+        raise ValueError(f"no CSR matrix {prefix!r} here: missing {missing}")
+    if f"{prefix}shape" in arrays:
+        shape = (int(arrays[f"{prefix}shape"][0]), int(arrays[f"{prefix}shape"][1]))
+    if shape is None:
+        raise ValueError(f"CSR matrix {prefix!r} has no shape")
+    data = arrays[f"{prefix}data"]
+    return sp.csr_matrix(
+        (
+            data if dtype is None else data.astype(dtype),
+            arrays[f"{prefix}indices"],
+            arrays[f"{prefix}indptr"],
+        ),
+        shape=shape,
+    )
+
+
+# --------------------------------------------------------------------------- model files
 
 _META = "__meta__"
 _M = TypeVar("_M", bound="NpzModel")
@@ -35,22 +185,12 @@ def save_npz(
 
     The parameters travel as a 0-d unicode array, so that
     ``numpy.load(path, allow_pickle=False)`` reads everything back. The file is
-    written to a temporary name and renamed into place.
+    written through :func:`atomic_path`.
     """
-    path = Path(path)
     if _META in arrays:
         raise ValueError(f"array name {_META!r} is reserved")
     meta = json.dumps({"kind": kind, "params": dict(params)}, sort_keys=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        payload = {_META: np.array(meta), **{k: np.asarray(v) for k, v in arrays.items()}}
-        savez: Any = np.savez  # its stubs read **kwds as the allow_pickle flag
-        with open(tmp, "wb") as handle:
-            savez(handle, **payload)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_npz_atomic(path, {_META: np.array(meta), **arrays})
 
 
 def load_npz(
@@ -68,6 +208,15 @@ def load_npz(
     return str(meta["kind"]), dict(meta["params"]), arrays
 
 
+def dataclass_params(obj: Any) -> dict[str, Any]:
+    """Constructor arguments of a dataclass instance: its init fields not ending in ``_``."""
+    return {
+        f.name: getattr(obj, f.name)
+        for f in dataclasses.fields(obj)
+        if f.init and not f.name.endswith("_")
+    }
+
+
 class NpzModel:
     """``params`` / ``save`` / ``load`` for dataclass models (mixin).
 
@@ -78,11 +227,7 @@ class NpzModel:
 
     def params(self) -> dict[str, Any]:
         """Constructor arguments (JSON-able)."""
-        return {
-            f.name: getattr(self, f.name)
-            for f in dataclasses.fields(self)  # type: ignore[arg-type]
-            if f.init and not f.name.endswith("_")
-        }
+        return dataclass_params(self)
 
     def _arrays(self) -> dict[str, np.ndarray]:
         raise NotImplementedError

@@ -1,6 +1,7 @@
 """Collaborative filtering over the native engine: neighbour, rating and sequential models."""
 
 from convrec.cf._backend import cuda_available, resolve_backend
+from convrec.cf.base import CFModel, RatingCFModel
 from convrec.cf.baselines import BiasBaseline, GlobalMean, MostPopular
 from convrec.cf.factor import BPMF
 from convrec.cf.fusion import fuse
@@ -15,6 +16,7 @@ __all__ = [
     "SIMILARITIES",
     "BiasBaseline",
     "Blend",
+    "CFModel",
     "GlobalMean",
     "ItemKNN",
     "ItemKNNConfig",
@@ -23,6 +25,7 @@ __all__ = [
     "KNNConfig",
     "MostPopular",
     "NeighbourModel",
+    "RatingCFModel",
     "RecencyItemKNN",
     "SequentialKNN",
     "SequentialLinear",

@@ -1,4 +1,4 @@
-"""Input validation shared by the CF wrappers: CSR canonicalisation, dtypes, k and threads."""
+"""Input validation shared by the CF models: CSR canonicalisation, user and item indices, k."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import numbers
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 
@@ -67,3 +68,36 @@ def check_positive_int(value: Any, name: str) -> int:
 def check_num_threads(num_threads: Any) -> int:
     """Validate an OpenMP thread count (an integer > 0)."""
     return check_positive_int(num_threads, "num_threads")
+
+
+def check_users(users: Any, n_users: int) -> npt.NDArray[np.int32]:
+    """``users`` as int32[B] fitted-user indices, each in ``[0, n_users)``.
+
+    Raises
+    ------
+    TypeError
+        For a dense 2-D array (histories must be sparse).
+    ValueError
+        For anything else that is not a 1-D integer array of indices in range.
+    """
+    arr = np.asarray(users)
+    if arr.ndim == 2:
+        raise TypeError(
+            "histories must be a scipy.sparse matrix (users x items), or users a 1-D array of "
+            f"training-user indices; got a dense array of shape {arr.shape}"
+        )
+    if arr.ndim != 1 or not (np.issubdtype(arr.dtype, np.integer) or arr.size == 0):
+        raise ValueError(f"users must be a 1-D integer array, got {arr.dtype} shape {arr.shape}")
+    if arr.size and (arr.min() < 0 or arr.max() >= n_users):
+        raise ValueError(f"users must be indices in [0, {n_users}), got {arr.min()}..{arr.max()}")
+    return arr.astype(np.int32)
+
+
+def check_item(item: Any, n_items: int) -> int:
+    """``item`` as an int, raising ValueError unless it is an integer index in ``[0, n_items)``."""
+    if isinstance(item, bool) or not isinstance(item, numbers.Integral):
+        raise ValueError(f"item must be an integer index, got {item!r}")
+    index = int(item)
+    if not 0 <= index < n_items:
+        raise ValueError(f"item must be an index in [0, {n_items}), got {index}")
+    return index

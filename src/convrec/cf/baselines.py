@@ -6,29 +6,45 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
+from convrec.cf.base import CFModel, RatingCFModel
+from convrec.cf.types import FloatArray
 from convrec.data.dataset import Dataset
-from convrec.storage import NpzModel
+from convrec.storage import csr_arrays, csr_from_arrays
 
 
 @dataclass
-class GlobalMean:
-    """Predicts the mean training rating for every (user, item)."""
+class GlobalMean(RatingCFModel):
+    """Predicts the mean training rating for every (user, item).
+
+    As a ranking every item ties, so lists follow the item index.
+    """
 
     mean_: float = field(default=float("nan"), init=False)
 
     def fit(self, data: Dataset, rows: np.ndarray) -> GlobalMean:
         """Fit on interaction ``rows`` (``int64[m]``) of ``data``."""
         self.mean_ = float(data.rating[rows].astype(np.float64).mean())
+        self._remember(data, rows)
         return self
 
     def predict_ratings(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """``float64[n]`` predictions for ``int32[n]`` user and item indices."""
         return np.full(len(users), self.mean_, dtype=np.float64)
 
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {"mean": np.array(self.mean_)}
+
+    @classmethod
+    def _from(cls, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> GlobalMean:
+        model = cls(**params)
+        model.mean_ = float(arrays["mean"])
+        return model
+
 
 @dataclass
-class BiasBaseline(NpzModel):
+class BiasBaseline(RatingCFModel):
     """``r(u, i) = mu + b_u + b_i`` with L2-regularised biases fitted by alternating steps.
 
     Each epoch sets ``b_i = sum_u (r - mu - b_u) / (reg_item + n_i)`` then
@@ -73,6 +89,7 @@ class BiasBaseline(NpzModel):
             b_i = _shrunk_mean(i, r - mu - b_u[u], n_i, self.reg_item)
             b_u = _shrunk_mean(u, r - mu - b_i[i], n_u, self.reg_user)
         self.mean_, self.user_bias_, self.item_bias_ = mu, b_u, b_i
+        self._remember(data, rows)
         return self
 
     def predict_ratings(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -115,16 +132,48 @@ def _shrunk_mean(
 
 
 @dataclass
-class MostPopular:
-    """Scores every item by its number of training interactions (the same list for all users)."""
+class MostPopular(CFModel):
+    """Scores every item by its number of training interactions (the same list for all users).
+
+    Attributes
+    ----------
+    counts_ : numpy.ndarray
+        ``float32[n_items]`` training interactions per item.
+    seen_ : scipy.sparse.csr_matrix
+        ``float32[n_users, n_items]`` the fitted histories (ones).
+    """
 
     counts_: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32), init=False)
+    seen_: sp.csr_matrix | None = field(default=None, init=False, repr=False)
 
     def fit(self, data: Dataset, rows: np.ndarray) -> MostPopular:
         """Fit on interaction ``rows`` (``int64[m]``) of ``data``."""
         self.counts_ = np.bincount(data.item[rows], minlength=data.n_items).astype(np.float32)
+        self.seen_ = data.user_items(np.asarray(rows, np.int64), values="ones")
         return self
 
-    def score_items(self, users: np.ndarray) -> np.ndarray:
-        """``float32[B, n_items]`` scores for ``int32[B]`` users."""
-        return np.broadcast_to(self.counts_, (len(users), len(self.counts_))).copy()
+    def history(self) -> sp.csr_matrix:
+        """The fitted histories (ones), ``float32[n_users, n_items]``."""
+        if self.seen_ is None:
+            raise RuntimeError("MostPopular is not fitted: call fit() or load()")
+        return self.seen_
+
+    def score_items(self, users: Any) -> FloatArray:
+        """``float32[B, n_items]``: the training counts, for ``int32[B]`` users or a history
+        batch (scipy.sparse, shape (B, n_items))."""
+        users = self._users(users)
+        return np.broadcast_to(self.counts_, (users.shape[0], len(self.counts_))).copy()
+
+    def params(self) -> dict[str, Any]:
+        """No parameters."""
+        return {}
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {"counts": self.counts_, **csr_arrays(self.history(), "seen_")}
+
+    @classmethod
+    def _from(cls, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> MostPopular:
+        model = cls(**params)
+        model.counts_ = arrays["counts"].astype(np.float32)
+        model.seen_ = csr_from_arrays(arrays, "seen_", dtype=np.float32)
+        return model

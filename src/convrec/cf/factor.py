@@ -8,13 +8,13 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
+from convrec.cf.base import RatingCFModel
 from convrec.cf.baselines import BiasBaseline
 from convrec.data.dataset import Dataset
-from convrec.storage import NpzModel
 
 
 @dataclass
-class BPMF(NpzModel):
+class BPMF(RatingCFModel):
     """Bayesian PMF (Salakhutdinov & Mnih, ICML 2008) with block Gibbs sampling.
 
     Model: ``r_ui = b_ui + u_u . v_i + eps`` with ``eps ~ N(0, 1 / alpha)``,
@@ -100,6 +100,7 @@ class BPMF(NpzModel):
         kept_u[:, np.diff(by_user.indptr) == 0] = 0.0
         kept_i[:, np.diff(by_item.indptr) == 0] = 0.0
         self.user_samples_, self.item_samples_ = kept_u, kept_i
+        self._remember(data, rows)
         return self
 
     def _draw_side(

@@ -1,21 +1,26 @@
-"""Neighbour recommenders over the native engine: ItemKNN and UserKNN (fit, recommend, save)."""
+"""Neighbour recommenders over the native engine: ItemKNN and UserKNN (the CF contract)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar, overload
 
 import numpy as np
 import scipy.sparse as sp
 
 from convrec import _native
-from convrec.cf._checks import as_csr, check_num_threads, check_positive_int
+from convrec.cf._checks import (
+    as_csr,
+    check_item,
+    check_num_threads,
+    check_positive_int,
+    check_users,
+)
+from convrec.cf.base import CFModel, sparse_row_top_k
 from convrec.cf.scoring import ItemLayout, score_dense, score_topk
 from convrec.cf.types import FloatArray, IntArray
 from convrec.data.dataset import Dataset, canonical_csr
-from convrec.storage import load_npz, save_npz
+from convrec.storage import csr_arrays, csr_from_arrays
 
 SIMILARITIES = ("cosine", "adjusted_cosine", "pearson", "bm25")
 _Model = TypeVar("_Model", bound="_NeighbourRecommender")
@@ -116,22 +121,7 @@ def keep_top_k(matrix: sp.spmatrix | sp.sparray, k: int) -> sp.csr_matrix:
     return canonical_csr(out)
 
 
-def check_users(users: Any, n_users: int) -> IntArray:
-    """``users`` as int32[B] training-user indices, each in ``[0, n_users)``."""
-    arr = np.asarray(users)
-    if arr.ndim == 2:
-        raise TypeError(
-            "histories must be a scipy.sparse matrix (users x items), or users a 1-D array of "
-            f"training-user indices; got a dense array of shape {arr.shape}"
-        )
-    if arr.ndim != 1 or not (np.issubdtype(arr.dtype, np.integer) or arr.size == 0):
-        raise ValueError(f"users must be a 1-D integer array, got {arr.dtype} shape {arr.shape}")
-    if arr.size and (arr.min() < 0 or arr.max() >= n_users):
-        raise ValueError(f"users must be indices in [0, {n_users}), got {arr.min()}..{arr.max()}")
-    return arr.astype(np.int32)
-
-
-class _NeighbourRecommender:
+class _NeighbourRecommender(CFModel):
     """What ItemKNN and UserKNN share: config, training histories, validation, npz persistence.
 
     ``fit`` takes a users x items matrix, or a :class:`~convrec.data.Dataset` and interaction
@@ -165,15 +155,13 @@ class _NeighbourRecommender:
             raise RuntimeError(f"{self._KIND} is not fitted: call fit() or {self._KIND}.load()")
         return self.similarity_, self.user_items_
 
-    @property
-    def n_items(self) -> int:
-        """Number of items the model was fitted on."""
-        return int(self._fitted()[1].shape[1])
+    def history(self) -> sp.csr_matrix:
+        """The training histories ``user_items_`` (float32 CSR, shape (n_users, n_items))."""
+        return self._fitted()[1]
 
-    @property
-    def n_users(self) -> int:
-        """Number of training users."""
-        return int(self._fitted()[1].shape[0])
+    def params(self) -> dict[str, Any]:
+        """The :class:`KNNConfig` fields (the constructor arguments)."""
+        return asdict(self.config)
 
     def fit(self: _Model, user_items: Any, rows: Any = None, num_threads: int = 1) -> _Model:
         """Build the neighbours.
@@ -216,37 +204,17 @@ class _NeighbourRecommender:
             raise ValueError("user_items_batch has no rows (an empty history batch)")
         return batch
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the fitted model to ``path`` as an .npz (JSON config + arrays, no pickle)."""
+    def _arrays(self) -> dict[str, np.ndarray]:
         sim, ui = self._fitted()
-        arrays: dict[str, np.ndarray] = {}
-        for name, mat in (("sim", sim), ("ui", ui)):
-            arrays |= {
-                f"{name}_indptr": mat.indptr,
-                f"{name}_indices": mat.indices,
-                f"{name}_data": mat.data,
-                f"{name}_shape": np.array(mat.shape, np.int64),
-            }
-        return save_npz(Path(path), self._KIND, asdict(self.config), arrays)
+        return csr_arrays(sim, "sim_") | csr_arrays(ui, "ui_")
 
     @classmethod
-    def load(cls: type[_Model], path: str | os.PathLike[str]) -> _Model:
-        """Read a model written by :meth:`save` (``numpy.load(allow_pickle=False)``)."""
-        _, params, arrays = load_npz(Path(path), cls._KIND)
+    def _from(cls: type[_Model], params: dict[str, Any], arrays: dict[str, np.ndarray]) -> _Model:
         model = cls(**params)
-        mats = []
-        for name in ("sim", "ui"):
-            shape = tuple(int(s) for s in arrays[f"{name}_shape"])
-            mat = sp.csr_matrix(
-                (
-                    arrays[f"{name}_data"].astype(np.float32),
-                    arrays[f"{name}_indices"].astype(np.int32),
-                    arrays[f"{name}_indptr"].astype(np.int32),
-                ),
-                shape=shape,
-            )
-            mats.append(as_csr(mat, f"{path}: {name}"))
-        model.similarity_, model.user_items_ = mats
+        model.similarity_, model.user_items_ = (
+            as_csr(csr_from_arrays(arrays, f"{name}_", dtype=np.float32), name)
+            for name in ("sim", "ui")
+        )
         return model
 
     @overload
@@ -380,6 +348,12 @@ class ItemKNN(_NeighbourRecommender):
 
     def _similarity(self, ui: sp.csr_matrix, num_threads: int) -> sp.csr_matrix:
         return native_similarity(ui, self.config, num_threads)
+
+    def similar_items(self, item: Any, k: int = 10) -> tuple[IntArray, FloatArray]:
+        """The ``k`` nearest neighbours of ``item``: its row of ``similarity_``, best first
+        (ids int32[k] padded -1, scores float32[k] padded -inf)."""
+        sim, _ = self._fitted()
+        return sparse_row_top_k(sim, check_item(item, sim.shape[0]), check_positive_int(k, "k"))
 
     def _scoring_layout(self) -> ItemLayout | None:
         # Items by training popularity: histories are mostly popular items and so are their

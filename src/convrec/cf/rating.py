@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
 
+from convrec.cf._checks import check_item, check_positive_int
+from convrec.cf.base import RatingCFModel, top_k_row
 from convrec.cf.baselines import BiasBaseline
+from convrec.cf.types import FloatArray, IntArray
 from convrec.data.dataset import Dataset
-from convrec.storage import NpzModel, load_npz, save_npz
+from convrec.storage import csr_arrays, csr_from_arrays
 
 
 def _empty() -> np.ndarray:
@@ -54,7 +56,7 @@ def pearson_baseline_similarity(residuals: sp.csr_matrix, shrink: float) -> np.n
 
 
 @dataclass
-class KNNBaseline(NpzModel):
+class KNNBaseline(RatingCFModel):
     """Neighbourhood model on baseline residuals (Koren 2010, "KNNBaseline" in Surprise).
 
     ``r(u, i) = b_ui + sum_j s_ij (r_uj - b_uj) / sum_j |s_ij|`` over the ``k``
@@ -119,7 +121,17 @@ class KNNBaseline(NpzModel):
         by_entity = _csr(entity, context, res, (n_entity, n_context))
         self.similarity_ = pearson_baseline_similarity(by_entity, self.shrink)
         self.neighbours_ = _csr(context, entity, res, (n_context, n_entity))
+        self._remember(data, rows)
         return self
+
+    def similar_items(self, item: Any, k: int = 10) -> tuple[IntArray, FloatArray]:
+        """Item neighbourhoods (``kind="item"``): the ``k`` items of largest positive
+        ``similarity_`` with ``item``; the user-based model correlates predicted ratings
+        (:meth:`~convrec.cf.base.RatingCFModel.similar_items`)."""
+        if self.kind != "item":
+            return super().similar_items(item, k)
+        item = check_item(item, self.n_items)
+        return top_k_row(self.similarity_[item], check_positive_int(k, "k"))
 
     def predict_ratings(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Predicted ratings.
@@ -180,14 +192,10 @@ class KNNBaseline(NpzModel):
         return np.divide(total_term, weight, out=np.zeros(n_pairs), where=use)
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        nb = self.neighbours_
         return {
             **self.baselines_._arrays("baseline_"),
             "similarity": self.similarity_,
-            "nb_indptr": nb.indptr,
-            "nb_indices": nb.indices,
-            "nb_data": nb.data,
-            "nb_shape": np.array(nb.shape, dtype=np.int64),
+            **csr_arrays(self.neighbours_, "nb_"),
         }
 
     @classmethod
@@ -197,10 +205,7 @@ class KNNBaseline(NpzModel):
             {"reg_item": model.reg_item, "reg_user": model.reg_user}, arrays, "baseline_"
         )
         model.similarity_ = arrays["similarity"]
-        shape = tuple(int(s) for s in arrays["nb_shape"])
-        model.neighbours_ = sp.csr_matrix(
-            (arrays["nb_data"], arrays["nb_indices"], arrays["nb_indptr"]), shape=shape
-        )
+        model.neighbours_ = csr_from_arrays(arrays, "nb_")
         return model
 
 
@@ -234,7 +239,7 @@ def _model_classes() -> dict[str, Any]:
 
 
 @dataclass
-class Blend:
+class Blend(RatingCFModel):
     """Linear blend of rating models, weights fitted by ridge regression on held-out rows.
 
     ``fit(data, rows)`` works on ``rows`` alone (nothing else of ``data`` is read):
@@ -299,6 +304,7 @@ class Blend:
         penalty[0, 0] = 0.0
         self.weights_ = np.linalg.solve(x.T @ x + penalty, x.T @ y)
         self.models_ = [m.fit(data, rows) for m in self._new_models()]
+        self._remember(data, rows)
         return self
 
     def _features(self, models: list[Any], users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -342,18 +348,15 @@ class Blend:
             "seed": self.seed,
         }
 
-    def save(self, path: str | Path) -> Path:
-        """Write the fitted blend and its members to one ``.npz`` (readable without pickle)."""
+    def _arrays(self) -> dict[str, np.ndarray]:
         arrays = {"weights": self.weights_, "scale": np.array(self.scale_)}
         for k, model in enumerate(self.models_):
             arrays.update({f"m{k}/{key}": v for key, v in model._arrays().items()})
-        return save_npz(path, type(self).__name__, self.params(), arrays)
+        return arrays
 
     @classmethod
-    def load(cls, path: str | Path) -> Blend:
-        """Read a blend written by :meth:`save`."""
-        _, params, arrays = load_npz(path, cls.__name__)
-        params["members"] = tuple((name, args) for name, args in params["members"])
+    def _from(cls, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> Blend:
+        params = dict(params, members=tuple((name, args) for name, args in params["members"]))
         blend = cls(**params)
         blend.weights_ = arrays["weights"]
         blend.scale_ = (float(arrays["scale"][0]), float(arrays["scale"][1]))

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
 
-from convrec.cf.knn import KNNConfig, check_users, keep_top_k, native_similarity
+from convrec.cf._checks import check_item, check_positive_int
+from convrec.cf.base import CFModel, sparse_row_top_k, top_k_dense
+from convrec.cf.knn import KNNConfig, keep_top_k, native_similarity
 from convrec.cf.scoring import score_dense, score_topk
 from convrec.cf.types import FloatArray, IntArray
 from convrec.data.dataset import Dataset, canonical_csr
-from convrec.storage import load_npz, save_npz
+from convrec.storage import csr_arrays, csr_from_arrays
 
 Ties = Literal["simultaneous", "item_order"]
 _Model = TypeVar("_Model", bound="NeighbourModel")
@@ -199,7 +200,7 @@ def item_cosine(data: Dataset, rows: np.ndarray, k: int) -> sp.csr_matrix:
 
 
 @dataclass
-class NeighbourModel:
+class NeighbourModel(CFModel):
     """``score(u, i) = sum_h weights_[u, h] * neighbours_[h, i] + prior_[i]``.
 
     The common scorer of the models below: the fitted state is exactly what the native
@@ -251,70 +252,81 @@ class NeighbourModel:
     def _prior(self, data: Dataset, rows: np.ndarray) -> np.ndarray:
         return np.zeros(data.n_items, dtype=np.float32)
 
-    def score_items(self, users: np.ndarray, num_threads: int = 1) -> FloatArray:
-        """``float32[B, n_items]`` scores of ``int32[B]`` users (native kernel, plus the prior)."""
-        index = check_users(users, self.weights_.shape[0])
-        scores = score_dense(self.weights_[index], self.neighbours_, num_threads)
+    def history(self) -> sp.csr_matrix:
+        """The fitted history weights ``weights_`` (float32 CSR, shape (n_users, n_items))."""
+        if self.neighbours_.shape[0] == 0:
+            raise RuntimeError(f"{type(self).__name__} is not fitted: call fit() or load()")
+        return self.weights_
+
+    def score_items(self, users: Any, num_threads: int = 1) -> FloatArray:
+        """Scores of every item (native kernel, plus the prior).
+
+        Parameters
+        ----------
+        users : int[B] fitted-user indices, or scipy.sparse matrix, shape (B, n_items)
+            Fitted users (their ``weights_`` rows) or new history weights.
+
+        Returns
+        -------
+        float32[B, n_items]
+        """
+        hist = self._seen(self._users(users))
+        scores = score_dense(hist, self.neighbours_, num_threads)
         if self.prior_.any():
             scores += self.prior_
         return scores
 
     def recommend(
-        self, users: np.ndarray, k: int = 10, exclude_seen: bool = True, num_threads: int = 1
+        self, users: Any, k: int = 10, exclude_seen: bool = True, num_threads: int = 1
     ) -> tuple[IntArray, FloatArray]:
-        """Top-k items of ``int32[B]`` fitted users: ``(ids int32[B, k], scores float32[B, k])``.
+        """Top-k items: ``(ids int32[B, k], scores float32[B, k])``.
 
-        Without a prior the native kernel ranks (only reached items, padded -1 / -inf);
-        with one every item is a candidate. Ties go to the lower item index.
+        ``users`` are fitted-user indices (``int[B]``) or new history weights (scipy.sparse,
+        shape (B, n_items)). Without a prior the native kernel ranks (only reached items,
+        padded -1 / -inf); with one every item is a candidate. Ties go to the lower item index.
         """
-        index = check_users(users, self.weights_.shape[0])
-        hist = self.weights_[index]
+        k = check_positive_int(k, "k")
+        hist = self._seen(self._users(users))
         if not self.prior_.any():
             ids, scores, _, _ = score_topk(
                 hist, self.neighbours_, k, exclude_seen=exclude_seen, num_threads=num_threads
             )
             return ids, scores
-        if k <= 0:
-            raise ValueError(f"k must be > 0, got {k}")
-        dense = self.score_items(index, num_threads).astype(np.float64)
-        if exclude_seen:
-            dense[hist.nonzero()] = -np.inf
-        item = np.arange(dense.shape[1])
-        order = np.lexsort((np.broadcast_to(item, dense.shape), -dense), axis=1)[:, :k]
-        top = np.take_along_axis(dense, order, axis=1)
-        ids = np.where(np.isfinite(top), order, -1).astype(np.int32)
-        return ids, top.astype(np.float32)
+        dense = self.score_items(hist, num_threads)
+        return top_k_dense(dense, k, hist if exclude_seen else None)
+
+    def similar_items(self, item: Any, k: int = 10) -> tuple[IntArray, FloatArray]:
+        """The ``k`` largest positive entries of ``item``'s row of ``neighbours_`` (the items
+        its history weight flows to), ids int32[k] padded -1, scores float32[k] padded -inf."""
+        item = check_item(item, self.history().shape[1])
+        return sparse_row_top_k(self.neighbours_, item, check_positive_int(k, "k"))
 
     def params(self) -> dict[str, Any]:
         """The hyper-parameters (the dataclass fields set at construction)."""
         return {f.name: getattr(self, f.name) for f in fields(self) if f.init}
 
-    def save(self, path: str | Path) -> Path:
-        """Write parameters and fitted state to one ``.npz`` (no pickle)."""
-        arrays: dict[str, np.ndarray] = {"prior": np.asarray(self.prior_, dtype=np.float32)}
-        for name in ("weights", "neighbours"):
-            mat = getattr(self, f"{name}_")
-            arrays[f"{name}_data"] = np.asarray(mat.data, dtype=np.float32)
-            arrays[f"{name}_indices"] = np.asarray(mat.indices, dtype=np.int32)
-            arrays[f"{name}_indptr"] = np.asarray(mat.indptr, dtype=np.int32)
-            arrays[f"{name}_shape"] = np.asarray(mat.shape, dtype=np.int64)
-        return save_npz(path, type(self).__name__, self.params(), arrays)
+    def _arrays(self) -> dict[str, np.ndarray]:
+        weights = sp.csr_matrix(self.weights_, dtype=np.float32)
+        neighbours = sp.csr_matrix(self.neighbours_, dtype=np.float32)
+        return {
+            "prior": np.asarray(self.prior_, dtype=np.float32),
+            **csr_arrays(_int32(weights), "weights_"),
+            **csr_arrays(_int32(neighbours), "neighbours_"),
+        }
 
     @classmethod
-    def load(cls: type[_Model], path: str | Path) -> _Model:
-        """Read a model written by :meth:`save` of the same class."""
-        _, params, arrays = load_npz(path, cls.__name__)
+    def _from(cls: type[_Model], params: dict[str, Any], arrays: dict[str, np.ndarray]) -> _Model:
         model = cls(**params)
         model.prior_ = arrays["prior"].astype(np.float32)
-        for part in ("weights", "neighbours"):
-            shape = tuple(int(s) for s in arrays[f"{part}_shape"])
-            mat = sp.csr_matrix(
-                (arrays[f"{part}_data"], arrays[f"{part}_indices"], arrays[f"{part}_indptr"]),
-                shape=shape,
-                dtype=np.float32,
-            )
-            setattr(model, f"{part}_", mat)
+        model.weights_ = csr_from_arrays(arrays, "weights_", dtype=np.float32)
+        model.neighbours_ = csr_from_arrays(arrays, "neighbours_", dtype=np.float32)
         return model
+
+
+def _int32(mat: sp.csr_matrix) -> sp.csr_matrix:
+    mat.indices = np.asarray(mat.indices, dtype=np.int32)
+    mat.indptr = np.asarray(mat.indptr, dtype=np.int32)
+    return mat
 
 
 @dataclass

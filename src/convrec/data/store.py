@@ -10,7 +10,7 @@ import numpy as np
 
 from convrec.data.dataset import Catalog, Dataset, IdMap
 from convrec.data.errors import DataError
-from convrec.storage import write_json_atomic
+from convrec.storage import write_json_atomic, write_npz_atomic
 
 _ARRAYS = "dataset.npz"
 _META = "dataset.json"
@@ -21,20 +21,16 @@ def save_dataset(data: Dataset, directory: str | os.PathLike[str]) -> Path:
     """Write ``data`` into ``directory`` (created if needed); returns the directory."""
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{_ARRAYS}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "wb") as handle:
-            np.savez(
-                handle,
-                user=data.user,
-                item=data.item,
-                rating=data.rating,
-                timestamp=data.timestamp,
-                year=data.catalog.year,
-            )
-        os.replace(tmp, folder / _ARRAYS)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_npz_atomic(
+        folder / _ARRAYS,
+        {
+            "user": data.user,
+            "item": data.item,
+            "rating": data.rating,
+            "timestamp": data.timestamp,
+            "year": data.catalog.year,
+        },
+    )
     write_json_atomic(
         folder / _META,
         {

@@ -29,6 +29,7 @@ from convrec.evaluation.specs import (
     llm_spec,
     model_names,
     parse_model_selection,
+    ranks,
     reference_models,
     select_models,
 )
@@ -137,7 +138,8 @@ def run_protocol(
     """Run protocol ``"A"``, ``"B"`` or ``"C"`` of PROTOCOL.md for each model.
 
     A model is scored on every task whose method it has: ``predict_ratings``
-    (rating, random split), ``score_items`` (ranking, leave-last-out) and
+    (rating, random split), ``score_items`` (ranking, leave-last-out; not for rating
+    models, see :func:`~convrec.evaluation.specs.ranks`) and
     ``explain`` (explanation, random split; protocol C only).
     """
     protocol = protocol.upper()
@@ -165,7 +167,7 @@ def run_protocol(
             values, params = _select_and_test(spec, data, rating_split, _rating_task)
             metrics.update(values)
             chosen.update(params)
-        if ranking_split is not None and hasattr(probe, "score_items"):
+        if ranking_split is not None and ranks(probe):
             values, params = _select_and_test(spec, data, ranking_split, _ranking_task)
             metrics.update(values)
             for key, value in params.items():  # C: the rating choice keeps its own entry

@@ -11,6 +11,13 @@ from typing import Any
 PROTOCOLS = ("A", "B", "C")
 
 
+def ranks(model: Any) -> bool:
+    """Whether the ranking task scores ``model``: it has ``score_items`` and is not a rating
+    model (a :class:`~convrec.cf.base.CFModel` whose ``objective`` is ``"rating"`` ranks by
+    predicted rating, but is reported on the rating task only)."""
+    return hasattr(model, "score_items") and getattr(model, "objective", "ranking") == "ranking"
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A model to evaluate: a factory called with each point of a hyper-parameter grid.
@@ -286,8 +293,7 @@ def select_models(
         group = spec.name.split("_")[0] if spec.name.startswith(("cf_", "cbf")) else "references"
         if "all" in items or group in items or spec.name in items:
             chosen.append(spec)
-            scores_items = hasattr(spec.factory(**dict(spec.grid[0])), "score_items")
-            if ranking and scores_items:
+            if ranking and ranks(spec.factory(**dict(spec.grid[0]))):
                 chosen += [mmr_twin(spec, d) for d in mmr]
     if sample_all and sample is not None:
         chosen = [replace(spec, sample=sample) for spec in chosen]

@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from convrec.data.errors import DataError
 from convrec.data.store import load_saved_dataset, save_dataset
 from convrec.recommender.config import cf_classes, rating_classes
-from convrec.storage import load_npz, save_npz, write_json_atomic
+from convrec.storage import csr_arrays, csr_from_arrays, load_npz, save_npz, write_json_atomic
 
 MANIFEST = "convrec_recommender.json"
 _FORMAT = "convrec.Recommender/1"
@@ -44,7 +43,7 @@ def save_parts(directory: str | os.PathLike[str], parts: Mapping[str, Any]) -> P
         folder / "similarity.npz",
         "csr",
         {"shape": list(sim.shape)},
-        {"indptr": sim.indptr, "indices": sim.indices, "data": sim.data},
+        csr_arrays(sim),
     )
     names = ["cf", "rating", "similarity"]
     if parts.get("cbf") is not None:
@@ -80,9 +79,7 @@ def load_parts(directory: str | os.PathLike[str], llm: bool = True) -> dict[str,
     _, _, arrays = load_npz(folder / "rows.npz", "rows")
     rows = np.asarray(arrays["rows"], np.int64)
     _, params, csr = load_npz(folder / "similarity.npz", "csr")
-    similarity = sp.csr_matrix(
-        (csr["data"], csr["indices"], csr["indptr"]), shape=tuple(params["shape"])
-    )
+    similarity = csr_from_arrays(csr, shape=tuple(params["shape"]))
     cbf = llm_model = None
     if "cbf" in manifest["parts"]:
         from convrec.cbf import ContentModel
