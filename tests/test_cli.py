@@ -152,3 +152,55 @@ def test_recommend_prints_no_warnings(adapter):
     assert out.returncode == 0, out.stderr
     assert "Top 3 for user 42" in out.stdout
     assert "warning" not in out.stderr.lower(), out.stderr
+
+
+def test_chat_prints_no_warnings():
+    """gradio's pandas deprecations (one pair per message) stay hidden without -v."""
+    import os
+    import socket
+    import time
+
+    pytest.importorskip("gradio")
+    from gradio_client import Client
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1")
+    argv = ["chat", "--adapter", "none", "--host", "127.0.0.1", "--port", str(port)]
+    code = f"from convrec.cli import main; raise SystemExit(main({argv!r}))"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), 1).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert proc.poll() is None, proc.communicate()[1]
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        for message in ("I liked Star Wars and Alien", "something more recent"):
+            assert "Star Wars" in str(client.predict(message=message, api_name="/chat"))
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
+    assert "warning" not in err.lower(), err
+
+
+def test_option_help_comes_from_metadata_or_the_numpydoc_attributes(capsys):
+    from convrec.cli.options import attribute_docs
+    from convrec.training.config import TrainConfig
+
+    docs = attribute_docs(TrainConfig)
+    assert docs["lr"] == docs["warmup_steps"] and "linear warmup" in docs["lr"]
+    assert docs["init_adapter"].startswith("An adapter directory")
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    out = capsys.readouterr().out
+    assert "fusion chosen on validation" in out and "decoding of explanations" in out
+    assert "Beam scores are divided by length ** length_penalty" in out  # Decoding's docstring
+    assert "(default: zscore)" in out and "(default: 20)" in out

@@ -16,6 +16,7 @@ import logging
 import os
 import sys
 import warnings
+from collections.abc import Callable
 
 NOISY = (
     "gradio", "gradio_client", "pandas", "transformers", "peft", "accelerate", "torch",
@@ -64,14 +65,17 @@ class _Formatter(logging.Formatter):
         return f"{record.levelname.lower()}: {record.name}: {record.getMessage()}"
 
 
-def configure(verbose: bool = False, level: str | None = None) -> logging.Handler:
+def configure(verbose: bool = False, level: str | None = None) -> Callable[[], None]:
     """Route log records to stderr and silence third-party noise unless asked (see module).
 
-    Call it inside ``warnings.catch_warnings()``; returns the handler added to the root logger
-    (the caller removes it when the command is done).
+    Call it inside ``warnings.catch_warnings()``; returns a function that puts the loggers and
+    ``TRANSFORMERS_VERBOSITY`` back as they were (``main`` calls it when the command is done).
     """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Formatter())
+    names = ["", "convrec", *NOISY]
+    before = {name: logging.getLogger(name).level for name in names}
+    env_before = os.environ.get("TRANSFORMERS_VERBOSITY")
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(level or "WARNING")
@@ -86,7 +90,17 @@ def configure(verbose: bool = False, level: str | None = None) -> logging.Handle
     else:
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         warnings.filterwarnings("ignore", module=r"(" + "|".join(NOISY) + r")(\..*)?$")
-    return handler
+
+    def restore() -> None:
+        root.removeHandler(handler)
+        for name, old in before.items():
+            logging.getLogger(name).setLevel(old)
+        if env_before is None:
+            os.environ.pop("TRANSFORMERS_VERBOSITY", None)
+        else:
+            os.environ["TRANSFORMERS_VERBOSITY"] = env_before
+
+    return restore
 
 
 def extra_hint(exc: ImportError) -> str | None:

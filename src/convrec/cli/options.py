@@ -178,7 +178,7 @@ def add_config_options(
         kwargs: dict[str, Any] = {
             "dest": name,
             "default": default,
-            "help": opt.help or meta.get("help") or docs.get(name) or None,
+            "help": (opt.help or meta.get("help") or docs.get(name) or "").replace("%", "%%"),
         }
         metavar = opt.metavar or meta.get("metavar")
         choices = opt.choices or meta.get("choices")

@@ -242,23 +242,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``convrec`` console script; returns the exit status."""
-    import logging
     import warnings
 
     from convrec.data import DataError
 
     parser = build_parser()
     with warnings.catch_warnings():
-        handler = None
+        restore = None
         try:
             args = parser.parse_args(argv)
-            handler = configure(args.verbose, args.log_level)
+            restore = configure(args.verbose, args.log_level)
             return int(args.func(args))
         except ImportError as exc:  # an optional part used without its extra
             hint = extra_hint(exc)
             if hint is None:
                 raise
-            command = next((a for a in argv or sys.argv[1:] if not a.startswith("-")), "")
+            commands_ = next(a.choices for a in parser._actions if a.dest == "command")
+            command = next((t for t in argv or sys.argv[1:] if t in (commands_ or ())), "")
             if "[llm]" in hint and command in ("recommend", "chat"):
                 hint += " (or --adapter none: CF only)"
             print(f"convrec {command}: error: {hint}", file=sys.stderr)
@@ -271,8 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"convrec {args.command}: interrupted", file=sys.stderr)
             return 130
         finally:
-            if handler is not None:
-                logging.getLogger().removeHandler(handler)
+            if restore is not None:
+                restore()
 
 
 if __name__ == "__main__":

@@ -95,16 +95,11 @@ EXPORT_DECODING_OPTIONS = {
         metavar="N",
         help="beam search for explanations (default: as trained, greedy)",
     ),
-    "length_penalty": Option(
-        flag="--explain-length-penalty", metavar="X", help="with --explain-beams"
-    ),
-    "no_repeat_ngram_size": Option(
-        flag="--explain-no-repeat-ngram",
-        metavar="N",
-        help="with --explain-beams: no repeated n-gram of this size (0: off)",
-    ),
+    "length_penalty": Option(flag="--explain-length-penalty", metavar="X"),
+    "no_repeat_ngram_size": Option(flag="--explain-no-repeat-ngram", metavar="N"),
 }
-"""``convrec export``'s options of :class:`~convrec.llm.scoring.Decoding` fields."""
+"""``convrec export``'s options of :class:`~convrec.llm.scoring.Decoding` fields (help from its
+docstring; both apply with ``--explain-beams``)."""
 
 
 def add_export_args(p: argparse.ArgumentParser) -> None:
