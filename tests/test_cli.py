@@ -204,3 +204,12 @@ def test_option_help_comes_from_metadata_or_the_numpydoc_attributes(capsys):
     assert "fusion chosen on validation" in out and "decoding of explanations" in out
     assert "Beam scores are divided by length ** length_penalty" in out  # Decoding's docstring
     assert "(default: zscore)" in out and "(default: 20)" in out
+
+
+def test_log_options_before_or_after_the_command():
+    parse = build_parser().parse_args
+    rec = ["recommend", "--data", "ml-100k", "--user", "1"]
+    assert parse(rec).verbose is False and parse(rec).log_level is None
+    assert parse(["-v", *rec]).verbose and parse([*rec, "-v"]).verbose
+    assert parse(["--log-level", "debug", *rec]).log_level == "DEBUG"
+    assert parse([*rec, "--log-level", "info"]).log_level == "INFO"
