@@ -105,3 +105,111 @@ def test_recommend_unknown_title_or_user_is_a_one_line_error(capsys):
     assert "unknown user id '99999'" in capsys.readouterr().err
     assert main(["recommend", "--data", "ml-100k"]) == 2
     assert "--user" in capsys.readouterr().err
+
+
+def test_train_options_are_the_config_fields_with_their_defaults(capsys):
+    from dataclasses import fields
+
+    from convrec.cli.options import config_values
+    from convrec.cli.specs import TRAIN_GROUPS, TRAIN_OPTIONS
+    from convrec.training.config import TrainConfig
+
+    names = [name for group in TRAIN_GROUPS.values() for name in group]
+    assert sorted(names) == sorted(f.name for f in fields(TrainConfig))  # each field once
+    args = build_parser().parse_args(["train", "--data", "ml-100k", "--out", "x"])
+    assert TrainConfig(**config_values(args, TrainConfig, names, TRAIN_OPTIONS)) == TrainConfig()
+    argv = ["train", "--data", "d", "--out", "x", "--tasks", "rating,next", "--warmup", "7"]
+    args = build_parser().parse_args([*argv, "--weights", "2, 1", "--keep", "5"])
+    config = TrainConfig(**config_values(args, TrainConfig, names, TRAIN_OPTIONS))
+    assert config.tasks == ("rating", "next") and config.weights == (2.0, 1.0)
+    assert (config.warmup_steps, config.keep_last, config.lr) == (7, 5, 1e-3)
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    for group in ("tasks and losses:", "optimisation:", "validation and checkpoints:", "model:"):
+        assert group in out
+    assert "--warmup N" in out and "(default: 50)" in out and "(default: builtin:minilm-l6)" in out
+
+
+def test_help_does_not_import_torch():
+    code = (
+        "import sys\nfrom convrec.cli import main\n"
+        "for argv in (['--help'], ['recommend', '--help'], ['eval', '--help']):\n"
+        "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+        "print([m for m in ('torch', 'transformers', 'gradio') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("adapter", [["--adapter", "none"], []], ids=["cf", "shipped-adapter"])
+def test_recommend_prints_no_warnings(adapter):
+    if adapter == []:
+        pytest.importorskip("peft")
+    argv = ["recommend", "--data", "ml-100k", "--user", "42", "-k", "3", "--explain", *adapter]
+    code = f"from convrec.cli import main; raise SystemExit(main({argv!r}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "Top 3 for user 42" in out.stdout
+    assert "warning" not in out.stderr.lower(), out.stderr
+
+
+def test_chat_prints_no_warnings():
+    """gradio's pandas deprecations (one pair per message) stay hidden without -v."""
+    import os
+    import socket
+    import time
+
+    pytest.importorskip("gradio")
+    from gradio_client import Client
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1")
+    argv = ["chat", "--adapter", "none", "--host", "127.0.0.1", "--port", str(port)]
+    code = f"from convrec.cli import main; raise SystemExit(main({argv!r}))"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), 1).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert proc.poll() is None, proc.communicate()[1]
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        for message in ("I liked Star Wars and Alien", "something more recent"):
+            assert "Star Wars" in str(client.predict(message=message, api_name="/chat"))
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
+    assert "warning" not in err.lower(), err
+
+
+def test_option_help_comes_from_metadata_or_the_numpydoc_attributes(capsys):
+    from convrec.cli.options import attribute_docs
+    from convrec.training.config import TrainConfig
+
+    docs = attribute_docs(TrainConfig)
+    assert docs["lr"] == docs["warmup_steps"] and "linear warmup" in docs["lr"]
+    assert docs["init_adapter"].startswith("An adapter directory")
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    out = capsys.readouterr().out
+    assert "fusion chosen on validation" in out and "decoding of explanations" in out
+    assert "Beam scores are divided by length ** length_penalty" in out  # Decoding's docstring
+    assert "(default: zscore)" in out and "(default: 20)" in out
+
+
+def test_log_options_before_or_after_the_command():
+    parse = build_parser().parse_args
+    rec = ["recommend", "--data", "ml-100k", "--user", "1"]
+    assert parse(rec).verbose is False and parse(rec).log_level is None
+    assert parse(["-v", *rec]).verbose and parse([*rec, "-v"]).verbose
+    assert parse(["--log-level", "debug", *rec]).log_level == "DEBUG"
+    assert parse([*rec, "--log-level", "info"]).log_level == "INFO"

@@ -9,6 +9,7 @@ import time
 import warnings
 from pathlib import Path
 
+from convrec.cli.options import config_values
 from convrec.storage import write_json_atomic
 
 
@@ -20,63 +21,34 @@ def cmd_train(args: argparse.Namespace) -> int:
     import os
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    tasks = _split_list(args.tasks)
-    try:
-        weights = (
-            [float(w) for w in _split_list(args.weights)] if args.weights else [1.0] * len(tasks)
-        )
-    except ValueError:
-        raise ValueError(
-            f"--weights: expected comma-separated numbers, got {args.weights!r}"
-        ) from None
+    from convrec.cli.specs import BACKBONE_OPTIONS, TRAIN_GROUPS, TRAIN_OPTIONS
     from convrec.llm.tasks import Task
 
+    names = [name for group in TRAIN_GROUPS.values() for name in group]
+    from convrec.training.config import TrainConfig
+
+    values = config_values(args, TrainConfig, names, TRAIN_OPTIONS)
     known = [t.value for t in Task]
-    bad = [t for t in tasks if t not in known]
-    if bad or not tasks:
+    bad = [t for t in values["tasks"] if t not in known]
+    if bad or not values["tasks"]:
         raise ValueError(f"--tasks: unknown task(s) {bad}; choose from {', '.join(known)}")
     out = Path(args.out)
     if out.is_dir() and any(out.iterdir()) and not args.resume:
         raise ValueError(f"--out {out} is not empty: pass --resume to continue its training")
-    from convrec.training.train import TrainConfig
-
-    config = TrainConfig(
-        tasks=tuple(tasks),
-        weights=tuple(weights),
-        weighting=args.weighting,
-        lr=args.lr,
-        warmup_steps=args.warmup,
-        batch_size=args.batch_size,
-        grad_accum=args.grad_accum,
-        max_steps=args.max_steps,
-        epochs=args.epochs,
-        eval_every=args.eval_every,
-        save_every=args.save_every,
-        keep_last=args.keep,
-        seed=args.seed,
-        max_source_length=args.max_source_length,
-        max_target_length=args.max_target_length,
-        templates=tuple(_split_list(args.templates)),
-        rating_mse=args.rating_mse,
-        split=args.split,
-        valid_ratings=args.valid_ratings,
-        valid_users=args.valid_users,
-        valid_explanations=args.valid_explanations,
-        num_threads=args.threads,
-        rerank_negatives=args.rerank_negatives,
-        init_adapter=_init_adapter(args.init_adapter),
-    )
+    values["init_adapter"] = _init_adapter(values["init_adapter"])
+    config = TrainConfig(**values)
     data = _load(args)
     from convrec.llm.backbone import BackboneConfig
     from convrec.llm.prompts import PromptConfig
     from convrec.training.train import train
 
+    backbone = config_values(args, BackboneConfig, list(BACKBONE_OPTIONS))
     start = time.perf_counter()
     result = train(
         data,
         out,
         config,
-        BackboneConfig(name_or_path=args.backbone, lora_r=args.lora_r, cross_init=args.cross_init),
+        BackboneConfig(**backbone),
         PromptConfig(rerank_text=args.rerank_text),
         resume=args.resume,
         quiet=args.quiet,
@@ -198,12 +170,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     elif args.rating_alpha is not None:
         raise ValueError("--rating-alpha needs --alpha")
     decoding = None
-    if args.explain_beams is not None:
+    if args.num_beams is not None:
         from convrec.llm.scoring import Decoding
 
-        decoding = Decoding(
-            args.explain_beams, args.explain_length_penalty, args.explain_no_repeat_ngram
-        )
+        decoding = Decoding(args.num_beams, args.length_penalty, args.no_repeat_ngram_size)
     out = export_adapter(args.adapter, args.out, args.dtype, fusion, decoding)
     size = (out / "adapter_model.safetensors").stat().st_size
     step = json.loads((out / "convrec_config.json").read_text())["export"]["source_step"]

@@ -225,8 +225,14 @@ def explanation_metrics(generated: Sequence[str], references: Sequence[str]) -> 
     """
     if len(generated) != len(references):
         raise ValueError(f"{len(generated)} generated texts for {len(references)} references")
-    import sacrebleu
-    from rouge_score import rouge_scorer
+    try:
+        import sacrebleu
+        from rouge_score import rouge_scorer
+    except ImportError as exc:
+        raise ImportError(
+            f"explanation metrics need {exc.name}, which is not installed: "
+            'pip install "convrec[eval]"'
+        ) from exc
 
     hyps = [_norm(g) for g in generated]
     refs = [_norm(r) for r in references]

@@ -14,8 +14,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
-from torch import nn
+try:
+    import torch
+    from torch import nn
+except ImportError as exc:  # a CF-only install: name the extra that brings the LLM
+    raise ImportError(
+        f'the LLM needs {exc.name or "torch"}, which is not installed: pip install "convrec[llm]"'
+    ) from exc
 
 DEFAULT_BACKBONE = "builtin:minilm-l6"
 """Name of the offline default: an EncoderDecoderModel warm-started from MiniLM-L6 twice."""

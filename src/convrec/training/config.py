@@ -16,6 +16,12 @@ from convrec.llm.tasks import REGISTRY, Task
 WEIGHTINGS = ("fixed", "uncertainty")
 
 
+def _opt(default: Any, help: str, **metadata: Any) -> Any:
+    """A field with a default and its command-line help (``convrec train`` is built from these:
+    see :mod:`convrec.cli.options`); ``metadata`` may add ``metavar`` and ``choices``."""
+    return field(default=default, metadata={"help": help, **metadata})
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Settings of :func:`train` (saved in ``convrec_config.json``).
@@ -24,7 +30,7 @@ class TrainConfig:
     ----------
     tasks, weights : tuple of str, tuple of float
         Tasks trained and their weights: each micro-batch holds one task, drawn with
-        probability proportional to its weight.
+        probability proportional to its weight (empty ``weights``: all 1).
     weighting : {"fixed", "uncertainty"}
         ``fixed``: the loss of the drawn task as is. ``uncertainty`` (Kendall et al. 2018):
         ``exp(-s_t) * L_t + s_t`` with a learned log-variance ``s_t`` per task.
@@ -60,37 +66,76 @@ class TrainConfig:
         from, e.g. a shipped adapter taught a new task; ``None``: fresh LoRA weights.
     """
 
-    tasks: tuple[str, ...] = ("rating", "ranking", "explanation")
-    weights: tuple[float, ...] = (1.0, 1.0, 1.0)
-    weighting: str = "fixed"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    warmup_steps: int = 50
-    max_grad_norm: float = 1.0
-    batch_size: int = 16
-    grad_accum: int = 1
-    max_steps: int = 1000
-    epochs: float = 0.0
-    eval_every: int = 200
-    save_every: int = 200
-    keep_last: int = 2
-    seed: int = 0
-    max_source_length: int = 256
-    max_target_length: int = 32
-    templates: tuple[str, ...] = ()
-    rating_mse: float = 1.0
-    split: str | None = None
-    valid_ratings: int = 300
-    valid_users: int = 30
-    valid_explanations: int = 16
-    n_candidates: int = 50
-    num_threads: int = 2
-    rerank_negatives: int = 3
-    init_adapter: str | None = None
+    tasks: tuple[str, ...] = _opt(
+        ("rating", "ranking", "explanation"),
+        "tasks trained; 'rerank' re-ranks CF candidates with one encoder pass per user (the "
+        "decoder reads each candidate and its CF evidence): an adapter trained on it scores "
+        "candidates that way; 'next' is ranking as title generation (used when neither "
+        "'rerank' nor 'ranking' is trained)",
+    )
+    weights: tuple[float, ...] = _opt(
+        (),
+        "one positive weight per task (default all 1): the probability of drawing each task "
+        "for a batch is proportional to it",
+    )
+    weighting: str = _opt(
+        "fixed",
+        "fixed: the drawn task's loss as is; uncertainty: learned log-variances s_t, loss "
+        "exp(-s_t) L_t + s_t (Kendall et al.)",
+        choices=WEIGHTINGS,
+    )
+    lr: float = _opt(1e-3, "peak learning rate (AdamW)")
+    weight_decay: float = _opt(0.0, "AdamW weight decay", metavar="W")
+    warmup_steps: int = _opt(50, "linear warmup steps, then linear decay to 0", metavar="N")
+    max_grad_norm: float = _opt(1.0, "gradient norm clipping (0: off)", metavar="X")
+    batch_size: int = _opt(16, "examples per micro-batch, per process", metavar="B")
+    grad_accum: int = _opt(1, "micro-batches per optimizer step", metavar="K")
+    max_steps: int = _opt(1000, "optimizer steps", metavar="N")
+    epochs: float = _opt(0.0, "if > 0, overrides --max-steps", metavar="E")
+    eval_every: int = _opt(200, "validate every N steps (0: off)", metavar="N")
+    save_every: int = _opt(200, "checkpoint every N steps (0: off)", metavar="N")
+    keep_last: int = _opt(2, "checkpoints kept (+ the best)", metavar="N")
+    seed: int = _opt(0, "seed of the data order, templates and new weights")
+    max_source_length: int = _opt(256, "prompt token limit", metavar="N")
+    max_target_length: int = _opt(32, "target token limit", metavar="N")
+    templates: tuple[str, ...] = _opt(
+        (),
+        "training template ids (default: all but the held-out ones and the opt-in rating-5); "
+        "the first one named for a task is the one validation and the trained adapter use",
+        metavar="IDS",
+    )
+    rating_mse: float = _opt(
+        1.0,
+        "weight of the squared error of the expected rating added to the rating loss",
+        metavar="W",
+    )
+    split: str | None = _opt(
+        None,
+        "train every task on that protocol's train rows; default: protocol A's train rows for "
+        "rating / explanation and B's for ranking / next / rerank",
+        choices=("A", "B", "C"),
+    )
+    valid_ratings: int = _opt(300, "validation sample of ratings (protocol A)", metavar="N")
+    valid_users: int = _opt(30, "validation users (protocol B)", metavar="N")
+    valid_explanations: int = _opt(16, "explanations generated in validation", metavar="N")
+    n_candidates: int = _opt(
+        50, "validation: CF candidates re-ranked per user for NDCG@10", metavar="C"
+    )
+    num_threads: int = _opt(2, "torch CPU threads (0: torch's choice)", metavar="N")
+    rerank_negatives: int = _opt(
+        3, "rerank: CF-list negatives per positive, read after one encoder pass", metavar="K"
+    )
+    init_adapter: str | None = _opt(
+        None,
+        "start from this adapter's weights (a directory or a shipped adapter's name); its "
+        "backbone and LoRA settings are used",
+        metavar="DIR|NAME",
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tasks", tuple(Task(t).value for t in self.tasks))
-        object.__setattr__(self, "weights", tuple(float(w) for w in self.weights))
+        weights = self.weights or (1.0,) * len(self.tasks)
+        object.__setattr__(self, "weights", tuple(float(w) for w in weights))
         object.__setattr__(self, "templates", tuple(self.templates))
         if not self.tasks or len(set(self.tasks)) != len(self.tasks):
             raise ValueError("tasks must be a non-empty list without repeats")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import logging
 import math
 import os
 import sys
@@ -30,7 +32,11 @@ from convrec.llm.tasks import REGISTRY, PromptFields, Task
 from convrec.training.config import TrainConfig, TrainResult, task_rows
 from convrec.training.validation import ValidationSet, build_validation, main_score, validate
 
-__all__ = ["MultiTaskLoss", "StepHook", "TrainConfig", "TrainResult", "Trainer", "train"]
+__all__ = [
+    "MultiTaskLoss", "StepHook", "TrainConfig", "TrainResult", "Trainer", "lr_factor", "train",
+]  # fmt: skip
+
+logger = logging.getLogger(__name__)
 
 StepHook = Callable[[int, float], None]
 """``hook(step, loss)`` called after every optimizer step (tests raise here to kill a run)."""
@@ -112,7 +118,7 @@ class Trainer:
         self.data, self.out_dir, self.config, self.backbone = data, Path(out_dir), config, backbone
         self.prompt_config = prompts
         self.acc = Accelerator()
-        self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self.log = log or logger.info
         self.quiet = quiet or not self.acc.is_main_process
         self.tasks = [Task(t) for t in config.tasks]
         self.rows = task_rows(data, self.tasks, config.split)
@@ -148,7 +154,10 @@ class Trainer:
         optimizer = torch.optim.AdamW(groups, lr=config.lr)
         self.total_steps = self._total_steps()
         self.module, self.optimizer = self.acc.prepare(self.module, optimizer)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer,
+            functools.partial(lr_factor, warmup=config.warmup_steps, total=self.total_steps),
+        )
         self.step = 0
         self.consumed = dict.fromkeys(self.tasks, 0)
         self.history: list[dict[str, Any]] = []
@@ -165,12 +174,6 @@ class Trainer:
             per_step = c.batch_size * c.grad_accum * self.acc.num_processes
             return max(1, math.ceil(c.epochs * n / per_step))
         return c.max_steps
-
-    def _lr_factor(self, step: int) -> float:
-        warm = self.config.warmup_steps
-        if step < warm:
-            return (step + 1) / warm
-        return max(0.0, (self.total_steps - step) / max(1, self.total_steps - warm))
 
     def _order(self, task: Task, epoch: int) -> np.ndarray:
         cached = self._perm.get(task)
@@ -499,6 +502,22 @@ class Trainer:
             self.valid_log,
             self.acc.unwrap_model(self.module).log_vars.detach().cpu().tolist(),
         )
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    """Learning-rate multiplier of optimizer step ``step`` (0-based): linear warmup over
+    ``warmup`` steps to 1, then linear decay to 0 at ``total``.
+
+    Step ``k < warmup`` trains at ``(k + 1) / warmup``, steps ``warmup - 1`` and ``warmup`` at 1,
+    step ``k >= warmup`` at ``(total - k) / (total - warmup)``. From step ``warmup`` on this is
+    ``transformers.get_scheduler("linear", ...)``; during warmup that one trains step ``k`` at
+    ``k / warmup`` (the first step at learning rate 0), one step behind this schedule, which
+    every adapter convrec ships was trained with: so it is kept, and a test pins both
+    relations (``tests/test_train_schedule.py``).
+    """
+    if step < warmup:
+        return (step + 1) / warmup
+    return max(0.0, (total - step) / max(1, total - warmup))
 
 
 def start_from_adapter(config: TrainConfig) -> Backbone:
