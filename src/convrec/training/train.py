@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import math
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+from transformers import get_scheduler
 
 from convrec.data.dataset import Dataset
 from convrec.evaluation.splits import fingerprint, leave_last_out_split, random_split
@@ -33,7 +33,7 @@ from convrec.training.config import TrainConfig, TrainResult, task_rows
 from convrec.training.validation import ValidationSet, build_validation, main_score, validate
 
 __all__ = [
-    "MultiTaskLoss", "StepHook", "TrainConfig", "TrainResult", "Trainer", "lr_factor", "train",
+    "MultiTaskLoss", "StepHook", "TrainConfig", "TrainResult", "Trainer", "train",
 ]  # fmt: skip
 
 logger = logging.getLogger(__name__)
@@ -154,9 +154,12 @@ class Trainer:
         optimizer = torch.optim.AdamW(groups, lr=config.lr)
         self.total_steps = self._total_steps()
         self.module, self.optimizer = self.acc.prepare(self.module, optimizer)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+        # linear warmup to ``lr`` over warmup_steps, then linear decay to 0 at the last step
+        self.scheduler = get_scheduler(
+            "linear",
             optimizer,
-            functools.partial(lr_factor, warmup=config.warmup_steps, total=self.total_steps),
+            num_warmup_steps=config.warmup_steps,
+            num_training_steps=self.total_steps,
         )
         self.step = 0
         self.consumed = dict.fromkeys(self.tasks, 0)
@@ -502,22 +505,6 @@ class Trainer:
             self.valid_log,
             self.acc.unwrap_model(self.module).log_vars.detach().cpu().tolist(),
         )
-
-
-def lr_factor(step: int, warmup: int, total: int) -> float:
-    """Learning-rate multiplier of optimizer step ``step`` (0-based): linear warmup over
-    ``warmup`` steps to 1, then linear decay to 0 at ``total``.
-
-    Step ``k < warmup`` trains at ``(k + 1) / warmup``, steps ``warmup - 1`` and ``warmup`` at 1,
-    step ``k >= warmup`` at ``(total - k) / (total - warmup)``. From step ``warmup`` on this is
-    ``transformers.get_scheduler("linear", ...)``; during warmup that one trains step ``k`` at
-    ``k / warmup`` (the first step at learning rate 0), one step behind this schedule, which
-    every adapter convrec ships was trained with: so it is kept, and a test pins both
-    relations (``tests/test_train_schedule.py``).
-    """
-    if step < warmup:
-        return (step + 1) / warmup
-    return max(0.0, (total - step) / max(1, total - warmup))
 
 
 def start_from_adapter(config: TrainConfig) -> Backbone:
