@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_eval = sub.add_parser(
         "eval",
         help="evaluate models with protocols A (rating), B (ranking), C (reviews)",
-        description="Run the evaluation protocols of convrec (see README: Evaluation) and print "
+        description="Run the evaluation protocols of convrec (see docs/evaluation.md) and print "
         "a table of every model beside the references; --json writes the numbers.",
         epilog=EPILOG,
         parents=[common],
@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_train = sub.add_parser(
         "train",
         help="train the LLM's LoRA adapter on rating, ranking and explanation prompts",
-        description="Multi-task LoRA training of the seq2seq backbone (see README: Training). "
+        description="Multi-task LoRA training of the seq2seq backbone (see docs/training.md). "
         "The output directory becomes a PEFT adapter (adapter_config.json, "
         "adapter_model.safetensors) plus convrec_config.json; checkpoints under "
         "DIR/checkpoints allow --resume. Runs on CPU as is, and on several GPUs with "
