@@ -250,6 +250,18 @@ def test_k_control_sets_the_list_length_unless_the_chat_asks(chat):
         chat.respond("I loved Fargo", [], k=0)
 
 
+@pytest.mark.parametrize("k", ["5", 3.5, True, None.__class__, float("nan"), 10**9])
+def test_a_k_that_is_not_a_whole_number_in_range_is_a_value_error(chat, k):
+    with pytest.raises(ValueError, match="k must be a whole number"):
+        chat.respond("I loved Fargo", [], k=k)
+
+
+@pytest.mark.parametrize("alpha", ["0.5", float("nan"), True, -0.1, 1.5])
+def test_an_alpha_out_of_range_or_not_a_number_is_a_value_error(chat, alpha):
+    with pytest.raises(ValueError, match="alpha must be a number"):
+        chat.respond("I loved Fargo", [], alpha=alpha)
+
+
 def test_alpha_control_moves_known_users_lists_between_cf_and_llm(llm_data, index_llm):
     from convrec import Recommender
 

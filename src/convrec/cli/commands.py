@@ -73,15 +73,30 @@ def _init_adapter(name: str | None) -> str | None:
     return str(found)
 
 
-def _parse_columns(text: str | None) -> dict[str, str]:
+COLUMN_ROLES = ("user", "item", "rating", "timestamp", "title", "year", "genres", "text",
+                "review", "summary")  # fmt: skip
+"""The roles ``--columns`` maps to a table's columns (see :func:`convrec.data.load_table`)."""
+
+
+def _parse_columns(text: str | None) -> dict[str, str | None]:
+    """``"user=uid,item=iid"`` -> ``{"user": "uid", "item": "iid", "rating": None}``: a table
+    given without a rating column is implicit data (every interaction weighs 1)."""
     if not text:
         return {}
-    out: dict[str, str] = {}
+    out: dict[str, str | None] = {}
     for part in text.split(","):
         key, sep, value = part.partition("=")
-        if not sep or not key.strip() or not value.strip():
-            raise ValueError(f"--columns: expected name=column pairs, got {part!r}")
-        out[key.strip()] = value.strip()
+        key, value = key.strip(), value.strip()
+        if not sep or not key or not value:
+            raise ValueError(f"--columns: expected role=column pairs, got {part[:80]!r}")
+        if key not in COLUMN_ROLES:
+            raise ValueError(
+                f"--columns: unknown role {key[:40]!r}; roles: {', '.join(COLUMN_ROLES)}"
+            )
+        if key in out:
+            raise ValueError(f"--columns: role {key!r} given twice")
+        out[key] = value
+    out.setdefault("rating", None)
     return out
 
 

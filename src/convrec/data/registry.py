@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import inspect
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,19 +74,36 @@ def load_dataset(spec: str | Path, **options: Any) -> Dataset:
             found = find_movielens_100k()
             if found is None:
                 raise DatasetNotFoundError(ML_100K_HELP)
-            return load_movielens(found, **{"name": "ml-100k", **options})
+            return _call(load_movielens, found, {"name": "ml-100k", **options})
         raise DatasetNotFoundError("no such file or directory (known names: ml-100k)", path=path)
     if path.is_dir():
         return _load_directory(path, options)
     return _load_file(path, options)
 
 
+def _call(loader: Callable[..., Dataset], path: Path, options: dict[str, Any]) -> Dataset:
+    """``loader(path, **options)``, or a one-line error naming the options it does not take."""
+    takes = [
+        n
+        for n, p in inspect.signature(loader).parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY or (p.default is not inspect.Parameter.empty)
+    ]
+    unknown = [k for k in options if k not in takes]
+    if unknown:
+        raise DataError(
+            f"the {loader.__name__.removeprefix('load_')} format takes no option "
+            f"{', '.join(map(repr, unknown))} (it takes: {', '.join(takes)})",
+            path=path,
+        )
+    return loader(path, **options)
+
+
 def _load_directory(path: Path, options: dict[str, Any]) -> Dataset:
     if (path / "u.data").is_file() or (path / "ratings.csv").is_file():
-        return load_movielens(path, **options)
+        return _call(load_movielens, path, options)
     if any(path.glob("*.inter")):
         loader = load_movielens if path.name.startswith("ml-") else load_recbole
-        return loader(path, **options)
+        return _call(loader, path, options)
     raise DataError(
         f"cannot tell the dataset format of this directory; supported: {FORMATS}", path=path
     )
@@ -94,13 +113,13 @@ def _load_file(path: Path, options: dict[str, Any]) -> Dataset:
     name = path.name.lower()
     base = name.removesuffix(".gz")
     if name == "u.data" or (name == "ratings.csv" and _starts_with(path, b"userId,movieId,")):
-        return load_movielens(path.parent, **options)
+        return _call(load_movielens, path.parent, options)
     if base.endswith(".inter"):
-        return load_recbole(path, **options)
+        return _call(load_recbole, path, options)
     if base.endswith(_JSON):
-        return load_amazon(path, **options)
+        return _call(load_amazon, path, options)
     if base.endswith(_TABLE) or name.endswith(PARQUET_SUFFIXES):
-        return load_table(path, **options)
+        return _call(load_table, path, options)
     raise DataError(
         f"unknown data format '{path.suffix or path.name}'; supported: {FORMATS}", path=path
     )

@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any
 
 from convrec.dialogue import replies
@@ -137,10 +138,16 @@ class Chat:
         except Exception:  # a malformed history must not end the conversation
             log.exception("could not replay the chat history")
             state = DialogueState(self.default)
-        if k is not None and not 1 <= k <= MAX_K:
-            raise ValueError(f"k must be in [1, {MAX_K}], got {k}")
-        if alpha is not None and not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        if k is not None and (
+            isinstance(k, bool) or not isinstance(k, Integral) or not 1 <= k <= MAX_K
+        ):
+            raise ValueError(f"k must be a whole number in [1, {MAX_K}], got {k!r:.40}")
+        if alpha is not None and (
+            isinstance(alpha, bool)
+            or not isinstance(alpha, Real)
+            or not 0.0 <= alpha <= 1.0
+        ):
+            raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r:.40}")
         options = _Options(domain if domain in self.recommenders else None, k or DEFAULT_K, alpha)
         try:
             text = message if isinstance(message, str) else str(message or "")
