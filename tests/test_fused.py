@@ -17,6 +17,7 @@ from convrec.cf.seqlinear import SequentialLinear  # noqa: E402
 from convrec.evaluation.fused import AdapterLoader, FusedModel, SharedParts  # noqa: E402
 from convrec.evaluation.splits import leave_last_out_split, random_split  # noqa: E402
 from convrec.llm.backbone import BackboneConfig  # noqa: E402
+from convrec.recommender.neighbours import item_neighbours  # noqa: E402
 from convrec.training.train import TrainConfig, train  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning")
@@ -192,7 +193,9 @@ def test_export_halves_the_adapter_and_keeps_its_scores(llm_data, adapter, tmp_p
     rows = random_split(llm_data).train
     users, items = llm_data.user[:16], llm_data.item[:16]
     ratings = [
-        LLMModel.from_pretrained(d).fit(llm_data, rows).predict_ratings(users, items)
+        LLMModel.from_pretrained(d)
+        .fit(llm_data, rows, item_neighbours(llm_data, rows))
+        .predict_ratings(users, items)
         for d in (adapter, out)
     ]
     np.testing.assert_allclose(ratings[0], ratings[1], atol=2e-2)
@@ -276,7 +279,9 @@ def test_an_adapter_bank_shares_one_backbone_and_switches_per_call(llm_data, ada
     cands = np.stack([llm_data.item[:6], llm_data.item[6:12]]).astype(np.int32)
     refs = {}
     for name, path in (("a", adapter), ("b", other)):
-        alone = LLMModel.from_pretrained(path, inference="lora").fit(llm_data, rows)
+        alone = LLMModel.from_pretrained(path, inference="lora").fit(
+            llm_data, rows, item_neighbours(llm_data, rows)
+        )
         refs[name] = (alone.predict_ratings(users, items), alone.score_candidates(users[:2], cands))
     assert not np.allclose(refs["a"][0], refs["b"][0], atol=1e-3)
 
@@ -287,7 +292,7 @@ def test_an_adapter_bank_shares_one_backbone_and_switches_per_call(llm_data, ada
     }
     assert models["a"].backbone.model is models["b"].backbone.model  # one set of base weights
     for m in models.values():
-        m.fit(llm_data, rows)
+        m.fit(llm_data, rows, item_neighbours(llm_data, rows))
     results = {name: [] for name in models}
 
     def run(name):
@@ -309,7 +314,9 @@ def test_an_adapter_bank_shares_one_backbone_and_switches_per_call(llm_data, ada
     with pytest.raises(ValueError, match="already has an adapter named 'a'"):
         LLMModel.from_pretrained(other, bank=bank, name="a")
     saved = models["b"].save_pretrained(tmp_path / "saved")  # the banked adapter, as loaded
-    reloaded = LLMModel.from_pretrained(saved, inference="lora").fit(llm_data, rows)
+    reloaded = LLMModel.from_pretrained(saved, inference="lora").fit(
+        llm_data, rows, item_neighbours(llm_data, rows)
+    )
     np.testing.assert_allclose(reloaded.predict_ratings(users, items), refs["b"][0], atol=1e-5)
 
 

@@ -206,12 +206,18 @@ def test_shipped_default_by_name():
     assert len(rec.recommend(user=1, k=5)) == 5
 
 
-@pytest.mark.parametrize(
-    ("method", "normalisation"),
-    [("weighted", "zscore"), ("weighted", "minmax"), ("weighted", "none"), ("rrf", "zscore")],
-)
+FUSIONS_TESTED = [
+    ("weighted", "zscore"),
+    ("weighted", "minmax"),
+    ("weighted", "none"),
+    ("rrf", "zscore"),
+]
+
+
+@pytest.mark.parametrize(("method", "normalisation"), FUSIONS_TESTED)
 def test_fusion_contributions_add_up_to_the_fused_scores(method, normalisation):
-    from convrec.cf.fusion import contributions, fuse
+    from convrec.cf.fusion import fuse, fuse_with_shares
+    from convrec.cf.oracle import fusion_contributions
 
     rng = np.random.default_rng(3)
     cand = np.stack([rng.permutation(20)[:12] for _ in range(4)]).astype(np.int32)
@@ -221,7 +227,13 @@ def test_fusion_contributions_add_up_to_the_fused_scores(method, normalisation):
     sources[2, 3] = np.nan  # nor did the third for a whole user
     weights = np.asarray([1.0, 0.5, 0.25], np.float32)
     ids, fused = fuse(cand, sources, weights, k=12, method=method, normalisation=normalisation)
-    shares = contributions(cand, sources, weights, method, normalisation)
+    one_ids, one_fused, shares = fuse_with_shares(
+        cand, sources, weights, k=12, method=method, normalisation=normalisation
+    )
+    assert np.array_equal(one_ids, ids) and one_fused.tobytes() == fused.tobytes()
+    np.testing.assert_allclose(
+        shares, fusion_contributions(cand, sources, weights, method, normalisation), atol=1e-6
+    )
     for b in range(4):
         position = {int(i): j for j, i in enumerate(cand[b]) if i >= 0}
         for item, score in zip(ids[b], fused[b], strict=True):
@@ -231,7 +243,36 @@ def test_fusion_contributions_add_up_to_the_fused_scores(method, normalisation):
                 )
     assert np.isnan(shares[:, 1, 9:]).all() and np.isnan(shares[1, 2, :5]).all()
     with pytest.raises(ValueError, match="weights"):
-        contributions(cand, sources, [1.0, -1.0, 0.0])
+        fusion_contributions(cand, sources, [1.0, -1.0, 0.0])
+    with pytest.raises(ValueError, match="weights"):
+        fuse_with_shares(cand, sources, [1.0, -1.0, 0.0])
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(("method", "normalisation"), FUSIONS_TESTED)
+def test_one_fusion_pass_gives_the_native_ranking_bit_for_bit(seed, method, normalisation):
+    """The Recommender's one fusion pass against the native kernel: same ids, same float32
+    scores, on ties, large offsets, padding, missing scores and zero weights."""
+    from convrec.cf.fusion import fuse, fuse_with_shares
+
+    rng = np.random.default_rng(seed)
+    for trial in range(40):
+        b, c, s = int(rng.integers(1, 6)), int(rng.integers(1, 30)), int(rng.integers(1, 4))
+        cand = np.stack([rng.permutation(c + 10)[:c] for _ in range(b)]).astype(np.int32)
+        cand[rng.random((b, c)) < 0.15] = -1
+        scale = (1.0, 1e3, 0.1)[trial % 3]
+        sources = rng.normal(size=(s, b, c)) * scale + (0.0, 5e4, 0.0)[trial % 3]
+        if trial % 4 == 1:
+            sources = np.round(sources)  # many ties
+        sources = sources.astype(np.float32)
+        sources[rng.random((s, b, c)) < 0.2] = np.nan
+        weights = rng.random(s).astype(np.float32)
+        weights[rng.random(s) < 0.2] = 0.0
+        k, rrf_k = int(rng.integers(1, c + 4)), float(rng.choice([0.0, 1.0, 60.0]))
+        want = fuse(cand, sources, weights, k, method, normalisation, rrf_k)
+        got = fuse_with_shares(cand, sources, weights, k, method, normalisation, rrf_k)
+        assert np.array_equal(got[0], want[0])
+        assert got[1].tobytes() == want[1].tobytes()
 
 
 def test_alpha_sets_the_balance_between_cf_and_llm(index_llm):

@@ -1,8 +1,10 @@
-"""Typed records the Recommender returns: evidence, scored items and whole recommendations."""
+"""Typed records the Recommender returns (evidence, scored items, recommendations), list
+filters, and the item-neighbour interface the LLM prompt builder reads."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ class ScoredItem:
         ``"llm"`` when the model's text passed the grounding check, ``"template"`` otherwise.
     contributions : dict[str, float]
         Each source's share of ``score`` as fused (its normalised score times its
-        weight, see :func:`convrec.cf.fusion.contributions`); the values add up to
+        weight, see :func:`convrec.cf.fusion.fuse_with_shares`); the values add up to
         ``score``. Empty when the item was not fused (popular or similar-item lists).
     """
 
@@ -121,3 +123,26 @@ class ItemFilter:
     @property
     def empty(self) -> bool:
         return self == ItemFilter()
+
+
+class ItemNeighbours(Protocol):
+    """An item-item neighbour model as the LLM prompt builder reads it.
+
+    The recommender's own item-kNN (:class:`convrec.cf.knn.ItemKNN`, fitted on the same rows
+    as the builder) is one: the builder takes it instead of fitting another.
+
+    Attributes
+    ----------
+    similarity_ : scipy.sparse.csr_matrix
+        ``float32[n_items, n_items]`` top-K item-item similarities, int32 sorted indices
+        (``None`` before the model is fitted).
+    """
+
+    similarity_: Any
+
+    def recommend(
+        self, user_items_batch: Any, k: int = ..., exclude_seen: bool = ...
+    ) -> tuple[Any, Any]:
+        """Top-``k`` items after each history row (``float32[B, n_items]`` CSR): ``int32[B, k]``
+        items best first, padded with -1, and ``float32[B, k]`` their scores."""
+        ...

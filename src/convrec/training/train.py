@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from convrec.cf.knn import ItemKNN
 from convrec.data.dataset import Dataset
 from convrec.evaluation.splits import fingerprint, leave_last_out_split, random_split
 from convrec.llm import checkpoint as ckpt
@@ -121,7 +122,8 @@ class Trainer:
         for task, rows in self.rows.items():
             key = id(rows)
             if key not in fitted:
-                fitted[key] = PromptBuilder(prompts).fit(data, rows)
+                knn = ItemKNN(n_neighbours=prompts.n_neighbours).fit(data, rows)
+                fitted[key] = PromptBuilder(prompts).fit(data, rows, knn)
             self.builders[task] = fitted[key]
         self.rerank_lists: dict[int, np.ndarray] = {}
         if Task.RERANK in self.rows:
