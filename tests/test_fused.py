@@ -97,6 +97,22 @@ def test_the_chosen_fusion_survives_save_pretrained(llm_data, shared, tmp_path):
     np.testing.assert_allclose(sa, sb, rtol=1e-4, atol=1e-5)
 
 
+def test_the_llm_reads_the_recommenders_own_item_knn(llm_data, shared, adapter, tmp_path):
+    """One neighbour matrix per recommender: built, with an adapter, and saved and loaded."""
+    split = leave_last_out_split(llm_data)
+    fused = shared.recommender(llm_data, split.train)
+    assert fused.llm.model.builder.neighbours is fused.neighbours
+    rec = Recommender.build(llm_data, split.train).with_adapter(adapter)
+    assert rec.llm.builder.neighbours is rec.neighbours
+    assert rec.llm.builder.neighbours.similarity_ is rec.similarity
+    rec.save_pretrained(tmp_path / "rec")
+    loaded = Recommender.from_pretrained(tmp_path / "rec")
+    assert loaded.llm.builder.neighbours is loaded.neighbours
+    assert (loaded.similarity != rec.similarity).nnz == 0
+    users = np.arange(6, dtype=np.int32)
+    assert loaded.llm.cf_candidates(users).tolist() == rec.llm.cf_candidates(users).tolist()
+
+
 def test_convrec_eval_scores_fused_beside_cf_and_llm(ratings_csv, adapter, tmp_path, capsys):
     from convrec.cli import main
 

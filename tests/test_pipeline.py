@@ -180,6 +180,24 @@ def test_save_pretrained_round_trip(rec, tmp_path):
     assert {"convrec_recommender.json", "dataset", "cf.npz", "rating.npz"} <= files
 
 
+def test_the_recommenders_item_knn_is_the_native_top_50_cosine(rec, tmp_path):
+    from convrec.cf.knn import ItemKNN
+    from convrec.cf.sequential import item_cosine
+
+    want = item_cosine(rec.data, rec.rows, 50)
+    assert rec.neighbours.config.n_neighbours == 50 and rec.similarity is rec.neighbours.similarity_
+    for got in (rec.similarity, ItemKNN(n_neighbours=50).fit(rec.data, rec.rows).similarity_):
+        assert np.array_equal(got.indptr, want.indptr)
+        assert np.array_equal(got.indices, want.indices)
+        assert got.data.tobytes() == want.data.tobytes()
+    rec.save_pretrained(tmp_path / "rec")
+    loaded = Recommender.from_pretrained(tmp_path / "rec")
+    histories = loaded.neighbours.user_items_[:5]
+    a, _ = rec.neighbours.recommend(histories, k=5)
+    b, _ = loaded.neighbours.recommend(histories, k=5)
+    assert a.tolist() == b.tolist() and loaded.similarity.data.tobytes() == want.data.tobytes()
+
+
 def test_sequential_linear_candidates_round_trip(tmp_path):
     config = RecommenderConfig(n_candidates=8, cf={"model": "SequentialLinear", "l2": 1.0})
     rec = Recommender.build(_data(), config=config)

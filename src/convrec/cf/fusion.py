@@ -119,10 +119,10 @@ def fuse_with_shares(
     present = wsum >= 0.0
     if method == "weighted":
         fused = np.divide(acc, wsum, out=np.zeros_like(acc), where=wsum > 0.0)
-        shares = terms / np.where(wsum > 0.0, wsum, 1.0)[None]
+        parts = terms / np.where(wsum > 0.0, wsum, 1.0)[None]
     else:
-        fused, shares = acc, terms
-    shares = np.where(valid, shares, np.nan).astype(np.float32)
+        fused, parts = acc, terms
+    shares = np.where(valid, parts, np.nan).astype(np.float32)
     fused32 = fused.astype(np.float32)
     # top-k by (score desc, id asc) over the present candidates; absent ones sort last
     order = np.lexsort((cand, -fused32.astype(np.float64), ~present), axis=-1)[:, :k]
