@@ -2,7 +2,8 @@
 target likelihoods with each prompt encoded once, batched generation.
 
 The reference (naive) paths the tests and benchmarks check them against are
-:mod:`convrec.llm.scoring_reference`; the decoder plumbing is :mod:`convrec.llm.decoder_heads`.
+:mod:`convrec.llm.scoring_reference`; the decoder plumbing is :mod:`convrec.llm.decoder_heads`,
+the settings and result types :mod:`convrec.llm.scoring_types` (re-exported here).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import copy
 import inspect
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ from convrec.data.titles import tidy_text
 from convrec.llm.backbone import Backbone
 from convrec.llm.bert_decoder import first_step_logits, folds, heads_tokens
 from convrec.llm.decoder_heads import answer_logits, answer_margin, cross_cache, keeps_logits
+from convrec.llm.scoring_types import RATING_VALUES, Decoding, RatingScores
 from convrec.llm.tasks import RANKING_ANSWERS, RERANK_CUE
 
 __all__ = [
@@ -35,40 +36,8 @@ __all__ = [
     "tidy_text",
 ]
 
-RATING_VALUES = (1, 2, 3, 4, 5)
 CANDIDATE_TOKENS = 96
 """Token limit of a rerank candidate text read by the decoder."""
-
-
-@dataclass(frozen=True)
-class Decoding:
-    """How explanations are generated (Hugging Face generation settings).
-
-    Attributes
-    ----------
-    num_beams : int
-        1 is greedy decoding; more runs beam search.
-    length_penalty : float
-        Beam scores are divided by ``length ** length_penalty`` (beam search only).
-    no_repeat_ngram_size : int
-        > 0: no n-gram of that size occurs twice in one text.
-    """
-
-    num_beams: int = 1
-    length_penalty: float = 1.0
-    no_repeat_ngram_size: int = 0
-
-    def __post_init__(self) -> None:
-        if isinstance(self.num_beams, bool) or not isinstance(self.num_beams, int):
-            raise ValueError(f"num_beams must be an integer, got {self.num_beams!r}")
-        if self.num_beams < 1:
-            raise ValueError(f"num_beams must be >= 1, got {self.num_beams}")
-        if not np.isfinite(self.length_penalty):
-            raise ValueError(f"length_penalty must be finite, got {self.length_penalty!r}")
-        if not isinstance(self.no_repeat_ngram_size, int) or self.no_repeat_ngram_size < 0:
-            raise ValueError(
-                f"no_repeat_ngram_size must be an integer >= 0, got {self.no_repeat_ngram_size!r}"
-            )
 
 
 def _expectation(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -76,28 +45,6 @@ def _expectation(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     any shift per row cancels) and the expected rating: ``float32[N, 5]``, ``float32[N]``."""
     probs = torch.softmax(torch.from_numpy(scores), dim=-1).numpy().astype(np.float32)
     return probs, (probs @ np.asarray(RATING_VALUES, np.float32)).astype(np.float32)
-
-
-@dataclass(frozen=True)
-class RatingScores:
-    """Result of :meth:`Scorer.rating_scores`.
-
-    Attributes
-    ----------
-    expected : numpy.ndarray
-        ``float32[N]`` expected rating under the distribution renormalised over "1".."5".
-    probs : numpy.ndarray
-        ``float32[N, 5]`` that distribution.
-    mass : numpy.ndarray
-        ``float32[N]`` full-vocabulary probability the model gives the rating tokens.
-    top_token : numpy.ndarray
-        ``int64[N]`` the full-vocabulary argmax token at that step (what greedy decoding emits).
-    """
-
-    expected: np.ndarray
-    probs: np.ndarray
-    mass: np.ndarray
-    top_token: np.ndarray
 
 
 class Scorer:
