@@ -105,7 +105,8 @@ class Recommender:
     def similarity(self) -> sp.csr_matrix:
         """``float32[n_items, n_items]`` item-item cosine neighbours (:attr:`neighbours`)."""
         sim = self.neighbours.similarity_
-        assert sim is not None
+        if sim is None:
+            raise RuntimeError("the recommender's item-kNN is not fitted")
         return sim
 
     @property
