@@ -95,6 +95,8 @@ def main() -> None:
     from convrec.llm import REGISTRY, PromptBuilder, Task
     from convrec.llm.backbone import BackboneConfig, inference_copy, load_backbone
     from convrec.llm.scoring import Scorer
+    from convrec.llm.scoring_reference import ReferenceScorer
+    from convrec.recommender.neighbours import item_neighbours
 
     shipped = _shipped_llm()
     rating_template = args.rating_template
@@ -111,11 +113,12 @@ def main() -> None:
         raise SystemExit("ml-100k not found: pip install --no-deps recbole==1.2.1")
     data = load_movielens(path)
     split = random_split(data)
-    builder = PromptBuilder().fit(data, split.train)
+    builder = PromptBuilder().fit(data, split.train, item_neighbours(data, split.train))
     backbone = load_backbone(BackboneConfig())  # LoRA-wrapped, as in training
     if args.inference != "lora":
         backbone = inference_copy(backbone, int8=args.inference == "int8")
     scorer = Scorer(backbone, batch_size=32)
+    reference = ReferenceScorer(scorer)
     n_naive = lambda n: max(4, int(n * args.naive_fraction))  # noqa: E731
 
     rows = split.test[: args.ratings]
@@ -124,10 +127,10 @@ def main() -> None:
     scorer.ratings(prompts[:32])  # warm-up
     r_fast = _rate(lambda: scorer.ratings(prompts), len(prompts))
     sub = prompts[: n_naive(len(prompts))]
-    r_naive = _rate(lambda: scorer.ratings_naive(sub), len(sub))
+    r_naive = _rate(lambda: reference.ratings(sub), len(sub))
 
     users = np.unique(data.user[split.test])[: args.users]
-    cands_ids = builder.knn.recommend(
+    cands_ids = builder.neighbours.recommend(
         data.user_items(split.train)[users], k=args.candidates, exclude_seen=True
     )[0]
     valid = cands_ids >= 0
@@ -137,7 +140,7 @@ def main() -> None:
     scorer.answer_scores(rank_prompts[:32])  # warm-up
     c_fast = _rate(lambda: scorer.answer_scores(rank_prompts), n_cands)
     sub = rank_prompts[: n_naive(n_cands)]
-    c_naive = _rate(lambda: scorer.answer_scores_naive(sub), len(sub))
+    c_naive = _rate(lambda: reference.answer_scores(sub), len(sub))
 
     # the next task: one history prompt per user, each candidate's title scored by likelihood
     owner = np.repeat(np.arange(len(users)), cands_ids.shape[1])[valid.ravel()]
@@ -146,7 +149,7 @@ def main() -> None:
     scorer.sequence_scores(next_prompts[:1], titles[:8], np.zeros(8, np.int64))  # warm-up
     n_fast = _rate(lambda: scorer.sequence_scores(next_prompts, titles, owner), n_cands)
     k = n_naive(n_cands)
-    n_slow = _rate(lambda: scorer.sequence_scores_naive(next_prompts, titles[:k], owner[:k]), k)
+    n_slow = _rate(lambda: reference.sequence_scores(next_prompts, titles[:k], owner[:k]), k)
 
     # the rerank task: one history prompt per user, each candidate's text read by the decoder
     rr_prompts = builder.history_prompts(Task.RERANK, users)
@@ -154,7 +157,7 @@ def main() -> None:
     texts = builder.candidate_texts(histories, owner, cands_ids[valid])
     scorer.cue_scores(rr_prompts[:1], texts[:8], np.zeros(8, np.int64))  # warm-up
     rr_fast = _rate(lambda: scorer.cue_scores(rr_prompts, texts, owner), n_cands)
-    rr_slow = _rate(lambda: scorer.cue_scores_naive(rr_prompts, texts[:k], owner[:k]), k)
+    rr_slow = _rate(lambda: reference.cue_scores(rr_prompts, texts[:k], owner[:k]), k)
     text_len = float(np.mean([len(x) for x in scorer.cue_inputs(texts)]))
 
     ex_prompts = builder.prompts(Task.EXPLANATION, data.user[rows[:32]], data.item[rows[:32]])

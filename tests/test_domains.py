@@ -81,13 +81,16 @@ def test_llm_prompts_ignore_names_guessed_from_reviews():
     # from all of their reviews, which must not change what the adapter is shown
     from convrec.llm.prompts import PromptBuilder
     from convrec.llm.tasks import Task
+    from convrec.recommender.neighbours import item_neighbours
 
     plain = _reviews_data()
     named = with_review_names(plain)
     assert named.catalog.title != plain.catalog.title
     rows = np.arange(plain.n_interactions)
     prompts = [
-        PromptBuilder().fit(data, rows).prompts(Task.RATING, data.user[:8], data.item[:8])
+        PromptBuilder()
+        .fit(data, rows, item_neighbours(data, rows))
+        .prompts(Task.RATING, data.user[:8], data.item[:8])
         for data in (plain, named)
     ]
     assert prompts[0] == prompts[1]

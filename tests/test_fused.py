@@ -17,6 +17,7 @@ from convrec.cf.seqlinear import SequentialLinear  # noqa: E402
 from convrec.evaluation.fused import AdapterLoader, FusedModel, SharedParts  # noqa: E402
 from convrec.evaluation.splits import leave_last_out_split, random_split  # noqa: E402
 from convrec.llm.backbone import BackboneConfig  # noqa: E402
+from convrec.recommender.neighbours import item_neighbours  # noqa: E402
 from convrec.training.train import TrainConfig, train  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning")
@@ -94,6 +95,22 @@ def test_the_chosen_fusion_survives_save_pretrained(llm_data, shared, tmp_path):
     b, sb = loaded.rank_users(users, k=5)
     assert a.tolist() == b.tolist()
     np.testing.assert_allclose(sa, sb, rtol=1e-4, atol=1e-5)
+
+
+def test_the_llm_reads_the_recommenders_own_item_knn(llm_data, shared, adapter, tmp_path):
+    """One neighbour matrix per recommender: built, with an adapter, and saved and loaded."""
+    split = leave_last_out_split(llm_data)
+    fused = shared.recommender(llm_data, split.train)
+    assert fused.llm.model.builder.neighbours is fused.neighbours
+    rec = Recommender.build(llm_data, split.train).with_adapter(adapter)
+    assert rec.llm.builder.neighbours is rec.neighbours
+    assert rec.llm.builder.neighbours.similarity_ is rec.similarity
+    rec.save_pretrained(tmp_path / "rec")
+    loaded = Recommender.from_pretrained(tmp_path / "rec")
+    assert loaded.llm.builder.neighbours is loaded.neighbours
+    assert (loaded.similarity != rec.similarity).nnz == 0
+    users = np.arange(6, dtype=np.int32)
+    assert loaded.llm.cf_candidates(users).tolist() == rec.llm.cf_candidates(users).tolist()
 
 
 def test_convrec_eval_scores_fused_beside_cf_and_llm(ratings_csv, adapter, tmp_path, capsys):
@@ -192,7 +209,9 @@ def test_export_halves_the_adapter_and_keeps_its_scores(llm_data, adapter, tmp_p
     rows = random_split(llm_data).train
     users, items = llm_data.user[:16], llm_data.item[:16]
     ratings = [
-        LLMModel.from_pretrained(d).fit(llm_data, rows).predict_ratings(users, items)
+        LLMModel.from_pretrained(d)
+        .fit(llm_data, rows, item_neighbours(llm_data, rows))
+        .predict_ratings(users, items)
         for d in (adapter, out)
     ]
     np.testing.assert_allclose(ratings[0], ratings[1], atol=2e-2)
@@ -276,7 +295,9 @@ def test_an_adapter_bank_shares_one_backbone_and_switches_per_call(llm_data, ada
     cands = np.stack([llm_data.item[:6], llm_data.item[6:12]]).astype(np.int32)
     refs = {}
     for name, path in (("a", adapter), ("b", other)):
-        alone = LLMModel.from_pretrained(path, inference="lora").fit(llm_data, rows)
+        alone = LLMModel.from_pretrained(path, inference="lora").fit(
+            llm_data, rows, item_neighbours(llm_data, rows)
+        )
         refs[name] = (alone.predict_ratings(users, items), alone.score_candidates(users[:2], cands))
     assert not np.allclose(refs["a"][0], refs["b"][0], atol=1e-3)
 
@@ -287,7 +308,7 @@ def test_an_adapter_bank_shares_one_backbone_and_switches_per_call(llm_data, ada
     }
     assert models["a"].backbone.model is models["b"].backbone.model  # one set of base weights
     for m in models.values():
-        m.fit(llm_data, rows)
+        m.fit(llm_data, rows, item_neighbours(llm_data, rows))
     results = {name: [] for name in models}
 
     def run(name):
@@ -309,7 +330,9 @@ def test_an_adapter_bank_shares_one_backbone_and_switches_per_call(llm_data, ada
     with pytest.raises(ValueError, match="already has an adapter named 'a'"):
         LLMModel.from_pretrained(other, bank=bank, name="a")
     saved = models["b"].save_pretrained(tmp_path / "saved")  # the banked adapter, as loaded
-    reloaded = LLMModel.from_pretrained(saved, inference="lora").fit(llm_data, rows)
+    reloaded = LLMModel.from_pretrained(saved, inference="lora").fit(
+        llm_data, rows, item_neighbours(llm_data, rows)
+    )
     np.testing.assert_allclose(reloaded.predict_ratings(users, items), refs["b"][0], atol=1e-5)
 
 

@@ -9,6 +9,7 @@ import pytest
 from convrec.evaluation.splits import random_split
 from convrec.llm import REGISTRY, PromptBuilder, Task, Template, TemplateRegistry
 from convrec.llm.tasks import PromptFields
+from convrec.recommender.neighbours import item_neighbours
 
 
 def test_llm_package_imports_without_torch(tmp_path):
@@ -45,7 +46,7 @@ def test_registry_rejects_fields_a_task_may_not_see():
 @pytest.fixture(scope="module")
 def fitted(llm_data):
     split = random_split(llm_data)
-    return PromptBuilder().fit(llm_data, split.train), split
+    return PromptBuilder().fit(llm_data, split.train, item_neighbours(llm_data, split.train)), split
 
 
 def test_training_records_never_use_held_out_or_opt_in_templates(fitted):
@@ -69,7 +70,7 @@ def test_prompt_carries_profile_evidence_and_item_text(fitted, llm_data):
     assert builder.title(i) in fields.item and str(llm_data.catalog.year[i]) in fields.item
     hist_items, hist_ratings = builder.history(u)
     rated = dict(zip(hist_items.tolist(), hist_ratings.tolist(), strict=True))
-    sim = builder.knn.similarity_
+    sim = builder.neighbours.similarity_
     nbr = set(sim.indices[sim.indptr[i] : sim.indptr[i + 1]].tolist()) & set(rated)
     assert nbr, "the synthetic data should give this pair CF evidence"
     for j in nbr:
@@ -87,7 +88,7 @@ def test_keywords_come_from_training_reviews_only(llm_data):
     for r in split.test:
         texts[r] = texts[r] + " zzzsecret zzzsecret"
     data = dataclasses.replace(llm_data, review_text=texts)
-    builder = PromptBuilder().fit(data, split.train)
+    builder = PromptBuilder().fit(data, split.train, item_neighbours(data, split.train))
     prompts = builder.prompts(Task.RATING, data.user[split.test], data.item[split.test])
     assert not any("zzzsecret" in p for p in prompts)
 
@@ -105,7 +106,7 @@ def test_target_never_leaks_into_its_prompt(llm_data, task):
     """For every template: the target is not in the prompt, and changing it changes nothing."""
     split = random_split(llm_data)
     rows = split.train[:25]
-    builder = PromptBuilder().fit(llm_data, split.train)
+    builder = PromptBuilder().fit(llm_data, split.train, item_neighbours(llm_data, split.train))
     for template in REGISTRY.for_task(task):
         records = builder.records(task, rows, templates=template.id)
         for rec in records:
@@ -113,7 +114,8 @@ def test_target_never_leaks_into_its_prompt(llm_data, task):
             if task in (Task.EXPLANATION, Task.NEXT):  # digits, yes / no appear elsewhere
                 assert rec.target.lower() not in rec.source.lower(), rec
         for k, rec in enumerate(records[:8]):
-            other = PromptBuilder().fit(_perturbed(llm_data, rec.row), split.train)
+            changed = _perturbed(llm_data, rec.row)
+            other = PromptBuilder().fit(changed, split.train, item_neighbours(changed, split.train))
             again = other.records(task, rows, templates=template.id)[k]
             assert again.source == rec.source, (template.id, rec.row)
             if task not in (Task.RANKING, Task.NEXT, Task.RERANK):  # targets: not the rating
@@ -123,7 +125,7 @@ def test_target_never_leaks_into_its_prompt(llm_data, task):
 def test_grounded_explanations_cite_true_evidence(llm_data):
     data = dataclasses.replace(llm_data, review_text=None, summary=None)
     split = random_split(data)
-    builder = PromptBuilder().fit(data, split.train)
+    builder = PromptBuilder().fit(data, split.train, item_neighbours(data, split.train))
     for rec in builder.records(Task.EXPLANATION, split.train[:60]):
         assert builder.title(rec.item) in rec.target
         items, ratings = builder.history(rec.user, exclude_item=rec.item)
@@ -139,7 +141,9 @@ def test_grounded_explanations_cite_true_evidence(llm_data):
 def test_items_without_titles_are_named_by_id(llm_data):
     catalog = dataclasses.replace(llm_data.catalog, title=list(llm_data.items.external))
     data = dataclasses.replace(llm_data, catalog=catalog)
-    builder = PromptBuilder().fit(data, random_split(data).train)
+    builder = PromptBuilder().fit(
+        data, train := random_split(data).train, item_neighbours(data, train)
+    )
     assert builder.title(3) == f"item {data.items.external[3]}"
 
 
@@ -189,7 +193,8 @@ def test_ranking_prompts_see_only_the_past_of_their_row(fitted, llm_data, task):
         )
         rating = llm_data.rating.copy()
         rating[later] = np.where(rating[later] >= 3, 1.0, 5.0)
-        other = PromptBuilder().fit(dataclasses.replace(llm_data, rating=rating), split.train)
+        changed = dataclasses.replace(llm_data, rating=rating)
+        other = PromptBuilder().fit(changed, split.train, item_neighbours(changed, split.train))
         again = other.records(task, rows, seed=5)[k]
         assert (again.item, again.target) == (rec.item, rec.target)
         assert again.source == rec.source, rec.row
@@ -260,7 +265,9 @@ def test_full_rerank_text_and_older_adapters(fitted, llm_data):
     from convrec.llm.prompts import PromptConfig, saved_prompt_config
 
     _, split = fitted
-    full = PromptBuilder(PromptConfig(rerank_text="full")).fit(llm_data, split.train)
+    full = PromptBuilder(PromptConfig(rerank_text="full")).fit(
+        llm_data, split.train, item_neighbours(llm_data, split.train)
+    )
     items, ratings = full.history(int(llm_data.user[split.train[0]]))
     item = int(full.cf_top([items])[0][0])
     text = full.candidate_text(items, ratings, item, 1)

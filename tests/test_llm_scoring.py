@@ -15,6 +15,8 @@ from convrec.llm import PromptBuilder, Task  # noqa: E402
 from convrec.llm.backbone import BackboneConfig, load_backbone  # noqa: E402
 from convrec.llm.model import LLMConfig, LLMModel  # noqa: E402
 from convrec.llm.scoring import Decoding, Scorer, tidy_text  # noqa: E402
+from convrec.llm.scoring_reference import ReferenceScorer  # noqa: E402
+from convrec.recommender.neighbours import item_neighbours  # noqa: E402
 
 
 def _train_a_little(backbone, records, steps=60, batch=16, lr=3e-3):
@@ -50,7 +52,7 @@ def _lora_with_random_b(tiny_t5_dir, seed):
 @pytest.fixture(scope="module")
 def setup(llm_data, tiny_t5_dir):
     split = random_split(llm_data)
-    builder = PromptBuilder().fit(llm_data, split.train)
+    builder = PromptBuilder().fit(llm_data, split.train, item_neighbours(llm_data, split.train))
     backbone = load_backbone(BackboneConfig(name_or_path=str(tiny_t5_dir)), lora=False)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
@@ -64,7 +66,7 @@ def test_one_step_rating_matches_generate_and_parse(setup):
     prompts = builder.prompts(Task.RATING, data.user[rows], data.item[rows])
     scorer = Scorer(backbone, batch_size=5)  # uneven batches, mixed prompt lengths
     fast = scorer.rating_scores(prompts)
-    naive, tokens = scorer.ratings_naive(prompts)
+    naive, tokens = ReferenceScorer(scorer).ratings(prompts)
     assert fast.expected.dtype == np.float32 and fast.expected.shape == (len(rows),)
     assert np.all((fast.expected >= 1) & (fast.expected <= 5))
     np.testing.assert_allclose(fast.probs.sum(1), 1.0, rtol=1e-5)
@@ -87,7 +89,7 @@ def test_batched_answer_scores_equal_one_forward_per_candidate(setup):
     assert all(builder.title(int(i)) in p for i, p in zip(items, prompts, strict=True))
     scorer = Scorer(backbone, batch_size=4)  # uneven batches, mixed prompt lengths
     fast = scorer.answer_scores(prompts)
-    naive = scorer.answer_scores_naive(prompts)
+    naive = ReferenceScorer(scorer).answer_scores(prompts)
     assert fast.shape == (15,) and fast.dtype == np.float32
     np.testing.assert_allclose(fast, naive, rtol=1e-4, atol=1e-4)
     assert fast[10] == fast[11]  # the same (user, candidate) twice
@@ -103,7 +105,7 @@ def test_title_likelihoods_encode_once_and_equal_one_forward_per_candidate(setup
     titles = [builder.title(i) for i in items]
     scorer = Scorer(backbone, batch_size=2)  # several encoder batches, decoder chunks of 8
     fast = scorer.sequence_scores(prompts, titles, owner)
-    naive = scorer.sequence_scores_naive(prompts, titles, owner)
+    naive = ReferenceScorer(scorer).sequence_scores(prompts, titles, owner)
     assert fast.shape == (len(items),) and fast.dtype == np.float32
     assert np.all(fast < 0)  # log-probabilities of whole titles
     np.testing.assert_allclose(fast, naive, rtol=1e-4, atol=1e-4)
@@ -124,7 +126,7 @@ def test_title_likelihoods_encode_once_and_equal_one_forward_per_candidate(setup
 def test_next_ranking_scores_candidates_by_title_likelihood(setup):
     data, split, _, backbone = setup
     model = LLMModel(LLMConfig(n_candidates=5, ranking="next"), backbone=backbone)
-    model.fit(data, split.train)
+    model.fit(data, split.train, item_neighbours(data, split.train))
     users = data.user[split.test[:3]]
     cands = np.array([[1, 2, -1], [4, -1, -1], [5, 6, 7]], np.int32)
     scores = model.score_candidates(users, cands)
@@ -132,7 +134,7 @@ def test_next_ranking_scores_candidates_by_title_likelihood(setup):
     prompts = model.builder.history_prompts(Task.NEXT, users)
     rows, cols = np.nonzero(cands >= 0)
     titles = [model.builder.title(int(i)) for i in cands[rows, cols]]
-    want = Scorer(backbone).sequence_scores_naive(prompts, titles, rows)
+    want = ReferenceScorer(Scorer(backbone)).sequence_scores(prompts, titles, rows)
     np.testing.assert_allclose(scores[rows, cols], want, rtol=1e-4, atol=1e-4)
     histories = [model.builder.history(int(u)) for u in users]
     np.testing.assert_allclose(model.score_candidates_for(histories, cands), scores)
@@ -167,7 +169,7 @@ def test_beam_decoding_is_configured_length_limited_and_wired_to_explain(setup):
         LLMConfig(explain_max_tokens=5, explain_beams=3, explain_length_penalty=0.6,
                   explain_no_repeat_ngram=2),
         backbone=backbone,
-    ).fit(data, split.train)  # fmt: skip
+    ).fit(data, split.train, item_neighbours(data, split.train))  # fmt: skip
     assert model.config.decoding() == beam
     assert model.explain(data.user[rows], data.item[rows]) == texts
 
@@ -192,7 +194,9 @@ def test_llm_model_implements_the_evaluation_interface(setup):
         backbone=backbone,
         train=lambda m, d, rows: calls.append(len(rows)),
     )
-    assert model.fit(data, split.train) is model and calls == [len(split.train)]
+    assert model.fit(data, split.train, item_neighbours(data, split.train)) is model and calls == [
+        len(split.train)
+    ]
     rows = split.test[:10]
     ratings = model.predict_ratings(data.user[rows], data.item[rows])
     assert ratings.shape == (10,) and ratings.dtype == np.float32
@@ -229,7 +233,7 @@ def test_explicit_histories_score_like_the_users_they_copy(setup):
     """A new session whose history equals a known user's gets that user's scores."""
     data, split, _, backbone = setup
     model = LLMModel(LLMConfig(n_candidates=5, explain_max_tokens=4), backbone=backbone)
-    model.fit(data, split.train)
+    model.fit(data, split.train, item_neighbours(data, split.train))
     users = data.user[split.test[:3]]
     cands = model.cf_candidates(users)
     histories = [model.builder.history(int(u)) for u in users]
@@ -252,7 +256,9 @@ def test_llm_model_scores_from_a_merged_or_int8_copy(setup, tiny_t5_dir):
     u, i = data.user[rows], data.item[rows]
     out = {}
     for mode in ("lora", "merged", "int8"):
-        model = LLMModel(LLMConfig(inference=mode), backbone=lora).fit(data, split.train)
+        model = LLMModel(LLMConfig(inference=mode), backbone=lora).fit(
+            data, split.train, item_neighbours(data, split.train)
+        )
         out[mode] = model.predict_ratings(u, i)
         assert (model.scorer.backbone is lora) == (mode == "lora")
     np.testing.assert_allclose(out["merged"], out["lora"], atol=1e-4)
@@ -272,7 +278,7 @@ def test_rerank_scores_encode_once_and_equal_one_forward_per_candidate(setup):
     assert all(t.endswith("next?") for t in texts)
     scorer = Scorer(backbone, batch_size=2)  # several encoder batches, decoder chunks of 8
     fast = scorer.cue_scores(prompts, texts, owner)
-    naive = scorer.cue_scores_naive(prompts, texts, owner)
+    naive = ReferenceScorer(scorer).cue_scores(prompts, texts, owner)
     assert fast.shape == (len(items),) and fast.dtype == np.float32
     np.testing.assert_allclose(fast, naive, rtol=1e-4, atol=1e-4)
     assert fast[3] == fast[4]  # the same (prompt, candidate) twice
@@ -295,7 +301,7 @@ def test_rerank_scores_encode_once_and_equal_one_forward_per_candidate(setup):
 def test_rerank_ranking_scores_candidates_after_one_history_prompt(setup):
     data, split, _, backbone = setup
     model = LLMModel(LLMConfig(n_candidates=5, ranking="rerank"), backbone=backbone)
-    model.fit(data, split.train)
+    model.fit(data, split.train, item_neighbours(data, split.train))
     users = data.user[split.test[:3]]
     cands = model.cf_candidates(users)
     cands[0, 2:] = -1
@@ -309,7 +315,7 @@ def test_rerank_ranking_scores_candidates_after_one_history_prompt(setup):
     rows, cols = np.nonzero(cands >= 0)
     texts = model.builder.candidate_texts(histories, rows, cands[rows, cols])
     assert " rank 1 " in texts[0] and " unranked " in texts[int(np.flatnonzero(rows == 1)[1])]
-    want = Scorer(backbone).cue_scores_naive(prompts, texts, rows)
+    want = ReferenceScorer(Scorer(backbone)).cue_scores(prompts, texts, rows)
     np.testing.assert_allclose(scores[rows, cols], want, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(model.score_candidates_for(histories, cands), scores)
 
@@ -339,13 +345,13 @@ def test_default_backbone_projects_each_prompt_once_and_heads_only_the_answer(se
         fast = scorer.cue_scores(prompts, texts, owner)
         assert sum(projected) == len(keys) * len(users)  # each prompt's states projected once
         projected.clear()
-        naive = scorer.cue_scores_naive(prompts, texts, owner)
+        naive = ReferenceScorer(scorer).cue_scores(prompts, texts, owner)
         assert sum(projected) == len(keys) * len(items)
         np.testing.assert_allclose(fast, naive, rtol=1e-4, atol=1e-4)
         prompts = builder.history_prompts_for(Task.NEXT, histories)
         titles = [builder.title(int(i)) for i in items]
         fast = scorer.sequence_scores(prompts, titles, owner)
-        naive = scorer.sequence_scores_naive(prompts, titles, owner)
+        naive = ReferenceScorer(scorer).sequence_scores(prompts, titles, owner)
         np.testing.assert_allclose(fast, naive, rtol=1e-4, atol=1e-4)
     finally:
         for h in hooks:

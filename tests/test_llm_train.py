@@ -17,6 +17,7 @@ from convrec.llm import checkpoint as ckpt  # noqa: E402
 from convrec.llm.backbone import BackboneConfig, load_adapter, load_backbone  # noqa: E402
 from convrec.llm.model import LLMModel  # noqa: E402
 from convrec.llm.prompts import PromptConfig  # noqa: E402
+from convrec.recommender.neighbours import item_neighbours  # noqa: E402
 from convrec.training.train import TrainConfig, train  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning")
@@ -190,7 +191,7 @@ def test_a_chosen_template_is_validated_and_recorded_for_inference(llm_data, tin
     assert LLMModel.from_pretrained(tmp_path / "r5").config.templates == {"rating": "rating-5"}
 
     split = random_split(llm_data)
-    builder = PromptBuilder().fit(llm_data, split.train)
+    builder = PromptBuilder().fit(llm_data, split.train, item_neighbours(llm_data, split.train))
     sets = [
         build_validation(
             llm_data,

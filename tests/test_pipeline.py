@@ -189,6 +189,24 @@ def test_save_pretrained_round_trip(rec, tmp_path):
     assert {"convrec_recommender.json", "dataset", "cf.npz", "rating.npz"} <= files
 
 
+def test_the_recommenders_item_knn_is_the_native_top_50_cosine(rec, tmp_path):
+    from convrec.cf.knn import ItemKNN
+    from convrec.cf.sequential import item_cosine
+
+    want = item_cosine(rec.data, rec.rows, 50)
+    assert rec.neighbours.config.n_neighbours == 50 and rec.similarity is rec.neighbours.similarity_
+    for got in (rec.similarity, ItemKNN(n_neighbours=50).fit(rec.data, rec.rows).similarity_):
+        assert np.array_equal(got.indptr, want.indptr)
+        assert np.array_equal(got.indices, want.indices)
+        assert got.data.tobytes() == want.data.tobytes()
+    rec.save_pretrained(tmp_path / "rec")
+    loaded = Recommender.from_pretrained(tmp_path / "rec")
+    histories = loaded.neighbours.user_items_[:5]
+    a, _ = rec.neighbours.recommend(histories, k=5)
+    b, _ = loaded.neighbours.recommend(histories, k=5)
+    assert a.tolist() == b.tolist() and loaded.similarity.data.tobytes() == want.data.tobytes()
+
+
 def test_sequential_linear_candidates_round_trip(tmp_path):
     config = RecommenderConfig(n_candidates=8, cf={"model": "SequentialLinear", "l2": 1.0})
     rec = Recommender.build(_data(), config=config)
@@ -215,12 +233,18 @@ def test_shipped_default_by_name():
     assert len(rec.recommend(user=1, k=5)) == 5
 
 
-@pytest.mark.parametrize(
-    ("method", "normalisation"),
-    [("weighted", "zscore"), ("weighted", "minmax"), ("weighted", "none"), ("rrf", "zscore")],
-)
+FUSIONS_TESTED = [
+    ("weighted", "zscore"),
+    ("weighted", "minmax"),
+    ("weighted", "none"),
+    ("rrf", "zscore"),
+]
+
+
+@pytest.mark.parametrize(("method", "normalisation"), FUSIONS_TESTED)
 def test_fusion_contributions_add_up_to_the_fused_scores(method, normalisation):
-    from convrec.cf.fusion import contributions, fuse
+    from convrec.cf.fusion import fuse, fuse_with_shares
+    from convrec.cf.oracle import fusion_contributions
 
     rng = np.random.default_rng(3)
     cand = np.stack([rng.permutation(20)[:12] for _ in range(4)]).astype(np.int32)
@@ -230,7 +254,13 @@ def test_fusion_contributions_add_up_to_the_fused_scores(method, normalisation):
     sources[2, 3] = np.nan  # nor did the third for a whole user
     weights = np.asarray([1.0, 0.5, 0.25], np.float32)
     ids, fused = fuse(cand, sources, weights, k=12, method=method, normalisation=normalisation)
-    shares = contributions(cand, sources, weights, method, normalisation)
+    one_ids, one_fused, shares = fuse_with_shares(
+        cand, sources, weights, k=12, method=method, normalisation=normalisation
+    )
+    assert np.array_equal(one_ids, ids) and one_fused.tobytes() == fused.tobytes()
+    np.testing.assert_allclose(
+        shares, fusion_contributions(cand, sources, weights, method, normalisation), atol=1e-6
+    )
     for b in range(4):
         position = {int(i): j for j, i in enumerate(cand[b]) if i >= 0}
         for item, score in zip(ids[b], fused[b], strict=True):
@@ -240,7 +270,36 @@ def test_fusion_contributions_add_up_to_the_fused_scores(method, normalisation):
                 )
     assert np.isnan(shares[:, 1, 9:]).all() and np.isnan(shares[1, 2, :5]).all()
     with pytest.raises(ValueError, match="weights"):
-        contributions(cand, sources, [1.0, -1.0, 0.0])
+        fusion_contributions(cand, sources, [1.0, -1.0, 0.0])
+    with pytest.raises(ValueError, match="weights"):
+        fuse_with_shares(cand, sources, [1.0, -1.0, 0.0])
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(("method", "normalisation"), FUSIONS_TESTED)
+def test_one_fusion_pass_gives_the_native_ranking_bit_for_bit(seed, method, normalisation):
+    """The Recommender's one fusion pass against the native kernel: same ids, same float32
+    scores, on ties, large offsets, padding, missing scores and zero weights."""
+    from convrec.cf.fusion import fuse, fuse_with_shares
+
+    rng = np.random.default_rng(seed)
+    for trial in range(40):
+        b, c, s = int(rng.integers(1, 6)), int(rng.integers(1, 30)), int(rng.integers(1, 4))
+        cand = np.stack([rng.permutation(c + 10)[:c] for _ in range(b)]).astype(np.int32)
+        cand[rng.random((b, c)) < 0.15] = -1
+        scale = (1.0, 1e3, 0.1)[trial % 3]
+        sources = rng.normal(size=(s, b, c)) * scale + (0.0, 5e4, 0.0)[trial % 3]
+        if trial % 4 == 1:
+            sources = np.round(sources)  # many ties
+        sources = sources.astype(np.float32)
+        sources[rng.random((s, b, c)) < 0.2] = np.nan
+        weights = rng.random(s).astype(np.float32)
+        weights[rng.random(s) < 0.2] = 0.0
+        k, rrf_k = int(rng.integers(1, c + 4)), float(rng.choice([0.0, 1.0, 60.0]))
+        want = fuse(cand, sources, weights, k, method, normalisation, rrf_k)
+        got = fuse_with_shares(cand, sources, weights, k, method, normalisation, rrf_k)
+        assert np.array_equal(got[0], want[0])
+        assert got[1].tobytes() == want[1].tobytes()
 
 
 def test_alpha_sets_the_balance_between_cf_and_llm(index_llm):

@@ -1,10 +1,11 @@
 """Typed records the Recommender returns: evidence, explanations, scored items, item summaries,
-whole recommendations, and the list filters it takes."""
+whole recommendations; the list filters it takes, and the item-neighbour interface the LLM
+prompt builder reads."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class ScoredItem:
         The grounded explanation as a structured value (``None`` when not asked for).
     contributions : dict[str, float]
         Each source's share of ``score`` as fused (its normalised score times its
-        weight, see :func:`convrec.cf.fusion.contributions`); the values add up to
+        weight, see :func:`convrec.cf.fusion.fuse_with_shares`); the values add up to
         ``score``. Empty when the item was not fused (popular or similar-item lists).
     explanation : str | None
         ``why.text`` (set from :attr:`why`, not an argument).
@@ -199,3 +200,26 @@ class ItemFilter:
     @property
     def empty(self) -> bool:
         return self == ItemFilter()
+
+
+class ItemNeighbours(Protocol):
+    """An item-item neighbour model as the LLM prompt builder reads it.
+
+    The recommender's own item-kNN (:class:`convrec.cf.knn.ItemKNN`, fitted on the same rows
+    as the builder) is one: the builder takes it instead of fitting another.
+
+    Attributes
+    ----------
+    similarity_ : scipy.sparse.csr_matrix
+        ``float32[n_items, n_items]`` top-K item-item similarities, int32 sorted indices
+        (``None`` before the model is fitted).
+    """
+
+    similarity_: Any
+
+    def recommend(
+        self, user_items_batch: Any, k: int = ..., exclude_seen: bool = ...
+    ) -> tuple[Any, Any]:
+        """Top-``k`` items after each history row (``float32[B, n_items]`` CSR): ``int32[B, k]``
+        items best first, padded with -1, and ``float32[B, k]`` their scores."""
+        ...

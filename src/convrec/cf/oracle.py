@@ -1,4 +1,4 @@
-"""Readable numpy references of the native CF kernels (similarity, scoring + top-k, fusion).
+"""Readable numpy references of the native CF kernels (similarity, scoring + top-k, fusion, shares).
 
 These are slow, dense and meant for tests: each mirrors the documented semantics of its kernel,
 including the tie rule (higher score first, then the lower item index) and the float32 rounding
@@ -7,9 +7,12 @@ points, so results can be compared with exact id equality.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 
+from convrec.cf.fusion import METHODS, NORMALISATIONS
 from convrec.cf.types import FloatArray, IntArray
 
 
@@ -213,3 +216,69 @@ def fuse_topk(
         ids[b, : len(top)] = cand[top]
         scores[b, : len(top)] = fused32[top]
     return ids, scores
+
+
+def fusion_contributions(
+    candidates: Any,
+    sources: Any,
+    weights: Any = None,
+    method: str = "weighted",
+    normalisation: str = "zscore",
+    rrf_k: float = 60.0,
+) -> FloatArray:
+    """Each source's share of the fused score of every candidate: the reference of the shares
+    of :func:`convrec.cf.fusion.fuse_with_shares` (numpy means, one source and user at a time).
+
+    ``fusion_contributions(...).sum(axis=0)`` is the fused score. Same arguments and
+    semantics as :func:`convrec.cf.fusion.fuse`.
+
+    Returns
+    -------
+    float32[S, B, C]
+        ``weighted``: ``w_s z_s / sum_t w_t`` over the sources ``t`` present for the
+        candidate; ``rrf``: ``w_s / (rrf_k + rank_s)``. NaN where the source has no score
+        or the candidate is padding.
+    """
+    cand = np.asarray(candidates)
+    srcs = np.asarray(sources, dtype=np.float64)
+    if srcs.ndim == 2:
+        srcs = srcs[None]
+    if cand.ndim != 2 or srcs.ndim != 3 or srcs.shape[1:] != cand.shape:
+        raise ValueError(f"sources must have shape (S, *{cand.shape}), got {srcs.shape}")
+    w = np.ones(srcs.shape[0]) if weights is None else np.asarray(weights, np.float64)
+    if w.shape != (srcs.shape[0],) or not np.all(np.isfinite(w)) or (w < 0).any():
+        raise ValueError(f"weights must be {srcs.shape[0]} finite values >= 0")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if normalisation not in NORMALISATIONS:
+        raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {normalisation!r}")
+    valid = (cand[None] >= 0) & ~np.isnan(srcs)  # [S, B, C]
+    terms = np.full(srcs.shape, np.nan)
+    for s in range(srcs.shape[0]):
+        for b in range(cand.shape[0]):
+            ok = valid[s, b]
+            if ok.any():
+                terms[s, b, ok] = w[s] * _fusion_term(srcs[s, b, ok], cand[b, ok], method,
+                                               normalisation, rrf_k)  # fmt: skip
+    if method == "weighted":
+        wsum = (valid * w[:, None, None]).sum(axis=0)
+        terms = terms / np.where(wsum > 0, wsum, 1.0)  # wsum 0: every present term is 0
+    return terms.astype(np.float32)
+
+
+def _fusion_term(
+    x: np.ndarray, ids: np.ndarray, method: str, normalisation: str, rrf_k: float
+) -> Any:
+    """One source's unweighted term over one user's valid candidates."""
+    if method == "rrf":
+        order = np.lexsort((ids, -x))
+        rank = np.empty(len(x))
+        rank[order] = np.arange(1, len(x) + 1)
+        return 1.0 / (rrf_k + rank)
+    if normalisation == "zscore":
+        sd = np.sqrt(((x - x.mean()) ** 2).mean())
+        return (x - x.mean()) / sd if sd > 0 else np.zeros_like(x)
+    if normalisation == "minmax":
+        lo, hi = x.min(), x.max()
+        return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
+    return x

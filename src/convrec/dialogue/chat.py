@@ -143,9 +143,7 @@ class Chat:
         ):
             raise ValueError(f"k must be a whole number in [1, {MAX_K}], got {k!r:.40}")
         if alpha is not None and (
-            isinstance(alpha, bool)
-            or not isinstance(alpha, Real)
-            or not 0.0 <= alpha <= 1.0
+            isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0.0 <= alpha <= 1.0
         ):
             raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r:.40}")
         options = _Options(domain if domain in self.recommenders else None, k or DEFAULT_K, alpha)

@@ -11,6 +11,7 @@ import numpy as np
 from convrec.data.dataset import Dataset
 from convrec.evaluation.metrics import top_k_items
 from convrec.recommender import Recommender, RecommenderConfig, mmr_rerank
+from convrec.recommender.neighbours import item_neighbours, neighbours_for
 
 
 class AdapterLoader:
@@ -26,6 +27,38 @@ class AdapterLoader:
         if self._loaded is None:
             self._loaded = LLMModel.from_pretrained(self.adapter)
         return LLMModel(self._loaded.config, backbone=self._loaded.backbone)
+
+
+class LLMAlone:
+    """The ``llm`` evaluation model: an ``LLMModel`` whose prompts read the item-kNN of the
+    rows it is fitted on (the runner's ``fit(data, rows)``).
+
+    Parameters
+    ----------
+    model
+        A fresh, unfitted ``LLMModel`` (from an :class:`AdapterLoader`).
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def fit(self, data: Dataset, rows: np.ndarray) -> LLMAlone:
+        """Fit the item-kNN of ``rows`` (``int64[m]``) and the LLM's prompt index over it."""
+        k = self.model.config.prompts.n_neighbours
+        self.model.fit(data, rows, item_neighbours(data, rows, n_neighbours=k))
+        return self
+
+    def predict_ratings(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """``float32[N]`` as ``LLMModel.predict_ratings``."""
+        return np.asarray(self.model.predict_ratings(users, items))
+
+    def score_items(self, users: np.ndarray) -> np.ndarray:
+        """``float32[B, n_items]`` as ``LLMModel.score_items``."""
+        return np.asarray(self.model.score_items(users))
+
+    def explain(self, users: np.ndarray, items: np.ndarray) -> list[str]:
+        """One explanation per (user, item), as ``LLMModel.explain``."""
+        return list(self.model.explain(users, items))
 
 
 class CachedLLM:
@@ -86,8 +119,13 @@ class SharedParts:
         rows = np.ascontiguousarray(rows, np.int64)
         key = (len(rows), hashlib.sha256(rows.tobytes()).hexdigest())
         if key not in self._fitted:
-            llm = CachedLLM(self.loader().fit(data, rows))
-            self._fitted[key] = Recommender.build(data, rows, self.config, llm=llm)
+            neighbours = item_neighbours(data, rows)
+            model = self.loader()
+            k = model.config.prompts.n_neighbours
+            llm = CachedLLM(model.fit(data, rows, neighbours_for(neighbours, data, rows, k)))
+            self._fitted[key] = Recommender.build(
+                data, rows, self.config, llm=llm, neighbours=neighbours
+            )
         return self._fitted[key]
 
 

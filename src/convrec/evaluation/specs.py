@@ -188,9 +188,10 @@ def llm_spec(
     ``loader`` (an :class:`~convrec.evaluation.fused.AdapterLoader`) shares the loaded adapter
     with the ``fused`` model.
     """
-    from convrec.evaluation.fused import AdapterLoader
+    from convrec.evaluation.fused import AdapterLoader, LLMAlone
 
-    return ModelSpec(LLM_NAME, loader or AdapterLoader(adapter), sample=sample)
+    load = loader or AdapterLoader(adapter)
+    return ModelSpec(LLM_NAME, lambda: LLMAlone(load()), sample=sample)
 
 
 def fused_specs(

@@ -23,6 +23,7 @@ from convrec.llm.backbone import (
 from convrec.llm.prompts import PromptBuilder, PromptConfig, saved_prompt_config
 from convrec.llm.scoring import Decoding, Scorer
 from convrec.llm.tasks import Task
+from convrec.schema import ItemNeighbours
 
 if TYPE_CHECKING:
     from convrec.llm.bank import AdapterBank
@@ -201,7 +202,7 @@ class LLMModel:
         """For one call: this model's adapter selected on a shared backbone (a bank's)."""
         return nullcontext() if self.bank is None else self.bank.active(self.adapter_name)
 
-    def fit(self, data: Dataset, rows: np.ndarray) -> LLMModel:
+    def fit(self, data: Dataset, rows: np.ndarray, neighbours: ItemNeighbours) -> LLMModel:
         """Index the training rows for prompts and CF evidence, then run the training hook.
 
         Parameters
@@ -209,9 +210,12 @@ class LLMModel:
         data : Dataset
         rows : numpy.ndarray
             ``int64[m]`` training interaction rows.
+        neighbours : ItemNeighbours
+            The item-kNN of the same rows with ``config.prompts.n_neighbours`` neighbours
+            (a recommender hands over its own; see :meth:`PromptBuilder.fit`).
         """
         self.data = data
-        self.builder.fit(data, rows)
+        self.builder.fit(data, rows, neighbours)
         if self.train_hook is not None:
             self.train_hook(self, data, np.asarray(rows, dtype=np.int64))
             self._scorer = None  # the weights changed: score from a fresh copy
@@ -322,7 +326,7 @@ class LLMModel:
         return out
 
     def cf_candidates(self, users: np.ndarray) -> np.ndarray:
-        """The CF engine's top-C unseen items per user (ItemKNN over the training history, as
+        """The CF engine's top-C unseen items per user (item-kNN over the training history, as
         training and validation see it), ``int32[B, C]`` padded with -1."""
         if self.data is None:
             raise RuntimeError("LLMModel is not fitted")

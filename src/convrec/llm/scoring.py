@@ -1,138 +1,43 @@
-"""LLM scoring: one-step rating expectations and yes/no candidate scores, batched generation."""
+"""LLM scoring, fast paths: one-step rating expectations, yes/no and rerank candidate scores,
+target likelihoods with each prompt encoded once, batched generation.
+
+The reference (naive) paths the tests and benchmarks check them against are
+:mod:`convrec.llm.scoring_reference`; the decoder plumbing is :mod:`convrec.llm.decoder_heads`,
+the settings and result types :mod:`convrec.llm.scoring_types` (re-exported here).
+"""
 
 from __future__ import annotations
 
 import copy
 import inspect
-import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from transformers import DynamicCache, EncoderDecoderCache, EncoderDecoderModel
-from transformers.cache_utils import DynamicLayer
+from transformers import EncoderDecoderCache
 
 from convrec.data.titles import tidy_text
 from convrec.llm.backbone import Backbone
-from convrec.llm.bert_decoder import first_step_logits, folds, heads_tokens, token_logits
+from convrec.llm.bert_decoder import first_step_logits, folds, heads_tokens
+from convrec.llm.decoder_heads import answer_logits, answer_margin, cross_cache, keeps_logits
+from convrec.llm.scoring_types import RATING_VALUES, Decoding, RatingScores
 from convrec.llm.tasks import RANKING_ANSWERS, RERANK_CUE
 
-RATING_VALUES = (1, 2, 3, 4, 5)
-_DIGIT = re.compile(r"[1-5]")
+__all__ = [
+    "CANDIDATE_TOKENS",
+    "RATING_VALUES",
+    "Decoding",
+    "RatingScores",
+    "Scorer",
+    "answer_logits",
+    "answer_margin",
+    "keeps_logits",
+    "tidy_text",
+]
+
 CANDIDATE_TOKENS = 96
 """Token limit of a rerank candidate text read by the decoder."""
-
-
-class _HeldLayer(DynamicLayer):
-    """A cache layer holding the given keys / values as they are: filling a plain
-    ``DynamicLayer`` concatenates them onto an empty tensor, one more copy of every
-    candidate's cross-attention keys / values."""
-
-    def __init__(self, keys: torch.Tensor, values: torch.Tensor) -> None:
-        super().__init__()
-        self.lazy_initialization(keys, values)
-        self.keys, self.values = keys, values
-
-
-def _cross_cache(
-    cross: list[tuple[torch.Tensor, torch.Tensor]], rows: torch.Tensor
-) -> EncoderDecoderCache:
-    """A fresh decoder cache whose cross-attention part holds the ``rows`` of ``cross`` (one
-    ``(keys, values)`` pair of ``[P, heads, L, head_dim]`` per layer): the decoder then reads
-    them instead of projecting the encoder states again; its self-attention part starts empty."""
-    keys_values = DynamicCache()
-    keys_values.layers = [
-        _HeldLayer(keys.index_select(0, rows), values.index_select(0, rows))
-        for keys, values in cross
-    ]
-    return EncoderDecoderCache(DynamicCache(), keys_values)
-
-
-def _per_row_positions() -> bool:
-    """Whether transformers' ``slice_logits_to_keep`` picks a position per row from a 2-D
-    integer tensor (5.21 on); an older one indexes every row at every listed position."""
-    try:
-        from transformers.modeling_utils import slice_logits_to_keep
-    except ImportError:
-        return False
-    hidden = torch.arange(6.0).reshape(2, 3, 1)
-    kept = slice_logits_to_keep(hidden, torch.tensor([[0], [2]]))
-    return tuple(kept.shape) == (2, 1, 1) and kept.flatten().tolist() == [0.0, 5.0]
-
-
-def keeps_logits(backbone: Backbone) -> bool:
-    """Whether the model can run its LM head at chosen decoder positions only: the decoder of
-    an ``EncoderDecoderModel`` takes Hugging Face ``logits_to_keep``, sliced per row."""
-    base = backbone.base_model
-    if not isinstance(base, EncoderDecoderModel):
-        return False
-    forward = type(base.decoder).forward
-    if "logits_to_keep" not in inspect.signature(forward).parameters:
-        return False
-    try:
-        sliced = "slice_logits_to_keep" in inspect.getsource(forward)
-    except (OSError, TypeError):  # no source to read: take the full-logits branch
-        return False
-    return sliced and _per_row_positions()
-
-
-def answer_logits(model: Any, inputs: dict[str, Any], last: torch.Tensor, keep: bool) -> Any:
-    """Logits at each decoder row's position ``last`` (``int64[B]``): ``[B, vocab]``.
-
-    ``inputs`` are the model's keyword arguments (decoder inputs included); with ``keep``
-    (:func:`keeps_logits`) the LM head runs at those positions only: the vocabulary projection
-    costs about as much per token as the decoder layers of the default backbone."""
-    if keep:
-        return model(**inputs, decoder_logits_to_keep=last[:, None]).logits[:, 0]
-    return model(**inputs).logits[torch.arange(len(last), device=last.device), last]
-
-
-def answer_margin(
-    model: Any, base: Any, inputs: dict[str, Any], last: torch.Tensor, ids: list[int]
-) -> Any:
-    """``logit(ids[1]) - logit(ids[0])`` at each decoder row's position ``last``: ``[B]``, the
-    log-probability margin of the two answers. Needs :func:`keeps_logits` and
-    :func:`~convrec.llm.bert_decoder.heads_tokens` of ``base`` (the model under any PEFT
-    wrapper): the decoder runs with no LM-head position kept, and the head's transform and two
-    rows of its projection read the final states."""
-    none = torch.zeros(inputs["decoder_input_ids"].shape, dtype=torch.bool, device=last.device)
-    out = model(**inputs, decoder_logits_to_keep=none, output_hidden_states=True)
-    hidden = out.decoder_hidden_states[-1][torch.arange(len(last), device=last.device), last]
-    pair = token_logits(base, hidden.float(), torch.tensor(ids, device=last.device))
-    return pair[:, 1] - pair[:, 0]
-
-
-@dataclass(frozen=True)
-class Decoding:
-    """How explanations are generated (Hugging Face generation settings).
-
-    Attributes
-    ----------
-    num_beams : int
-        1 is greedy decoding; more runs beam search.
-    length_penalty : float
-        Beam scores are divided by ``length ** length_penalty`` (beam search only).
-    no_repeat_ngram_size : int
-        > 0: no n-gram of that size occurs twice in one text.
-    """
-
-    num_beams: int = 1
-    length_penalty: float = 1.0
-    no_repeat_ngram_size: int = 0
-
-    def __post_init__(self) -> None:
-        if isinstance(self.num_beams, bool) or not isinstance(self.num_beams, int):
-            raise ValueError(f"num_beams must be an integer, got {self.num_beams!r}")
-        if self.num_beams < 1:
-            raise ValueError(f"num_beams must be >= 1, got {self.num_beams}")
-        if not np.isfinite(self.length_penalty):
-            raise ValueError(f"length_penalty must be finite, got {self.length_penalty!r}")
-        if not isinstance(self.no_repeat_ngram_size, int) or self.no_repeat_ngram_size < 0:
-            raise ValueError(
-                f"no_repeat_ngram_size must be an integer >= 0, got {self.no_repeat_ngram_size!r}"
-            )
 
 
 def _expectation(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -142,30 +47,9 @@ def _expectation(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return probs, (probs @ np.asarray(RATING_VALUES, np.float32)).astype(np.float32)
 
 
-@dataclass(frozen=True)
-class RatingScores:
-    """Result of :meth:`Scorer.rating_scores`.
-
-    Attributes
-    ----------
-    expected : numpy.ndarray
-        ``float32[N]`` expected rating under the distribution renormalised over "1".."5".
-    probs : numpy.ndarray
-        ``float32[N, 5]`` that distribution.
-    mass : numpy.ndarray
-        ``float32[N]`` full-vocabulary probability the model gives the rating tokens.
-    top_token : numpy.ndarray
-        ``int64[N]`` the full-vocabulary argmax token at that step (what greedy decoding emits).
-    """
-
-    expected: np.ndarray
-    probs: np.ndarray
-    mass: np.ndarray
-    top_token: np.ndarray
-
-
 class Scorer:
-    """Fast and naive (reference) scoring paths over one :class:`Backbone`.
+    """Fast scoring paths over one :class:`Backbone` (their references:
+    :class:`~convrec.llm.scoring_reference.ReferenceScorer`).
 
     Parameters
     ----------
@@ -312,31 +196,6 @@ class Scorer:
         scores, _ = self._first_step(prompts, self._rating_prefix, self._rating_ids, full=False)
         return _expectation(scores)[1]
 
-    @torch.inference_mode()
-    def ratings_naive(self, prompts: Sequence[str]) -> tuple[np.ndarray, list[list[int]]]:
-        """Reference path: greedy generation per prompt, parse the first digit 1-5.
-
-        Returns
-        -------
-        ratings : float32[N]
-            Parsed rating, NaN where the text holds no digit 1-5.
-        tokens : list of list of int
-            Generated token ids of each prompt (without the decoder start token).
-        """
-        out = np.full(len(prompts), np.nan, np.float32)
-        tokens: list[list[int]] = []
-        for k, prompt in enumerate(prompts):
-            batch = self.backbone.encode_sources([prompt])
-            config = self._generation_config(len(self._rating_prefix) + 2)
-            gen = self.model.generate(**batch, generation_config=config)[0].tolist()
-            gen = gen[1:]
-            tokens.append(gen)
-            text = self.backbone.tokenizer.decode(gen, skip_special_tokens=True)
-            m = _DIGIT.search(text)
-            if m:
-                out[k] = float(m.group())
-        return out, tokens
-
     # ------------------------------------------------------------------ candidates
     @torch.inference_mode()
     def answer_scores(self, prompts: Sequence[str]) -> np.ndarray:
@@ -354,20 +213,6 @@ class Scorer:
         """
         scores, _ = self._first_step(prompts, self._answer_prefix, self._answer_ids, full=False)
         return (scores[:, 1] - scores[:, 0]).astype(np.float32)
-
-    @torch.inference_mode()
-    def answer_scores_naive(self, prompts: Sequence[str]) -> np.ndarray:
-        """Reference path: one unbatched encoder-decoder forward per prompt. ``float32[N]``."""
-        start = [self.backbone.decoder_start_id, *self._answer_prefix]
-        return np.array([self._answer_alone(p, start) for p in prompts], np.float32)
-
-    def _answer_alone(self, prompt: str, decoder_inputs: list[int]) -> float:
-        """``log P(yes) - log P(no)`` after ``decoder_inputs``: one unbatched full forward."""
-        batch = {k: v.to(self.device) for k, v in self.backbone.encode_sources([prompt]).items()}
-        dec = torch.tensor([decoder_inputs], device=self.device)
-        logits = self.model(**batch, decoder_input_ids=dec).logits[0, -1].float()
-        logp = torch.log_softmax(logits, dim=-1)
-        return float(logp[self._answer_ids[1]] - logp[self._answer_ids[0]])
 
     # ------------------------------------------------------------------ target likelihoods
     def _grouped(
@@ -406,7 +251,7 @@ class Scorer:
                     inputs["encoder_outputs"] = (enc.index_select(0, take),)
                 else:  # the decoder reads the cache; the states only give the shape (no copy)
                     inputs["encoder_outputs"] = (enc[:1].expand(len(take), -1, -1),)
-                    inputs[self._cache_name] = _cross_cache(cross, take)
+                    inputs[self._cache_name] = cross_cache(cross, take)
                     inputs["use_cache"] = True
                 yield mine[s : s + step], inputs
 
@@ -515,15 +360,6 @@ class Scorer:
             out[sel] = margin.cpu().numpy()
         return out
 
-    @torch.inference_mode()
-    def cue_scores_naive(
-        self, prompts: Sequence[str], texts: Sequence[str], owner: np.ndarray
-    ) -> np.ndarray:
-        """Reference path of :meth:`cue_scores`: one unbatched forward (encoder included) per
-        candidate. ``float32[N]``."""
-        pairs = zip(self.cue_inputs(texts), np.asarray(owner).tolist(), strict=True)
-        return np.array([self._answer_alone(prompts[p], dec) for dec, p in pairs], np.float32)
-
     def _label_logp(self, inputs: dict[str, Any], labels: list[list[int]]) -> np.ndarray:
         """Summed log-probabilities of each label sequence under teacher forcing, ``inputs`` being
         the model's encoder-side arguments (:meth:`_grouped`). ``float32[n]``."""
@@ -549,25 +385,6 @@ class Scorer:
         row = torch.arange(len(labels), device=self.device).unsqueeze(1).expand_as(real)[real]
         out = torch.zeros(len(labels), device=self.device).index_add_(0, row, logp)
         return out.cpu().numpy().astype(np.float32)
-
-    @torch.inference_mode()
-    def sequence_scores_naive(
-        self, prompts: Sequence[str], targets: Sequence[str], owner: np.ndarray
-    ) -> np.ndarray:
-        """Reference path of :meth:`sequence_scores`: one unbatched forward (encoder included)
-        per target. ``float32[N]``."""
-        out = np.zeros(len(targets), np.float32)
-        for n, (target, p) in enumerate(zip(targets, np.asarray(owner).tolist(), strict=True)):
-            batch = {
-                k: v.to(self.device) for k, v in self.backbone.encode_sources([prompts[p]]).items()
-            }
-            labels = torch.tensor(self.backbone.encode_targets([target]), device=self.device)
-            start = labels.new_tensor([[self.backbone.decoder_start_id]])
-            dec = torch.cat([start, labels[:, :-1]], 1)
-            logits = self.model(**batch, decoder_input_ids=dec).logits[0].float()
-            logp = torch.log_softmax(logits, dim=-1)
-            out[n] = float(logp.gather(-1, labels[0].unsqueeze(-1)).sum())
-        return out
 
     # ------------------------------------------------------------------ generation
     @torch.inference_mode()

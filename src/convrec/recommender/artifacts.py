@@ -14,6 +14,7 @@ import numpy as np
 from convrec.data.errors import DataError
 from convrec.data.store import load_saved_dataset, save_dataset
 from convrec.recommender.config import cf_classes, rating_classes
+from convrec.recommender.neighbours import item_neighbours, neighbours_for
 from convrec.storage import csr_arrays, csr_from_arrays, load_npz, save_npz, write_json_atomic
 
 MANIFEST = "convrec_recommender.json"
@@ -61,8 +62,9 @@ def save_parts(directory: str | os.PathLike[str], parts: Mapping[str, Any]) -> P
 def load_parts(directory: str | os.PathLike[str], llm: bool = True) -> dict[str, Any]:
     """What :func:`save_recommender` wrote, as the Recommender's constructor arguments.
 
-    Returns ``{"data", "rows", "cf", "rating", "cbf", "llm", "config", "similarity"}``, where
-    ``config`` is the saved config's fields (a dict). ``llm=False`` leaves the LLM out.
+    Returns ``{"data", "rows", "cf", "rating", "cbf", "llm", "config", "neighbours"}``, where
+    ``config`` is the saved config's fields (a dict) and ``neighbours`` the item-kNN of the
+    saved similarity matrix (the LLM's prompts read it too). ``llm=False`` leaves the LLM out.
     Raises :class:`~convrec.data.errors.DataError` naming the file that is not as written.
     """
     folder = Path(directory)
@@ -80,6 +82,7 @@ def load_parts(directory: str | os.PathLike[str], llm: bool = True) -> dict[str,
     rows = np.asarray(arrays["rows"], np.int64)
     _, params, csr = load_npz(folder / "similarity.npz", "csr")
     similarity = csr_from_arrays(csr, shape=tuple(params["shape"]))
+    neighbours = item_neighbours(data, rows, similarity)
     cbf = llm_model = None
     if "cbf" in manifest["parts"]:
         from convrec.cbf import ContentModel
@@ -89,7 +92,8 @@ def load_parts(directory: str | os.PathLike[str], llm: bool = True) -> dict[str,
         from convrec.llm.model import LLMModel
 
         llm_model = LLMModel.from_pretrained(folder / "llm")
-        llm_model.fit(data, rows)
+        k = llm_model.config.prompts.n_neighbours
+        llm_model.fit(data, rows, neighbours_for(neighbours, data, rows, k))
     cf_named, rating_named = cf_classes(), rating_classes()
     cf_kind, _, _ = load_npz(folder / "cf.npz")
     if cf_kind not in cf_named:
@@ -105,5 +109,5 @@ def load_parts(directory: str | os.PathLike[str], llm: bool = True) -> dict[str,
         "cbf": cbf,
         "llm": llm_model,
         "config": dict(manifest["config"]),
-        "similarity": similarity,
+        "neighbours": neighbours,
     }

@@ -1,4 +1,4 @@
-"""Candidates and their scores: native CF top-C, content / LLM re-scoring, native fusion."""
+"""Candidates and their scores: native CF top-C, content / LLM re-scoring, one fusion pass."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from convrec.cf.fusion import contributions, fuse
+from convrec.cf.fusion import fuse_with_shares
 from convrec.cf.scoring import score_topk
 from convrec.recommender.config import RecommenderConfig
 from convrec.recommender.diversity import mmr_rerank
@@ -36,7 +36,7 @@ class Ranked:
         ``float32[B, k]`` their fused scores, padded with -inf.
     shares : numpy.ndarray
         ``float32[S, B, C]`` each source's share of every candidate's fused score
-        (:func:`~convrec.cf.fusion.contributions`; NaN where absent).
+        (:func:`~convrec.cf.fusion.fuse_with_shares`; NaN where absent).
     """
 
     candidates: np.ndarray
@@ -109,8 +109,9 @@ class CandidateRanker:
         w = np.asarray([by_source.get(n, 0.0) for n in names], np.float32)
         method, normalisation = self.config.method, self.config.normalisation
         keep = c if diversity > 0 else k
-        ids, fused = fuse(cand, sources, w, k=keep, method=method, normalisation=normalisation)
-        shares = contributions(cand, sources, w, method, normalisation)
+        ids, fused, shares = fuse_with_shares(
+            cand, sources, w, k=keep, method=method, normalisation=normalisation
+        )
         if diversity > 0:
             if self.similarity is None:
                 raise ValueError("diversity needs an item similarity")

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from convrec.cf.sequential import NeighbourModel, item_cosine
+from convrec.cf.knn import ItemKNN
+from convrec.cf.sequential import NeighbourModel
 from convrec.data.dataset import Dataset
 from convrec.data.names import NAMED_FROM_REVIEWS, real_titles
 from convrec.data.titles import TitleIndex
@@ -26,6 +27,7 @@ from convrec.recommender.config import (
 )
 from convrec.recommender.explain import Explainer
 from convrec.recommender.grounding import GroundingCheck, template
+from convrec.recommender.neighbours import item_neighbours, neighbours_for
 from convrec.recommender.profiles import ItemPredicate, Profile, ProfileBuilder, allowed_items
 from convrec.schema import Explanation, ItemFilter, ItemSummary, Recommendation, ScoredItem
 
@@ -47,9 +49,11 @@ class Recommender:
     cbf, llm
         Optional fitted content model (``score_history``) and LLM (``score_candidates``,
         ``explain``, and ``predict_ratings`` when ``config.rating_alpha < 1``).
-    similarity
-        ``float32[n_items, n_items]`` item-item cosine neighbours for :meth:`similar_items`
-        and the diversity re-ranking (default: the native top-50 cosine of ``rows``).
+    neighbours
+        The item-kNN of ``rows`` (default: the native top-50 binary cosine,
+        :func:`~convrec.recommender.neighbours.item_neighbours`): its matrix is
+        :attr:`similarity` (:meth:`similar_items`, the diversity re-ranking) and the ``llm``
+        prompts' CF evidence and lists read the same model (:meth:`with_adapter`).
 
     Attributes
     ----------
@@ -76,7 +80,7 @@ class Recommender:
         cbf: Any = None,
         llm: Any = None,
         config: RecommenderConfig | None = None,
-        similarity: sp.csr_matrix | None = None,
+        neighbours: ItemKNN | None = None,
     ) -> None:
         self.data = data
         self.rows = np.asarray(rows, dtype=np.int64)
@@ -85,7 +89,7 @@ class Recommender:
         self.titles = TitleIndex(
             data.catalog.title, data.catalog.year, self.popularity, real_titles(data)
         )
-        self.similarity = item_cosine(data, self.rows, 50) if similarity is None else similarity
+        self.neighbours = item_neighbours(data, self.rows) if neighbours is None else neighbours
         config = config or RecommenderConfig()
         self.profiles = ProfileBuilder(data, self.rows, cf.weights_, config, self.item_index)
         self.explainer = Explainer(data, self.titles, llm, config.n_evidence)
@@ -113,6 +117,14 @@ class Recommender:
         )
 
     @property
+    def similarity(self) -> sp.csr_matrix:
+        """``float32[n_items, n_items]`` item-item cosine neighbours (:attr:`neighbours`)."""
+        sim = self.neighbours.similarity_
+        if sim is None:
+            raise RuntimeError("the recommender's item-kNN is not fitted")
+        return sim
+
+    @property
     def grounding(self) -> GroundingCheck:
         """The check every LLM explanation passes (it counts fallbacks to the template)."""
         return self.explainer.grounding
@@ -125,13 +137,18 @@ class Recommender:
         config: RecommenderConfig | None = None,
         cbf: Any = None,
         llm: Any = None,
+        neighbours: ItemKNN | None = None,
     ) -> Recommender:
-        """Fit the CF candidate and rating models on ``rows`` (default: all) and wrap them."""
+        """Fit the CF candidate and rating models on ``rows`` (default: all) and wrap them.
+
+        ``neighbours``: the item-kNN of ``rows`` when the caller already has it (e.g. the one
+        it fitted ``llm`` with); default: fitted here.
+        """
         config = config or RecommenderConfig()
         rows = np.arange(data.n_interactions) if rows is None else np.asarray(rows, np.int64)
         cf = named_model(config.cf, cf_classes(), "SequentialKNN").fit(data, rows)
         rating = named_model(config.rating, rating_classes()).fit(data, rows)
-        return cls(data, rows, cf, rating, cbf=cbf, llm=llm, config=config)
+        return cls(data, rows, cf, rating, cbf=cbf, llm=llm, config=config, neighbours=neighbours)
 
     @classmethod
     def from_pretrained(
@@ -196,7 +213,8 @@ class Recommender:
         bank: Any = None,
     ) -> Recommender:
         """A copy sharing the fitted CF parts, with the LLM of a trained adapter directory
-        (``convrec train --out DIR``) as its ``llm`` source, fitted on the same rows.
+        (``convrec train --out DIR``) as its ``llm`` source, fitted on the same rows; its prompts
+        read this recommender's item-kNN (:attr:`neighbours`).
 
         The LLM re-scores the CF engine's best ``llm_candidates`` (0: all of them; see
         :attr:`~convrec.recommender.RecommenderConfig.llm_candidates`): each costs one prompt.
@@ -215,10 +233,12 @@ class Recommender:
         if llm_candidates is None:
             llm_candidates = 20 if fusion is None else fusion.llm_candidates
         name = self.data.name if bank is not None else None
-        llm = LLMModel.from_pretrained(adapter, bank=bank, name=name).fit(self.data, self.rows)
+        llm = LLMModel.from_pretrained(adapter, bank=bank, name=name)
+        k = llm.config.prompts.n_neighbours
+        llm.fit(self.data, self.rows, neighbours_for(self.neighbours, self.data, self.rows, k))
         out = Recommender(self.data, self.rows, self.cf, self.rating, cbf=self.cbf, llm=llm,
                           config=dataclasses.replace(self.config, llm_candidates=llm_candidates),
-                          similarity=self.similarity)  # fmt: skip
+                          neighbours=self.neighbours)  # fmt: skip
         if fusion is not None:
             out = out.with_fusion(fusion.alpha, fusion.fusion, rating_alpha=fusion.rating_alpha)
         return out

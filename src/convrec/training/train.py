@@ -21,6 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import get_scheduler
 
+from convrec.cf.knn import ItemKNN
 from convrec.data.dataset import Dataset
 from convrec.evaluation.splits import fingerprint, leave_last_out_split, random_split
 from convrec.llm import checkpoint as ckpt
@@ -127,7 +128,8 @@ class Trainer:
         for task, rows in self.rows.items():
             key = id(rows)
             if key not in fitted:
-                fitted[key] = PromptBuilder(prompts).fit(data, rows)
+                knn = ItemKNN(n_neighbours=prompts.n_neighbours).fit(data, rows)
+                fitted[key] = PromptBuilder(prompts).fit(data, rows, knn)
             self.builders[task] = fitted[key]
         self.rerank_lists: dict[int, np.ndarray] = {}
         if Task.RERANK in self.rows:

@@ -99,10 +99,10 @@ def build_validation(
     rerank_texts: list[str] = []
     if len(kr):
         b = builders[ranked[0]]
-        assert b.knn is not None
+        assert b.neighbours is not None
         users = data.user[kr]
         history = data.user_items(b.rows, values="ones")[users]
-        ids, _ = b.knn.recommend(history, k=n_candidates, exclude_seen=True)
+        ids, _ = b.neighbours.recommend(history, k=n_candidates, exclude_seen=True)
         full = (ids >= 0).all(axis=1)  # users with a full candidate list
         ids, users, target = ids[full], users[full], data.item[kr][full]
         rank_shape = ids.shape

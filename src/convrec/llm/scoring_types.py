@@ -1,0 +1,63 @@
+"""Settings and results of LLM scoring: the rating values, generation decoding, rating scores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+RATING_VALUES = (1, 2, 3, 4, 5)
+"""The rating tokens a rating prompt is scored over."""
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How explanations are generated (Hugging Face generation settings).
+
+    Attributes
+    ----------
+    num_beams : int
+        1 is greedy decoding; more runs beam search.
+    length_penalty : float
+        Beam scores are divided by ``length ** length_penalty`` (beam search only).
+    no_repeat_ngram_size : int
+        > 0: no n-gram of that size occurs twice in one text.
+    """
+
+    num_beams: int = 1
+    length_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.num_beams, bool) or not isinstance(self.num_beams, int):
+            raise ValueError(f"num_beams must be an integer, got {self.num_beams!r}")
+        if self.num_beams < 1:
+            raise ValueError(f"num_beams must be >= 1, got {self.num_beams}")
+        if not np.isfinite(self.length_penalty):
+            raise ValueError(f"length_penalty must be finite, got {self.length_penalty!r}")
+        if not isinstance(self.no_repeat_ngram_size, int) or self.no_repeat_ngram_size < 0:
+            raise ValueError(
+                f"no_repeat_ngram_size must be an integer >= 0, got {self.no_repeat_ngram_size!r}"
+            )
+
+
+@dataclass(frozen=True)
+class RatingScores:
+    """Result of :meth:`convrec.llm.scoring.Scorer.rating_scores`.
+
+    Attributes
+    ----------
+    expected : numpy.ndarray
+        ``float32[N]`` expected rating under the distribution renormalised over "1".."5".
+    probs : numpy.ndarray
+        ``float32[N, 5]`` that distribution.
+    mass : numpy.ndarray
+        ``float32[N]`` full-vocabulary probability the model gives the rating tokens.
+    top_token : numpy.ndarray
+        ``int64[N]`` the full-vocabulary argmax token at that step (what greedy decoding emits).
+    """
+
+    expected: np.ndarray
+    probs: np.ndarray
+    mass: np.ndarray
+    top_token: np.ndarray
