@@ -205,7 +205,7 @@ py::tuple score_topk(const py::array& hist_indptr, const py::array& hist_indices
 py::tuple fuse_topk(const py::array& candidates, const py::array& sources,
                     const py::array& weights, int32_t k, const std::string& method,
                     const std::string& normalisation, double rrf_k, int num_threads,
-                    bool use_cuda) {
+                    bool use_cuda, bool with_shares) {
   if (k <= 0) throw py::value_error("k must be > 0");
   const int32_t* cand = input<int32_t>(candidates, "candidates", 2);
   const float* src = input<float>(sources, "sources", 3);
@@ -249,17 +249,21 @@ py::tuple fuse_topk(const py::array& candidates, const py::array& sources,
   p.k = k;
   py::array_t<int32_t> ids({static_cast<py::ssize_t>(B), static_cast<py::ssize_t>(k)});
   py::array_t<float> scores({static_cast<py::ssize_t>(B), static_cast<py::ssize_t>(k)});
+  py::array_t<float> shares(with_shares ? std::vector<py::ssize_t>{S, B, C}
+                                        : std::vector<py::ssize_t>{0, 0, 0});
   {
     int32_t* oid = ids.mutable_data();
     float* osc = scores.mutable_data();
+    float* osh = with_shares ? shares.mutable_data() : nullptr;
     py::gil_scoped_release release;
     if (use_cuda) {
-      convrec::fuse_topk_cuda(cand, src, w, S, B, C, p, oid, osc);
+      convrec::fuse_topk_cuda(cand, src, w, S, B, C, p, oid, osc, osh);
     } else {
-      convrec::fuse_topk_cpu(cand, src, w, S, B, C, p, num_threads, oid, osc);
+      convrec::fuse_topk_cpu(cand, src, w, S, B, C, p, num_threads, oid, osc, osh);
     }
   }
-  return py::make_tuple(ids, scores);
+  if (!with_shares) return py::make_tuple(ids, scores);
+  return py::make_tuple(ids, scores, shares);
 }
 
 }  // namespace
@@ -292,5 +296,7 @@ PYBIND11_MODULE(_native, m) {
   m.def("fuse_topk", &fuse_topk, py::arg("candidates"), py::arg("sources"), py::arg("weights"),
         py::arg("k"), py::arg("method") = "weighted", py::arg("normalisation") = "zscore",
         py::arg("rrf_k") = 60.0, py::arg("num_threads") = 1, py::arg("use_cuda") = false,
-        "Per-user normalised blend or reciprocal-rank fusion with top-k -> (ids, scores).");
+        py::arg("with_shares") = false,
+        "Per-user normalised blend or reciprocal-rank fusion with top-k -> (ids, scores), "
+        "and with_shares: (ids, scores, shares float32[S, B, C]).");
 }

@@ -83,11 +83,14 @@ CONVREC_HD void collect_evidence(const CsrView& histories, const CsrView& neighb
 }
 
 // Fuses one user's row. cand int32[C]; sources float32[S, B, C] addressed as
-// sources[(s * n_users + b) * C + c]; acc / wsum are double[C] scratch. Writes ids/scores[k].
+// sources[(s * n_users + b) * C + c]; acc / wsum are double[C] scratch. Writes ids/scores[k],
+// and when shares is not null each source's share of the fused score of every candidate into
+// shares float32[S, B, C] (same addressing; NaN where the source has no score): for weighted,
+// w_s z_s / sum_t w_t over the sources t present; for rrf, w_s / (rrf_k + rank_s).
 CONVREC_HD void fuse_row(const int32_t* cand, const float* sources, const float* weights,
                          int32_t n_sources, int32_t n_users, int32_t n_candidates, int32_t b,
                          const FusionParams& p, double* acc, double* wsum, int32_t* ids,
-                         float* scores) {
+                         float* scores, float* shares) {
   const int32_t C = n_candidates;
   for (int32_t c = 0; c < C; ++c) {
     acc[c] = 0.0;
@@ -95,6 +98,10 @@ CONVREC_HD void fuse_row(const int32_t* cand, const float* sources, const float*
   }
   for (int32_t s = 0; s < n_sources; ++s) {
     const float* x = sources + (static_cast<int64_t>(s) * n_users + b) * C;
+    float* share = shares ? shares + (static_cast<int64_t>(s) * n_users + b) * C : nullptr;
+    if (share) {
+      for (int32_t c = 0; c < C; ++c) share[c] = NAN;
+    }
     const double w = weights[s];
     // Statistics over the valid entries of this source.
     int32_t n = 0;
@@ -138,6 +145,17 @@ CONVREC_HD void fuse_row(const int32_t* cand, const float* sources, const float*
       }
       acc[c] += term;
       wsum[c] = (wsum[c] < 0.0 ? 0.0 : wsum[c]) + w;
+      if (share) share[c] = static_cast<float>(term);
+    }
+  }
+  if (shares && p.method == FusionMethod::weighted) {  // terms -> shares of the weighted mean
+    for (int32_t s = 0; s < n_sources; ++s) {
+      float* share = shares + (static_cast<int64_t>(s) * n_users + b) * C;
+      for (int32_t c = 0; c < C; ++c) {
+        if (share[c] == share[c] && wsum[c] > 0.0) {
+          share[c] = static_cast<float>(share[c] / wsum[c]);
+        }
+      }
     }
   }
   int32_t count = 0;

@@ -99,13 +99,16 @@ struct FusionParams {
 // normalised over the valid entries (z-score with the population std, or min-max; a constant row
 // gives 0). weighted: sum_s w_s z_s / sum_s w_s over the sources present for that candidate;
 // rrf: sum_s w_s / (rrf_k + rank_s), ranks 1-based by (value desc, item asc). Candidates with no
-// source present are dropped. Writes the top k by (score desc, item asc) into out (ids, scores).
+// source present are dropped. Writes the top k by (score desc, item asc) into out (ids, scores),
+// and, when out_shares is not null, each source's share of every candidate's fused score into
+// out_shares float32[S, B, C] (see fuse_row): the shares of a candidate add up to its score.
 void fuse_topk_cpu(const int32_t* candidates, const float* sources, const float* weights,
                    int32_t n_sources, int32_t n_users, int32_t n_candidates,
                    const FusionParams& params, int num_threads, int32_t* out_ids,
-                   float* out_scores);
+                   float* out_scores, float* out_shares);
 void fuse_topk_cuda(const int32_t* candidates, const float* sources, const float* weights,
                     int32_t n_sources, int32_t n_users, int32_t n_candidates,
-                    const FusionParams& params, int32_t* out_ids, float* out_scores);
+                    const FusionParams& params, int32_t* out_ids, float* out_scores,
+                    float* out_shares);
 
 }  // namespace convrec

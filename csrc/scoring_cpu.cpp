@@ -425,7 +425,7 @@ void score_topk_cpu(const CsrView& hist, const CsrView& nbr, const Layout& layou
 void fuse_topk_cpu(const int32_t* candidates, const float* sources, const float* weights,
                    int32_t n_sources, int32_t n_users, int32_t n_candidates,
                    const FusionParams& params, int num_threads, int32_t* out_ids,
-                   float* out_scores) {
+                   float* out_scores, float* out_shares) {
 #pragma omp parallel num_threads(thread_count(num_threads))
   {
     std::vector<double> acc(n_candidates), wsum(n_candidates);
@@ -434,7 +434,7 @@ void fuse_topk_cpu(const int32_t* candidates, const float* sources, const float*
       fuse_row(candidates + static_cast<int64_t>(b) * n_candidates, sources, weights, n_sources,
                n_users, n_candidates, b, params, acc.data(), wsum.data(),
                out_ids + static_cast<int64_t>(b) * params.k,
-               out_scores + static_cast<int64_t>(b) * params.k);
+               out_scores + static_cast<int64_t>(b) * params.k, out_shares);
     }
   }
 }
@@ -449,7 +449,7 @@ void score_topk_cuda(const CsrView&, const CsrView&, bool, const TopKOut&) {
 }
 
 void fuse_topk_cuda(const int32_t*, const float*, const float*, int32_t, int32_t, int32_t,
-                    const FusionParams&, int32_t*, float*) {
+                    const FusionParams&, int32_t*, float*, float*) {
   throw std::runtime_error("convrec._native was built without CUDA");
 }
 

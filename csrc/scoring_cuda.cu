@@ -154,12 +154,13 @@ __global__ void score_topk_kernel(CsrView hist, CsrView nbr, bool exclude_seen, 
 __global__ void fuse_kernel(const int32_t* cand, const float* sources, const float* weights,
                             int32_t n_sources, int32_t n_users, int32_t n_candidates,
                             FusionParams p, double* acc, double* wsum, int32_t* ids,
-                            float* scores) {
+                            float* scores, float* shares) {
   const int32_t b = blockIdx.x * blockDim.x + threadIdx.x;
   if (b >= n_users) return;
   const int64_t row = static_cast<int64_t>(b) * n_candidates;
   fuse_row(cand + row, sources, weights, n_sources, n_users, n_candidates, b, p, acc + row,
-           wsum + row, ids + static_cast<int64_t>(b) * p.k, scores + static_cast<int64_t>(b) * p.k);
+           wsum + row, ids + static_cast<int64_t>(b) * p.k, scores + static_cast<int64_t>(b) * p.k,
+           shares);
 }
 
 }  // namespace
@@ -199,7 +200,8 @@ void score_topk_cuda(const CsrView& histories, const CsrView& neighbours, bool e
 
 void fuse_topk_cuda(const int32_t* candidates, const float* sources, const float* weights,
                     int32_t n_sources, int32_t n_users, int32_t n_candidates,
-                    const FusionParams& params, int32_t* out_ids, float* out_scores) {
+                    const FusionParams& params, int32_t* out_ids, float* out_scores,
+                    float* out_shares) {
   if (n_users == 0) return;
   const size_t cells = static_cast<size_t>(n_users) * n_candidates;
   DeviceBuffer<int32_t> cand(candidates, cells);
@@ -208,15 +210,17 @@ void fuse_topk_cuda(const int32_t* candidates, const float* sources, const float
   DeviceBuffer<double> acc(cells), wsum(cells);
   DeviceBuffer<int32_t> ids(static_cast<size_t>(n_users) * params.k);
   DeviceBuffer<float> scores(static_cast<size_t>(n_users) * params.k);
+  DeviceBuffer<float> shares(out_shares ? cells * n_sources : 0);
   const int threads = 128;
   const int blocks = (n_users + threads - 1) / threads;
   fuse_kernel<<<blocks, threads>>>(cand.get(), src.get(), w.get(), n_sources, n_users,
                                    n_candidates, params, acc.get(), wsum.get(), ids.get(),
-                                   scores.get());
+                                   scores.get(), out_shares ? shares.get() : nullptr);
   check(cudaGetLastError(), "fuse_kernel launch");
   check(cudaDeviceSynchronize(), "fuse_kernel");
   ids.download(out_ids);
   scores.download(out_scores);
+  if (out_shares) shares.download(out_shares);
 }
 
 }  // namespace convrec

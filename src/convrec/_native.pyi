@@ -51,4 +51,5 @@ def fuse_topk(
     rrf_k: float = 60.0,
     num_threads: int = 1,
     use_cuda: bool = False,
-) -> tuple[_I32, _F32]: ...
+    with_shares: bool = False,
+) -> tuple[_I32, _F32] | tuple[_I32, _F32, _F32]: ...

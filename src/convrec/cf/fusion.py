@@ -81,15 +81,13 @@ def fuse_with_shares(
     method: str = "weighted",
     normalisation: str = "zscore",
     rrf_k: float = 60.0,
+    num_threads: int = 1,
+    backend: str = "auto",
 ) -> tuple[IntArray, FloatArray, FloatArray]:
-    """:func:`fuse` and each source's share of every fused score, from ONE computation.
+    """:func:`fuse`, and each source's share of every candidate's fused score, from the same
+    native pass (the kernel writes the shares as it adds the sources up).
 
-    Each source's term of every candidate is computed once, in the native kernel's arithmetic
-    (double precision, sums in candidate order, then source order; the fused score rounded
-    to float32 once), and both outputs are read from those terms: the top-``k`` ids and scores
-    are bit-identical to :func:`fuse`'s, and the shares add up to each fused score (a
-    per-item bar chart of the sources adds up to the ranking score). Same arguments and
-    semantics as :func:`fuse`.
+    Same arguments and semantics as :func:`fuse`; the ids and scores are :func:`fuse`'s.
 
     Returns
     -------
@@ -99,78 +97,23 @@ def fuse_with_shares(
         As :func:`fuse`: fused scores, padded with -inf.
     shares : float32[S, B, C]
         ``weighted``: ``w_s z_s / sum_t w_t`` over the sources ``t`` present for the
-        candidate; ``rrf``: ``w_s / (rrf_k + rank_s)``. NaN where the source has no score
-        or the candidate is padding.
+        candidate; ``rrf``: ``w_s / (rrf_k + rank_s)``; a candidate's shares add up to its
+        fused score. NaN where the source has no score or the candidate is padding.
     """
-    cand, srcs, w32 = _checked(candidates, sources, weights, method, normalisation)
-    k = check_positive_int(k, "k")
-    if not (rrf_k >= 0 and np.isfinite(rrf_k)):
-        raise ValueError("rrf_k must be >= 0")
-    n_sources, n_users, n_cand = srcs.shape
-    valid = (cand[None] >= 0) & ~np.isnan(srcs)  # [S, B, C]
-    x = np.where(valid, srcs, 0.0).astype(np.float64)
-    w = w32.astype(np.float64)[:, None, None]
-    terms = _terms(x, valid, cand, w, method, normalisation, float(rrf_k))
-    acc = np.zeros((n_users, n_cand))
-    wsum = np.full((n_users, n_cand), -1.0)  # < 0: no source present yet
-    for s in range(n_sources):  # source order, as the kernel adds them
-        acc = np.where(valid[s], acc + terms[s], acc)
-        wsum = np.where(valid[s], np.maximum(wsum, 0.0) + w[s], wsum)
-    present = wsum >= 0.0
-    if method == "weighted":
-        fused = np.divide(acc, wsum, out=np.zeros_like(acc), where=wsum > 0.0)
-        parts = terms / np.where(wsum > 0.0, wsum, 1.0)[None]
-    else:
-        fused, parts = acc, terms
-    shares = np.where(valid, parts, np.nan).astype(np.float32)
-    fused32 = fused.astype(np.float32)
-    # top-k by (score desc, id asc) over the present candidates; absent ones sort last
-    order = np.lexsort((cand, -fused32.astype(np.float64), ~present), axis=-1)[:, :k]
-    kept = np.take_along_axis(present, order, axis=1)
-    ids = np.where(kept, np.take_along_axis(cand, order, axis=1), -1).astype(np.int32)
-    scores = np.where(kept, np.take_along_axis(fused32, order, axis=1), -np.inf)
-    if ids.shape[1] < k:  # fewer candidates than k: pad to the documented shape
-        ids = np.pad(ids, ((0, 0), (0, k - ids.shape[1])), constant_values=-1)
-        scores = np.pad(scores, ((0, 0), (0, k - scores.shape[1])), constant_values=-np.inf)
-    return ids, scores.astype(np.float32), shares
-
-
-def _terms(
-    x: np.ndarray,
-    valid: np.ndarray,
-    cand: np.ndarray,
-    w: np.ndarray,
-    method: str,
-    normalisation: str,
-    rrf_k: float,
-) -> np.ndarray:
-    """``float64[S, B, C]`` weighted term of every source and candidate (0 where not valid):
-    the native kernel's ``fuse_row`` arithmetic, vectorised over sources and users.
-
-    ``x``: the sources as float64, 0 where not ``valid``; ``w``: ``float64[S, 1, 1]``.
-    """
-    n = valid.sum(axis=-1, keepdims=True)  # [S, B, 1]
-    if method == "rrf":  # 1-based rank by (score desc, id asc) among the valid candidates
-        ids = np.broadcast_to(cand, x.shape)
-        order = np.lexsort((ids, -x, ~valid), axis=-1)
-        rank = np.empty(x.shape)
-        np.put_along_axis(rank, order, np.arange(1.0, x.shape[-1] + 1.0), axis=-1)
-        return np.where(valid, w / (rrf_k + rank), 0.0)
-    if normalisation == "none":
-        return np.where(valid, w * x, 0.0)
-    if normalisation == "minmax":
-        some = n > 0  # a source with no valid candidate for the user adds nothing
-        lo = np.where(some, np.where(valid, x, np.inf).min(axis=-1, keepdims=True), 0.0)
-        hi = np.where(some, np.where(valid, x, -np.inf).max(axis=-1, keepdims=True), 0.0)
-        span = hi - lo
-        scaled = w * ((x - lo) / np.where(span > 0, span, 1.0))
-        return np.where(valid & (hi > lo), scaled, 0.0)
-    count = np.maximum(n, 1).astype(np.float64)
-    mean = np.cumsum(x, axis=-1)[..., -1:] / count  # sums in candidate order, as the kernel
-    dev = np.where(valid, x - mean, 0.0)
-    sd = np.sqrt(np.cumsum(dev * dev, axis=-1)[..., -1:] / count)
-    scaled = w * ((x - mean) / np.where(sd > 0, sd, 1.0))
-    return np.where(valid & (sd > 0), scaled, 0.0)
+    cand, srcs, w = _checked(candidates, sources, weights, method, normalisation)
+    ids, scores, shares = _native.fuse_topk(
+        cand,
+        srcs,
+        w,
+        check_positive_int(k, "k"),
+        method,
+        normalisation,
+        float(rrf_k),
+        check_num_threads(num_threads),
+        resolve_backend(backend) == "cuda",
+        True,
+    )
+    return ids, scores, shares
 
 
 def _checked(
