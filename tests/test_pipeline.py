@@ -341,3 +341,24 @@ def test_explain_items_fills_what_recommend_would_have_written(rec):
     assert [(i.item_id, i.explanation, i.explanation_source) for i in filled] == [
         (i.item_id, i.explanation, i.explanation_source) for i in full.items[1:3]
     ]
+
+
+def test_one_list_is_explained_in_one_llm_call(index_llm):
+    class CountingLLM(index_llm):
+        def __init__(self):
+            super().__init__()
+            self.calls = []
+
+        def explain(self, users, items):
+            self.calls.append(("user", len(items)))
+            return super().explain(users, items)
+
+        def explain_for(self, histories, items):
+            self.calls.append(("session", len(items)))
+            return super().explain_for(histories, items)
+
+    llm = CountingLLM()
+    rec = Recommender.build(_data(), config=RecommenderConfig(n_candidates=8), llm=llm)
+    assert len(rec.recommend(user=0, k=3)) == 3
+    assert len(rec.recommend(liked=["Alpha", "Beta"], k=4)) == 4
+    assert llm.calls == [("user", 3), ("session", 4)]  # one batched generation per list
