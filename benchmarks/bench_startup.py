@@ -14,15 +14,17 @@ stage's time is not counted again in its parent):
   prompt builder's indexes) and the first scorer (the merged inference copy);
 - ``scoring``: ranking and rating (CF, LLM re-scoring, fusion); ``explanations``: the LLM's
   explanation texts and their grounding;
-- ``app`` (chat): building and launching the Gradio app; ``other``: the rest of the process
-  (interpreter start, argument parsing, printing, ...).
+- ``app`` (chat): building and launching the Gradio app; ``other``: the rest up to the result
+  (interpreter start, argument parsing, printing; for chat the first turn's HTTP round trip
+  and dialogue); ``exit``: from the result to the end of the process (``recommend``).
 
-``total_s`` is measured by this (parent) process from spawning the child to the reply: the
-child's exit for ``recommend``, the first ``/chat`` answer received by ``gradio_client`` for
-``chat`` (the app is started with ``convrec chat`` on a free port, offline), the end of
-``from_pretrained`` for ``from_pretrained``. Prints JSON; ``--json PATH`` writes it too. The
-machine is recorded, with its load average: on a shared machine compare the stages of one run
-with each other rather than absolute times across machines.
+``total_s`` runs on one monotonic clock from the parent spawning the child: to the child's
+exit for ``recommend`` (``done_s``: its reply printed), to the first ``/chat`` answer received
+by ``gradio_client`` for ``chat`` (the app started by ``convrec chat`` on a free port, offline)
+and to the return of ``from_pretrained`` (``exit_after_s``: the process exit that followed).
+Prints JSON; ``--json PATH`` writes it too. The machine is recorded with its load average: on
+a shared machine compare the stages of one run with each other, not absolute times across
+machines.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 SCENARIOS = ("chat", "from_pretrained", "recommend")
-STAGES = ("imports", "data", "cf", "adapter", "scoring", "explanations", "app", "other")
+STAGES = ("imports", "data", "cf", "adapter", "scoring", "explanations", "app", "other", "exit")
 CHAT_MESSAGE = "I loved Star Wars and Fargo, give me 3"
 
 
@@ -48,8 +50,9 @@ CHAT_MESSAGE = "I loved Star Wars and Fargo, give me 3"
 class StageTimer:
     """Exclusive wall time per stage, imports counted apart (see the module docstring)."""
 
-    def __init__(self, out: Path | None = None) -> None:
-        self.start = time.perf_counter()
+    def __init__(self, start: float, out: Path | None = None) -> None:
+        self.start = start  # the parent's clock at spawning this process (one monotonic clock)
+        self.done: float | None = None
         self.seconds: dict[str, float] = {}
         self.calls: dict[str, int] = {}
         self.stack: list[list[Any]] = []  # [stage, started, time taken by nested stages]
@@ -106,10 +109,14 @@ class StageTimer:
         bootstrap._find_and_load = find_and_load  # type: ignore[attr-defined]
 
     def report(self) -> dict[str, Any]:
-        total = time.perf_counter() - self.start
-        stages = {s: round(self.seconds.get(s, 0.0), 3) for s in STAGES if s != "other"}
-        stages["other"] = round(total - sum(self.seconds.values()), 3)
-        return {"stages_s": stages, "calls": dict(sorted(self.calls.items())), "child_s": total}
+        stages = {s: round(self.seconds.get(s, 0.0), 3) for s in STAGES[:-2]}
+        done = None if self.done is None else self.done - self.start
+        return {"stages_s": stages, "calls": dict(sorted(self.calls.items())), "done_s": done}
+
+    def finish(self) -> None:
+        """The scenario's result is there (printed, returned): the clock stops."""
+        self.done = time.perf_counter()
+        self.dump()
 
     def dump(self) -> None:
         if self.out is not None:
@@ -142,8 +149,8 @@ def instrument(timer: StageTimer) -> None:
     timer.wrap(Explainer, "explain_many", "explanations")
 
 
-def child(scenario: str, out: Path, argv: list[str]) -> None:
-    timer = StageTimer(out)
+def child(scenario: str, start: float, out: Path, argv: list[str]) -> None:
+    timer = StageTimer(start, out)
     timer.hook_imports()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import convrec
@@ -151,8 +158,8 @@ def child(scenario: str, out: Path, argv: list[str]) -> None:
     if scenario == "from_pretrained":
         instrument(timer)
         rec = convrec.Recommender.from_pretrained("ml-100k")
+        timer.finish()
         assert rec.llm is not None, "the shipped ml-100k adapter did not load"
-        timer.dump()
         return
     from convrec.cli import main
 
@@ -169,13 +176,14 @@ def child(scenario: str, out: Path, argv: list[str]) -> None:
         timer.wrap(convrec.ui.serve, "launch", "app")
         timer.wrap(convrec.ui.serve, "build_app", "app")
         status = main(argv)
-        timer.dump()
+        timer.finish()  # the app is up; the parent times the first answer
         if status != 0:
             raise SystemExit(status)
         while True:  # the app serves from its own threads until the parent stops this process
             time.sleep(3600)
     status = main(argv)
-    timer.dump()
+    sys.stdout.flush()
+    timer.finish()
     raise SystemExit(status)
 
 
@@ -217,7 +225,8 @@ def environment() -> dict[str, str]:
 
 
 def spawn(scenario: str, out: Path, argv: list[str], log: Any) -> subprocess.Popen[bytes]:
-    command = [sys.executable, __file__, "--child", scenario, "--stages", str(out), "--", *argv]
+    command = [sys.executable, __file__, "--child", scenario, "--stages", str(out),
+               "--start", repr(time.perf_counter()), "--", *argv]  # fmt: skip
     return subprocess.Popen(command, env=environment(), stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -228,11 +237,15 @@ def run_command(scenario: str, argv: list[str], timeout: float) -> dict[str, Any
             start = time.perf_counter()
             proc = spawn(scenario, out, argv, log)
             status = proc.wait(timeout)
-            total = time.perf_counter() - start
+            ended = time.perf_counter() - start
         output = log_path.read_text(errors="replace")
         if status != 0:
             raise RuntimeError(f"{scenario} exited with {status}:\n{output[-2000:]}")
-        return with_other(total, json.loads(out.read_text()), output=output)
+        child = json.loads(out.read_text())
+        if scenario == "from_pretrained":  # the call returned: its process exit is not counted
+            after = round(ended - child["done_s"], 3)
+            return with_other(child["done_s"], child, exit_after_s=after, output=output)
+        return with_other(ended, child, output=output)
 
 
 def run_chat(data: str, timeout: float) -> dict[str, Any]:
@@ -271,15 +284,20 @@ def run_chat(data: str, timeout: float) -> dict[str, Any]:
                     proc.kill()
                     proc.wait()
     text = reply[0] if isinstance(reply, (list, tuple)) else reply
+    stages["done_s"] = None  # the answer came back at ``total``; the app keeps running
     return with_other(total, stages, server_up_s=round(up or 0.0, 3), output=str(text))
 
 
 def with_other(total: float, child: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    """The child's report with ``total_s`` and ``other`` = what its stages leave of ``total``
-    (interpreter start and exit, argument parsing, printing; the HTTP round trip for chat)."""
+    """The child's report with ``total_s``, ``exit`` (from the result to the end of the
+    process, when ``total`` includes it) and ``other``: what the stages leave of the time to
+    the result (interpreter start, argument parsing, printing; for chat the HTTP round trip)."""
     stages = dict(child["stages_s"])
-    stages["other"] = round(total - sum(v for k, v in stages.items() if k != "other"), 3)
-    return {"total_s": round(total, 3), **child, "stages_s": stages, **extra}
+    done = min(total, child["done_s"] if child["done_s"] is not None else total)
+    stages["other"] = round(done - sum(stages.values()), 3)
+    stages["exit"] = round(total - done, 3)
+    return {"total_s": round(total, 3), **child, "done_s": round(done, 3), "stages_s": stages,
+            **extra}  # fmt: skip
 
 
 def summarise(runs: list[dict[str, Any]], keep_output: bool) -> dict[str, Any]:
@@ -288,7 +306,6 @@ def summarise(runs: list[dict[str, Any]], keep_output: bool) -> dict[str, Any]:
     median = dict(ordered[(len(ordered) - 1) // 2])
     if not keep_output:
         median.pop("output", None)
-    median["child_s"] = round(median["child_s"], 3)
     median["totals_s"] = [r["total_s"] for r in runs]
     return median
 
@@ -305,10 +322,11 @@ def main() -> None:
     parser.add_argument("--show-output", action="store_true", help="keep each reply's text")
     parser.add_argument("--child", choices=SCENARIOS, help=argparse.SUPPRESS)
     parser.add_argument("--stages", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--start", type=float, help=argparse.SUPPRESS)
     parser.add_argument("argv", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.stages, args.argv)
+        child(args.child, args.start, args.stages, args.argv)
         return
 
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
