@@ -58,11 +58,6 @@ class StageTimer:
         self.stack: list[list[Any]] = []  # [stage, started, time taken by nested stages]
         self.out = out
 
-    def _add(self, stage: str, seconds: float) -> None:
-        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
-        if self.stack:
-            self.stack[-1][2] += seconds
-
     def run(self, stage: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         self.stack.append([stage, time.perf_counter(), 0.0])
         try:
@@ -90,21 +85,26 @@ class StageTimer:
 
         setattr(owner, name, classmethod(timed) if is_classmethod else timed)
 
-    def hook_imports(self) -> None:
-        """Count the loading of modules (a module's first import, at any depth) as imports."""
+    def hook_imports(self, patches: dict[str, Any]) -> None:
+        """Count the loading of modules (a module's first import, at any depth, whenever it
+        happens) as imports, and call ``patches[name](module)`` once module ``name`` loaded."""
         import importlib._bootstrap as bootstrap
 
         original = bootstrap._find_and_load
         depth = [0]
 
         def find_and_load(name: str, import_: Any) -> Any:
-            if depth[0]:
-                return original(name, import_)
             depth[0] += 1
             try:
-                return self.run("imports", original, name, import_)
+                if depth[0] == 1:
+                    module = self.run("imports", original, name, import_)
+                else:
+                    module = original(name, import_)
             finally:
                 depth[0] -= 1
+            if name in patches:
+                patches.pop(name)(module)
+            return module
 
         bootstrap._find_and_load = find_and_load  # type: ignore[attr-defined]
 
@@ -125,56 +125,66 @@ class StageTimer:
             os.replace(tmp, self.out)
 
 
-def instrument(timer: StageTimer) -> None:
-    """Wrap the functions each stage is made of (imports them: that counts as imports)."""
-    import convrec.data
-    import convrec.data.registry
-    from convrec.llm.backbone import inference_copy
-    from convrec.llm.model import LLMModel
-    from convrec.recommender.candidates import CandidateRanker
-    from convrec.recommender.core import Recommender
-    from convrec.recommender.explain import Explainer
+def patches(timer: StageTimer) -> dict[str, Any]:
+    """What to wrap in each module when it loads (wrapping it earlier would import it before
+    the command does, out of the command's own start-up order)."""
 
-    timer.wrap(convrec.data.registry, "load_dataset", "data")
-    convrec.data.load_dataset = convrec.data.registry.load_dataset  # type: ignore[attr-defined]
-    timer.wrap(Recommender, "build", "cf")
-    timer.wrap(LLMModel, "from_pretrained", "adapter")
-    timer.wrap(LLMModel, "fit", "adapter")
-    import convrec.llm.model as model_module
+    def data(module: Any) -> None:  # before convrec.data imports the name from it
+        timer.wrap(module, "load_dataset", "data")
 
-    assert model_module.inference_copy is inference_copy
-    timer.wrap(model_module, "inference_copy", "adapter")
-    timer.wrap(Recommender, "predict_ratings", "scoring")
-    timer.wrap(CandidateRanker, "rank", "scoring")
-    timer.wrap(Explainer, "explain_many", "explanations")
+    def core(module: Any) -> None:
+        timer.wrap(module.Recommender, "build", "cf")
+        timer.wrap(module.Recommender, "predict_ratings", "scoring")
+
+    def candidates(module: Any) -> None:
+        timer.wrap(module.CandidateRanker, "rank", "scoring")
+
+    def explain(module: Any) -> None:
+        timer.wrap(module.Explainer, "explain_many", "explanations")
+
+    def model(module: Any) -> None:
+        timer.wrap(module.LLMModel, "from_pretrained", "adapter")
+        timer.wrap(module.LLMModel, "fit", "adapter")
+        timer.wrap(module, "inference_copy", "adapter")  # the merged copy made on first use
+
+    def blocks(module: Any) -> None:  # before convrec.ui and convrec.ui.serve import it
+        timer.wrap(module, "build_app", "app")
+
+    def gradio_blocks(module: Any) -> None:
+        launch = module.Blocks.launch
+
+        def launched(self: Any, *args: Any, **kwargs: Any) -> Any:
+            kwargs["prevent_thread_lock"] = True  # the command returns; the child then waits
+            return timer.run("app", launch, self, *args, **kwargs)
+
+        module.Blocks.launch = launched
+
+    return {
+        "convrec.data.registry": data,
+        "convrec.recommender.core": core,
+        "convrec.recommender.candidates": candidates,
+        "convrec.recommender.explain": explain,
+        "convrec.llm.model": model,
+        "convrec.ui.blocks": blocks,
+        "gradio.blocks": gradio_blocks,
+    }
 
 
 def child(scenario: str, start: float, out: Path, argv: list[str]) -> None:
     timer = StageTimer(start, out)
-    timer.hook_imports()
+    todo = patches(timer)
+    timer.hook_imports(todo)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import convrec
 
     if scenario == "from_pretrained":
-        instrument(timer)
         rec = convrec.Recommender.from_pretrained("ml-100k")
         timer.finish()
         assert rec.llm is not None, "the shipped ml-100k adapter did not load"
         return
     from convrec.cli import main
 
-    instrument(timer)
     if scenario == "chat":
-        import convrec.ui.blocks
-        import convrec.ui.serve
-
-        def launch(demo: Any, host: Any = None, port: Any = None, **kwargs: Any) -> Any:
-            return launch_app(demo, host, port, prevent_thread_lock=True, **kwargs)
-
-        launch_app = convrec.ui.serve.launch
-        convrec.ui.serve.launch = launch  # type: ignore[assignment]
-        timer.wrap(convrec.ui.serve, "launch", "app")
-        timer.wrap(convrec.ui.serve, "build_app", "app")
         status = main(argv)
         timer.finish()  # the app is up; the parent times the first answer
         if status != 0:
@@ -184,6 +194,9 @@ def child(scenario: str, start: float, out: Path, argv: list[str]) -> None:
     status = main(argv)
     sys.stdout.flush()
     timer.finish()
+    unused = sorted(set(todo) - {"convrec.ui.blocks", "gradio.blocks"})
+    if unused:
+        raise RuntimeError(f"never loaded, not timed: {unused} (update bench_startup.py)")
     raise SystemExit(status)
 
 

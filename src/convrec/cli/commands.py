@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import json
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 from convrec.storage import write_json_atomic
@@ -212,35 +215,39 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _skip_collection_at_exit() -> None:
-    """Exit without the interpreter's last cyclic garbage collection.
+@contextlib.contextmanager
+def _loading() -> Iterator[None]:
+    """Imports and model loading with the cyclic garbage collector paused, then set aside.
 
-    Once torch and transformers are loaded, that collection walks millions of objects: 2-4 s
-    on a busy 2-core machine after a reply that took less. ``gc.freeze`` at exit moves them
-    out of its way; objects are still released by reference counting, atexit handlers run
-    and the standard streams are flushed (nothing else is written by this command).
+    Importing torch, transformers and gradio creates millions of long-lived objects, and the
+    collections they trigger walk all of them again and again: about a fifth of start-up.
+    The collector is paused while they load; ``gc.freeze`` then moves everything loaded out of
+    its way, for the rest of the command and for the collection at interpreter exit (seconds
+    on a busy 2-core machine). Objects are still released by reference counting.
     """
-    import atexit
-    import gc
-
-    atexit.unregister(gc.freeze)  # once, however often the command runs in one process
-    atexit.register(gc.freeze)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    _skip_collection_at_exit()
-
-    from convrec.recommender import Recommender
-    from convrec.recommender.domains import resolve_adapter, with_adapter
-
     liked = [t.strip() for t in (args.liked or "").split(";") if t.strip()]
     if args.user is None and not liked:
         raise ValueError("give --user ID and/or --liked 'Title; Title'")
-    data = _load(args)
-    adapter = resolve_adapter(data.name, args.adapter)
-    recommender = with_adapter(Recommender.build(data), adapter, args.llm_candidates)
+    with _loading():
+        from convrec.recommender import Recommender
+        from convrec.recommender.domains import resolve_adapter, with_adapter
+
+        data = _load(args)
+        adapter = resolve_adapter(data.name, args.adapter)
+        recommender = with_adapter(Recommender.build(data), adapter, args.llm_candidates)
     result = recommender.recommend(user=args.user, liked=liked, k=args.k, explain=args.explain)
     if args.json:
         print(json.dumps({"user": result.user, "history": list(result.history),
@@ -257,9 +264,13 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from convrec.ui import main as serve  # gradio is imported here only
+    with _loading():  # what convrec.ui.main does, the loading apart from the serving
+        from convrec.recommender.domains import load_domains
+        from convrec.ui import build_app, launch  # gradio is imported here only
 
+        recommenders = load_domains(args.data, args.domain, args.adapter, args.llm_candidates,
+                                    args.domain_adapter)  # fmt: skip
+        app = build_app(recommenders)
     warnings.filterwarnings("ignore", category=ResourceWarning)  # gradio's per-request loops
-    serve(args.data, args.domain, args.host, args.port, args.adapter, args.llm_candidates,
-          args.domain_adapter)  # fmt: skip
+    launch(app, args.host, args.port)
     return 0
