@@ -362,3 +362,27 @@ def test_one_list_is_explained_in_one_llm_call(index_llm):
     assert len(rec.recommend(user=0, k=3)) == 3
     assert len(rec.recommend(liked=["Alpha", "Beta"], k=4)) == 4
     assert llm.calls == [("user", 3), ("session", 4)]  # one batched generation per list
+
+
+def test_collector_paused_restores_the_collector():
+    import gc
+
+    from convrec.recommender.loading import collector_paused
+
+    assert gc.isenabled()
+    frozen = gc.get_freeze_count()  # a command run in this process may have frozen some
+    try:
+        with pytest.raises(KeyError), collector_paused():
+            assert not gc.isenabled()
+            raise KeyError("a failed load")
+        assert gc.isenabled() and gc.get_freeze_count() == frozen
+        with collector_paused(freeze=True):
+            kept = [[] for _ in range(10)]
+        assert gc.isenabled() and gc.get_freeze_count() >= frozen + len(kept)
+        gc.disable()
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # off when it was off
+    finally:
+        gc.enable()
+        gc.unfreeze()

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import gc
 import json
 import sys
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 from convrec.storage import write_json_atomic
@@ -215,33 +212,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-@contextlib.contextmanager
-def _loading() -> Iterator[None]:
-    """Imports and model loading with the cyclic garbage collector paused, then set aside.
-
-    Importing torch, transformers and gradio creates millions of long-lived objects, and the
-    collections they trigger walk all of them again and again: about a fifth of start-up.
-    The collector is paused while they load; ``gc.freeze`` then moves everything loaded out of
-    its way, for the rest of the command and for the collection at interpreter exit (seconds
-    on a busy 2-core machine). Objects are still released by reference counting.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        if enabled:
-            gc.enable()
-
-
 def cmd_recommend(args: argparse.Namespace) -> int:
     from dataclasses import asdict
+
+    from convrec.recommender.loading import collector_paused
 
     liked = [t.strip() for t in (args.liked or "").split(";") if t.strip()]
     if args.user is None and not liked:
         raise ValueError("give --user ID and/or --liked 'Title; Title'")
-    with _loading():
+    with collector_paused(freeze=True):  # this process ends with the command
         from convrec.recommender import Recommender
         from convrec.recommender.domains import resolve_adapter, with_adapter
 
@@ -264,7 +243,9 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    with _loading():  # what convrec.ui.main does, the loading apart from the serving
+    from convrec.recommender.loading import collector_paused
+
+    with collector_paused(freeze=True):  # convrec.ui.main, its loading apart from serving
         from convrec.recommender.domains import load_domains
         from convrec.ui import build_app, launch  # gradio is imported here only
 
