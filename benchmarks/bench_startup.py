@@ -90,7 +90,7 @@ class StageTimer:
         happens) as imports, and call ``patches[name](module)`` once module ``name`` loaded."""
         import importlib._bootstrap as bootstrap
 
-        original = bootstrap._find_and_load
+        original = bootstrap._find_and_load  # type: ignore[attr-defined]
         depth = [0]
 
         def find_and_load(name: str, import_: Any) -> Any:

@@ -26,6 +26,7 @@ from convrec.recommender.config import (
 )
 from convrec.recommender.explain import Explainer
 from convrec.recommender.grounding import GroundingCheck
+from convrec.recommender.loading import collector_paused
 from convrec.recommender.profiles import ItemPredicate, Profile, ProfileBuilder, allowed_items
 from convrec.schema import ItemFilter, Recommendation, ScoredItem
 
@@ -119,6 +120,7 @@ class Recommender:
         return cls(data, rows, cf, rating, cbf=cbf, llm=llm, config=config)
 
     @classmethod
+    @collector_paused()  # torch and the model load about a second faster
     def from_pretrained(
         cls, name_or_dir: str | os.PathLike[str], llm: bool = True, **overrides: Any
     ) -> Recommender:
@@ -131,22 +133,20 @@ class Recommender:
         from convrec.data.registry import load_dataset
         from convrec.llm.shipped import shipped_adapter
         from convrec.recommender.artifacts import SHIPPED, load_parts
-        from convrec.recommender.loading import collector_paused
 
-        with collector_paused():  # torch and the model load about a second faster
-            if str(name_or_dir) in SHIPPED and not Path(name_or_dir).exists():
-                name = str(name_or_dir)
-                rec = cls.build(load_dataset(name), config=RecommenderConfig(**overrides))
-                adapter = shipped_adapter(name) if llm else None
-                if adapter is None:
-                    return rec
-                rec = rec.with_adapter(adapter)
-                # the caller's settings win over the adapter's fusion
-                rec.config = dataclasses.replace(rec.config, **overrides)
+        if str(name_or_dir) in SHIPPED and not Path(name_or_dir).exists():
+            name = str(name_or_dir)
+            rec = cls.build(load_dataset(name), config=RecommenderConfig(**overrides))
+            adapter = shipped_adapter(name) if llm else None
+            if adapter is None:
                 return rec
-            parts = load_parts(name_or_dir, llm=llm)
-            parts["config"] = RecommenderConfig(**{**parts["config"], **overrides})
-            return cls(**parts)
+            rec = rec.with_adapter(adapter)
+            # the caller's settings win over the adapter's fusion
+            rec.config = dataclasses.replace(rec.config, **overrides)
+            return rec
+        parts = load_parts(name_or_dir, llm=llm)
+        parts["config"] = RecommenderConfig(**{**parts["config"], **overrides})
+        return cls(**parts)
 
     def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
         """Write the dataset, fitted models and config to ``directory`` (JSON / npz, no pickle).
