@@ -1,6 +1,8 @@
 """Backbone loading: checkpoints by path, LoRA adapters that reload exactly, the default, k-bit."""
 
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -118,8 +120,13 @@ def test_kbit_loading_runs_on_cpu(tiny_t5_dir, bits):
     import bitsandbytes as bnb
 
     bb = load_backbone(BackboneConfig(name_or_path=str(tiny_t5_dir), quantization=bits, lora_r=4))
+    from peft.tuners.lora import bnb as lora_bnb
+
     layer = bnb.nn.Linear8bitLt if bits == "8bit" else bnb.nn.Linear4bit
     assert any(isinstance(m, layer) for m in bb.model.modules())
+    # LoRA layers for k-bit weights, also after unquantized loads hid bitsandbytes from peft
+    lora_layer = lora_bnb.Linear8bitLt if bits == "8bit" else lora_bnb.Linear4bit
+    assert any(isinstance(m, lora_layer) for m in bb.model.modules())
     out = _logits(bb)
     assert out.shape[-1] == len(bb.tokenizer) and torch.isfinite(out).all()
     # one QLoRA step moves the adapter
@@ -130,6 +137,22 @@ def test_kbit_loading_runs_on_cpu(tiny_t5_dir, bits):
     loss.backward()
     grads = [p.grad for n, p in bb.model.named_parameters() if "lora_" in n and p.requires_grad]
     assert grads and any(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+def test_unquantized_lora_leaves_bitsandbytes_unimported(tiny_t5_dir):
+    # peft imports bitsandbytes when it is installed: a second of start-up and a stderr line
+    code = (
+        "import sys\n"
+        "from convrec.llm.backbone import BackboneConfig, load_backbone\n"
+        f"bb = load_backbone(BackboneConfig(name_or_path={str(tiny_t5_dir)!r}, lora_r=4))\n"
+        "assert hasattr(bb.model, 'peft_config')\n"
+        "assert 'bitsandbytes' not in sys.modules, 'bitsandbytes was imported'\n"
+        "import importlib.util, peft.import_utils as probes\n"  # the probe is not stuck
+        "assert probes.is_bnb_available() == bool(importlib.util.find_spec('bitsandbytes'))\n"
+    )
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_unknown_architecture_needs_explicit_targets():

@@ -456,3 +456,48 @@ def test_why_is_the_structured_explain(rec):
     assert why.predicted_rating is not None and why.text.endswith("/5.")
     popular = rec.why(0, "Delta")  # nothing to cite: the popular-pick template
     assert popular.facts == () and popular.text.startswith("Delta (1993) is one of the most")
+
+
+def test_one_list_is_explained_in_one_llm_call(index_llm):
+    class CountingLLM(index_llm):
+        def __init__(self):
+            super().__init__()
+            self.calls = []
+
+        def explain(self, users, items):
+            self.calls.append(("user", len(items)))
+            return super().explain(users, items)
+
+        def explain_for(self, histories, items):
+            self.calls.append(("session", len(items)))
+            return super().explain_for(histories, items)
+
+    llm = CountingLLM()
+    rec = Recommender.build(_data(), config=RecommenderConfig(n_candidates=8), llm=llm)
+    assert len(rec.recommend(user=0, k=3)) == 3
+    assert len(rec.recommend(liked=["Alpha", "Beta"], k=4)) == 4
+    assert llm.calls == [("user", 3), ("session", 4)]  # one batched generation per list
+
+
+def test_collector_paused_restores_the_collector():
+    import gc
+
+    from convrec.recommender.loading import collector_paused
+
+    assert gc.isenabled()
+    frozen = gc.get_freeze_count()  # a command run in this process may have frozen some
+    try:
+        with pytest.raises(KeyError), collector_paused():
+            assert not gc.isenabled()
+            raise KeyError("a failed load")
+        assert gc.isenabled() and gc.get_freeze_count() == frozen
+        with collector_paused(freeze=True):
+            kept = [[] for _ in range(10)]
+        assert gc.isenabled() and gc.get_freeze_count() >= frozen + len(kept)
+        gc.disable()
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # off when it was off
+    finally:
+        gc.enable()
+        gc.unfreeze()

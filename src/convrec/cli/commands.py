@@ -200,15 +200,18 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_recommend(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from convrec.recommender import Recommender
-    from convrec.recommender.domains import resolve_adapter, with_adapter
+    from convrec.recommender.loading import collector_paused
 
     liked = [t.strip() for t in (args.liked or "").split(";") if t.strip()]
     if args.user is None and not liked:
         raise ValueError("give --user ID and/or --liked 'Title; Title'")
-    data = _load(args)
-    adapter = resolve_adapter(data.name, args.adapter)
-    recommender = with_adapter(Recommender.build(data), adapter, args.llm_candidates)
+    with collector_paused(freeze=True):  # this process ends with the command
+        from convrec.recommender import Recommender
+        from convrec.recommender.domains import resolve_adapter, with_adapter
+
+        data = _load(args)
+        adapter = resolve_adapter(data.name, args.adapter)
+        recommender = with_adapter(Recommender.build(data), adapter, args.llm_candidates)
     result = recommender.recommend(user=args.user, liked=liked, k=args.k, explain=args.explain)
     if args.json:
         print(json.dumps({"user": result.user, "history": list(result.history),
@@ -225,9 +228,15 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from convrec.ui import main as serve  # gradio is imported here only
+    from convrec.recommender.loading import collector_paused
 
+    with collector_paused(freeze=True):  # convrec.ui.main, its loading apart from serving
+        from convrec.recommender.domains import load_domains
+        from convrec.ui import build_app, launch  # gradio is imported here only
+
+        recommenders = load_domains(args.data, args.domain, args.adapter, args.llm_candidates,
+                                    args.domain_adapter)  # fmt: skip
+        app = build_app(recommenders)
     warnings.filterwarnings("ignore", category=ResourceWarning)  # gradio's per-request loops
-    serve(args.data, args.domain, args.host, args.port, args.adapter, args.llm_candidates,
-          args.domain_adapter)  # fmt: skip
+    launch(app, args.host, args.port)
     return 0

@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import re
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -196,6 +197,33 @@ def _quiet_transformers() -> Iterator[None]:
         logging.enable_progress_bar()
 
 
+@contextlib.contextmanager
+def peft_without_bitsandbytes(config: BackboneConfig) -> Iterator[None]:
+    """For an unquantized ``config``: bitsandbytes hidden while peft is imported and makes
+    its LoRA layers.
+
+    peft imports bitsandbytes whenever it is installed, to dispatch quantized layers: about a
+    second of start-up and a "kernels" line on stderr, for nothing when the backbone is not
+    quantized. ``sys.modules["bitsandbytes"] = None`` makes that import fail as if it were not
+    installed; afterwards the entry is removed and peft's cached probes are cleared, so that a
+    quantized backbone loaded later in the same process finds bitsandbytes as usual.
+    """
+    if config.quantization != "none" or "bitsandbytes" in sys.modules:
+        yield
+        return
+    sys.modules["bitsandbytes"] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if "bitsandbytes" in sys.modules and sys.modules["bitsandbytes"] is None:
+            del sys.modules["bitsandbytes"]
+        probes = sys.modules.get("peft.import_utils")
+        for name in ("is_bnb_available", "is_bnb_4bit_available"):
+            cache_clear = getattr(getattr(probes, name, None), "cache_clear", None)
+            if cache_clear is not None:
+                cache_clear()
+
+
 def build_minilm_encoder_decoder(seed: int = 0, cross_init: str = "random") -> tuple[Any, Any]:
     """The default backbone: MiniLM-L6 as encoder and as decoder (new cross-attention).
 
@@ -348,22 +376,23 @@ def lora_settings(model_type: str, config: BackboneConfig) -> tuple[str, list[st
 
 def wrap_lora(model: Any, config: BackboneConfig) -> Any:
     """A fresh peft LoRA adapter over ``model`` (k-bit models prepared for training first)."""
-    from peft import LoraConfig, TaskType, get_peft_model, prepare_model_for_kbit_training
+    with peft_without_bitsandbytes(config):
+        from peft import LoraConfig, TaskType, get_peft_model, prepare_model_for_kbit_training
 
-    targets, save = lora_settings(model.config.model_type, config)
-    if config.quantization != "none":
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-    lora_config = LoraConfig(
-        r=config.lora_r,
-        lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout,
-        target_modules=targets,
-        modules_to_save=save or None,
-        task_type=TaskType.SEQ_2_SEQ_LM,
-    )
-    with warnings.catch_warnings():  # peft probes a deprecated transformers property
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
-        return get_peft_model(model, lora_config)
+        targets, save = lora_settings(model.config.model_type, config)
+        if config.quantization != "none":
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+        lora_config = LoraConfig(
+            r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=targets,
+            modules_to_save=save or None,
+            task_type=TaskType.SEQ_2_SEQ_LM,
+        )
+        with warnings.catch_warnings():  # peft probes a deprecated transformers property
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+            return get_peft_model(model, lora_config)
 
 
 def adapter_backbone_config(adapter_dir: str | os.PathLike[str]) -> BackboneConfig:
@@ -382,11 +411,11 @@ def load_adapter(
 ) -> Backbone:
     """Rebuild the base from the adapter's saved config and load the adapter onto it
     (``peft.PeftModel.from_pretrained``, under peft's ``adapter_name``)."""
-    from peft import PeftModel
-
     config = adapter_backbone_config(adapter_dir)
     backbone = load_backbone(config, lora=False)
-    with warnings.catch_warnings():
+    with peft_without_bitsandbytes(config), warnings.catch_warnings():
+        from peft import PeftModel
+
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
         backbone.model = PeftModel.from_pretrained(
             backbone.model, str(adapter_dir), adapter_name=adapter_name, is_trainable=trainable

@@ -19,7 +19,13 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from convrec.llm.backbone import Backbone, BackboneConfig, adapter_backbone_config, load_adapter
+from convrec.llm.backbone import (
+    Backbone,
+    BackboneConfig,
+    adapter_backbone_config,
+    load_adapter,
+    peft_without_bitsandbytes,
+)
 
 _SHARED_FIELDS = ("name_or_path", "quantization", "dtype")
 """Backbone settings two adapters must agree on to share a base model."""
@@ -52,7 +58,7 @@ class AdapterBank:
                 self.backbone = load_adapter(adapter_dir, adapter_name=name)
             else:
                 self._check_compatible(config, Path(adapter_dir))
-                with warnings.catch_warnings():
+                with peft_without_bitsandbytes(config), warnings.catch_warnings():
                     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
                     self.backbone.model.load_adapter(str(adapter_dir), adapter_name=name)
                 self.backbone.model.eval()

@@ -27,6 +27,7 @@ from convrec.recommender.config import (
 )
 from convrec.recommender.explain import Explainer
 from convrec.recommender.grounding import GroundingCheck, template
+from convrec.recommender.loading import collector_paused
 from convrec.recommender.neighbours import item_neighbours, neighbours_for
 from convrec.recommender.profiles import ItemPredicate, Profile, ProfileBuilder, allowed_items
 from convrec.schema import Explanation, ItemFilter, ItemSummary, Recommendation, ScoredItem
@@ -151,6 +152,7 @@ class Recommender:
         return cls(data, rows, cf, rating, cbf=cbf, llm=llm, config=config, neighbours=neighbours)
 
     @classmethod
+    @collector_paused()  # torch and the model load about a second faster
     def from_pretrained(
         cls, name_or_dir: str | os.PathLike[str], llm: bool = True, **overrides: Any
     ) -> Recommender:

@@ -103,7 +103,6 @@ def load_domains(
     """
     from convrec.data import load_dataset
     from convrec.data.names import with_review_names
-    from convrec.llm.bank import AdapterBank
     from convrec.recommender.core import Recommender
 
     main = with_review_names(load_dataset(data))
@@ -123,7 +122,11 @@ def load_domains(
             )
         given[name] = spec
     adapters = {name: resolve_adapter(name, given.get(name)) for name in recs}
-    bank = AdapterBank() if sum(a is not None for a in adapters.values()) > 1 else None
+    bank = None
+    if sum(a is not None for a in adapters.values()) > 1:
+        from convrec.llm.bank import AdapterBank  # torch: only when adapters are loaded
+
+        bank = AdapterBank()
     candidates = {name: llm_candidates if name == main.name else None for name in recs}
     return {
         name: with_adapter(rec, adapters[name], candidates[name], bank)

@@ -39,6 +39,8 @@ def main(
     engine's best ``llm_candidates``; ``domain_adapters`` ``NAME=ADAPTER`` for extra domains.
     """
     from convrec.recommender.domains import load_domains
+    from convrec.recommender.loading import collector_paused
 
-    recs = load_domains(data, domains, adapter, llm_candidates, domain_adapters)
-    launch(build_app(recs), host, port)
+    with collector_paused(freeze=True):  # the process serves from here on
+        app = build_app(load_domains(data, domains, adapter, llm_candidates, domain_adapters))
+    launch(app, host, port)
