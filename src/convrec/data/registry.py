@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from convrec.data._read import require_path
 from convrec.data.amazon import load_amazon
 from convrec.data.dataset import Dataset
 from convrec.data.errors import DataError, DatasetNotFoundError
@@ -76,6 +77,7 @@ def load_dataset(spec: str | Path, **options: Any) -> Dataset:
                 raise DatasetNotFoundError(ML_100K_HELP)
             return _call(load_movielens, found, {"name": "ml-100k", **options})
         raise DatasetNotFoundError("no such file or directory (known names: ml-100k)", path=path)
+    require_path(path)  # a FIFO or device is refused before anything opens it
     if path.is_dir():
         return _load_directory(path, options)
     return _load_file(path, options)
