@@ -216,6 +216,10 @@ def test_export_halves_the_adapter_and_keeps_its_scores(llm_data, adapter, tmp_p
     ]
     np.testing.assert_allclose(ratings[0], ratings[1], atol=2e-2)
     assert shipped_fusion(out) == fusion and shipped_fusion(adapter) is None
+    (out / "README.md").write_text("# model card\n", encoding="utf-8")
+    again = export_adapter(adapter, out, fusion=fusion)  # a re-export keeps the model card
+    assert (again / "README.md").read_text(encoding="utf-8") == "# model card\n"
+    assert shipped_fusion(again) == fusion
     with pytest.raises(FileNotFoundError, match="not an adapter directory"):
         export_adapter(tmp_path, tmp_path / "x")
     with pytest.raises(ValueError, match="dtype must be"):

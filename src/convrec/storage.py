@@ -23,11 +23,15 @@ def _fsync_tree(path: Path) -> None:
         with open(p, "rb") as handle:
             os.fsync(handle.fileno())
     for d in dirs:
-        _fsync_dir(d)
+        fsync_dir(d)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+def fsync_dir(path: Path) -> None:
+    """fsync a directory entry (a no-op where the platform cannot open directories)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
     try:
         os.fsync(fd)
     except OSError:  # some file systems refuse fsync on a directory
@@ -73,7 +77,7 @@ def atomic_path(final: str | os.PathLike[str], fsync: bool = False) -> Iterator[
         else:
             os.replace(tmp, final)
         if fsync:
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
     finally:
         _remove(tmp)
 

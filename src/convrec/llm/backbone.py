@@ -23,6 +23,8 @@ except ImportError as exc:  # a CF-only install: name the extra that brings the 
         f'the LLM needs {exc.name or "torch"}, which is not installed: pip install "convrec[llm]"'
     ) from exc
 
+from convrec.storage import atomic_path
+
 DEFAULT_BACKBONE = "builtin:minilm-l6"
 """Name of the offline default: an EncoderDecoderModel warm-started from MiniLM-L6 twice."""
 
@@ -102,11 +104,9 @@ class BackboneConfig:
         return json.dumps(asdict(self), sort_keys=True, indent=2)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the JSON file atomically."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.to_json() + "\n")
-        os.replace(tmp, path)
+        """Write the JSON file atomically (:func:`convrec.storage.atomic_path`)."""
+        with atomic_path(path) as tmp:
+            tmp.write_text(self.to_json() + "\n", encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> BackboneConfig:

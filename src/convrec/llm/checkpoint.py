@@ -12,37 +12,12 @@ from typing import Any
 
 import torch
 
+from convrec.storage import atomic_path
+
 CONFIG_NAME = "convrec_config.json"
 STATE_NAME = "trainer_state.json"
 OPTIMIZER_NAME = "optimizer.safetensors"
 _PREFIX = "step-"
-
-
-def fsync_tree(path: Path) -> None:
-    """fsync every file under ``path``, then the directories themselves."""
-    for root, dirs, files in os.walk(path):
-        for name in files:
-            fd = os.open(os.path.join(root, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        for name in [*dirs, "."]:
-            fsync_dir(Path(root) / name)
-
-
-def fsync_dir(path: Path) -> None:
-    """fsync a directory entry (no-op where the platform cannot open directories)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def write_json(path: Path, payload: Any) -> None:
@@ -51,29 +26,15 @@ def write_json(path: Path, payload: Any) -> None:
 
 
 def atomic_dir(final: Path, fill: Callable[[Path], None]) -> Path:
-    """Build a directory under a temporary name, fsync it, then ``os.replace`` it into place.
-
-    A reader sees either no ``final`` directory or the complete one; a crash inside
-    ``fill`` leaves only a hidden ``.tmp-*`` directory, ignored and removed later.
-    """
+    """Build a directory with ``fill(tmp)`` and move it into place whole
+    (:func:`convrec.storage.atomic_path`, fsynced): a reader sees no ``final`` directory, the
+    old one or the complete new one; a crash inside ``fill`` leaves only a hidden ``.tmp-*``
+    directory, ignored and removed later."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".tmp-{final.name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with atomic_path(final, fsync=True) as tmp:
+        tmp.mkdir()
         fill(tmp)
-        fsync_tree(tmp)
-        if final.exists():  # os.replace cannot replace a non-empty directory
-            old = final.parent / f".old-{final.name}-{os.getpid()}"
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-        fsync_dir(final.parent)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return final
 
 

@@ -26,6 +26,8 @@ ADAPTERS_DIR = Path(__file__).resolve().parents[1] / "adapters"
 _WEIGHTS = "adapter_model.safetensors"
 _FILES = ("adapter_config.json", _WEIGHTS)
 _CONFIG = "convrec_config.json"
+MODEL_CARD = "README.md"
+"""The model card of an adapter directory (base model, data, commands, metrics, limits)."""
 _DTYPES = ("float16", "bfloat16", "float32")
 
 
@@ -124,10 +126,14 @@ def export_adapter(
             explain_no_repeat_ngram=decoding.no_repeat_ngram_size,
         )
 
+    card = Path(out) / MODEL_CARD  # a model card written for an earlier export stays
+
     def fill(tmp: Path) -> None:
         shutil.copyfile(src / "adapter_config.json", tmp / "adapter_config.json")
         save_file(tensors, str(tmp / _WEIGHTS), metadata={"format": "pt"})
         write_json(tmp / _CONFIG, config)
+        if card.is_file():
+            shutil.copyfile(card, tmp / MODEL_CARD)
 
     return atomic_dir(Path(out), fill)
 

@@ -30,6 +30,7 @@ from convrec.llm.model import LLMConfig
 from convrec.llm.prompts import PromptBuilder, PromptConfig, saved_prompt_config
 from convrec.llm.scoring import RATING_VALUES, Scorer, answer_logits, keeps_logits
 from convrec.llm.tasks import REGISTRY, PromptFields, Task
+from convrec.storage import fsync_dir
 from convrec.training.config import TrainConfig, TrainResult, task_rows
 from convrec.training.validation import ValidationSet, build_validation, main_score, validate
 
@@ -496,7 +497,7 @@ class Trainer:
             for f in final.iterdir():  # the output directory itself is the adapter
                 os.replace(f, self.out_dir / f.name)
             final.rmdir()
-            ckpt.fsync_dir(self.out_dir)
+            fsync_dir(self.out_dir)
             log = {"history": self.history, "valid": self.valid_log}
             ckpt.write_json(self.out_dir / "train_log.json", log)
         self.acc.wait_for_everyone()
