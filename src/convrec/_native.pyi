@@ -1,5 +1,7 @@
 """Type stubs of the private extension convrec._native (use the wrappers in convrec.cf)."""
 
+from typing import Literal, overload
+
 import numpy as np
 import numpy.typing as npt
 
@@ -41,6 +43,7 @@ def score_topk(
     item_order: _I32 | None = None,
     scan: str = "auto",
 ) -> tuple[_I32, _F32, _I32 | None, _F32 | None]: ...
+@overload
 def fuse_topk(
     candidates: _I32,
     sources: _F32,
@@ -51,5 +54,19 @@ def fuse_topk(
     rrf_k: float = 60.0,
     num_threads: int = 1,
     use_cuda: bool = False,
-    with_shares: bool = False,
-) -> tuple[_I32, _F32] | tuple[_I32, _F32, _F32]: ...
+    with_shares: Literal[False] = False,
+) -> tuple[_I32, _F32]: ...
+@overload
+def fuse_topk(
+    candidates: _I32,
+    sources: _F32,
+    weights: _F32,
+    k: int,
+    method: str = "weighted",
+    normalisation: str = "zscore",
+    rrf_k: float = 60.0,
+    num_threads: int = 1,
+    use_cuda: bool = False,
+    *,
+    with_shares: Literal[True],
+) -> tuple[_I32, _F32, _F32]: ...

@@ -111,7 +111,7 @@ def fuse_with_shares(
         float(rrf_k),
         check_num_threads(num_threads),
         resolve_backend(backend) == "cuda",
-        True,
+        with_shares=True,
     )
     return ids, scores, shares
 
