@@ -362,3 +362,21 @@ def test_chat_domains_with_adapters_share_one_backbone(llm_data, adapter, write,
     assert alone["ml-100k"].llm.bank is None  # one adapter: its own merged copy, no bank
     with pytest.raises(ValueError, match="no extra domain named 'nope'"):
         load_domains("ml-100k", domain_adapters=["nope=x"], adapter="none")
+
+
+@pytest.mark.parametrize("ranking", ["pointwise", "next", "rerank"])
+def test_an_empty_candidate_set_scores_nothing_on_every_llm_path(llm_data, adapter, ranking):
+    from convrec.llm.model import LLMModel
+    from convrec.schema import ItemFilter
+
+    rows = random_split(llm_data).train
+    llm = LLMModel.from_pretrained(adapter, ranking=ranking)
+    llm.fit(llm_data, rows, item_neighbours(llm_data, rows))
+    empty = np.full((2, 5), -1, np.int32)
+    assert np.isneginf(llm.score_candidates(np.asarray([0, 1], np.int32), empty)).all()
+    history = [(np.asarray([0, 1], np.int32), np.asarray([5.0, 4.0], np.float32))] * 2
+    assert np.isneginf(llm.score_candidates_for(history, empty)).all()
+    rec = Recommender.build(llm_data, rows, llm=llm)
+    nothing = ItemFilter(year_min=1000, year_max=1001)  # no item fits
+    assert len(rec.recommend(user=llm_data.users.external[0], filters=nothing, k=5)) == 0
+    assert len(rec.recommend(history=[llm_data.items.external[0]], filters=nothing, k=5)) == 0

@@ -309,6 +309,8 @@ class LLMModel:
         rows, cols = np.nonzero(candidates >= 0)
         items = candidates[rows, cols]
         out = np.full(candidates.shape, -np.inf, np.float32)
+        if len(items) == 0:  # nothing to score (e.g. filters left no candidate)
+            return out
         b = self.builder
         with self._active():
             if self.config.ranking == "next":
