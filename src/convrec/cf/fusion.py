@@ -58,17 +58,8 @@ def fuse(
     scores : float32[B, k]
         Fused scores, padded with -inf.
     """
-    cand, srcs, w = _checked(candidates, sources, weights, method, normalisation)
-    ids, scores = _native.fuse_topk(
-        cand,
-        srcs,
-        w,
-        check_positive_int(k, "k"),
-        method,
-        normalisation,
-        float(rrf_k),
-        check_num_threads(num_threads),
-        resolve_backend(backend) == "cuda",
+    ids, scores, _ = fuse_with_shares(
+        candidates, sources, weights, k, method, normalisation, rrf_k, num_threads, backend
     )
     return ids, scores
 
