@@ -80,3 +80,52 @@ def test_the_main_command_chats_with_the_shipped_adapter():
         assert item.explanation_source in ("llm", "template")
         assert item.title in reply.text
     assert rec.grounding.checked >= 3  # every LLM explanation went through the check
+
+
+def _broken_copy(tmp_path, how):
+    """A copy of the shipped ml-100k adapter, broken one way."""
+    import shutil
+
+    out = tmp_path / "adapter"
+    shutil.copytree(shipped_adapter("ml-100k"), out)
+    weights = out / "adapter_model.safetensors"
+    if how == "pickle":
+        weights.rename(out / "adapter_model.bin")
+    elif how == "garbage":
+        weights.write_bytes(b"\x00\x01not a safetensors file" * 10)
+    elif how == "unknown-key":
+        config = json.loads((out / "convrec_config.json").read_text())
+        config["backbone"]["frobnicate"] = 1
+        (out / "convrec_config.json").write_text(json.dumps(config))
+    elif how == "not-json":
+        (out / "convrec_config.json").write_text("{not json")
+    return out
+
+
+BROKEN = {
+    "pickle": "pickled weights are not loaded",
+    "garbage": "not a readable safetensors file",
+    "unknown-key": "unknown backbone settings",
+    "not-json": "not valid JSON",
+}
+
+
+@pytest.mark.parametrize("how", sorted(BROKEN))
+def test_a_broken_adapter_directory_is_a_one_line_error(tmp_path, how):
+    from convrec.llm.model import LLMModel
+
+    adapter = _broken_copy(tmp_path, how)
+    with pytest.raises(ValueError, match=BROKEN[how]) as info:
+        LLMModel.from_pretrained(adapter)
+    assert "\n" not in str(info.value) and len(str(info.value)) < 400
+
+
+@pytest.mark.parametrize("how", ["pickle", "garbage"])
+def test_the_cli_names_a_broken_adapter_in_one_line(tmp_path, how, capsys):
+    from convrec.cli import main
+
+    adapter = _broken_copy(tmp_path, how)
+    assert main(["recommend", "--data", "ml-100k", "--user", "1", "-k", "2",
+                 "--adapter", str(adapter)]) == 2  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert BROKEN[how] in err and "Traceback" not in err and len(err.splitlines()) == 1

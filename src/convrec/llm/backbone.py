@@ -11,7 +11,7 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -395,12 +395,79 @@ def wrap_lora(model: Any, config: BackboneConfig) -> Any:
             return get_peft_model(model, lora_config)
 
 
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+_PICKLED = ("adapter_model.bin", "adapter_model.pt", "adapter_model.pth", "pytorch_model.bin")
+
+
+def read_adapter_config(adapter_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``convrec_config.json`` of an adapter directory as a dict, or a one-line error:
+    ``FileNotFoundError`` when it is missing, ``ValueError`` naming the file when it is not a
+    JSON object with a "backbone" entry."""
+    path = Path(adapter_dir) / "convrec_config.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path.parent} is not a convrec adapter directory (no {path.name})"
+        )
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: not valid JSON ({str(err)[:80]})") from None
+    if not isinstance(saved, dict) or not isinstance(saved.get("backbone"), dict):
+        raise ValueError(f"{path}: expected a JSON object with a 'backbone' entry")
+    return saved
+
+
+def config_from(cls: Any, values: Any, path: Path, entry: str) -> Any:
+    """``cls(**values)`` for the ``entry`` of the config file ``path``, or a ``ValueError``
+    naming the file, the entry and the keys it does not know (an adapter from another
+    version) instead of a ``TypeError``."""
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: '{entry}' must be a JSON object")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(str(k)[:40] for k in values if k not in known)
+    if unknown:
+        raise ValueError(
+            f"{path}: unknown {entry} settings {unknown} (an adapter from another convrec "
+            "version: retrain it with this one)"
+        )
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: bad {entry} settings: {str(err)[:120]}") from None
+
+
+def check_adapter_weights(adapter_dir: str | os.PathLike[str]) -> Path:
+    """The adapter's ``adapter_model.safetensors``, checked to be a readable safetensors file
+    before anything loads it; a directory that holds only pickled weights is refused (convrec
+    never unpickles). Raises ``ValueError`` / ``FileNotFoundError`` naming the file."""
+    path = Path(adapter_dir)
+    weights = path / ADAPTER_WEIGHTS
+    if not weights.is_file():
+        pickled = [name for name in _PICKLED if (path / name).exists()]
+        if pickled:
+            raise ValueError(
+                f"{path / pickled[0]}: pickled weights are not loaded (convrec reads adapter "
+                f"weights from {ADAPTER_WEIGHTS} only)"
+            )
+        raise FileNotFoundError(f"{path}: no {ADAPTER_WEIGHTS} in the adapter directory")
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(weights), framework="pt") as handle:
+            handle.keys()
+    except Exception as err:  # safetensors raises its own error type for a bad header
+        raise ValueError(f"{weights}: not a readable safetensors file ({str(err)[:80]})") from None
+    return weights
+
+
 def adapter_backbone_config(adapter_dir: str | os.PathLike[str]) -> BackboneConfig:
     """The backbone config of an adapter directory: ``convrec_config.json`` (its "backbone"
     entry, written by training) or ``backbone_config.json`` (:meth:`Backbone.save_adapter`)."""
     path = Path(adapter_dir)
     if (path / "convrec_config.json").is_file():
-        return BackboneConfig(**json.loads((path / "convrec_config.json").read_text())["backbone"])
+        saved = read_adapter_config(path)
+        return config_from(BackboneConfig, saved["backbone"], path / "convrec_config.json",
+                           "backbone")  # fmt: skip
     if (path / "backbone_config.json").is_file():
         return BackboneConfig.load(path / "backbone_config.json")
     raise FileNotFoundError(f"{path} is not a convrec adapter directory (no convrec_config.json)")
@@ -412,6 +479,7 @@ def load_adapter(
     """Rebuild the base from the adapter's saved config and load the adapter onto it
     (``peft.PeftModel.from_pretrained``, under peft's ``adapter_name``)."""
     config = adapter_backbone_config(adapter_dir)
+    check_adapter_weights(adapter_dir)
     backbone = load_backbone(config, lora=False)
     with peft_without_bitsandbytes(config), warnings.catch_warnings():
         from peft import PeftModel

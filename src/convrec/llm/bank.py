@@ -23,6 +23,7 @@ from convrec.llm.backbone import (
     Backbone,
     BackboneConfig,
     adapter_backbone_config,
+    check_adapter_weights,
     load_adapter,
     peft_without_bitsandbytes,
 )
@@ -51,6 +52,7 @@ class AdapterBank:
         """Add the adapter under ``name``; returns a view of the shared backbone with the
         adapter's own :class:`BackboneConfig` (its length limits)."""
         config = adapter_backbone_config(adapter_dir)
+        check_adapter_weights(adapter_dir)
         with self._lock:
             if name in self.names:
                 raise ValueError(f"the bank already has an adapter named {name!r}")

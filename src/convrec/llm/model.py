@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -16,9 +15,11 @@ from convrec.data.dataset import Dataset
 from convrec.llm.backbone import (
     Backbone,
     BackboneConfig,
+    config_from,
     inference_copy,
     load_adapter,
     load_backbone,
+    read_adapter_config,
 )
 from convrec.llm.prompts import PromptBuilder, PromptConfig, saved_prompt_config
 from convrec.llm.scoring import Decoding, Scorer
@@ -141,11 +142,7 @@ class LLMModel:
         """
         path = Path(path)
         config_file = path / "convrec_config.json"
-        if not config_file.is_file():
-            raise FileNotFoundError(
-                f"{path} is not a convrec adapter directory (no {config_file.name})"
-            )
-        saved = json.loads(config_file.read_text())
+        saved = read_adapter_config(path)
         values = {**saved.get("llm", {}), **overrides}
         unknown = sorted(set(values) - {f.name for f in fields(LLMConfig)})
         if unknown:
@@ -153,8 +150,11 @@ class LLMModel:
                 f"{config_file}: unknown llm settings {unknown} (an adapter from another convrec "
                 "version: retrain it with this one)"
             )
-        values["backbone"] = BackboneConfig(**saved["backbone"])
-        values["prompts"] = saved_prompt_config(saved["prompts"])
+        values["backbone"] = config_from(BackboneConfig, saved["backbone"], config_file, "backbone")
+        try:
+            values["prompts"] = saved_prompt_config(dict(saved.get("prompts", {})))
+        except (TypeError, ValueError) as err:  # e.g. a key this version does not know
+            raise ValueError(f"{config_file}: bad prompts settings: {str(err)[:120]}") from None
         if bank is None:
             return cls(LLMConfig(**values), backbone=load_adapter(path))
         name = name or path.resolve().name
