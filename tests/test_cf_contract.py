@@ -9,6 +9,7 @@ import scipy.sparse as sp
 import convrec.cf as cf_package
 from convrec.cf import (
     BPMF,
+    EASE,
     SIMILARITIES,
     BiasBaseline,
     Blend,
@@ -85,6 +86,7 @@ MODELS: list[tuple[str, Callable[[], CFModel], bool, list[int]]] = [
     ("SequentialKNN", lambda: SequentialKNN(k=5), False, PERSONAL),
     ("SequentialKNN+prior", lambda: SequentialKNN(k=5, popularity=0.01), False, PERSONAL),
     ("SequentialLinear", lambda: SequentialLinear(k=5, l2=10.0), False, PERSONAL),
+    ("EASE", lambda: EASE(l2=1.0), False, PERSONAL),
     # the five-count items 1 (user 0) and 0 (user 1) beat the withheld four-count ones
     ("MostPopular", MostPopular, False, [1, 0]),
     ("KNNBaseline-item", lambda: KNNBaseline(kind="item", k=5, shrink=1.0), True, PERSONAL),

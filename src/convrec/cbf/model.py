@@ -115,12 +115,35 @@ class ContentModel(NpzModel):
         texts = item_texts(data, rows)
         self.item_embeddings_ = embed_items(texts, self.encoder, self.cache_dir)
         self.item_texts_ = texts
+        self.user_profiles_ = self._profiles(data, rows)
+        return self
+
+    def _profiles(self, data: Dataset, rows: np.ndarray) -> np.ndarray:
+        """``float32[n_users, dim]`` unit profiles of the users of ``rows`` (zero elsewhere)."""
+        embeddings = self._fitted_items()
         users = data.user[rows].astype(np.int64)
         weights = self._history_weights(users, data.rating[rows], data.timestamp[rows], rows)
-        profiles = np.zeros((data.n_users, self.item_embeddings_.shape[1]), np.float64)
-        np.add.at(profiles, users, weights[:, None] * self.item_embeddings_[data.item[rows]])
-        self.user_profiles_ = _normalise(profiles)
-        return self
+        profiles = np.zeros((data.n_users, embeddings.shape[1]), np.float64)
+        np.add.at(profiles, users, weights[:, None] * embeddings[data.item[rows]])
+        return _normalise(profiles)
+
+    def _fitted_items(self) -> np.ndarray:
+        if self.item_embeddings_ is None:
+            raise RuntimeError("ContentModel is not fitted: call fit() or ContentModel.load()")
+        return self.item_embeddings_
+
+    def score_sessions(self, data: Dataset, rows: np.ndarray, users: np.ndarray) -> np.ndarray:
+        """Scores for new histories without refitting: the profiles built from the
+        interactions ``rows`` (``int64[m]``, weighted as in :meth:`fit`) of ``users``.
+
+        Returns
+        -------
+        float32[B, n_items]
+            Cosine of each of the ``B`` users' profiles with every item.
+        """
+        profiles = self._profiles(data, np.asarray(rows, np.int64))
+        index = np.asarray(users, np.int64)
+        return np.asarray(profiles[index] @ self._fitted_items().T, dtype=np.float32)
 
     def _history_weights(
         self, users: np.ndarray, rating: np.ndarray, timestamp: np.ndarray, rows: np.ndarray

@@ -1,8 +1,10 @@
-"""Collaborative filtering over the native engine: neighbour, rating and sequential models."""
+"""Collaborative filtering over the native engine: neighbour, linear, rating and sequential
+models."""
 
 from convrec.cf._backend import cuda_available, resolve_backend
 from convrec.cf.base import CFModel, RatingCFModel
 from convrec.cf.baselines import BiasBaseline, GlobalMean, MostPopular
+from convrec.cf.ease import EASE
 from convrec.cf.factor import BPMF
 from convrec.cf.fusion import fuse
 from convrec.cf.knn import SIMILARITIES, ItemKNN, ItemKNNConfig, KNNConfig, UserKNN
@@ -13,6 +15,7 @@ from convrec.cf.sequential import NeighbourModel, RecencyItemKNN, SequentialKNN
 
 __all__ = [
     "BPMF",
+    "EASE",
     "SIMILARITIES",
     "BiasBaseline",
     "Blend",

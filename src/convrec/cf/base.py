@@ -133,6 +133,16 @@ class CFModel(ABC):
         seen = self._seen(users) if exclude_seen else None
         return top_k_dense(scores, k, seen)
 
+    def fold_in(self, data: Dataset, rows: np.ndarray) -> sp.csr_matrix:
+        """New histories as this model weighs them: the interactions ``rows`` (``int64[m]``)
+        of ``data``, which need not be fitted rows, as ``float32[n_users, n_items]`` CSR.
+
+        The default weighs every interaction 1; models with their own history weighting
+        (recency) override it. Scoring a row of the result with :meth:`score_items` folds a
+        new user or a session in without refitting.
+        """
+        return data.user_items(np.asarray(rows, np.int64), values="ones").astype(np.float32)
+
     def similar_items(self, item: Any, k: int = 10) -> tuple[IntArray, FloatArray]:
         """The ``k`` items most similar to ``item``.
 

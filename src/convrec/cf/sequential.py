@@ -252,6 +252,10 @@ class NeighbourModel(CFModel):
     def _prior(self, data: Dataset, rows: np.ndarray) -> np.ndarray:
         return np.zeros(data.n_items, dtype=np.float32)
 
+    def fold_in(self, data: Dataset, rows: np.ndarray) -> sp.csr_matrix:
+        """``rows``' histories weighed as the fitted ones (the model's recency weights)."""
+        return self._weights(data, np.asarray(rows, dtype=np.int64))
+
     def history(self) -> sp.csr_matrix:
         """The fitted history weights ``weights_`` (float32 CSR, shape (n_users, n_items))."""
         if self.neighbours_.shape[0] == 0:

@@ -121,7 +121,8 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from convrec.evaluation import parse_model_selection, run_protocol, select_models
+    from convrec.evaluation import EvalReport, parse_model_selection, run_protocol, select_models
+    from convrec.evaluation.sessions import run_sessions
     from convrec.evaluation.specs import ADAPTER_MODELS
     from convrec.recommender.domains import resolve_adapter
 
@@ -160,13 +161,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"protocol {protocol}: none of --models {args.models} is scored here, skipped")
             continue
         start = time.perf_counter()
-        report = run_protocol(
-            data, protocol, specs, log=lambda msg: print(f"  {msg}", file=sys.stderr, flush=True)
-        )
-        print(report.table())
+        log = lambda msg: print(f"  {msg}", file=sys.stderr, flush=True)  # noqa: E731
+        done: list[EvalReport]
+        if protocol == "S":
+            done = list(run_sessions(data, specs, log=log))
+        else:
+            done = [run_protocol(data, protocol, specs, log=log)]
+        for report in done:
+            print(report.table())
+            print()
         print(f"protocol {protocol}: {time.perf_counter() - start:.1f} s")
         print()
-        reports.append(report)
+        reports += done
     if not reports:
         raise ValueError(f"--models {args.models}: no selected model runs under {protocols}")
     if args.json:

@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_eval = sub.add_parser(
         "eval",
-        help="evaluate models with protocols A (rating), B (ranking), C (reviews)",
+        help="evaluate models with protocols A (rating), B (ranking), C (reviews), "
+        "S (cold sessions)",
         description="Run the evaluation protocols of convrec (see docs/evaluation.md) and print "
         "a table of every model beside the references; --json writes the numbers.",
         epilog=EPILOG,
@@ -81,9 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_eval.add_argument(
         "--protocol",
         default="all",
-        choices=["A", "B", "C", "a", "b", "c", "all"],
+        choices=["A", "B", "C", "S", "a", "b", "c", "s", "all"],
         help="A: rating RMSE/MAE; B: leave-last-out HR/NDCG@K; C: A + B + explanations on "
-        "review data; all: every protocol the data supports",
+        "review data; S: cold sessions of N = 1, 3, 5 liked items from unseen users "
+        "(Recall/NDCG/HR with standard errors, one table per N); all: A, B and C where the "
+        "data supports them",
     )
     p_eval.add_argument(
         "--models",

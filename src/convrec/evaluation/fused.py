@@ -186,6 +186,21 @@ class FusedModel:
         out[rows, ids[rows, cols]] = fused[rows, cols]
         return out
 
+    def score_sessions(self, data: Dataset, rows: np.ndarray, users: np.ndarray) -> np.ndarray:
+        """``float32[B, n_items]`` fused scores for sessions (protocol S): each of ``users``
+        (``int32[B]``) is known only by its interactions among ``rows`` (``int64[m]``), oldest
+        first; fused scores on the CF candidates, ``-inf`` elsewhere."""
+        rec = self._fitted()
+        rows = np.asarray(rows, np.int64)
+        rows = rows[np.lexsort((data.item[rows], data.timestamp[rows], data.user[rows]))]
+        owner = data.user[rows]
+        sessions = [data.item[rows[owner == u]] for u in np.asarray(users).tolist()]
+        ids, fused = rec.rank_sessions(sessions)
+        out = np.full((len(ids), rec.data.n_items), -np.inf, np.float32)
+        r, c = np.nonzero(ids >= 0)
+        out[r, ids[r, c]] = fused[r, c]
+        return out
+
 
 class MMRModel:
     """Any ranking model with each user's top-``pool`` unseen items re-ranked by MMR.

@@ -257,3 +257,51 @@ def explanation_metrics(generated: Sequence[str], references: Sequence[str]) -> 
 
 def _norm(text: str) -> str:
     return " ".join(text.lower().split())
+
+
+def target_set_metrics(
+    scores: np.ndarray, exclude: sp.csr_matrix, targets: sp.csr_matrix, ks: Sequence[int] = (10, 20)
+) -> dict[str, np.ndarray]:
+    """Per-row Recall@K, HR@K and NDCG@K against a set of target items (protocol S).
+
+    Ties are broken against the targets (a target shares its rank with every equally scored
+    non-target ahead of it), so a constant score earns nothing by index order.
+
+    Parameters
+    ----------
+    scores
+        ``float[B, n_items]``; NaN and -inf mark items that are not recommended.
+    exclude
+        ``[B, n_items]`` CSR of candidates left out (the session).
+    targets
+        ``[B, n_items]`` CSR, non-zero at each row's target items (at least one per row).
+    ks
+        List lengths.
+
+    Returns
+    -------
+    dict of ``float64[B]``
+        ``recall@K`` (hits / number of targets), ``hr@K`` (any hit), ``ndcg@K`` (binary
+        gains, ideal DCG over ``min(K, number of targets)``), per K.
+    """
+    s = np.where(np.isnan(scores), -np.inf, scores).astype(np.float64, copy=True)
+    ex = exclude.tocoo()
+    s[ex.row, ex.col] = -np.inf
+    is_target = (targets != 0).toarray()
+    n_targets = is_target.sum(axis=1)
+    if (n_targets == 0).any():
+        raise ValueError("every row needs at least one target item")
+    k_max = max(ks)
+    # by score (desc), then non-targets first, then index: the pessimistic order
+    order = np.lexsort((is_target, -s), axis=1)[:, :k_max]
+    hit = np.take_along_axis(is_target & np.isfinite(s), order, axis=1)
+    discount = 1.0 / np.log2(np.arange(k_max) + 2.0)
+    out: dict[str, np.ndarray] = {}
+    for k in ks:
+        hits = hit[:, :k]
+        found = hits.sum(axis=1)
+        ideal = np.cumsum(discount[:k])[np.minimum(n_targets, k) - 1]
+        out[f"recall@{k}"] = found / n_targets
+        out[f"hr@{k}"] = (found > 0).astype(np.float64)
+        out[f"ndcg@{k}"] = (hits * discount[:k]).sum(axis=1) / ideal
+    return out

@@ -145,6 +145,8 @@ def run_protocol(
     protocol = protocol.upper()
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    if protocol == "S":
+        raise ValueError("protocol S reports one table per session size: use run_sessions")
     if protocol == "C" and data.summary is None:
         raise ValueError(
             f"protocol C needs review summaries (Amazon review data); {data.name} has none"

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-PROTOCOLS = ("A", "B", "C")
+PROTOCOLS = ("A", "B", "C", "S")
 
 
 def ranks(model: Any) -> bool:
@@ -92,10 +92,13 @@ def ranking_model_specs() -> list[ModelSpec]:
     (:class:`~convrec.cf.knn.ItemKNN`, :class:`~convrec.cf.knn.UserKNN`, cosine, every
     interaction weighs 1); ``cf_recency_itemknn`` weighs the item-kNN neighbours by recency;
     ``cf_seqknn`` uses transition neighbours, ``cf_seqlinear`` a ridge regression of the next
-    item (:class:`~convrec.cf.seqlinear.SequentialLinear`). The SequentialKNN grid was
-    narrowed on an inner split of the training rows only (each user's last train item held
-    out): ``tau > 2`` and the cosine blend lost there, so they are not searched.
+    item (:class:`~convrec.cf.seqlinear.SequentialLinear`); ``ease`` is the closed-form linear
+    autoencoder of Steck (2019) (:class:`~convrec.cf.ease.EASE`), a strong simple peer. The
+    SequentialKNN grid was narrowed on an inner split of the training rows only (each user's
+    last train item held out): ``tau > 2`` and the cosine blend lost there, so they are not
+    searched.
     """
+    from convrec.cf.ease import EASE
     from convrec.cf.knn import ItemKNN, UserKNN
     from convrec.cf.seqlinear import SequentialLinear
     from convrec.cf.sequential import RecencyItemKNN, SequentialKNN
@@ -119,6 +122,7 @@ def ranking_model_specs() -> list[ModelSpec]:
             SequentialLinear,
             grid=[{"tau_long": t, "l2": r} for t in (8.0, 16.0) for r in (100.0, 300.0, 1000.0)],
         ),
+        ModelSpec("ease", EASE, grid=[{"l2": r} for r in (50.0, 200.0, 500.0, 1000.0, 3000.0)]),
     ]
 
 
@@ -150,12 +154,18 @@ def default_models(protocol: str) -> list[ModelSpec]:
 
     Rating CF models (``cf_knn_item``, ``cf_knn_user``, ``cf_bpmf``, ``cf_blend``) run under
     A and C, ranking ones (``cf_itemknn``, ``cf_userknn``, ``cf_recency_itemknn``,
-    ``cf_seqknn``) under B and C, as does the content-based ``cbf``.
+    ``cf_seqknn``, ``ease``) under B and C, as does the content-based ``cbf``; protocol S
+    (cold sessions) runs ``most_popular``, the ranking models and ``cbf``.
     """
     protocol = protocol.upper()
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
     specs = reference_models(protocol)
+    if protocol == "S":  # ranking only: sessions have no ratings to predict
+        return [s for s in specs if s.name == "most_popular"] + [
+            *ranking_model_specs(),
+            *content_model_specs(),
+        ]
     if protocol in ("A", "C"):
         specs += rating_model_specs()
     if protocol in ("B", "C"):
@@ -232,6 +242,27 @@ def fused_specs(
     return specs
 
 
+def session_adapter_specs(
+    loader: Callable[[], Any], candidates: int = 50, llm: bool = True, fused: bool = True
+) -> list[ModelSpec]:
+    """Protocol S's adapter models, over one shared :class:`Recommender` per split.
+
+    ``llm`` is the LLM alone re-scoring the CF top-``candidates`` of each session (``alpha``
+    0); ``fused`` chooses ``alpha`` (:data:`ALPHAS`) and the fusion on the valid sessions.
+    """
+    from convrec.evaluation.fused import FusedModel, SharedParts
+    from convrec.recommender import FUSIONS
+
+    shared = SharedParts(loader, candidates)
+    specs = []
+    if llm:
+        specs.append(ModelSpec(LLM_NAME, lambda: FusedModel(shared, alpha=0.0)))
+    if fused:
+        grid = [{"alpha": a, "fusion": f} for f in FUSIONS for a in ALPHAS]
+        specs.append(ModelSpec(FUSED_NAME, lambda **point: FusedModel(shared, **point), grid))
+    return specs
+
+
 def mmr_twin(spec: ModelSpec, diversity: float) -> ModelSpec:
     """``NAME+mmrD``: ``spec``'s model with its top-100 re-ranked by MMR (same grid)."""
     from convrec.evaluation.fused import MMRModel
@@ -302,6 +333,10 @@ def select_models(
         from convrec.evaluation.fused import AdapterLoader
 
         loader = AdapterLoader(adapter)
+        if protocol.upper() == "S":
+            want_llm = "all" in items or LLM_NAME in items
+            want_fused = "all" in items or FUSED_NAME in items
+            return chosen + session_adapter_specs(loader, candidates, want_llm, want_fused)
         if "all" in items or LLM_NAME in items:
             chosen.append(llm_spec(adapter, sample, loader))
         if "all" in items or FUSED_NAME in items:

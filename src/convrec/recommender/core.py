@@ -29,7 +29,13 @@ from convrec.recommender.explain import Explainer
 from convrec.recommender.grounding import GroundingCheck, template
 from convrec.recommender.loading import collector_paused
 from convrec.recommender.neighbours import item_neighbours, neighbours_for
-from convrec.recommender.profiles import ItemPredicate, Profile, ProfileBuilder, allowed_items
+from convrec.recommender.profiles import (
+    ItemPredicate,
+    Profile,
+    ProfileBuilder,
+    allowed_items,
+    recency,
+)
 from convrec.schema import Explanation, ItemFilter, ItemSummary, Recommendation, ScoredItem
 
 
@@ -379,6 +385,31 @@ class Recommender:
         profiles = [self.profiles.for_index(int(u)) for u in np.asarray(users).tolist()]
         blocked = [p.items.astype(np.int32) for p in profiles]
         ranked = self.ranker.rank(profiles, blocked, k or self.config.n_candidates, diversity)
+        return ranked.ids, ranked.scores
+
+    def rank_sessions(
+        self, sessions: Sequence[np.ndarray], k: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Array form of :meth:`recommend_batch` for sessions (evaluation, protocol S).
+
+        Parameters
+        ----------
+        sessions : sequence of numpy.ndarray
+            Per session, ``int32[h]`` internal item indices, oldest first (excluded).
+        k : int, optional
+            Items kept (default: ``config.n_candidates``, the whole fused pool).
+
+        Returns
+        -------
+        (ids, scores)
+            ``int32[B, k]`` items in order (padded -1) and ``float32[B, k]`` fused scores.
+        """
+        profiles = [
+            Profile(None, np.asarray(items, np.int32), recency(len(items), self.config.tau), {})
+            for items in sessions
+        ]
+        blocked = [p.items.astype(np.int32) for p in profiles]
+        ranked = self.ranker.rank(profiles, blocked, k or self.config.n_candidates, 0.0)
         return ranked.ids, ranked.scores
 
     def explain_items(

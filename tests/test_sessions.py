@@ -1,0 +1,222 @@
+"""Protocol S (cold sessions): user split, sessions, set metrics, EASE, fold-in, the runner, CLI."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from convrec.cf import EASE, ItemKNN, MostPopular, SequentialLinear
+from convrec.cf.sequential import history_weights
+from convrec.data import build_dataset
+from convrec.data.dataset import Dataset
+from convrec.evaluation.metrics import target_set_metrics
+from convrec.evaluation.sessions import (
+    build_sessions,
+    positive_threshold,
+    run_sessions,
+    session_scores,
+    user_split,
+)
+from convrec.evaluation.specs import ModelSpec, default_models
+
+from .conftest import make_llm_data
+
+
+def small(rows: list[tuple[int, int, float, int]]) -> Dataset:
+    user, item, rating, stamp = (np.array(c) for c in zip(*rows, strict=True))
+    return build_dataset(
+        "small", source="memory", user_ids=user, item_ids=item, rating=rating.astype(float),
+        timestamp=stamp.astype(np.int64), lines=np.arange(1, len(rows) + 1),
+    )  # fmt: skip
+
+
+def test_the_user_split_partitions_every_user_and_trains_on_train_users_only() -> None:
+    data = make_llm_data(n_users=40)
+    split = user_split(data, seed=3)
+    parts = [split.users(p) for p in ("train", "valid", "test")]
+    assert [len(p) for p in parts] == [32, 4, 4]
+    assert np.array_equal(np.sort(np.concatenate(parts)), np.arange(40))
+    assert set(data.user[split.train].tolist()) == set(split.train_users.tolist())
+    assert len(split.train) == int(np.isin(data.user, split.train_users).sum())
+    again = user_split(data, seed=3)
+    assert np.array_equal(again.test_users, split.test_users)
+    assert not np.array_equal(user_split(data, seed=4).test_users, split.test_users)
+
+
+def test_positives_are_the_top_of_the_scale() -> None:
+    assert positive_threshold(small([(0, 0, 1.0, 0), (0, 1, 5.0, 1)])) == pytest.approx(3.4)
+    assert positive_threshold(small([(0, 0, 0.5, 0), (0, 1, 5.0, 1)])) == pytest.approx(3.2)
+    assert positive_threshold(small([(0, 0, 1.0, 0), (0, 1, 1.0, 1)])) == 1.0  # implicit
+
+
+def test_sessions_are_the_earliest_positives_and_targets_the_later_ones() -> None:
+    data = small(
+        [
+            # user 0: positives 10 (t=1), 11 (t=3), 12 (t=4); 13 is rated 2
+            (0, 13, 2.0, 0), (0, 10, 5.0, 1), (0, 11, 4.0, 3), (0, 12, 5.0, 4),
+            # user 1: one positive only
+            (1, 10, 5.0, 0), (1, 11, 1.0, 1),
+            # user 2: ties in time are ordered by item
+            (2, 12, 5.0, 7), (2, 11, 5.0, 7), (2, 13, 5.0, 8),
+        ]
+    )  # fmt: skip
+
+    def idx(item: int) -> int:
+        return data.items.index(str(item))
+
+    sessions = build_sessions(data, np.array([0, 1, 2], np.int32), n=1)
+    assert [data.users.external[u] for u in sessions.users] == ["0", "2"]
+    assert sessions.seen[0].indices.tolist() == [idx(10)]
+    assert sorted(sessions.targets[0].indices.tolist()) == sorted([idx(11), idx(12)])
+    assert sessions.seen[1].indices.tolist() == [idx(11)]
+    assert sorted(sessions.targets[1].indices.tolist()) == sorted([idx(12), idx(13)])
+    two = build_sessions(data, np.array([0, 1, 2], np.int32), n=2)
+    assert len(two.users) == 2 and len(two.rows) == 4
+    assert two.targets[0].indices.tolist() == [idx(12)]
+
+
+def test_set_metrics_known_answer_and_pessimistic_ties() -> None:
+    scores = np.array([[0.9, 0.8, 0.7, 0.6, 0.5], [1.0, 1.0, 1.0, 1.0, 1.0]])
+    exclude = sp.csr_matrix(np.array([[1, 0, 0, 0, 0], [0, 0, 0, 0, 0]]))
+    targets = sp.csr_matrix(np.array([[0, 0, 1, 0, 1], [0, 0, 1, 0, 0]]))
+    m = target_set_metrics(scores, exclude, targets, ks=(2, 4))
+    # row 0 ranks 1, 2, 3, 4 (item 0 excluded): targets at positions 2 and 4 (1-based)
+    assert m["recall@2"][0] == 0.5 and m["hr@2"][0] == 1.0
+    assert m["ndcg@2"][0] == pytest.approx((1 / np.log2(3)) / (1 + 1 / np.log2(3)))
+    assert m["recall@4"][0] == 1.0
+    ideal = 1 + 1 / np.log2(3)
+    assert m["ndcg@4"][0] == pytest.approx((1 / np.log2(3) + 1 / np.log2(5)) / ideal)
+    # row 1: every score tied: the target goes last, outside the top 4
+    assert m["hr@4"][1] == 0.0 and m["recall@4"][1] == 0.0
+    with pytest.raises(ValueError, match="target"):
+        target_set_metrics(scores, exclude, sp.csr_matrix((2, 5)), ks=(2,))
+
+
+def test_ease_is_the_closed_form() -> None:
+    data = make_llm_data(n_users=30, n_items=12)
+    rows = np.arange(data.n_interactions)
+    model = EASE(l2=5.0).fit(data, rows)
+    x = (data.user_items(rows, values="ones").toarray() > 0).astype(float)
+    p = np.linalg.inv(x.T @ x + 5.0 * np.eye(12))
+    b = np.eye(12) - p / np.diag(p)
+    np.fill_diagonal(b, 0.0)
+    np.testing.assert_allclose(model.neighbours_.toarray(), b, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(model.score_items(np.arange(30)), x @ b, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="l2 > 0"):
+        EASE(l2=0.0)
+
+
+def test_fold_in_weighs_new_histories_as_the_fitted_ones() -> None:
+    data = make_llm_data(n_users=30)
+    rows = np.arange(data.n_interactions)
+    seq = SequentialLinear(l2=10.0).fit(data, rows[data.user[rows] < 20])
+    late = rows[data.user[rows] >= 20]
+    np.testing.assert_allclose(
+        seq.fold_in(data, late).toarray(), seq._weights(data, late).toarray()
+    )
+    knn = ItemKNN(n_neighbours=5).fit(data, rows)
+    ones = knn.fold_in(data, late)
+    assert set(np.unique(ones.data).tolist()) == {1.0}
+    assert ones.nnz == len(late)
+    recency = EASE().fold_in(data, late)  # tau = inf: every item weighs 1
+    np.testing.assert_allclose(recency.toarray(), history_weights(data, late, np.inf).toarray())
+
+
+def test_folding_a_fitted_users_rows_in_reproduces_its_scores() -> None:
+    data = make_llm_data(n_users=30)
+    rows = np.arange(data.n_interactions)
+    users = np.array([25, 26, 27], np.int32)
+    own = rows[np.isin(data.user[rows], users)]
+    for model in (ItemKNN(n_neighbours=5), EASE(l2=10.0), SequentialLinear(l2=10.0)):
+        model.fit(data, rows)
+        hist = model.fold_in(data, own)[users]
+        np.testing.assert_allclose(
+            model.score_items(hist), model.score_items(users), rtol=1e-5, atol=1e-6
+        )
+        sessions = build_sessions(data, users, n=3)
+        expected = model.score_items(model.fold_in(data, sessions.rows)[sessions.users])
+        np.testing.assert_array_equal(session_scores(model, data, sessions), expected)
+
+
+def test_content_sessions_score_as_fitted_profiles() -> None:
+    from convrec.cbf import ContentModel
+
+    data = make_llm_data(n_users=30)
+    rows = np.arange(data.n_interactions)
+    model = ContentModel(weighting="uniform").fit(data, rows)
+    users = np.array([3, 7], np.int32)
+    own = rows[np.isin(data.user[rows], users)]
+    np.testing.assert_allclose(
+        model.score_sessions(data, own, users), model.score_items(users), rtol=1e-5, atol=1e-6
+    )
+
+
+class Recording(MostPopular):
+    """MostPopular that remembers the users it was fitted on."""
+
+    fitted_users: ClassVar[set[int]] = set()
+
+    def fit(self, data: Dataset, rows: np.ndarray) -> "Recording":
+        Recording.fitted_users = set(data.user[rows].tolist())
+        return super().fit(data, rows)
+
+
+def test_the_runner_fits_on_train_users_and_reports_each_n(tmp_path: Path) -> None:
+    data = make_llm_data(n_users=60, n_items=30)
+    split = user_split(data)
+    specs = [
+        ModelSpec("recording", Recording),
+        ModelSpec("ease", EASE, grid=[{"l2": 1.0}, {"l2": 50.0}]),
+    ]
+    reports = run_sessions(data, specs, sizes=(1, 3))
+    assert Recording.fitted_users == set(split.train_users.tolist())
+    assert [r.n for r in reports] == [1, 3]
+    for report in reports:
+        payload: dict[str, Any] = report.to_json()
+        assert payload["protocol"] == "S" and payload["N"] == report.n
+        metrics = payload["models"]["ease"]
+        for key in ("ndcg@10", "recall@10", "recall@20", "hr@10"):
+            assert 0.0 <= metrics[key] <= 1.0
+            assert metrics[f"{key}_se"] >= 0.0
+        assert payload["params"]["ease"]["l2"] in (1.0, 50.0)
+        assert payload["split"]["users"] == {"train": 48, "valid": 6, "test": 6}
+        assert set(payload["fingerprints"]) == {"train", "valid", "test"}
+        assert "protocol S, sessions of N=" in report.table()
+
+
+def test_too_few_session_users_is_a_clear_error() -> None:
+    data = make_llm_data(n_users=40)
+    with pytest.raises(ValueError, match="too few users with 13 or more positives"):
+        run_sessions(data, [ModelSpec("most_popular", MostPopular)], sizes=(12,))
+
+
+def test_protocol_s_lists_ranking_models_only() -> None:
+    names = [s.name for s in default_models("S")]
+    assert names[0] == "most_popular" and "ease" in names and "cbf" in names
+    assert "bias_baseline" not in names and "cf_blend" not in names
+
+
+def test_the_cli_writes_one_object_per_session_size(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    lines = ["user_id,item_id,rating,timestamp"]
+    for u in range(80):
+        for k, i in enumerate(rng.choice(40, size=16, replace=False)):
+            lines.append(f"u{u},i{i},{5 if (u + i) % 3 else 2},{1000 * u + k}")
+    csv = tmp_path / "r.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "s.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "convrec.cli", "eval", "--data", str(csv), "--protocol", "S",
+         "--models", "most_popular,ease", "--json", str(out)],
+        capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    payload = json.loads(out.read_text())
+    assert [p["N"] for p in payload] == [1, 3, 5]
+    assert all(set(p["models"]) == {"most_popular", "ease"} for p in payload)
+    assert "protocol S, sessions of N=1" in run.stdout
