@@ -17,7 +17,10 @@ from convrec.data.dataset import Dataset
 from convrec.evaluation.metrics import target_set_metrics
 from convrec.evaluation.sessions import (
     build_sessions,
+    cold_items,
+    cold_sessions,
     positive_threshold,
+    random_floor,
     run_sessions,
     session_scores,
     user_split,
@@ -220,3 +223,57 @@ def test_the_cli_writes_one_object_per_session_size(tmp_path: Path) -> None:
     assert [p["N"] for p in payload] == [1, 3, 5]
     assert all(set(p["models"]) == {"most_popular", "ease"} for p in payload)
     assert "protocol S, sessions of N=1" in run.stdout
+
+
+def test_cold_items_leave_training_and_are_ranked_against_each_other() -> None:
+    data = make_llm_data(n_users=60, n_items=40)
+    cold = cold_items(data, share=0.1)
+    assert len(cold) == 4 and np.array_equal(cold, cold_items(data, share=0.1))
+    split = user_split(data)
+    sessions = cold_sessions(data, split.test_users, 2, cold)
+    assert len(sessions.users) > 0
+    for b in range(len(sessions.users)):
+        targets = sessions.targets[b].indices
+        assert set(targets.tolist()) <= set(cold.tolist())
+        candidates = np.setdiff1d(np.arange(40), sessions.seen[b].indices)
+        assert set(candidates.tolist()) <= set(cold.tolist())
+    floor = random_floor(sessions, k=10)
+    # four cold candidates at most, all inside a top 10: a random order finds every target
+    np.testing.assert_allclose(floor["hr@10"], 1.0)
+    np.testing.assert_allclose(floor["recall@10"], 1.0)
+
+
+def test_the_random_floor_is_the_expectation_of_random_orders() -> None:
+    rng = np.random.default_rng(0)
+    seen = sp.csr_matrix(np.eye(1, 30, dtype=np.float32))
+    targets = sp.csr_matrix(np.isin(np.arange(30), [3, 7, 20])[None, :].astype(np.float32))
+    floor = random_floor(_one_session(seen, targets), k=5)
+    many = 4000
+    draws = target_set_metrics(
+        rng.random((many, 30)),
+        sp.vstack([seen] * many).tocsr(),
+        sp.vstack([targets] * many).tocsr(),
+        ks=(5,),
+    )
+    for key in ("hr@5", "recall@5", "ndcg@5"):
+        assert floor[key][0] == pytest.approx(draws[key].mean(), abs=0.02)
+
+
+def _one_session(seen: sp.csr_matrix, targets: sp.csr_matrix) -> Any:
+    from convrec.evaluation.sessions import Sessions
+
+    return Sessions(1, np.array([0], np.int32), np.array([0], np.int64), seen, targets)
+
+
+def test_the_runner_reports_the_cold_block() -> None:
+    data = make_llm_data(n_users=200, n_items=200)
+    reports = run_sessions(
+        data, [ModelSpec("most_popular", MostPopular), ModelSpec("ease", EASE)],
+        sizes=(1,), cold_share=0.1,
+    )  # fmt: skip
+    cold = reports[0].to_json()["cold"]
+    assert set(cold) == {"random", "most_popular", "ease"}
+    # no training interaction: every cold item ties at zero for CF, ranked pessimistically
+    assert cold["most_popular"]["hr@10"] == 0.0 and cold["ease"]["hr@10"] == 0.0
+    assert cold["random"]["hr@10"] > 0.3
+    assert "cold items: 20 items" in reports[0].table()

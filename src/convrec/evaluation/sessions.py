@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from convrec.data.dataset import Dataset
 from convrec.evaluation.metrics import target_set_metrics
-from convrec.evaluation.protocols import EvalReport
+from convrec.evaluation.protocols import EvalReport, _rows
 from convrec.evaluation.specs import ModelSpec
 from convrec.evaluation.splits import fingerprint
 
@@ -28,6 +28,10 @@ SESSION_SIZES = (1, 3, 5)
 POSITIVE_SHARE = 0.4
 """Positives are the top 40 % of the rating scale (4 and 5 on 1-5 stars)."""
 METRIC_KS = (10, 20)
+COLD_SHARE = 0.05
+"""Share of the catalogue made cold: every interaction with those items leaves training."""
+RANDOM_NAME = "random"
+"""The cold block's floor: the expected metrics of a uniformly random order of the candidates."""
 _SELECT = "ndcg@10"
 
 
@@ -139,6 +143,84 @@ def build_sessions(data: Dataset, users: np.ndarray, n: int) -> Sessions:
     )
 
 
+def cold_items(data: Dataset, seed: int = 0, share: float = COLD_SHARE) -> np.ndarray:
+    """``int32`` sorted: ``round(share * n_items)`` items drawn by
+    ``numpy.random.default_rng([seed, 1])`` (a stream apart from the user split's)."""
+    size = max(1, round(share * data.n_items))
+    chosen = np.random.default_rng([seed, 1]).choice(data.n_items, size=size, replace=False)
+    return np.sort(chosen).astype(np.int32)
+
+
+def cold_sessions(data: Dataset, users: np.ndarray, n: int, cold: np.ndarray) -> Sessions:
+    """Sessions of ``n`` liked items that reach the ``cold`` items.
+
+    The session is the user's ``n`` earliest positives among the other (warm) items; the
+    targets are its later positives among the cold items; every warm item is left out of the
+    candidates, so the cold items are ranked against each other. Users without a cold target
+    are dropped.
+    """
+    is_cold = np.zeros(data.n_items, dtype=bool)
+    is_cold[cold] = True
+    chosen = np.zeros(data.n_users, dtype=bool)
+    chosen[users] = True
+    positive = data.rating >= positive_threshold(data) - 1e-9
+    rows = np.flatnonzero(chosen[data.user] & positive).astype(np.int64)
+    rows = rows[np.lexsort((data.item[rows], data.timestamp[rows], data.user[rows]))]
+    kept: list[int] = []
+    heads: list[np.ndarray] = []
+    tails: list[np.ndarray] = []
+    owner = data.user[rows]
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    ends = np.r_[starts[1:], len(rows)]
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        mine = rows[start:end]
+        user = int(owner[start])
+        warm_rows = mine[~is_cold[data.item[mine]]]
+        if len(warm_rows) < n:
+            continue
+        head = warm_rows[:n]
+        last = data.timestamp[head[-1]]
+        later = mine[is_cold[data.item[mine]] & (data.timestamp[mine] >= last)]
+        if len(later) == 0:
+            continue
+        kept.append(user)
+        heads.append(head)
+        tails.append(later)
+    b = len(kept)
+    blocked = [np.union1d(data.item[h], np.flatnonzero(~is_cold)) for h in heads]
+    return Sessions(
+        n,
+        np.asarray(kept, np.int32),
+        np.concatenate(heads) if heads else np.zeros(0, np.int64),
+        _indicator(blocked, b, data.n_items),
+        _indicator([data.item[t] for t in tails], b, data.n_items),
+    )
+
+
+def random_floor(sessions: Sessions, k: int = 10) -> dict[str, np.ndarray]:
+    """Per session, the expected ``hr@k``, ``recall@k`` and ``ndcg@k`` of a uniformly random
+    order of its candidates (every item outside ``seen``)."""
+    n_items = sessions.seen.shape[1]
+    candidates = n_items - np.diff(sessions.seen.indptr)
+    targets = np.diff(sessions.targets.indptr)
+    discount = 1.0 / np.log2(np.arange(k) + 2.0)
+    shown = np.minimum(k, candidates)
+    # P(no target in the first `shown` of `candidates`): product over the positions
+    miss = np.ones(len(targets))
+    for j in range(k):
+        step = j < shown
+        left = np.maximum(candidates - j, 1)
+        miss = np.where(step, miss * np.maximum(left - targets, 0) / left, miss)
+    p_target = targets / np.maximum(candidates, 1)
+    dcg = p_target * np.asarray([discount[: int(s)].sum() for s in shown])
+    ideal = np.cumsum(discount)[np.minimum(targets, k) - 1]
+    return {
+        f"hr@{k}": 1.0 - miss,
+        f"recall@{k}": shown / np.maximum(candidates, 1),
+        f"ndcg@{k}": dcg / ideal,
+    }
+
+
 def _indicator(items: Sequence[np.ndarray], rows: int, n_items: int) -> sp.csr_matrix:
     """``float32[rows, n_items]`` CSR with ones at each row's ``items``."""
     lengths = np.asarray([len(i) for i in items], np.int64)
@@ -173,10 +255,16 @@ def _evaluate(model: Any, data: Dataset, sessions: Sessions) -> dict[str, np.nda
     return target_set_metrics(scores, sessions.seen, sessions.targets, METRIC_KS)
 
 
-def _summarise(per_user: dict[str, np.ndarray]) -> dict[str, float]:
+_REPORTED = ("ndcg@10", "recall@10", "recall@20", "hr@10", "ndcg@20", "hr@20")
+_COLD_REPORTED = ("hr@10", "ndcg@10", "recall@10")
+
+
+def _summarise(
+    per_user: dict[str, np.ndarray], names: Sequence[str] = _REPORTED
+) -> dict[str, float]:
     """Means and standard errors (``_se``: sample std / sqrt(B)) of per-session metrics."""
     out: dict[str, float] = {}
-    for name in ("ndcg@10", "recall@10", "recall@20", "hr@10", "ndcg@20", "hr@20"):
+    for name in names:
         values = per_user[name]
         out[name] = float(values.mean())
         se = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
@@ -190,16 +278,30 @@ class SessionReport(EvalReport):
 
     n: int = 0
     fingerprints: dict[str, dict[str, object]] = field(default_factory=dict)
+    cold: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Per model: HR / NDCG / Recall@10 of the cold items (see :func:`cold_sessions`)."""
+    cold_split: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         out = super().to_json()
         out["N"] = self.n
         out["fingerprints"] = self.fingerprints
+        if self.cold:
+            out["cold"] = self.cold
+            out["cold_split"] = self.cold_split
         return out
 
     def table(self) -> str:
         lines = super().table().splitlines()
         lines[0] = f"{self.data} - protocol S, sessions of N={self.n} liked items"
+        if self.cold:
+            lines += [
+                "",
+                f"cold items: {self.cold_split.get('items', 0)} items without any training "
+                f"interaction, ranked against each other for {self.cold_split.get('sessions', 0)}"
+                " test sessions that later liked one",
+                *_rows(self.cold),
+            ]
         return "\n".join(lines)
 
 
@@ -209,12 +311,16 @@ def run_sessions(
     *,
     sizes: Sequence[int] = SESSION_SIZES,
     seed: int = 0,
+    cold_share: float = COLD_SHARE,
     log: Callable[[str], None] = lambda _msg: None,
 ) -> list[SessionReport]:
     """Protocol S for each model: one :class:`SessionReport` per session size in ``sizes``.
 
     Every grid point is fitted once on the train users' rows; the best point per N on the
-    valid sessions (NDCG@10) is scored on the test sessions.
+    valid sessions (NDCG@10) is scored on the test sessions. With ``cold_share > 0`` the
+    chosen point is also refitted without the interactions of a seeded ``cold_share`` of the
+    items (:func:`cold_items`) and scored on the test sessions that later liked one of them
+    (:func:`cold_sessions`), beside the :data:`RANDOM_NAME` floor.
     """
     split = user_split(data, seed)
     prints = {
@@ -239,6 +345,13 @@ def run_sessions(
             "rows": {"train": len(split.train)},
         }
         reports[n] = report
+    cold = cold_items(data, seed, cold_share) if cold_share > 0 else np.zeros(0, np.int32)
+    cold_test = {n: cold_sessions(data, split.test_users, n, cold) for n in sizes}
+    warm_train = split.train[~np.isin(data.item[split.train], cold)]
+    for n in sizes:
+        if len(cold) and len(cold_test[n].users) >= 2:
+            reports[n].cold_split = {"items": len(cold), "sessions": len(cold_test[n].users)}
+            reports[n].cold[RANDOM_NAME] = _summarise(random_floor(cold_test[n]), _COLD_REPORTED)
     for spec in models:
         start = time.perf_counter()
         best: dict[int, tuple[float, dict[str, Any], Any]] = {}
@@ -257,6 +370,16 @@ def run_sessions(
                 f"{spec.name} N={n}: ndcg@10={metrics['ndcg@10']:.4f} "
                 f"(se {metrics['ndcg@10_se']:.4f}), recall@20={metrics['recall@20']:.4f}"
             )
+        refits: dict[str, Any] = {}
+        for n in sizes:
+            if not reports[n].cold:
+                continue
+            key = repr(sorted(best[n][1].items()))
+            if key not in refits:
+                refits[key] = spec.factory(**best[n][1]).fit(data, warm_train)
+            scores = session_scores(refits[key], data, cold_test[n])
+            per_user = target_set_metrics(scores, cold_test[n].seen, cold_test[n].targets, (10,))
+            reports[n].cold[spec.name] = _summarise(per_user, _COLD_REPORTED)
         elapsed = round(time.perf_counter() - start, 3)
         for n in sizes:
             reports[n].seconds[spec.name] = elapsed
@@ -264,13 +387,18 @@ def run_sessions(
 
 
 __all__ = [
+    "COLD_SHARE",
     "POSITIVE_SHARE",
+    "RANDOM_NAME",
     "SESSION_SIZES",
     "SessionReport",
     "Sessions",
     "UserSplit",
     "build_sessions",
+    "cold_items",
+    "cold_sessions",
     "positive_threshold",
+    "random_floor",
     "run_sessions",
     "session_scores",
     "user_split",
