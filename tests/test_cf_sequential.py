@@ -188,6 +188,7 @@ def test_model_specs_are_named_and_constructible():
         "cf_recency_itemknn",
         "cf_seqknn",
         "cf_seqlinear",
+        "ease",
     ]
     for spec in specs:
         for point in spec.grid:
@@ -197,7 +198,7 @@ def test_model_specs_are_named_and_constructible():
 def test_protocol_b_runs_on_tiny_data():
     report = run_protocol(_random_data(6), "B", ranking_model_specs())
     assert set(report.models) == {
-        "cf_itemknn", "cf_userknn", "cf_recency_itemknn", "cf_seqknn", "cf_seqlinear"
+        "cf_itemknn", "cf_userknn", "cf_recency_itemknn", "cf_seqknn", "cf_seqlinear", "ease"
     }  # fmt: skip
     for metrics in report.models.values():
         assert 0.0 <= metrics["ndcg@10"] <= metrics["hr@10"] <= 1.0
