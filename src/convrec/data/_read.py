@@ -130,10 +130,8 @@ def check_encoding(data: bytes, path: Path, encoding: str = "utf-8") -> bytes:
     Raises :class:`DataError` naming the line and column of the first undecodable byte.
     """
     utf8 = encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig")
-    if utf8 and data.isascii():
-        return data
     try:
-        text = data.decode(encoding)
+        text = "" if utf8 and data.isascii() else data.decode(encoding)
     except UnicodeDecodeError as err:
         line = data.count(b"\n", 0, err.start) + 1
         column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
@@ -145,7 +143,18 @@ def check_encoding(data: bytes, path: Path, encoding: str = "utf-8") -> bytes:
         ) from None
     except LookupError:
         raise DataError(f"unknown text encoding {encoding!r}", path=path) from None
-    return data if utf8 else text.encode("utf-8")
+    out = data if utf8 else text.encode("utf-8")
+    nul = out.find(b"\x00")
+    if nul >= 0:  # UTF-16 read as UTF-8, or a binary file: no text holds a NUL character
+        line = out.count(b"\n", 0, nul) + 1
+        column = nul - (out.rfind(b"\n", 0, nul) + 1) + 1
+        raise DataError(
+            f"a NUL byte at column {column}: not a text file (UTF-16? save it as UTF-8, or pass "
+            "encoding=...)",
+            path=path,
+            line=line,
+        )
+    return out
 
 
 def line_numbers(data: bytes, n_rows: int, first_line: int, blank: bytes = rb"\r*") -> np.ndarray:
@@ -351,6 +360,9 @@ def id_column(col: pa.ChunkedArray | pa.Array, field: str, src: Source) -> np.nd
     empty = first_true(pc.equal(lengths, 0))
     if empty >= 0:
         raise src.error(empty, field, f"empty {field}")
+    nul = first_true(pc.match_substring(text, "\x00"))  # e.g. a JSON "\u0000" escape
+    if nul >= 0:
+        raise src.error(nul, field, f"{field} {shown(text[nul].as_py())} holds a NUL character")
     try:  # plain integers (no sign, no leading zero) are kept as int64: much faster to index
         ints = pc.cast(text, pa.int64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
