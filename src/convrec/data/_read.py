@@ -307,11 +307,33 @@ def read_delimited(
     if len(lines) == 0:  # quoted values span lines: count records in Python
         text = data.decode("utf-8", errors="replace")
         found = [start for start, _ in csv_records(text, delimiter, quoting, first_line)]
+        if quoting and found:
+            _require_closed_quotes(text, found[-1], delimiter, path)
         if len(found) != table.num_rows:
             raise DataError("rows could not be matched to lines (stray quotes?)", path=path)
         lines = np.asarray(found, dtype=np.int64)
     trim = any(c in data for c in (b" ", b"\t") if c != delimiter.encode())
     return table, Source(path, lines, trim=trim)
+
+
+def _require_closed_quotes(text: str, last: int, delimiter: str, path: Path) -> None:
+    """Raise :class:`DataError` when the record starting in line ``last`` (the file's last)
+    opens a quote that is never closed: it would swallow every line after it unseen."""
+    start = 0
+    for _ in range(last - 1):
+        start = text.index("\n", start) + 1
+    reader = csv.reader(io.StringIO(text[start:], newline=""), delimiter=delimiter, strict=True)
+    try:
+        for _ in reader:
+            pass
+    except csv.Error as err:
+        if "unexpected end of data" in str(err):
+            raise DataError(
+                "a quoted value opened in this line is never closed (it runs to the end of "
+                "the file)",
+                path=path,
+                line=last,
+            ) from None
 
 
 def _locate_parse_error(

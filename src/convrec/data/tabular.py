@@ -232,9 +232,7 @@ def _is_parquet(path: Path) -> bool:
         return handle.read(4) == b"PAR1"
 
 
-def _read_parquet(
-    path: Path, columns: list[str], lists: list[str]
-) -> tuple[pa.Table, Source]:
+def _read_parquet(path: Path, columns: list[str], lists: list[str]) -> tuple[pa.Table, Source]:
     """The ``columns`` of a Parquet file, each of one number / text / time per row (the
     ``lists`` columns may also be lists of text instead)."""
     if path.is_dir():
