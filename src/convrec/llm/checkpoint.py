@@ -138,6 +138,11 @@ def read_checkpoint(path: Path, rank: int = 0) -> SavedCheckpoint:
     if not isinstance(step, int) or path.name != checkpoint_name(step):
         raise CorruptCheckpointError(f"{STATE_NAME} says step {state['step']}")
     config = read(CONFIG_NAME) if (path / CONFIG_NAME).exists() else None
+    # every process's RNG state is checked, so that all processes agree on the checkpoint
+    rng = {f.name: read(f.name) for f in sorted(path.glob("rng-*.safetensors"))}
+    mine = f"rng-{rank}.safetensors"
+    if mine not in rng:
+        raise CorruptCheckpointError(f"{mine} is missing")
     return SavedCheckpoint(
         path,
         state,
@@ -145,7 +150,7 @@ def read_checkpoint(path: Path, rank: int = 0) -> SavedCheckpoint:
         read(WEIGHTS_NAME),
         read(OPTIMIZER_NAME),
         read("extra.safetensors"),
-        read(f"rng-{rank}.safetensors"),
+        rng[mine],
     )
 
 
