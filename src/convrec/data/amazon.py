@@ -12,16 +12,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.json as pajson
 
+from convrec.data._columns import id_column, number_column, timestamp_column
 from convrec.data._read import (
     BLOCK_SIZE,
     Source,
     check_encoding,
-    id_column,
     line_numbers,
-    number_column,
     read_bytes,
     require_path,
-    timestamp_column,
 )
 from convrec.data.dataset import Dataset, ItemInfo, build_dataset
 from convrec.data.errors import DataError, shown

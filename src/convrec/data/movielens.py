@@ -5,16 +5,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from convrec.data._columns import id_column, number_column, timestamp_column
 from convrec.data._read import (
     check_encoding,
     header_fields,
-    id_column,
-    number_column,
     read_bytes,
     read_delimited,
     require_columns,
     require_path,
-    timestamp_column,
 )
 from convrec.data.dataset import Dataset, ItemInfo, build_dataset
 from convrec.data.errors import DataError, shown

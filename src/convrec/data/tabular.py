@@ -9,18 +9,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from convrec.data._columns import id_column, number_column, timestamp_column
 from convrec.data._read import (
     Source,
     check_encoding,
     first_line,
     header_fields,
-    id_column,
-    number_column,
     read_bytes,
     read_delimited,
     require_columns,
     require_path,
-    timestamp_column,
 )
 from convrec.data.dataset import Dataset, ItemInfo, build_dataset
 from convrec.data.errors import DataError, shown
