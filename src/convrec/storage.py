@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
+import errno
 import json
 import os
 import shutil
@@ -47,6 +49,7 @@ def atomic_path(final: str | os.PathLike[str], fsync: bool = False) -> Iterator[
     The caller writes a file, or creates a directory, at the yielded path. A reader sees the
     old ``final`` or the complete new one, never a half-written one; when the block raises,
     the temporary is removed and ``final`` is left as it was. An existing directory ``final``
+    is swapped with the new one in one step (:func:`exchange`) where the system can; else it
     is moved aside first (``os.replace`` cannot replace a non-empty directory).
 
     Parameters
@@ -71,15 +74,41 @@ def atomic_path(final: str | os.PathLike[str], fsync: bool = False) -> Iterator[
         if fsync:
             _fsync_tree(tmp)
         if final.is_dir() and not final.is_symlink():
-            os.replace(final, old)
-            os.replace(tmp, final)
-            _remove(old)
+            if not exchange(tmp, final):  # no atomic swap here: two renames
+                os.replace(final, old)
+                os.replace(tmp, final)
+                _remove(old)
         else:
             os.replace(tmp, final)
         if fsync:
             fsync_dir(final.parent)
     finally:
         _remove(tmp)
+
+
+_RENAME_EXCHANGE = 2  # linux/fs.h
+_AT_FDCWD = -100
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``).
+
+    Returns ``False``, having changed nothing, where the system or file system has no such
+    call; the caller then falls back to two renames.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError, TypeError):  # not glibc >= 2.28 (macOS, Windows, musl)
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
+    renameat2.argtypes += [ctypes.c_uint]
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EXDEV):
+        return False  # the kernel or the file system does not swap
+    raise OSError(code, os.strerror(code), str(b))
 
 
 def _remove(path: Path) -> None:

@@ -16,10 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from convrec.data.errors import DataError, DatasetNotFoundError, shown
+from convrec.data.errors import DataError, DatasetNotFoundError
 
 _GZIP_MAGIC = b"\x1f\x8b"
 MAX_FILE_BYTES = 1 << 33
@@ -130,10 +129,8 @@ def check_encoding(data: bytes, path: Path, encoding: str = "utf-8") -> bytes:
     Raises :class:`DataError` naming the line and column of the first undecodable byte.
     """
     utf8 = encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig")
-    if utf8 and data.isascii():
-        return data
     try:
-        text = data.decode(encoding)
+        text = "" if utf8 and data.isascii() else data.decode(encoding)
     except UnicodeDecodeError as err:
         line = data.count(b"\n", 0, err.start) + 1
         column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
@@ -145,7 +142,18 @@ def check_encoding(data: bytes, path: Path, encoding: str = "utf-8") -> bytes:
         ) from None
     except LookupError:
         raise DataError(f"unknown text encoding {encoding!r}", path=path) from None
-    return data if utf8 else text.encode("utf-8")
+    out = data if utf8 else text.encode("utf-8")
+    nul = out.find(b"\x00")
+    if nul >= 0:  # UTF-16 read as UTF-8, or a binary file: no text holds a NUL character
+        line = out.count(b"\n", 0, nul) + 1
+        column = nul - (out.rfind(b"\n", 0, nul) + 1) + 1
+        raise DataError(
+            f"a NUL byte at column {column}: not a text file (UTF-16? save it as UTF-8, or pass "
+            "encoding=...)",
+            path=path,
+            line=line,
+        )
+    return out
 
 
 def line_numbers(data: bytes, n_rows: int, first_line: int, blank: bytes = rb"\r*") -> np.ndarray:
@@ -298,11 +306,33 @@ def read_delimited(
     if len(lines) == 0:  # quoted values span lines: count records in Python
         text = data.decode("utf-8", errors="replace")
         found = [start for start, _ in csv_records(text, delimiter, quoting, first_line)]
+        if quoting and found:
+            _require_closed_quotes(text, found[-1], delimiter, path)
         if len(found) != table.num_rows:
             raise DataError("rows could not be matched to lines (stray quotes?)", path=path)
         lines = np.asarray(found, dtype=np.int64)
     trim = any(c in data for c in (b" ", b"\t") if c != delimiter.encode())
     return table, Source(path, lines, trim=trim)
+
+
+def _require_closed_quotes(text: str, last: int, delimiter: str, path: Path) -> None:
+    """Raise :class:`DataError` when the record starting in line ``last`` (the file's last)
+    opens a quote that is never closed: it would swallow every line after it unseen."""
+    start = 0
+    for _ in range(last - 1):
+        start = text.index("\n", start) + 1
+    reader = csv.reader(io.StringIO(text[start:], newline=""), delimiter=delimiter, strict=True)
+    try:
+        for _ in reader:
+            pass
+    except csv.Error as err:
+        if "unexpected end of data" in str(err):
+            raise DataError(
+                "a quoted value opened in this line is never closed (it runs to the end of "
+                "the file)",
+                path=path,
+                line=last,
+            ) from None
 
 
 def _locate_parse_error(
@@ -325,133 +355,3 @@ def _locate_parse_error(
                 line=start,
             )
     return DataError(f"cannot parse the file: {err}", path=path)
-
-
-# -- columns -> validated numpy arrays (vectorised; Python only to word an error) -------------
-
-
-def id_column(col: pa.ChunkedArray | pa.Array, field: str, src: Source) -> np.ndarray:
-    """External ids: ``int64[n]`` when every id is a plain integer, else ``object[n]`` of str.
-
-    Raises :class:`DataError` at the first missing or empty id.
-    """
-    _no_nulls(col, field, src)
-    if pa.types.is_integer(col.type):
-        return np.asarray(col.to_numpy(), dtype=np.int64)
-    if pa.types.is_floating(col.type):
-        floats = np.asarray(col.to_numpy(), dtype=np.float64)
-        bad = np.flatnonzero(~np.isfinite(floats) | (floats != np.round(floats)))
-        if len(bad):
-            raise src.error(int(bad[0]), field, f"id {float(floats[bad[0]])!r} is not an integer")
-        return floats.astype(np.int64)
-    text = col if _is_string(col) else pc.cast(col, pa.string())
-    if src.trim:
-        text = pc.utf8_trim_whitespace(text)
-    lengths = pc.binary_length(text)
-    empty = first_true(pc.equal(lengths, 0))
-    if empty >= 0:
-        raise src.error(empty, field, f"empty {field}")
-    try:  # plain integers (no sign, no leading zero) are kept as int64: much faster to index
-        ints = pc.cast(text, pa.int64())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
-    leading_zero = pc.and_(pc.starts_with(text, "0"), pc.greater(lengths, 1))
-    if (
-        pc.min(ints).as_py() >= 0
-        and first_true(pc.or_(leading_zero, pc.starts_with(text, "+"))) < 0
-    ):
-        return np.asarray(ints.to_numpy(), dtype=np.int64)
-    return np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
-
-
-def number_column(
-    col: pa.ChunkedArray | pa.Array, field: str, src: Source, limits: tuple[float, float] | None
-) -> np.ndarray:
-    """``float64[n]`` finite numbers, inside the closed interval ``limits`` when given."""
-    _no_nulls(col, field, src)
-    if _is_string(col) and src.trim:
-        col = pc.utf8_trim_whitespace(col)
-    values = np.asarray(_cast(col, pa.float64(), field, src, "not a number").to_numpy())
-    bad = first_index(~np.isfinite(values))
-    if bad >= 0:
-        raise src.error(bad, field, f"{field} {float(values[bad])!r} is not a finite number")
-    if limits is not None:
-        lo, hi = limits
-        bad = first_index((values < lo) | (values > hi))
-        if bad >= 0:
-            raise src.error(bad, field, f"{field} {values[bad]:g} is outside {lo:g}..{hi:g}")
-    return values
-
-
-def timestamp_column(col: pa.ChunkedArray | pa.Array, field: str, src: Source) -> np.ndarray:
-    """``int64[n]`` seconds; integer text, integral numbers or Arrow timestamps / dates."""
-    _no_nulls(col, field, src)
-    if pa.types.is_timestamp(col.type) or pa.types.is_date(col.type):
-        seconds = pc.cast(pc.cast(col, pa.timestamp("s"), safe=False), pa.int64())
-        return np.asarray(seconds.to_numpy(), dtype=np.int64)
-    if pa.types.is_integer(col.type):
-        if pa.types.is_uint64(col.type):
-            over = first_true(pc.greater(col, pa.scalar(_INT64_MAX, pa.uint64())))
-            if over >= 0:
-                raise src.error(over, field, f"{field} {col[over].as_py()} is out of range")
-        return np.asarray(col.to_numpy(), dtype=np.int64)
-    if _is_string(col):
-        col = pc.utf8_trim_whitespace(col) if src.trim else col
-        try:
-            return np.asarray(pc.cast(col, pa.int64()).to_numpy(), dtype=np.int64)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            pass  # maybe "881250949.0": try as a number
-    values = np.asarray(_cast(col, pa.float64(), field, src, "not an integer").to_numpy())
-    bad = first_index(~np.isfinite(values) | (values != np.round(values)))
-    if bad >= 0:
-        raise src.error(bad, field, f"{field} {float(values[bad])!r} is not an integer")
-    bad = first_index(np.abs(values) >= 2.0**63)  # would wrap around in int64
-    if bad >= 0:
-        raise src.error(bad, field, f"{field} {float(values[bad])!r} is out of range")
-    return values.astype(np.int64)
-
-
-_INT64_MAX = 2**63 - 1
-
-
-def first_true(mask: pa.ChunkedArray | pa.Array) -> int:
-    """Index of the first ``True`` of a boolean Arrow array (nulls count as false), or -1."""
-    return int(pc.index(pc.fill_null(mask, False), True).as_py())
-
-
-def first_index(mask: np.ndarray) -> int:
-    """Index of the first ``True`` of ``bool[n]``, or -1."""
-    hits = np.flatnonzero(mask)
-    return int(hits[0]) if len(hits) else -1
-
-
-def _is_string(col: pa.ChunkedArray | pa.Array) -> bool:
-    return bool(pa.types.is_string(col.type) or pa.types.is_large_string(col.type))
-
-
-def _no_nulls(col: pa.ChunkedArray | pa.Array, field: str, src: Source) -> None:
-    if col.null_count == 0:
-        return
-    row = first_true(pc.is_null(col))
-    if row >= 0:
-        raise src.error(row, field, f"missing {field}")
-
-
-def _cast(
-    col: pa.ChunkedArray | pa.Array, target: pa.DataType, field: str, src: Source, what: str
-) -> pa.ChunkedArray | pa.Array:
-    """Cast, or raise naming the first value that does not convert (found by bisection)."""
-    try:
-        return pc.cast(col, target)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
-    lo, hi = 0, len(col)
-    while hi - lo > 1:  # the first failing value lies in [lo, hi)
-        mid = (lo + hi) // 2
-        try:
-            pc.cast(col.slice(lo, mid - lo), target)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            hi = mid
-        else:
-            lo = mid
-    raise src.error(lo, field, f"{field} {shown(col[lo].as_py())} is {what}")

@@ -12,16 +12,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.json as pajson
 
+from convrec.data._columns import id_column, number_column, timestamp_column
 from convrec.data._read import (
     BLOCK_SIZE,
     Source,
     check_encoding,
-    id_column,
     line_numbers,
-    number_column,
     read_bytes,
     require_path,
-    timestamp_column,
 )
 from convrec.data.dataset import Dataset, ItemInfo, build_dataset
 from convrec.data.errors import DataError, shown
@@ -201,7 +199,9 @@ def read_meta(path: str | Path, keep: set[str] | None = None) -> dict[str, ItemI
     Each line is a JSON object or, as in the 2014 release, a Python dict literal (read with
     :func:`ast.literal_eval`, never ``eval``). ``title`` -> title; ``categories`` (nested
     lists) / ``category`` -> genres, de-duplicated in order; ``brand`` and ``description``
-    (string or list) -> text. An asin listed twice keeps its first record.
+    (string or list) -> text. An asin listed twice keeps its first record. One of these fields
+    of another type (a number, a dict, a title that is a list) is a :class:`DataError` naming
+    the line and field.
 
     Parameters
     ----------
@@ -219,16 +219,20 @@ def read_meta(path: str | Path, keep: set[str] | None = None) -> dict[str, ItemI
             continue
         record = _meta_record(text, path, line)
         asin = record.get("asin")
-        if not isinstance(asin, (str, int)) or isinstance(asin, bool) or not str(asin).strip():
-            raise DataError("missing or empty asin", path=path, line=line, field="asin")
+        if not isinstance(asin, (str, int)) or isinstance(asin, bool):
+            what = "missing" if asin is None else f"{shown(asin)} is not a string"
+            raise DataError(f"asin {what}", path=path, line=line, field="asin")
+        if not str(asin).strip():
+            raise DataError("empty asin", path=path, line=line, field="asin")
         key = str(asin).strip()
         if key in info or (keep is not None and key not in keep):
             continue
-        title = record.get("title")
+        where = {"path": path, "line": line}
+        genre_field = "categories" if "categories" in record else "category"
         info[key] = ItemInfo(
-            title=title.strip() if isinstance(title, str) else "",
-            genres=tuple(dict.fromkeys(_strings(record.get("categories", record.get("category"))))),
-            text=_meta_text(record),
+            title=" ".join(_strings(record.get("title"), "title", where, nested=False)),
+            genres=tuple(dict.fromkeys(_strings(record.get(genre_field), genre_field, where))),
+            text=_meta_text(record, where),
         )
     return info
 
@@ -248,17 +252,21 @@ def _meta_record(text: str, path: Path, line: int) -> dict[str, Any]:
     return record
 
 
-def _strings(value: object) -> list[str]:
-    """Every non-empty string inside nested lists, in order."""
+def _strings(value: object, field: str, where: dict[str, Any], nested: bool = True) -> list[str]:
+    """Every non-empty string of a text field (a string, or lists of strings, nested when
+    ``nested``), in order; ``None`` is no text. Anything else is a :class:`DataError`."""
+    if value is None:
+        return []
     if isinstance(value, str):
         return [value.strip()] if value.strip() else []
-    if isinstance(value, (list, tuple)):
-        return [s for v in value for s in _strings(v)]
-    return []
+    if nested and isinstance(value, (list, tuple)):
+        return [s for v in value for s in _strings(v, field, where)]
+    kind = "a string or lists of strings" if nested else "a string"
+    raise DataError(f"{field} must be {kind}, found {shown(value)}", field=field, **where)
 
 
-def _meta_text(record: dict[str, Any]) -> str:
-    brand = record.get("brand")
-    parts = [f"Brand: {brand.strip()}." if isinstance(brand, str) and brand.strip() else ""]
-    parts += _strings(record.get("description"))
+def _meta_text(record: dict[str, Any], where: dict[str, Any]) -> str:
+    brand = " ".join(_strings(record.get("brand"), "brand", where, nested=False))
+    parts = [f"Brand: {brand}." if brand else ""]
+    parts += _strings(record.get("description"), "description", where)
     return " ".join(p for p in parts if p)

@@ -73,13 +73,10 @@ class IdMap:
         else:
             arr = arr.astype(str)
             numeric = _as_integers(arr)
-            if numeric is not None:
+            if numeric is not None:  # numeric order; each id is spelt as str(int(id))
                 uniq_num, codes = np.unique(numeric, return_inverse=True)
-                # keep the user's spelling of each id (e.g. leading zeros)
-                first = np.zeros(len(uniq_num), dtype=np.int64)
-                first[codes[::-1]] = np.arange(len(arr) - 1, -1, -1)
-                external = tuple(str(arr[i]) for i in first)
-            else:
+                external = tuple(str(int(v)) for v in uniq_num)
+            else:  # "007" and "7" are two ids, as are "１２" and "12"
                 uniq_str, codes = np.unique(arr, return_inverse=True)
                 external = tuple(str(v) for v in uniq_str)
         if len(external) >= np.iinfo(np.int32).max:
@@ -128,12 +125,17 @@ def _unique_integers(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _as_integers(arr: np.ndarray) -> np.ndarray | None:
-    """``int64`` array when every string is a plain integer without a sign, else ``None``."""
+    """``int64`` array when every string is the plain spelling of an integer (ASCII digits, no
+    sign, no leading zero: ``str(int(s)) == s``), else ``None``: distinct strings stay distinct."""
     if arr.size == 0 or not np.all(np.char.isdigit(arr)):
         return None
     if int(np.char.str_len(arr).max()) > 18:
         return None
-    return arr.astype(np.int64)
+    try:
+        ints = arr.astype(np.int64)
+    except ValueError:  # digits that int() does not read, e.g. "²"
+        return None
+    return ints if np.array_equal(ints.astype(arr.dtype), arr) else None
 
 
 @dataclass(frozen=True)

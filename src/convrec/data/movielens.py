@@ -5,16 +5,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from convrec.data._columns import id_column, number_column, timestamp_column
 from convrec.data._read import (
     check_encoding,
     header_fields,
-    id_column,
-    number_column,
     read_bytes,
     read_delimited,
     require_columns,
     require_path,
-    timestamp_column,
 )
 from convrec.data.dataset import Dataset, ItemInfo, build_dataset
 from convrec.data.errors import DataError, shown
@@ -28,7 +26,9 @@ GENRES_100K = (
 """The 19 genre flags of ``u.item``, in the order of ``u.genre``."""
 
 NO_GENRES = "(no genres listed)"
-_TITLE_YEAR = re.compile(r"\((\d{4})(?:[-–]\d{0,4})?\)\s*$")
+_YEAR = r"((?:1[89]|20)\d\d)"  # 1800-2099, as titles.split_year reads them
+_TITLE_YEAR = re.compile(r"\(" + _YEAR + r"(?:[-–]\d{0,4})?\)\s*$")
+_DATE_YEAR = re.compile(r"(?:.*\D)?" + _YEAR)
 _U_DATA = ("user_id", "item_id", "rating", "timestamp")
 _U_USER = ("age", "gender", "occupation", "zip_code")  # the names RecBole's ml-100k.user uses
 
@@ -75,7 +75,8 @@ def load_movielens(path: str | Path, *, name: str | None = None) -> Dataset:
 
 
 def title_year(title: str) -> int:
-    """Release year from a trailing ``"(1995)"`` (or ``"(1994-1998)"``) in a title, else -1."""
+    """Release year from a trailing ``"(1995)"`` (or ``"(1994-1998)"``) in a title, else -1
+    (also for a year outside 1800-2099, such as ``"(0000)"``)."""
     match = _TITLE_YEAR.search(title)
     return int(match.group(1)) if match else -1
 
@@ -137,8 +138,9 @@ def _read_u_item(path: Path) -> dict[str, ItemInfo]:
                 )
         title, released = fields[1].strip(), fields[2].strip()
         year = title_year(title)
-        if year < 0 and re.fullmatch(r".*\d{4}", released):
-            year = int(released[-4:])
+        date = _DATE_YEAR.fullmatch(released)
+        if year < 0 and date:
+            year = int(date.group(1))
         key = _item_key(fields[0], path, line, info)
         genres = tuple(g for g, f in zip(GENRES_100K, flags, strict=True) if f.strip() == "1")
         info[key] = ItemInfo(title=title, year=year, genres=genres)

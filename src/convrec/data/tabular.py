@@ -9,21 +9,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from convrec.data._columns import id_column, number_column, timestamp_column
 from convrec.data._read import (
     Source,
     check_encoding,
     first_line,
     header_fields,
-    id_column,
-    number_column,
     read_bytes,
     read_delimited,
     require_columns,
     require_path,
-    timestamp_column,
 )
 from convrec.data.dataset import Dataset, ItemInfo, build_dataset
-from convrec.data.errors import DataError
+from convrec.data.errors import DataError, shown
 
 DELIMITERS = (",", "\t", ";", "|")
 """Delimiters :func:`load_table` recognises when none is given (ties go to the earlier one)."""
@@ -70,7 +68,8 @@ def load_table(
         Field separator; sniffed among ``, \\t ; |`` from the header line when ``None``.
     title, year, genres, text
         Optional item columns; each item takes the values of its first row. ``genres`` is
-        split on ``genre_sep``; a year that is not an integer counts as unknown (-1).
+        split on ``genre_sep`` (a Parquet list of strings is taken as the genres); a year that
+        is not an integer counts as unknown (-1).
     review, summary
         Optional per-interaction text columns (``Dataset.review_text`` / ``Dataset.summary``).
     rating_range
@@ -81,13 +80,18 @@ def load_table(
         Dataset name; the file name without its suffixes by default.
     """
     path = require_path(path)
+    if user == item:
+        raise DataError(f"user and item both name column {user!r}; pass two columns", path=path)
     roles = {
         "user": user, "item": item, "rating": rating, "timestamp": timestamp, "title": title,
         "year": year, "genres": genres, "text": text, "review": review, "summary": summary,
     }  # fmt: skip
     columns = list(dict.fromkeys(c for c in roles.values() if c))
     if _is_parquet(path):
-        table, src = _read_parquet(path, columns)
+        table, src = _read_parquet(path, columns, lists=[genres] if genres else [])
+        if genres and _is_list(table[genres].type):  # genres as a list of strings
+            joined = pc.binary_join(table[genres], genre_sep)
+            table = table.set_column(table.schema.get_field_index(genres), genres, joined)
     else:
         data = check_encoding(read_bytes(path), path, encoding)
         sep = delimiter or sniff_delimiter(data, path)
@@ -226,18 +230,53 @@ def _is_parquet(path: Path) -> bool:
         return handle.read(4) == b"PAR1"
 
 
-def _read_parquet(path: Path, columns: list[str]) -> tuple[pa.Table, Source]:
+def _read_parquet(path: Path, columns: list[str], lists: list[str]) -> tuple[pa.Table, Source]:
+    """The ``columns`` of a Parquet file, each of one number / text / time per row (the
+    ``lists`` columns may also be lists of text instead)."""
     if path.is_dir():
         raise DataError("expected a Parquet file, found a directory", path=path)
     try:
-        names = pq.read_schema(path).names
-        require_columns(names, columns, path, line=None)
+        schema = pq.read_schema(path)
+        require_columns(schema.names, columns, path, line=None)
+        for col in columns:
+            kind = schema.field(col).type
+            if not (col in lists and _is_list(kind) and pa.types.is_string(kind.value_type)):
+                _require_scalar(kind, col, path)
         table = pq.read_table(path, columns=columns)
     except (pa.ArrowInvalid, OSError) as err:
         raise DataError(f"not a readable Parquet file: {err}", path=path) from None
     if table.num_rows == 0:
         raise DataError("the table has no rows", path=path)
     return table, Source(path, np.arange(1, table.num_rows + 1, dtype=np.int64), by_row=True)
+
+
+def _is_list(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_list(kind) or pa.types.is_large_list(kind))
+
+
+def _is_scalar(kind: pa.DataType) -> bool:
+    """Whether a Parquet column of this type holds one number, text, time or date per row."""
+    if pa.types.is_dictionary(kind):
+        return _is_scalar(kind.value_type)
+    return any(
+        test(kind)
+        for test in (
+            pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal, pa.types.is_string,
+            pa.types.is_large_string, pa.types.is_timestamp, pa.types.is_date, pa.types.is_null,
+        )
+    )  # fmt: skip
+
+
+def _require_scalar(kind: pa.DataType, column: str, path: Path) -> None:
+    """Raise :class:`DataError` for a list, struct, map, binary or boolean column: none of them
+    is an id, a number or a text."""
+    if not _is_scalar(kind):
+        raise DataError(
+            f"column '{column}' holds {shown(str(kind))} values; expected numbers, text "
+            "or timestamps (one per row)",
+            path=path,
+            field=column,
+        )
 
 
 def _first_item_info(

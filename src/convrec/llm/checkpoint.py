@@ -1,4 +1,5 @@
-"""Atomic training checkpoints and adapter directories: temp dir, fsync, os.replace, pruning."""
+"""Atomic training checkpoints and adapter directories: temp dir, fsync, one rename, pruning;
+reading a checkpoint back whole (a corrupt one is named, not half applied)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import shutil
 import warnings
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import torch
 from convrec.storage import atomic_path
 
 CONFIG_NAME = "convrec_config.json"
+WEIGHTS_NAME = "adapter_model.safetensors"
 STATE_NAME = "trainer_state.json"
 OPTIMIZER_NAME = "optimizer.safetensors"
 _PREFIX = "step-"
@@ -36,6 +39,119 @@ def atomic_dir(final: Path, fill: Callable[[Path], None]) -> Path:
         tmp.mkdir()
         fill(tmp)
     return final
+
+
+def publish_dir(final: Path, fill: Callable[[Path], None]) -> Path:
+    """Write new files into the existing directory ``final`` as one change.
+
+    The new version of ``final`` is built beside it: ``fill(tmp)`` writes the new files, then
+    every other entry of ``final`` is hard-linked in (copied where links fail); one atomic
+    swap puts it in place (:func:`convrec.storage.atomic_path`). A reader, or a kill at any
+    moment, finds the old files or all the new ones, never a mix.
+    """
+    final = Path(final)
+    for stale in final.parent.glob(f".tmp-{final.name}-*"):  # left by a killed run
+        if stale.name != f".tmp-{final.name}-{os.getpid()}":
+            shutil.rmtree(stale, ignore_errors=True)
+    with atomic_path(final, fsync=True) as tmp:
+        tmp.mkdir()
+        fill(tmp)
+        new = {p.name for p in tmp.iterdir()}
+        shutil.copytree(
+            final,
+            tmp,
+            symlinks=True,
+            ignore=lambda folder, names: new if Path(folder) == final else set(),
+            copy_function=_link_or_copy,
+            dirs_exist_ok=True,
+        )
+    return final
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+class CorruptCheckpointError(ValueError):
+    """A checkpoint directory that cannot be read back whole; the message says which file."""
+
+
+@dataclass(frozen=True)
+class SavedCheckpoint:
+    """Everything a resume needs from one checkpoint, read and checked before any is applied.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The ``step-*`` directory.
+    state : dict
+        ``trainer_state.json``.
+    config : dict or None
+        ``convrec_config.json`` when present.
+    weights, optimizer, extra, rng : dict[str, torch.Tensor]
+        The adapter weights, optimizer tensors, ``log_vars`` and this process's RNG state.
+    """
+
+    path: Path
+    state: dict[str, Any]
+    config: dict[str, Any] | None
+    weights: dict[str, torch.Tensor]
+    optimizer: dict[str, torch.Tensor]
+    extra: dict[str, torch.Tensor]
+    rng: dict[str, torch.Tensor]
+
+
+_STATE_KEYS = ("step", "consumed", "optimizer", "scheduler", "history", "valid", "best")
+
+
+def read_checkpoint(path: Path, rank: int = 0) -> SavedCheckpoint:
+    """Read every file of the checkpoint ``path`` for process ``rank``.
+
+    Raises
+    ------
+    CorruptCheckpointError
+        A file is missing, truncated or not what it should be (named in the message).
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    def read(name: str) -> Any:
+        file = path / name
+        try:
+            if name.endswith(".json"):
+                return json.loads(file.read_text(encoding="utf-8"))
+            return load_file(str(file))
+        except FileNotFoundError:
+            raise CorruptCheckpointError(f"{name} is missing") from None
+        except (OSError, ValueError, SafetensorError) as err:
+            reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+            raise CorruptCheckpointError(f"{name} is unreadable: {reason}") from None
+
+    state = read(STATE_NAME)
+    missing = [k for k in _STATE_KEYS if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise CorruptCheckpointError(f"{STATE_NAME} lacks {', '.join(missing)}")
+    step = state["step"]
+    if not isinstance(step, int) or path.name != checkpoint_name(step):
+        raise CorruptCheckpointError(f"{STATE_NAME} says step {state['step']}")
+    config = read(CONFIG_NAME) if (path / CONFIG_NAME).exists() else None
+    # every process's RNG state is checked, so that all processes agree on the checkpoint
+    rng = {f.name: read(f.name) for f in sorted(path.glob("rng-*.safetensors"))}
+    mine = f"rng-{rank}.safetensors"
+    if mine not in rng:
+        raise CorruptCheckpointError(f"{mine} is missing")
+    return SavedCheckpoint(
+        path,
+        state,
+        config,
+        read(WEIGHTS_NAME),
+        read(OPTIMIZER_NAME),
+        read("extra.safetensors"),
+        rng[mine],
+    )
 
 
 def save_adapter_files(peft_model: Any, directory: Path, config: Mapping[str, Any]) -> None:
@@ -88,6 +204,17 @@ def list_checkpoints(root: Path) -> list[tuple[int, Path]]:
                     out.append((int(p.name[len(_PREFIX) :]), p))
                 except ValueError:
                     continue
+    return sorted(out)
+
+
+def checkpoint_dirs(root: Path) -> list[tuple[int, Path]]:
+    """Every ``step-*`` directory under ``root`` as (step, path), oldest first, whether or not
+    it is complete (:func:`list_checkpoints` lists only those with a trainer state)."""
+    out = []
+    if root.is_dir():
+        for p in root.iterdir():
+            if p.is_dir() and p.name.startswith(_PREFIX) and p.name[len(_PREFIX) :].isdigit():
+                out.append((int(p.name[len(_PREFIX) :]), p))
     return sorted(out)
 
 

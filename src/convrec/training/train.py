@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
@@ -30,7 +29,6 @@ from convrec.llm.model import LLMConfig
 from convrec.llm.prompts import PromptBuilder, PromptConfig, saved_prompt_config
 from convrec.llm.scoring import RATING_VALUES, Scorer, answer_logits, keeps_logits
 from convrec.llm.tasks import REGISTRY, PromptFields, Task
-from convrec.storage import fsync_dir
 from convrec.training.config import TrainConfig, TrainResult, task_rows
 from convrec.training.validation import ValidationSet, build_validation, main_score, validate
 
@@ -343,40 +341,51 @@ class Trainer:
         self.acc.wait_for_everyone()
 
     def load_checkpoint(self) -> bool:
-        """Restore the newest complete checkpoint; False when there is none."""
-        from peft import set_peft_model_state_dict
-        from safetensors.torch import load_file
+        """Restore the newest intact checkpoint; False when there is none at all.
 
-        found = ckpt.list_checkpoints(self.out_dir / "checkpoints")
+        A checkpoint that cannot be read back whole (a truncated or missing file) is named in
+        a warning and the one before it is tried; when none is intact, a one-line ValueError.
+        """
+        from peft import set_peft_model_state_dict
+
+        root = self.out_dir / "checkpoints"
+        found = ckpt.checkpoint_dirs(root)
         if not found:
             return False
-        step, path = found[-1]
-        state = json.loads((path / ckpt.STATE_NAME).read_text())
-        saved = path / "convrec_config.json"
-        if saved.is_file():
-            before = saved_prompt_config(json.loads(saved.read_text())["prompts"])
+        broken = []
+        for _, candidate in reversed(found):
+            try:
+                saved = ckpt.read_checkpoint(candidate, self.acc.process_index)
+                break
+            except ckpt.CorruptCheckpointError as err:
+                broken.append(f"{candidate.name} ({err})")
+                logger.warning(
+                    "checkpoint %s is corrupt (%s); using an earlier one", candidate, err
+                )
+        else:
+            raise ValueError(f"no intact checkpoint to resume from in {root}: {'; '.join(broken)}")
+        path, state = saved.path, saved.state
+        if saved.config is not None:
+            before = saved_prompt_config(saved.config["prompts"])
             if before != self.prompt_config:
                 raise ValueError(
                     f"checkpoint {path} was trained on other prompts ({before}) than this run "
                     f"builds ({self.prompt_config}): resume with the same prompt settings "
                     f"(convrec train --rerank-text {before.rerank_text})"
                 )
-        if state["num_processes"] != self.acc.num_processes:
+        if state.get("num_processes") != self.acc.num_processes:
             raise ValueError(
-                f"checkpoint {path} was written by {state['num_processes']} processes, "
+                f"checkpoint {path} was written by {state.get('num_processes')} processes, "
                 f"this run has {self.acc.num_processes}: the data order would differ"
             )
-        weights = load_file(str(path / "adapter_model.safetensors"))
-        result = set_peft_model_state_dict(self.peft_model, weights)
+        result = set_peft_model_state_dict(self.peft_model, saved.weights)
         if getattr(result, "unexpected_keys", None):
             raise ValueError(f"checkpoint {path} does not match this model")
-        opt = load_file(str(path / ckpt.OPTIMIZER_NAME))
-        self.optimizer.load_state_dict(ckpt.optimizer_state(opt, state["optimizer"]))
+        self.optimizer.load_state_dict(ckpt.optimizer_state(saved.optimizer, state["optimizer"]))
         self.scheduler.load_state_dict(state["scheduler"])
-        extra = load_file(str(path / "extra.safetensors"))
         with torch.no_grad():
-            self.acc.unwrap_model(self.module).log_vars.copy_(extra["log_vars"])
-        rng = load_file(str(path / f"rng-{self.acc.process_index}.safetensors"))
+            self.acc.unwrap_model(self.module).log_vars.copy_(saved.extra["log_vars"])
+        rng = saved.rng
         torch.set_rng_state(rng["torch"])
         if torch.cuda.is_available() and "cuda.0" in rng:
             torch.cuda.set_rng_state_all(
@@ -387,7 +396,7 @@ class Trainer:
         self.history, self.valid_log = state["history"], state["valid"]
         best = state["best"]
         self.best = (float(best[0]), int(best[1])) if best else None
-        self.log(f"resumed from {path} at step {step}")
+        self.log(f"resumed from {path} at step {self.step}")
         return True
 
     # ------------------------------------------------------------------ loop
@@ -490,16 +499,13 @@ class Trainer:
         self.peft_model.eval()
         if self.acc.is_main_process:
             config = self.convrec_config()
-            final = self.out_dir / "adapter"
-            ckpt.atomic_dir(
-                final, lambda tmp: ckpt.save_adapter_files(self.peft_model, tmp, config)
-            )
-            for f in final.iterdir():  # the output directory itself is the adapter
-                os.replace(f, self.out_dir / f.name)
-            final.rmdir()
-            fsync_dir(self.out_dir)
             log = {"history": self.history, "valid": self.valid_log}
-            ckpt.write_json(self.out_dir / "train_log.json", log)
+
+            def fill(tmp: Path) -> None:  # the output directory itself is the adapter
+                ckpt.save_adapter_files(self.peft_model, tmp, config)
+                ckpt.write_json(tmp / "train_log.json", log)
+
+            ckpt.publish_dir(self.out_dir, fill)
         self.acc.wait_for_everyone()
         return TrainResult(
             self.out_dir,
