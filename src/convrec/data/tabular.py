@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from convrec import progress
 from convrec.data._read import (
     Source,
     check_encoding,
@@ -232,7 +233,14 @@ def _read_parquet(path: Path, columns: list[str]) -> tuple[pa.Table, Source]:
     try:
         names = pq.read_schema(path).names
         require_columns(names, columns, path, line=None)
-        table = pq.read_table(path, columns=columns)
+        parquet = pq.ParquetFile(path)
+        batches = []
+        total = parquet.metadata.num_rows
+        with progress.bar(total, desc=f"read {path.name}", unit="rows") as rows_read:
+            for batch in parquet.iter_batches(columns=columns):
+                batches.append(batch)
+                rows_read.update(batch.num_rows)
+        table = pa.Table.from_batches(batches) if batches else parquet.read(columns=columns)
     except (pa.ArrowInvalid, OSError) as err:
         raise DataError(f"not a readable Parquet file: {err}", path=path) from None
     if table.num_rows == 0:
