@@ -85,6 +85,7 @@ def running(total: int, *, desc: str, unit: str = "it") -> Iterator[tqdm]:
     try:
         yield progress
         progress.update(total - progress.n)
+        progress.refresh()  # the rate, however short the call
     finally:
         done.set()
         ticker.join()
