@@ -239,3 +239,31 @@ def test_progress_bars_show_when_asked_and_not_by_default(capsys):
     assert "cosine similarity: 100%" in err and "1.68k/1.68k" in err and "cols/s" in err
     Recommender.build(load_dataset("ml-100k"))  # the library alone draws nothing
     assert capsys.readouterr().err == ""
+
+
+def test_a_running_bar_redraws_while_the_call_runs_and_ends_with_its_rate(monkeypatch, capsys):
+    """A call that reports nothing shows its elapsed time, then its rate when it returns."""
+    import logging
+    import time
+
+    from convrec import progress
+
+    monkeypatch.setattr(progress, "TICK_SECONDS", 0.02)
+    with progress.running(500, desc="solve", unit="items"):  # hidden: the logger is at WARNING
+        pass
+    assert capsys.readouterr().err == ""
+    logger = logging.getLogger(progress.LOGGER_NAME)
+    before = logger.level
+    logger.setLevel(logging.INFO)  # what --progress does
+    try:
+        with progress.running(500, desc="solve", unit="items"):
+            time.sleep(0.3)  # releases the GIL, as the native kernels and LAPACK do
+        with pytest.raises(KeyError), progress.running(500, desc="fails", unit="items"):
+            raise KeyError("x")  # an error leaves its bar unfilled and propagates
+    finally:
+        logger.setLevel(before)
+    err, failed = capsys.readouterr().err.split("fails", 1)
+    draws = err.split("\r")
+    assert sum("0/500" in d for d in draws) >= 2  # the first draw and at least one redraw
+    assert "solve: 100%" in err and "500/500" in err and "items/s" in err
+    assert "0.00/500" in failed and "500/500" not in failed
