@@ -217,8 +217,8 @@ def run_protocol(
     return report
 
 
-Task = Callable[[Any, Dataset, Split, str, str], dict[str, float]]
-"""``task(model, data, split, part, desc)``: the metrics of ``model`` on ``part`` (``desc``
+Task = Callable[..., dict[str, float]]
+"""``task(model, data, split, part, *, desc)``: the metrics of ``model`` on ``part`` (``desc``
 names its progress bar)."""
 
 
@@ -242,7 +242,7 @@ class _Clock:
                part: str) -> dict[str, float]:  # fmt: skip
         """``task``'s metrics of ``model`` on ``part``, a progress bar named after the model."""
         start = time.perf_counter()
-        metrics = task(model, data, split, part, f"{self.name} {part}")
+        metrics = task(model, data, split, part, desc=f"{self.name} {part}")
         self.score += time.perf_counter() - start
         return metrics
 
@@ -294,7 +294,7 @@ class _SampledSplit(Split):
 
 
 def _rating_task(
-    model: Any, data: Dataset, split: Split, part: str, desc: str = "rating"
+    model: Any, data: Dataset, split: Split, part: str, *, desc: str = "rating"
 ) -> dict[str, float]:
     rows = split.part(part)
     lo, hi = rating_scale(data)
@@ -315,7 +315,7 @@ def rating_scale(data: Dataset) -> tuple[float, float]:
 
 
 def _ranking_task(
-    model: Any, data: Dataset, split: Split, part: str, desc: str = "ranking", batch: int = 1024
+    model: Any, data: Dataset, split: Split, part: str, batch: int = 1024, *, desc: str = "ranking"
 ) -> dict[str, float]:
     """Full ranking of each user's held-out item against every item outside the history."""
     targets = split.part(part)
@@ -366,7 +366,7 @@ def _genres(data: Dataset) -> list[str]:
 
 
 def _explanation_task(
-    model: Any, data: Dataset, split: Split, part: str, desc: str = "explanation"
+    model: Any, data: Dataset, split: Split, part: str, *, desc: str = "explanation"
 ) -> dict[str, float]:
     assert data.summary is not None
     rows = split.part(part)
