@@ -237,6 +237,10 @@ def test_progress_bars_show_when_asked_and_not_by_default(capsys):
     err = capsys.readouterr().err
     assert "read ml-100k.inter" in err and "rows/s" in err  # rows read, with a rate
     assert "cosine similarity: 100%" in err and "1.68k/1.68k" in err and "cols/s" in err
+    ev = ["eval", "--data", "ml-100k", "--protocol", "B", "--models", "most_popular"]
+    assert main([*ev, "--progress"]) == 0
+    err = capsys.readouterr().err
+    assert "most_popular test:" in err and "/943" in err and "users/s" in err  # users scored
     Recommender.build(load_dataset("ml-100k"))  # the library alone draws nothing
     assert capsys.readouterr().err == ""
 
