@@ -41,7 +41,15 @@ def test_eval_models_selects_names_and_groups(tmp_path, capsys):
     payload = json.loads(out.read_text())
     assert set(payload["models"]) == {"most_popular", "cf_itemknn"}  # cf_bpmf rates: A only
     assert round(payload["models"]["cf_itemknn"]["ndcg@10"], 4) == 0.0347
-    assert "cf_itemknn" in capsys.readouterr().out
+    for key in ("seconds", "fit_seconds", "score_seconds"):  # every model timed
+        assert set(payload[key]) == set(payload["models"]), key
+        assert all(v >= 0 for v in payload[key].values())
+    for name, total in payload["seconds"].items():
+        assert payload["fit_seconds"][name] + payload["score_seconds"][name] <= total + 1e-3
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if line.startswith("model"))
+    assert header.split()[-4:] == ["fit", "s", "score", "s"]
+    assert "cf_itemknn" in out
 
 
 def test_eval_models_groups_expand_per_protocol():
@@ -213,3 +221,53 @@ def test_log_options_before_or_after_the_command():
     assert parse(["-v", *rec]).verbose and parse([*rec, "-v"]).verbose
     assert parse(["--log-level", "debug", *rec]).log_level == "DEBUG"
     assert parse([*rec, "--log-level", "info"]).log_level == "INFO"
+    assert parse(rec).progress is None  # default: bars when stderr is a terminal
+    assert parse([*rec, "--progress"]).progress is True
+    assert parse(["--no-progress", *rec]).progress is False
+
+
+def test_progress_bars_show_when_asked_and_not_by_default(capsys):
+    from convrec.data import load_dataset
+    from convrec.recommender import Recommender
+
+    argv = ["recommend", "--data", "ml-100k", "--user", "1", "-k", "2", "--adapter", "none"]
+    assert main(argv) == 0  # stderr is no terminal here: no bar
+    assert "similarity" not in capsys.readouterr().err
+    assert main([*argv, "--progress"]) == 0
+    err = capsys.readouterr().err
+    assert "read ml-100k.inter" in err and "rows/s" in err  # rows read, with a rate
+    assert "cosine similarity: 100%" in err and "1.68k/1.68k" in err and "cols/s" in err
+    ev = ["eval", "--data", "ml-100k", "--protocol", "B", "--models", "most_popular"]
+    assert main([*ev, "--progress"]) == 0
+    err = capsys.readouterr().err
+    assert "most_popular test:" in err and "/943" in err and "users/s" in err  # users scored
+    Recommender.build(load_dataset("ml-100k"))  # the library alone draws nothing
+    assert capsys.readouterr().err == ""
+
+
+def test_a_running_bar_redraws_while_the_call_runs_and_ends_with_its_rate(monkeypatch, capsys):
+    """A call that reports nothing shows its elapsed time, then its rate when it returns."""
+    import logging
+    import time
+
+    from convrec import progress
+
+    monkeypatch.setattr(progress, "TICK_SECONDS", 0.02)
+    with progress.running(500, desc="solve", unit="items"):  # hidden: the logger is at WARNING
+        pass
+    assert capsys.readouterr().err == ""
+    logger = logging.getLogger(progress.LOGGER_NAME)
+    before = logger.level
+    logger.setLevel(logging.INFO)  # what --progress does
+    try:
+        with progress.running(500, desc="solve", unit="items"):
+            time.sleep(0.3)  # releases the GIL, as the native kernels and LAPACK do
+        with pytest.raises(KeyError), progress.running(500, desc="fails", unit="items"):
+            raise KeyError("x")  # an error leaves its bar unfilled and propagates
+    finally:
+        logger.setLevel(before)
+    err, failed = capsys.readouterr().err.split("fails", 1)
+    draws = err.split("\r")
+    assert sum("0/500" in d for d in draws) >= 2  # the first draw and at least one redraw
+    assert "solve: 100%" in err and "500/500" in err and "items/s" in err
+    assert "0.00/500" in failed and "500/500" not in failed

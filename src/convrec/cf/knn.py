@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal, TypeVar, overload
 import numpy as np
 import scipy.sparse as sp
 
-from convrec import _native
+from convrec import _native, progress
 from convrec.cf._checks import (
     as_csr,
     check_item,
@@ -85,18 +85,19 @@ def native_similarity(
         float32, shape (n_cols, n_cols), int32 indices sorted per row, zero diagonal.
     """
     n_cols = matrix.shape[1]
-    indptr, indices, data = _native.item_similarity(
-        matrix.indptr,
-        matrix.indices,
-        matrix.data,
-        n_cols,
-        n_neighbours or config.n_neighbours,
-        config.similarity,
-        config.shrink,
-        config.bm25_k1,
-        config.bm25_b,
-        check_num_threads(num_threads),
-    )
+    with progress.running(n_cols, desc=f"{config.similarity} similarity", unit="cols"):
+        indptr, indices, data = _native.item_similarity(
+            matrix.indptr,
+            matrix.indices,
+            matrix.data,
+            n_cols,
+            n_neighbours or config.n_neighbours,
+            config.similarity,
+            config.shrink,
+            config.bm25_k1,
+            config.bm25_b,
+            check_num_threads(num_threads),
+        )
     return sp.csr_matrix((data, indices, indptr), shape=(n_cols, n_cols))
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
+from convrec import progress
 from convrec.cf.sequential import NeighbourModel, Ties, _csr, positions_from_end, user_sequences
 from convrec.data.dataset import Dataset, canonical_csr
 
@@ -100,7 +101,8 @@ class SequentialLinear(NeighbourModel):
         gram = (x.T @ x).toarray() + self.l2 * np.eye(n)
         rhs = (x.T @ y).toarray()
         try:
-            w = scipy.linalg.solve(gram, rhs, assume_a="pos", overwrite_a=True)
+            with progress.running(n, desc="SequentialLinear solve", unit="items"):
+                w = scipy.linalg.solve(gram, rhs, assume_a="pos", overwrite_a=True)
         except np.linalg.LinAlgError as err:
             raise ValueError(
                 "SequentialLinear: X^T X + l2 I is singular (items never seen in a history); "

@@ -53,6 +53,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         resume=args.resume,
         quiet=args.quiet,
     )
+    if int(os.environ.get("RANK", "0")) != 0:  # one report from `accelerate launch`
+        return 0
     last = result.valid[-1] if result.valid else {}
     shown = ", ".join(f"{k}={v:.4f}" for k, v in last.items() if k not in ("step", "seconds"))
     print(f"trained {result.step} steps in {time.perf_counter() - start:.1f} s -> {out}")
@@ -209,8 +211,12 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     from convrec.recommender.loading import collector_paused
 
     liked = [t.strip() for t in (args.liked or "").split(";") if t.strip()]
+    if args.all_users:
+        return _recommend_all(args, liked)
+    if args.out is not None:
+        raise ValueError("--out writes every user's list: add --all-users")
     if args.user is None and not liked:
-        raise ValueError("give --user ID and/or --liked 'Title; Title'")
+        raise ValueError("give --user ID and/or --liked 'Title; Title' (or --all-users --out FILE)")
     with collector_paused(freeze=True):  # this process ends with the command
         from convrec.recommender import Recommender
         from convrec.recommender.domains import resolve_adapter, with_adapter
@@ -230,6 +236,41 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         print(f"{rank:>2}. {item.title}  (score {item.score:.3f}{rating})")
         if item.explanation:
             print(f"    {item.explanation}")
+    return 0
+
+
+def _recommend_all(args: argparse.Namespace, liked: list[str]) -> int:
+    """``recommend --all-users --out FILE``: every known user's top-k to Parquet."""
+    from convrec.recommender.batch import Shard, write_all_users
+    from convrec.recommender.loading import collector_paused
+
+    given = {"--user": args.user is not None, "--liked": bool(liked), "--explain": args.explain,
+             "--json": args.json}  # fmt: skip
+    clash = [flag for flag, on in given.items() if on]
+    if clash:
+        raise ValueError(f"--all-users scores every user: drop {', '.join(clash)}")
+    if args.out is None:
+        raise ValueError("--all-users needs --out FILE (a Parquet file)")
+    if args.k <= 0 or args.batch_size <= 0:
+        raise ValueError("-k and --batch-size must be >= 1")
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise ValueError(f"--out {out}: no such directory {out.parent}")
+    shard = Shard.from_env()
+    with collector_paused(freeze=True):
+        from convrec.recommender import Recommender
+        from convrec.recommender.domains import resolve_adapter, with_adapter
+
+        data = _load(args)
+        adapter = resolve_adapter(data.name, args.adapter)
+        recommender = with_adapter(Recommender.build(data), adapter, args.llm_candidates)
+    start = time.perf_counter()
+    write_all_users(recommender, out, args.k, args.batch_size, shard)
+    if shard.rank == 0:
+        n = len(recommender.user_ids())
+        who = "" if shard.world_size == 1 else f" over {shard.world_size} processes"
+        print(f"wrote {out}: top-{args.k} of {n} users in "
+              f"{time.perf_counter() - start:.1f} s{who}")  # fmt: skip
     return 0
 
 

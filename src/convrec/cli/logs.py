@@ -6,7 +6,8 @@ messages) and the known third-party chatter is silenced: Python warnings raised 
 gradio, pandas, transformers, peft, accelerate, torch, bitsandbytes and huggingface_hub (e.g.
 pandas deprecations from gradio at every chat message), those libraries' own loggers below ERROR
 (bitsandbytes' "kernels" line at start, transformers / peft notices). ``-v`` shows all of it,
-``--log-level`` sets the level of every logger.
+``--log-level`` sets the level of every logger. Progress bars (:mod:`convrec.progress`) show
+when stderr is a terminal or with ``--progress``; ``--no-progress`` hides them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import os
 import sys
 import warnings
 from collections.abc import Callable
+
+from convrec.progress import LOGGER_NAME as PROGRESS_LOGGER
 
 NOISY = (
     "gradio", "gradio_client", "pandas", "transformers", "peft", "accelerate", "torch",
@@ -54,6 +57,13 @@ def add_log_options(parser: argparse.ArgumentParser, default: object = None) -> 
         help=f"level of every logger, convrec's and third-party ({', '.join(LEVELS)}); "
         "default: convrec INFO, third-party ERROR",
     )
+    group.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=default,
+        help="progress bars with a rate on stderr for the long stages (loading, model fits, "
+        "scoring, training); default: shown when stderr is a terminal",
+    )
 
 
 class _Formatter(logging.Formatter):
@@ -65,21 +75,28 @@ class _Formatter(logging.Formatter):
         return f"{record.levelname.lower()}: {record.name}: {record.getMessage()}"
 
 
-def configure(verbose: bool = False, level: str | None = None) -> Callable[[], None]:
+def configure(
+    verbose: bool = False, level: str | None = None, progress: bool | None = None
+) -> Callable[[], None]:
     """Route log records to stderr and silence third-party noise unless asked (see module).
+
+    ``progress``: draw the progress bars (``None``: when stderr is a terminal).
 
     Call it inside ``warnings.catch_warnings()``; returns a function that puts the loggers and
     ``TRANSFORMERS_VERBOSITY`` back as they were (``main`` calls it when the command is done).
     """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Formatter())
-    names = ["", "convrec", *NOISY]
+    names = ["", "convrec", PROGRESS_LOGGER, *NOISY]
     before = {name: logging.getLogger(name).level for name in names}
     env_before = os.environ.get("TRANSFORMERS_VERBOSITY")
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(level or "WARNING")
     logging.getLogger("convrec").setLevel(level or "INFO")
+    if progress is None:
+        progress = sys.stderr.isatty()
+    logging.getLogger(PROGRESS_LOGGER).setLevel("INFO" if progress else "WARNING")
     third_party = level or ("WARNING" if verbose else "ERROR")
     for name in NOISY:
         logging.getLogger(name).setLevel(third_party)

@@ -188,7 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="ranked, explained recommendations for a user or a list of liked titles",
         description="Fit the CF engine on the data (about a second for ml-100k) and print the "
         "top-k items for a known user and/or a session of liked titles, with per-source "
-        "scores, predicted rating, evidence and a grounded explanation.",
+        "scores, predicted rating, evidence and a grounded explanation; or, with --all-users "
+        "--out FILE, write every known user's top-k to a Parquet file (columns user, rank, "
+        "item, score and one per source: cf, cbf, llm), shared among the processes of "
+        "'torchrun' or 'accelerate launch -m convrec.cli recommend ...' when run under one.",
         epilog=EPILOG,
         parents=[common],
     )
@@ -200,7 +203,23 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TITLES",
         help="liked titles separated by ';' (fuzzy: typos and a missing year are fine)",
     )
-    p_rec.add_argument("-k", type=int, default=10, help="how many items")
+    p_rec.add_argument("-k", "--k", type=int, default=10, help="how many items")
+    batch = p_rec.add_argument_group("every user at once")
+    batch.add_argument(
+        "--all-users",
+        action="store_true",
+        help="score every known user (with --out; not with --user, --liked, --explain, --json)",
+    )
+    batch.add_argument(
+        "--out", default=None, metavar="FILE", help="--all-users: the Parquet file written"
+    )
+    batch.add_argument(
+        "--batch-size",
+        type=int,
+        default=1024,
+        metavar="N",
+        help="--all-users: users per scoring call (the output does not depend on it)",
+    )
     p_rec.add_argument("--explain", action="store_true", help="add a grounded explanation")
     p_rec.add_argument("--json", action="store_true", help="print JSON instead of text")
     p_rec.add_argument("--adapter", default=None, metavar="DIR", help=ADAPTER_HELP)
@@ -254,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         restore = None
         try:
             args = parser.parse_args(argv)
-            restore = configure(args.verbose, args.log_level)
+            restore = configure(args.verbose, args.log_level, args.progress)
             return int(args.func(args))
         except ImportError as exc:  # an optional part used without its extra
             hint = extra_hint(exc)
@@ -266,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 hint += " (or --adapter none: CF only)"
             print(f"convrec {command}: error: {hint}", file=sys.stderr)
             return 2
-        except (DataError, ValueError, FileNotFoundError, KeyError) as exc:
+        except (DataError, ValueError, FileNotFoundError, KeyError, TimeoutError) as exc:
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
             print(f"convrec {args.command}: error: {message}", file=sys.stderr)
             return 2

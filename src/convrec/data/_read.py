@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from convrec import progress
 from convrec.data.errors import DataError, DatasetNotFoundError
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -279,7 +280,7 @@ def read_delimited(
     first_line = 2 if header else 1
     quoting = quoting and b'"' in data
     try:
-        table = pacsv.read_csv(
+        reader = pacsv.open_csv(  # block by block, so that a bar counts the rows read
             pa.BufferReader(data),
             read_options=pacsv.ReadOptions(
                 column_names=list(names), skip_rows=int(header), block_size=BLOCK_SIZE
@@ -296,6 +297,12 @@ def read_delimited(
                 quoted_strings_can_be_null=False,
             ),
         )
+        batches = []
+        with progress.bar(desc=f"read {path.name}", unit="rows") as rows_read:
+            for batch in reader:
+                batches.append(batch)
+                rows_read.update(batch.num_rows)
+        table = pa.Table.from_batches(batches, schema=reader.schema)
     except (pa.ArrowInvalid, pa.ArrowKeyError) as err:
         error = _locate_parse_error(data, path, delimiter, len(names), quoting, first_line, err)
         raise error from None

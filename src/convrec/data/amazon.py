@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.json as pajson
 
+from convrec import progress
 from convrec.data._columns import id_column, number_column, timestamp_column
 from convrec.data._read import (
     BLOCK_SIZE,
@@ -104,13 +105,15 @@ def _read_fast(data: bytes, path: Path) -> tuple[pa.Table, Source] | None:
     if re.search(rb"\}[ \t]*\{", data):  # maybe two objects on a line: pyarrow would accept it
         return None
     try:
-        table = pajson.read_json(
-            pa.BufferReader(data),
-            read_options=pajson.ReadOptions(block_size=BLOCK_SIZE),
-            parse_options=pajson.ParseOptions(
-                explicit_schema=_SCHEMA, unexpected_field_behavior="ignore"
-            ),
-        )
+        n_lines = data.count(b"\n") if progress.enabled() else 0
+        with progress.running(n_lines, desc=f"read {path.name}", unit="lines"):
+            table = pajson.read_json(
+                pa.BufferReader(data),
+                read_options=pajson.ReadOptions(block_size=BLOCK_SIZE),
+                parse_options=pajson.ParseOptions(
+                    explicit_schema=_SCHEMA, unexpected_field_behavior="ignore"
+                ),
+            )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
     lines = line_numbers(data, table.num_rows, 1, _BLANK)

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from convrec import progress
 from convrec.data._columns import id_column, number_column, timestamp_column
 from convrec.data._read import (
     Source,
@@ -242,7 +243,14 @@ def _read_parquet(path: Path, columns: list[str], lists: list[str]) -> tuple[pa.
             kind = schema.field(col).type
             if not (col in lists and _is_list(kind) and pa.types.is_string(kind.value_type)):
                 _require_scalar(kind, col, path)
-        table = pq.read_table(path, columns=columns)
+        parquet = pq.ParquetFile(path)
+        batches = []
+        total = parquet.metadata.num_rows
+        with progress.bar(total, desc=f"read {path.name}", unit="rows") as rows_read:
+            for batch in parquet.iter_batches(columns=columns):
+                batches.append(batch)
+                rows_read.update(batch.num_rows)
+        table = pa.Table.from_batches(batches) if batches else parquet.read(columns=columns)
     except (pa.ArrowInvalid, OSError) as err:
         raise DataError(f"not a readable Parquet file: {err}", path=path) from None
     if table.num_rows == 0:

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 import numpy as np
 import scipy.sparse as sp
 
+from convrec import progress
 from convrec.data.dataset import Dataset
 from convrec.evaluation.metrics import (
     diversity_metrics,
@@ -73,6 +74,10 @@ class EvalReport:
     models: dict[str, dict[str, float]] = field(default_factory=dict)
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    fit_seconds: dict[str, float] = field(default_factory=dict)
+    """Per model: seconds in ``fit`` (every grid point on train, then the final refit)."""
+    score_seconds: dict[str, float] = field(default_factory=dict)
+    """Per model: seconds scoring the validation (grid search) and test rows."""
     split: dict[str, dict[str, int]] = field(default_factory=dict)
     diversity: dict[str, dict[str, float]] = field(default_factory=dict)
     """Per ranking model: ILD, catalog coverage and mean popularity of its test top-10 lists."""
@@ -86,6 +91,8 @@ class EvalReport:
             "models": self.models,
             "params": self.params,
             "seconds": self.seconds,
+            "fit_seconds": self.fit_seconds,
+            "score_seconds": self.score_seconds,
             "split": self.split,
         }
         if self.diversity:
@@ -98,8 +105,13 @@ class EvalReport:
         write_json_atomic(path, self.to_json())
 
     def table(self) -> str:
-        """Plain-text tables: accuracy (one row per model), then the diversity block."""
-        lines = [f"{self.data} - protocol {self.protocol}", *_rows(self.models)]
+        """Plain-text tables: accuracy (one row per model) with its fit and scoring seconds,
+        then the diversity block."""
+        timed = {
+            name: {**values, **_times(self.fit_seconds, self.score_seconds, name)}
+            for name, values in self.models.items()
+        }
+        lines = [f"{self.data} - protocol {self.protocol}", *_rows(timed)]
         if self.diversity:
             lines += [
                 "",
@@ -120,6 +132,16 @@ def _rows(table: Mapping[str, Mapping[str, float]]) -> list[str]:
         cells = [_cell(values.get(m)).rjust(max(8, len(m))) for m in metrics]
         lines.append("  ".join([name.ljust(width), *cells]))
     return lines
+
+
+def _times(fit: Mapping[str, float], score: Mapping[str, float], name: str) -> dict[str, float]:
+    """The table's time columns of model ``name`` (none when it was not timed)."""
+    out = {}
+    if name in fit:
+        out["fit s"] = fit[name]
+    if name in score:
+        out["score s"] = score[name]
+    return out
 
 
 def _cell(value: float | None) -> str:
@@ -162,22 +184,23 @@ def run_protocol(
         probe = spec.factory(**dict(spec.grid[0]))
         metrics: dict[str, float] = {}
         chosen: dict[str, Any] = {}
+        clock = _Clock(spec.name)
         if spec.sample is not None:
             chosen["sample"] = spec.sample
             log(f"{spec.name}: scored on a seeded sample of at most {spec.sample} test rows")
         if rating_split is not None and hasattr(probe, "predict_ratings"):
-            values, params = _select_and_test(spec, data, rating_split, _rating_task)
+            values, params = _select_and_test(spec, data, rating_split, _rating_task, clock)
             metrics.update(values)
             chosen.update(params)
         if ranking_split is not None and ranks(probe):
-            values, params = _select_and_test(spec, data, ranking_split, _ranking_task)
+            values, params = _select_and_test(spec, data, ranking_split, _ranking_task, clock)
             metrics.update(values)
             for key, value in params.items():  # C: the rating choice keeps its own entry
                 if key in chosen and chosen[key] != value:
                     chosen[f"rating_{key}"] = chosen[key]
                 chosen[key] = value
         if protocol == "C" and rating_split is not None and hasattr(probe, "explain"):
-            values, params = _select_and_test(spec, data, rating_split, _explanation_task)
+            values, params = _select_and_test(spec, data, rating_split, _explanation_task, clock)
             metrics.update(values)
             chosen.update(params)
         if not metrics:
@@ -190,15 +213,44 @@ def run_protocol(
         report.models[spec.name] = metrics
         report.params[spec.name] = chosen
         report.seconds[spec.name] = round(time.perf_counter() - start, 3)
+        report.fit_seconds[spec.name] = round(clock.fit, 3)
+        report.score_seconds[spec.name] = round(clock.score, 3)
         log(f"{spec.name}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
     return report
 
 
-Task = Callable[[Any, Dataset, Split, str], dict[str, float]]
+Task = Callable[..., dict[str, float]]
+"""``task(model, data, split, part, *, desc)``: the metrics of ``model`` on ``part`` (``desc``
+names its progress bar)."""
+
+
+@dataclass
+class _Clock:
+    """Seconds one model spent fitting and scoring, over every task and grid point."""
+
+    name: str
+    fit: float = 0.0
+    score: float = 0.0
+
+    def fitted(self, spec: ModelSpec, params: Mapping[str, Any], data: Dataset,
+               rows: np.ndarray) -> Any:  # fmt: skip
+        """``spec``'s model with ``params``, fitted on ``rows``."""
+        start = time.perf_counter()
+        model = spec.factory(**dict(params)).fit(data, rows)
+        self.fit += time.perf_counter() - start
+        return model
+
+    def scored(self, task: Task, model: Any, data: Dataset, split: Split,
+               part: str) -> dict[str, float]:  # fmt: skip
+        """``task``'s metrics of ``model`` on ``part``, a progress bar named after the model."""
+        start = time.perf_counter()
+        metrics = task(model, data, split, part, desc=f"{self.name} {part}")
+        self.score += time.perf_counter() - start
+        return metrics
 
 
 def _select_and_test(
-    spec: ModelSpec, data: Dataset, split: Split, task: Task
+    spec: ModelSpec, data: Dataset, split: Split, task: Task, clock: _Clock
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """Pick the grid point by validation, refit on train+valid, score on test."""
     key, lower_is_better = _SELECTION[task]
@@ -207,14 +259,14 @@ def _select_and_test(
         split = _sampled(split, spec.sample)
     if len(spec.grid) > 1:
         for point in spec.grid:
-            model = spec.factory(**dict(point)).fit(data, split.train)
-            value = task(model, data, split, "valid")[key]
+            model = clock.fitted(spec, point, data, split.train)
+            value = clock.scored(task, model, data, split, "valid")[key]
             value = value if lower_is_better else -value
             if best is None or value < best[0]:
                 best = (value, dict(point))
     params = best[1] if best is not None else dict(spec.grid[0])
-    model = spec.factory(**params).fit(data, split.part("train+valid"))
-    return task(model, data, split, "test"), params
+    model = clock.fitted(spec, params, data, split.part("train+valid"))
+    return clock.scored(task, model, data, split, "test"), params
 
 
 def _sampled(split: Split, n: int) -> Split:
@@ -243,10 +295,14 @@ class _SampledSplit(Split):
         return super().part(name)
 
 
-def _rating_task(model: Any, data: Dataset, split: Split, part: str) -> dict[str, float]:
+def _rating_task(
+    model: Any, data: Dataset, split: Split, part: str, *, desc: str = "rating"
+) -> dict[str, float]:
     rows = split.part(part)
     lo, hi = rating_scale(data)
-    predicted = np.asarray(model.predict_ratings(data.user[rows], data.item[rows]), np.float64)
+    with progress.running(len(rows), desc=desc, unit="ratings"):
+        predicted = model.predict_ratings(data.user[rows], data.item[rows])
+    predicted = np.asarray(predicted, np.float64)
     if predicted.shape != (len(rows),):
         raise ValueError(
             f"predict_ratings returned shape {predicted.shape}, expected ({len(rows)},)"
@@ -261,7 +317,7 @@ def rating_scale(data: Dataset) -> tuple[float, float]:
 
 
 def _ranking_task(
-    model: Any, data: Dataset, split: Split, part: str, batch: int = 1024
+    model: Any, data: Dataset, split: Split, part: str, batch: int = 1024, *, desc: str = "ranking"
 ) -> dict[str, float]:
     """Full ranking of each user's held-out item against every item outside the history."""
     targets = split.part(part)
@@ -271,18 +327,20 @@ def _ranking_task(
     items = data.item[targets].astype(np.int64)
     ranks = np.empty(len(targets), dtype=np.int64)
     lists: list[np.ndarray] = []
-    for start in range(0, len(targets), batch):
-        sl = slice(start, start + batch)
-        scores = np.asarray(model.score_items(users[sl]), dtype=np.float64)
-        if scores.shape != (len(users[sl]), data.n_items):
-            raise ValueError(
-                f"score_items returned shape {scores.shape}, "
-                f"expected ({len(users[sl])}, {data.n_items})"
-            )
-        exclude = sp.csr_matrix(history[users[sl]])
-        ranks[sl] = pessimistic_rank(scores, items[sl], exclude)
-        if part == "test":
-            lists.append(top_k_items(scores, exclude, DIVERSITY_K))
+    with progress.bar(len(targets), desc=desc, unit="users") as scored:
+        for start in range(0, len(targets), batch):
+            sl = slice(start, start + batch)
+            scores = np.asarray(model.score_items(users[sl]), dtype=np.float64)
+            if scores.shape != (len(users[sl]), data.n_items):
+                raise ValueError(
+                    f"score_items returned shape {scores.shape}, "
+                    f"expected ({len(users[sl])}, {data.n_items})"
+                )
+            exclude = sp.csr_matrix(history[users[sl]])
+            ranks[sl] = pessimistic_rank(scores, items[sl], exclude)
+            if part == "test":
+                lists.append(top_k_items(scores, exclude, DIVERSITY_K))
+            scored.update(len(scores))
     metrics = ranking_metrics(ranks)
     if lists:
         vectors, _ = _item_vectors(data, history_rows)
@@ -309,10 +367,13 @@ def _genres(data: Dataset) -> list[str]:
     return sorted({g for item in data.catalog.genres for g in item})
 
 
-def _explanation_task(model: Any, data: Dataset, split: Split, part: str) -> dict[str, float]:
+def _explanation_task(
+    model: Any, data: Dataset, split: Split, part: str, *, desc: str = "explanation"
+) -> dict[str, float]:
     assert data.summary is not None
     rows = split.part(part)
-    generated = list(model.explain(data.user[rows], data.item[rows]))
+    with progress.running(len(rows), desc=desc, unit="texts"):
+        generated = list(model.explain(data.user[rows], data.item[rows]))
     references = [data.summary[r] for r in rows]
     return explanation_metrics(generated, references)
 

@@ -6,7 +6,6 @@ import contextlib
 import logging
 import math
 import os
-import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import get_scheduler
 
+from convrec import progress
 from convrec.cf.knn import ItemKNN
 from convrec.data.dataset import Dataset
 from convrec.evaluation.splits import fingerprint, leave_last_out_split, random_split
@@ -118,7 +118,9 @@ class Trainer:
         self.data, self.out_dir, self.config, self.backbone = data, Path(out_dir), config, backbone
         self.prompt_config = prompts
         self.acc = Accelerator()
-        self.log = log or logger.info
+        # every process has passed train()'s checks of out_dir before the main one writes there
+        self.acc.wait_for_everyone()
+        self._log = log or logger.info
         self.quiet = quiet or not self.acc.is_main_process
         self.tasks = [Task(t) for t in config.tasks]
         self.rows = task_rows(data, self.tasks, config.split)
@@ -169,6 +171,11 @@ class Trainer:
         self.best: tuple[float, int] | None = None
         self._perm: dict[Task, tuple[int, np.ndarray]] = {}
         self.valid: ValidationSet | None = None
+
+    def log(self, message: str) -> None:
+        """Log ``message`` once, from the main process."""
+        if self.acc.is_main_process:
+            self._log(message)
 
     # ------------------------------------------------------------------ schedule and data
     def _total_steps(self) -> int:
@@ -401,33 +408,36 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def run_validation(self) -> bool:
-        """Validate on the main process; True when this step became the best one."""
-        improved = False
-        if self.valid is None:
-            return improved
-        if self.acc.is_main_process:
+        """Validate on the main process; True when this step became the best one.
+
+        Every process calls it at the same steps: the others receive the main process's
+        result, so that all keep the same ``valid_log`` and ``best`` and agree on whether to
+        checkpoint.
+        """
+        result: tuple[dict[str, Any], float] | None = None
+        if self.acc.is_main_process and self.valid is not None:
             self.peft_model.eval()
             start = time.perf_counter()
             metrics = validate(self.backbone, self.valid)
-            score = main_score(metrics, self.tasks)
-            if self.best is None or score > self.best[0]:
-                self.best = (score, self.step)
-                improved = True
             entry = {"step": self.step, **metrics, "seconds": time.perf_counter() - start}
-            self.valid_log.append(entry)
+            result = (entry, main_score(metrics, self.tasks))
             shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())
             self.log(f"step {self.step}: valid {shown}")
             self.peft_model.train()
-        self.acc.wait_for_everyone()
-        if self.acc.num_processes > 1:  # every process must agree on whether to checkpoint
+        if self.acc.num_processes > 1:
             from accelerate.utils import broadcast_object_list
 
-            improved = bool(broadcast_object_list([improved], from_process=0)[0])
-        return improved
+            result = broadcast_object_list([result], from_process=0)[0]
+        if result is None:
+            return False
+        entry, score = result
+        self.valid_log.append(entry)
+        if self.best is None or score > self.best[0]:
+            self.best = (score, self.step)
+            return True
+        return False
 
     def fit(self, resume: bool = False, hook: StepHook | None = None) -> TrainResult:
-        from tqdm.auto import tqdm
-
         c = self.config
         if resume:
             self.load_checkpoint()
@@ -447,8 +457,9 @@ class Trainer:
                 templates=c.inference_templates,
             )
         self.peft_model.train()
-        disable = self.quiet or not sys.stderr.isatty()
-        bar = tqdm(total=self.total_steps, initial=self.step, disable=disable, desc="train")
+        bar = progress.bar(self.total_steps, desc="train", unit="steps", initial=self.step,
+                           disable=self.quiet, leave=True)  # fmt: skip
+        disable = bar.disable
         uncertainty = c.weighting == "uncertainty"
         while self.step < self.total_steps:
             last = 0.0
@@ -471,6 +482,8 @@ class Trainer:
                         c.rating_mse,
                     )
                     self.acc.backward(loss / c.grad_accum)
+                if self.acc.num_processes > 1:  # the loss of the global batch, the same on all
+                    raw = self.acc.reduce(raw.detach(), "mean")
                 last = float(raw.detach())
                 self.history.append({"step": self.step + 1, "task": task.value, "loss": last})
             if c.max_grad_norm > 0:
