@@ -16,6 +16,7 @@ GENRES = [
     *("Thriller", "War", "Western", "unknown"),
 ]
 
+MISSED = "MiniLM-L6 does not read this idiom above the calibrated thresholds (known miss)"
 needs_encoder = pytest.mark.skipif(not encoder_available(), reason="MiniLM not installed")
 
 
@@ -33,6 +34,14 @@ def reader():
         ("a cartoon for my kids", {"Animation", "Children's"}, {"Animation", "Children's"}),
         ("a romantic comedy", {"Romance", "Comedy"}, {"Romance", "Comedy"}),
         ("a tearjerker", {"Drama"}, {"Drama", "Romance"}),
+        ("mind-bending", {"Sci-Fi"}, {"Sci-Fi", "Mystery", "Thriller"}),
+        ("edge of my seat", {"Thriller"}, {"Thriller", "Action", "Horror", "Mystery"}),
+        pytest.param(
+            "a feel-good movie",
+            {"Comedy"},
+            {"Comedy", "Children's", "Musical"},
+            marks=pytest.mark.xfail(strict=True, reason=MISSED),
+        ),
     ],
 )
 def test_descriptive_phrases_get_their_genres(reader, phrase, wanted, allowed):
@@ -46,6 +55,12 @@ def test_an_old_classic_is_an_era(reader):
     got = reader("an old black-and-white classic")
     assert got.year_min is None and got.year_max == 1998 - 30
     assert set(got.include_genres) <= {"Film-Noir", "Drama"}
+
+
+@needs_encoder
+def test_something_recent_is_an_era(reader):
+    got = reader("something recent")
+    assert got.year_min == 1998 - 3 and got.year_max is None
 
 
 @needs_encoder
