@@ -93,7 +93,17 @@ def test_the_encoder_is_not_loaded_until_the_first_phrase():
     assert calls == []
     reader("a funny one")
     reader("a funny one")
-    assert len(calls) == 3  # glosses, names, then the phrase once (cached after)
+    assert len(calls) == 4  # glosses, names, the empty warm-up, the phrase once (cached after)
+
+
+def test_an_encoder_that_fails_to_load_leaves_the_rules(caplog):
+    def broken(texts):
+        raise OSError("no weights here")
+
+    reader = DescriptionReader(["Comedy", "Drama"], (1990, 1998), encode=broken)
+    assert reader("something funny") == ItemFilter()
+    assert reader("something sad") == ItemFilter()
+    assert "encoder failed (no weights here)" in caplog.text
 
 
 def test_build_describers_options(ml100k):

@@ -148,16 +148,25 @@ class DescriptionReader:
     era_z: float = ERA_Z
     _prototypes: np.ndarray | None = field(default=None, init=False, repr=False)
     _cached: Callable[[str], ItemFilter] = field(init=False, repr=False)
+    _failed: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.genres = [g for g in self.genres if g and g.lower() != "unknown"]
         self._cached = lru_cache(maxsize=1024)(self._read)
 
     def __call__(self, text: str) -> ItemFilter:
-        """The genres and years ``text`` describes (an empty filter when none is close)."""
+        """The genres and years ``text`` describes (an empty filter when none is close, or when
+        the encoder could not be loaded: the chat then reads with its rules alone)."""
         phrase = _tidy(text)
-        if len(self.genres) < 2 or not re.search(r"[a-z]", phrase):
+        if self._failed or len(self.genres) < 2 or not re.search(r"[a-z]", phrase):
             return ItemFilter()
+        if self._prototypes is None:
+            try:
+                self._similarities("")  # loads the encoder and embeds the glosses once
+            except (ImportError, OSError, RuntimeError, ValueError) as error:
+                log.warning("descriptive requests use rules only: the encoder failed (%s)", error)
+                self._failed = True
+                return ItemFilter()
         return self._cached(phrase)
 
     def scores(self, text: str) -> dict[str, float]:
