@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any
 
 from convrec.dialogue import replies
+from convrec.dialogue.describe import build_describers
 from convrec.dialogue.intent import MAX_MESSAGE_CHARS, Act, Intent, IntentParser
 from convrec.dialogue.lines import switch_line
 from convrec.dialogue.state import DialogueState, parse_in_domain
@@ -43,6 +44,7 @@ _NOT_LOADED_WHY = {
     "--domain amazon-mi5=PATH/reviews_Musical_Instruments_5.json.gz to load it",
 }
 _SWITCH = r"\b(?:switch|change|go|move|back|let'?s do)\b.*?\b{}\b"
+_HOOKED = "describer" in {f.name for f in fields(IntentParser)}  # the parser takes a reader
 _AGAIN = re.compile(r"\b(?:again|repeat|same (?:list|ones)|include (?:shown|seen))\b", re.I)
 
 
@@ -79,6 +81,11 @@ class Chat:
         The domain a conversation starts in (default: the first one).
     domain_words
         Words naming each domain, loaded or not ("switch to music").
+    describer
+        The reader of descriptive requests ("something scary") the parser calls on clauses its
+        rules leave without genre or era: ``True`` (default) builds one per domain when the
+        sentence encoder is installed, ``False`` reads with rules alone; or a callable, or
+        domain -> callable (see :func:`~convrec.dialogue.describe.build_describers`).
     """
 
     def __init__(
@@ -86,6 +93,7 @@ class Chat:
         recommenders: Mapping[str, Recommender] | Recommender,
         default: str | None = None,
         domain_words: Mapping[str, Sequence[str]] | None = None,
+        describer: Any = True,
     ) -> None:
         if not isinstance(recommenders, Mapping):
             recommenders = {recommenders.name: recommenders}
@@ -98,10 +106,12 @@ class Chat:
             raise ValueError(f"default domain {self.default!r} is not loaded")
         loaded = {n: tuple(self.domain_words.get(n, ())) for n in self.recommenders}
         self.parsers: dict[str, IntentParser] = {}
+        self.describers = build_describers(self.recommenders, describer)
         for name, rec in self.recommenders.items():
             span = rec.year_span() or (1900, 2030)
             genres = [g for g in rec.genres() if g != "unknown"]
-            self.parsers[name] = IntentParser(rec.titles, genres, span, loaded)
+            hook: dict[str, Any] = {"describer": self.describers[name]} if _HOOKED else {}
+            self.parsers[name] = IntentParser(rec.titles, genres, span, loaded, **hook)
 
     # ------------------------------------------------------------------ entry point
 
