@@ -123,11 +123,20 @@ def test_unknown_title_gets_did_you_mean(chat):
     assert "Zzyzx" not in str(liked.state.liked)
 
 
-@pytest.mark.parametrize("message", ["help", "", "   ", "?", "asdkjh qwe", None, 42, "x" * 100_000])
-def test_help_empty_and_nonsense_get_help(chat, message):
+@pytest.mark.parametrize("message", ["help", "", "   ", "?", None, "x" * 100_000])
+def test_help_and_empty_get_help(chat, message):
     reply = chat.respond(message, [])
     assert HELP_TEXT in reply.text or "first 2000 characters" in reply.text
     assert reply.items == []
+
+
+@pytest.mark.parametrize("message", ["asdkjh qwe", 42, "asdfgh", "what's the weather", "lol"])
+def test_nonsense_and_off_topic_get_a_short_steer_back(chat, message):
+    # (was: the whole help after "I didn't catch that")
+    reply = chat.respond(message, [])
+    assert HELP_TEXT not in reply.text and "didn't catch" not in reply.text
+    assert "I loved" in reply.text and len(reply.text) < 250 and reply.items == []
+    assert "couldn't find" not in reply.text
 
 
 def test_reset_forgets_everything(chat):

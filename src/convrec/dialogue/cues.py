@@ -1,0 +1,234 @@
+"""The words of chat messages: act cues, clause and mention splitting, list length, what
+looks like a title, and small talk."""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+
+
+class Act(str, Enum):
+    """What a message asks the recommender to do (a message may carry several)."""
+
+    RECOMMEND = "recommend"
+    LIKE = "like"
+    DISLIKE = "dislike"
+    SEEN = "seen"
+    MORE_LIKE = "more_like"
+    WHY = "why"
+    RATE = "rate"
+    ABOUT = "about"
+    SET_USER = "set_user"
+    DOMAIN = "domain"
+    RESET = "reset"
+    HELP = "help"
+    CHAT = "chat"
+
+
+# matched on a lower-cased clause; the first act in this order whose cue matches names it.
+# The last (weak) one only counts when the clause names an item ("what's the weather").
+_CUES: tuple[tuple[Act, re.Pattern[str]], ...] = tuple(
+    (act, re.compile(p))
+    for act, p in (
+        (Act.WHY, r"\bwhy\b|\bexplain\b|\bhow come\b|\bwhat makes you (?:think|say)\b"),
+        (
+            Act.RATE,
+            r"\b(?:how|what) (?:would|will|do|might|should) i (?:rate|score|like|think of|feel"
+            r" about)\b|\brate\b|\bwould i (?:like|enjoy|love|hate|dig)\b|\bpredict\w*"
+            r"|\bwill i (?:like|enjoy|love)\b|\bhow many stars\b|\bis (?:it|that one|this one)"
+            r" (?:any )?good\b|\bwould (?:it|that|this) be (?:good|my thing)\b",
+        ),
+        (
+            Act.ABOUT,
+            r"\btell me (?:more )?about\b|\binfo(?:rmation)? (?:on|about)\b|\bdescribe\b"
+            r"|\bwho (?:made|directed|is in)\b|\bmore (?:info|details) (?:on|about)\b"
+            r"|\bwhat(?:'s| is) (?:it|that one|this one|the \w+ one) about\b",
+        ),
+        (
+            Act.MORE_LIKE,
+            r"\b(?:more|something|anything|stuff|movies?|films?|items?|others?|ones?|titles?)"
+            r" (?:just |kind of |sort of |a bit |a little )?like\b"
+            r"|\bsimilar to\b|\bin the vein of\b|\balong the lines of\b|\bin the style of\b",
+        ),
+        (
+            Act.SEEN,
+            r"\b(?:already|i've|ive|i have|have|i already|we've|we have) (?:already )?(?:seen"
+            r"|watched|bought|own|owned|got)\b|\bseen (?:it|that|them|those)\b|\bwatched (?:it"
+            r"|that|them)\b|\bi own\b|\bsaw (?:it|that|them|those|the)\b",
+        ),
+        (
+            Act.DISLIKE,
+            r"\b(?:hate[sd]?|dislike[sd]?|didn'?t (?:like|enjoy|love)|did not (?:like|enjoy)"
+            r"|don'?t (?:like|enjoy|love)|do not (?:like|enjoy)|can'?t stand|cannot stand"
+            r"|boring|awful|terrible|not a fan of|not into|no more|avoid|skip|tired of|sick of"
+            r"|fed up with|(?:was|is) (?:bad|meh|rubbish|awful)|overrated)\b",
+        ),
+        (
+            Act.LIKE,
+            r"\b(?:love[sd]?|loving|(?<!'d )(?<!would )like[sd]?|enjoy(?:ed|s)?|adore[sd]?"
+            r"|favou?rites?|fan of|into|great|amazing|awesome|brilliant|good|a blast|dig|dug)\b",
+        ),
+        (Act.ABOUT, r"\bwhat(?:'s| is| about)\b|\bhow about\b"),
+    )
+)
+
+
+def act_of(low: str) -> tuple[Act | None, re.Match[str] | None, bool]:
+    """The act a lower-cased clause's cue names, the cue's match, and whether the cue is
+    weak (it only counts when the clause names an item)."""
+    for at, (act, pattern) in enumerate(_CUES):
+        m = pattern.search(low)
+        if m is not None:
+            return act, m, at == len(_CUES) - 1
+    return None, None, False
+
+
+RECOMMEND = re.compile(
+    r"\b(?:recommend\w*|suggest\w*|what should i|give me|show me|more|another|others|list"
+    r"|top \d+|any ideas|something|anything|find me|looking for|in the mood|watch|buy"
+    r"|i want|i'?d like|i need|options|picks|again|repeat|same (?:list|ones)|show them"
+    r"|next|go on|keep going|continue)\b"
+)
+ASKS = re.compile(
+    r"\b(?:recommend\w*|suggest\w*|give me|show me|something|anything|find me|looking for"
+    r"|in the mood|i want|i'?d like|i need|i'?m after|watch|please|movies?|films?|flicks?"
+    r"|maybe|how about|what about)\b|^\W*(?:an?|some)\b"
+)
+RESET = re.compile(
+    r"^\W*(?:reset|start over|start again|restart|clear|new (?:chat|session)"
+    r"|forget everything|let'?s start over)\b"
+)
+HELP = re.compile(
+    r"^\W*(?:help|\?+|what can you do|how does this work|commands|what do you do"
+    r"|how do i use (?:this|you))\W*$"
+)
+USER = re.compile(r"\buser\s*(?:id)?\s*[#:]?\s*([a-z0-9][a-z0-9_-]*)\b", re.I)
+QUOTED = re.compile(r"[\"“”]([^\"“”]{2,80})[\"“”]|(?<!\w)'([^']{2,80})'(?!\w)")
+SPLIT_MENTIONS = re.compile(r"\s*(?:,|\band\b|\bor\b|&|\bplus\b|\bas well as\b)\s*", re.I)
+_FILLER = re.compile(
+    r"^(?:\W|the film|the movie|movie|film|about|of|to|it|is|was|for|me|i|a|an|really|very"
+    r"|so|too|also|much|again|did|do|you|recommend(?:ed)?|suggest(?:ed)?|pick|on|the list"
+    r"|would|will|rate|like|think|score|watching|seeing|both|totally|absolutely|just|and"
+    r"|actually|honestly|definitely|quite|pretty)+\b",
+    re.I,
+)
+_TRAILING_FILLER = re.compile(
+    r"(?:\s+(?:a lot|so much|very much|too|as well|though|anyway|please|again|lol|haha"
+    r"|the most|best|last night|yesterday|recently|before|already|once))+\s*$",
+    re.I,
+)
+# the start of a phrase that talks about a film's parts or a kind of film, not a title
+_NOT_TITLE = re.compile(
+    r"^(?:it|its|it's|that|this|these|those|them|they|how|when|what|where|who|why|which"
+    r"|the way|their|his|her|my|your|our|all|some|most|any|every|lots?|plenty|each|other"
+    r"|yourself|you|us|being|to|because|since|if|whatever|anything|something|nothing"
+    r"|stuff|things|everything|movies|films|ones)\b",
+    re.I,
+)
+_ASPECT = re.compile(
+    r"\b(?:characters?|acting|actors?|actress(?:es)?|plot|story|storyline|ending|endings"
+    r"|soundtrack|music|score|dialogues?|cast|effects|visuals|cinematography|pacing|humou?r"
+    r"|jokes?|twists?|performances?|direction|directing|script|scenes?|setting|atmosphere"
+    r"|vibes?|cgi|photography|costumes?|writing|characteri[sz]ation|message|themes?"
+    r"|moments?|parts?|bits?|lines?|villains?|heroes?|hero|tone|style|kind|type|sort"
+    r"|movies?|films?|flicks?|ones?|stuff|genre|genres|era|decade|years?)\b",
+    re.I,
+)
+
+
+def strip_filler(text: str) -> str:
+    """``text`` without filler words around it ("the film X again" -> "X")."""
+    text = _FILLER.sub("", text.strip()).strip(" ?!.,:;")
+    return _TRAILING_FILLER.sub("", text).strip(" ?!.,:;")
+
+
+def title_like(mention: str, strict: bool = False) -> bool:
+    """Whether a mention after a like / dislike cue could be a title (not "great
+    characters", "the way it ends", "old movies"); ``strict`` also requires at most six
+    words."""
+    words = mention.split()
+    if not words or len(words) > (6 if strict else 10):
+        return False
+    return not (_NOT_TITLE.match(mention) or _ASPECT.search(mention))
+
+
+_CONTENT_STOP = frozenset(
+    "a an the some any something anything me i you please movie movies film films flick"
+    " flicks watch to for of with give show find want like would i'd need in mood maybe how"
+    " what about one good nice".split()
+)
+
+
+def content(text: str) -> list[str]:
+    """The words of a request that may describe something (not "give me a movie")."""
+    return [w for w in re.findall(r"[a-z][a-z'-]*", text.lower()) if w not in _CONTENT_STOP]
+
+
+_CLAUSE_END = re.compile(
+    r"(?<![A-Z])(?<!\b[Mm]r)(?<!\b[Mm]rs)(?<!\b[Dd]r)(?<!\b[Ss]t)(?<!\b[Mm]s)(?<!\b[Jj]r)"
+    r"(?<=[.!?;])\s+|\s+\b(?:but|however|though|although|except that)\b\s+|\s+-\s+|\n+",
+    re.I,
+)
+_REWRITE = (
+    (re.compile(r"\b(anything|everything|all|whatever)\s+but\b", re.I), r"\1 except"),
+    (re.compile(r"\bnothing\s+but\b", re.I), "only"),
+    (re.compile(r"\bbut\s+not\b", re.I), ", not"),
+)
+
+
+def rewrite(text: str) -> str:
+    """Phrases whose "but" is no clause break ("anything but westerns", "but not")."""
+    for pattern, by in _REWRITE:
+        text = pattern.sub(by, text)
+    return text
+
+
+def clauses(text: str) -> list[str]:
+    """Sentences and "but" clauses; initials and "Mr." / "Dr." do not end a sentence."""
+    return [c for c in _CLAUSE_END.split(text) if c and c.strip()]
+
+
+_NUMBER = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "fifteen": 15, "twenty": 20, "a couple of": 2, "a couple": 2,
+    "a few": 3,
+}  # fmt: skip
+_N = r"(\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|fifteen|twenty|a couple(?: of)?|a few)"
+_K = re.compile(
+    rf"\b(?:top|give me|show me|recommend|suggest|list|just|only|need|want)\s+{_N}\b(?!\s*'?s\b)"
+    rf"(?!\s+(?:of them|ones?\b))|\b{_N}\s+(?:more\s+|other\s+|new\s+|good\s+|great\s+)?"
+    r"(?:movies|films|items|recommendations|suggestions|picks|titles|products|options|ideas)\b"
+)
+
+
+def list_length(low: str) -> int | None:
+    """The list length a message asks for ("top 3", "give me five movies"), 1 to 50."""
+    m = _K.search(low)
+    if m is None:
+        return None
+    word = m.group(1) or m.group(2)
+    n = int(word) if word.isdigit() else _NUMBER[word]
+    return max(1, min(50, n))
+
+
+_SMALL_TALK = (
+    ("thanks", r"\b(?:thanks?|thank you|thx|tnx|ty|cheers|much appreciated|appreciate it)\b"),
+    ("bye", r"\b(?:bye|goodbye|see you|see ya|good night|gotta go|that'?s all|later)\b"),
+    ("how", r"\bhow are (?:you|u)\b|\bhow'?s it going\b|\bhow do you do\b|\bwhat'?s up\b|\bsup\b"),
+    ("who", r"\bwho are you\b|\bwhat are you\b|\bare you (?:a |an )?(?:bot|human|real|ai|robot)"
+            r"\b|\byour name\b"),  # fmt: skip
+    ("greeting", r"^\W*(?:hi+|hello+|hey+|hiya|howdy|yo|good (?:morning|afternoon|evening)"
+                 r"|greetings|hola|heya)\b"),  # fmt: skip
+    ("ack", r"^\W*(?:ok(?:ay)?|k|cool|nice|great|awesome|sure|alright|fine|yes|yeah|yep|no|nope"
+            r"|nah|hmm+|um+|wow|perfect|sounds good|got it|interesting|lol|lmao|haha\w*|hehe\w*"
+            r"|rofl|:\)|:d|xd|good|amazing|love it|neat)\W*$"),  # fmt: skip
+)
+
+
+def small_talk(low: str) -> str:
+    """The kind of a message that asks nothing of the recommender: ``"thanks"``, ``"bye"``,
+    ``"how"``, ``"who"``, ``"greeting"``, ``"ack"`` or ``"other"`` (off topic, nonsense)."""
+    for kind, pattern in _SMALL_TALK:
+        if re.search(pattern, low):
+            return kind
+    return "other"
