@@ -108,7 +108,7 @@ class ClauseReader:
         taken: list[tuple[int, int, str]] = []
         for pattern, genre in self.genre_words:
             for m in pattern.finditer(low):
-                if all(m.end() <= s or m.start() >= e for s, e, _ in taken):
+                if all(m.end() <= s or m.start() >= e or (s, e) == m.span() for s, e, _ in taken):
                     taken.append((m.start(), m.end(), genre))
         return sorted(taken)
 

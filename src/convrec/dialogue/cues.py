@@ -92,7 +92,7 @@ RECOMMEND = re.compile(
 ASKS = re.compile(
     r"\b(?:recommend\w*|suggest\w*|give me|show me|something|anything|find me|looking for"
     r"|in the mood|i want|i'?d like|i need|i'?m after|watch|please|movies?|films?|flicks?"
-    r"|maybe|how about|what about)\b|^\W*(?:an?|some)\b"
+    r"|maybe|how about|what about|nothing|no more|not)\b|^\W*(?:an?|some)\b"
 )
 RESET = re.compile(
     r"^\W*(?:reset|start over|start again|restart|clear|new (?:chat|session)"
@@ -136,6 +136,14 @@ _ASPECT = re.compile(
 )
 
 
+_LEAD = re.compile(r"^\W*(?:(?:oh|and|also|plus|as well as|what about|how about|then|too)\W+)+", re.I)
+
+
+def lone_mention(clause: str) -> str:
+    """A clause that may be only a title ("also braveheart", "and heat!"), without its lead."""
+    return strip_filler(_LEAD.sub("", clause))
+
+
 def strip_filler(text: str) -> str:
     """``text`` without filler words around it ("the film X again" -> "X")."""
     text = _FILLER.sub("", text.strip()).strip(" ?!.,:;")
@@ -165,8 +173,8 @@ def content(text: str) -> list[str]:
 
 
 _CLAUSE_END = re.compile(
-    r"(?<![A-Z])(?<!\b[Mm]r)(?<!\b[Mm]rs)(?<!\b[Dd]r)(?<!\b[Ss]t)(?<!\b[Mm]s)(?<!\b[Jj]r)"
-    r"(?<=[.!?;])\s+|\s+\b(?:but|however|though|although|except that)\b\s+|\s+-\s+|\n+",
+    r"(?<!\b[a-z]\.)(?<!\bmr\.)(?<!\bmrs\.)(?<!\bdr\.)(?<!\bst\.)(?<!\bms\.)(?<!\bjr\.)"
+    r"(?<!\bvs\.)(?<!\bno\.)(?<=[.!?;])\s+|\s+\b(?:but|however|though|although|except that)\b\s+|\s+-\s+|\n+",
     re.I,
 )
 _REWRITE = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -15,6 +16,8 @@ from convrec.dialogue.cues import Act
 from convrec.dialogue.constraints import NEGATOR, ClauseReader, Wishes, genre_pattern
 from convrec.dialogue.references import Context, find_pronoun, find_reference
 from convrec.schema import ItemFilter
+
+log = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 2000
 
@@ -211,6 +214,11 @@ class IntentParser:
             out.items.append(match.item)
             first_at = min(first_at, match.start)
             out.rest = out.rest[: match.start] + " " * len(match.text) + out.rest[match.end :]
+        if act is None and not out.items:  # "also braveheart": a clause that is one title
+            item = self.titles.exact(cues.lone_mention(clause))
+            if item is not None:
+                out.items.append(item)
+                out.rest, first_at = "", 0
         low = out.rest.lower()
         if act is not None:
             ref = find_reference(low, context)
@@ -255,15 +263,20 @@ class IntentParser:
             self.describer is None
             or not c.empty
             or wishes.forget
-            or clause.items
-            or (clause.act is not None and clause.act != Act.LIKE)
+            or clause.act not in (None, Act.LIKE, Act.MORE_LIKE)
             or not cues.ASKS.search(low)
         ):
             return wishes
-        text = " ".join(low.split())
+        text = " ".join(clause.rest.split())
         if not cues.content(text):
             return wishes
-        found = self.describer(text)
+        try:
+            found = self.describer(text)
+        except Exception:  # a broken model must not cost the message
+            log.exception("the describer failed on %r", text[:80])
+            return wishes
+        if not isinstance(found, ItemFilter):
+            return wishes
         if NEGATOR.search(low):
             found = ItemFilter((), tuple(found.include_genres))
         return Wishes(found, wishes.forget, wishes.additive)
@@ -322,7 +335,7 @@ _GENRE_SYNONYMS: dict[str, tuple[str, ...]] = {
     "sci-fi": ("science fiction", "scifi", "sci fi", "space", "sf"),
     "children's": ("children", "kids", "kid", "family", "childrens"),
     "film-noir": ("noir", "film noir"),
-    "comedy": ("comedies", "funny", "comic", "humor", "humour", "hilarious", "laugh"),
+    "comedy": ("comedies", "funny", "comic", "humor", "humour", "hilarious", "romcom", "rom-com"),
     "horror": ("scary", "horrors", "spooky", "frightening", "terrifying"),
     "romance": ("romantic", "romcom", "rom-com", "love story", "love stories"),
     "animation": ("animated", "cartoon", "anime"),

@@ -15,8 +15,8 @@ import re
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _HTML = re.compile(r"[&<>]")
 _BREAK = re.compile(r"[\r\n]+")
-_SPECIAL = re.compile(r"([\\`*_\[\]{}#|~!])")
-_UNESCAPE = re.compile(r"\\([\\`*_\[\]{}#|~!])|&(amp|lt|gt);")
+_SPECIAL = re.compile(r"([\\`*_\[\]#|~])")
+_UNESCAPE = re.compile(r"\\([\\`*_\[\]#|~])|&(amp|lt|gt);")
 _UNENTITY = {"amp": "&", "lt": "<", "gt": ">"}
 # a bold name: escaped characters or anything but "*", "\" and a line break
 _ITEM_LINE = re.compile(r"^[ \t]*\d+\.[ \t]+\*\*((?:\\.|[^\\*\n])+)\*\*", re.M)
@@ -27,7 +27,7 @@ def md(text: object) -> str:
     """``text`` as literal markdown: shown exactly as written, never as markup or HTML.
 
     ``&``, ``<`` and ``>`` become HTML entities and markdown's special characters
-    (``\\ ` * _ [ ] { } # | ~ !``) are backslash-escaped; :func:`unmd` is its inverse.
+    (``\\ ` * _ [ ] # | ~``) are backslash-escaped; :func:`unmd` is its inverse.
     Line breaks become spaces (an echoed message cannot start a line of its own).
     """
     flat = _BREAK.sub(" ", str(text))

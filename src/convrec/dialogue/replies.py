@@ -115,6 +115,6 @@ def fold_in_basis(rec: Recommender, liked: list[int], item: int) -> str:
     base = f"from the {n} title{'s' * (n != 1)} you liked"
     sim = rec.item_similarity([rec.item_id(i) for i in liked], [rec.item_id(item)])[:, 0]
     if not float(sim.max()) > 0.0:
-        return base + " (none of them is close to it, so it stays near everyone's average)"
+        return base
     closest = rec.titles.display(liked[int(np.argmax(sim))])
     return f"{base} (closest: {md(closest)})"
