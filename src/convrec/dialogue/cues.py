@@ -47,7 +47,7 @@ _CUES: tuple[tuple[Act, re.Pattern[str]], ...] = tuple(
         (
             Act.MORE_LIKE,
             r"\b(?:more|something|anything|stuff|movies?|films?|items?|others?|ones?|titles?)"
-            r" (?:just |kind of |sort of |a bit |a little )?like\b"
+            r"(?: [\w-]+){0,3}? (?<!'d )(?<!would )(?<!i )(?<!you )(?<!they )like\b"
             r"|\bsimilar to\b|\bin the vein of\b|\balong the lines of\b|\bin the style of\b",
         ),
         (

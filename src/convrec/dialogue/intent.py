@@ -303,6 +303,8 @@ class IntentParser:
             if item is not None:
                 items.append(item)
                 used.append(part)
+            elif cues.small_talk(mention.lower()) != "other":  # "..., thanks!"
+                continue
             elif expects_item or cues.title_like(mention, strict=True):
                 missing.append(Unresolved(mention, tuple(suggestions)))
                 used.append(part)
