@@ -386,7 +386,8 @@ class Chat:
         else:
             note = ""
         if user is not None:
-            also = f" and the {len(liked)} titles you liked here" if liked else ""
+            n = len(liked)
+            also = f" and the {n} title{'s' * (n != 1)} you liked here" if liked else ""
             basis = f"from user {md(user)}'s ratings{also} and how others rated it"
         elif liked:
             basis = replies.fold_in_basis(rec, liked, item)

@@ -215,7 +215,8 @@ class IntentParser:
             first_at = min(first_at, match.start)
             out.rest = out.rest[: match.start] + " " * len(match.text) + out.rest[match.end :]
         if act is None and not out.items:  # "also braveheart": a clause that is one title
-            item = self.titles.exact(cues.lone_mention(clause))
+            lone = cues.lone_mention(clause)
+            item = self.titles.exact(lone) if len(lone) >= 3 else None
             if item is not None:
                 out.items.append(item)
                 out.rest, first_at = "", 0
