@@ -353,7 +353,10 @@ def test_references_name_items_of_the_last_list(rec, chat):
 
 def test_abbreviated_titles_and_several_in_one_message(rec, chat):
     (reply,), _ = talk(chat, "I loved Braveheart and L.A. Confidential")
-    assert reply.state.liked == [rec.titles.exact("Braveheart"), rec.titles.exact("L.A. Confidential")]
+    assert reply.state.liked == [
+        rec.titles.exact("Braveheart"),
+        rec.titles.exact("L.A. Confidential"),
+    ]
     (reply,), _ = talk(chat, "i liked Mr. Holland's Opus, dr strangelove and Mrs. Doubtfire")
     assert len(reply.state.liked) == 3 and reply.items
 
@@ -375,7 +378,9 @@ def test_a_title_not_in_the_catalogue_gets_one_clear_line(rec, chat):
 
 
 def test_a_sessions_estimate_uses_its_likes_and_says_so(rec, chat):
-    (_, personal), _ = talk(chat, "I loved Star Wars and The Godfather", "how would I rate Casablanca?")
+    (_, personal), _ = talk(
+        chat, "I loved Star Wars and The Godfather", "how would I rate Casablanca?"
+    )
     liked = [rec.item_id(i) for i in personal.state.liked]
     value = rec.predict_rating(None, "Casablanca", history=liked)
     assert value != rec.predict_rating(None, "Casablanca")
@@ -428,7 +433,9 @@ def _hostile_data():
         '<img src="http://x/y.png"> [a](http://e.com) **b** _c_ \\',
         "<script>alert(1)</script>", "# Head | `code` ~~x~~", "Tom & Jerry *", "Plain",
     ]  # fmt: skip
-    info = {str(i): ItemInfo(title=t, year=1990 + i, genres=("Drama",)) for i, t in enumerate(names)}
+    info = {
+        str(i): ItemInfo(title=t, year=1990 + i, genres=("Drama",)) for i, t in enumerate(names)
+    }
     user = np.repeat(np.arange(8), 4)
     item = np.array([(u + k) % 5 for u in range(8) for k in range(4)])
     rating = np.array([1.0 + (u * 3 + k) % 5 for u in range(8) for k in range(4)])
@@ -443,7 +450,7 @@ def test_hostile_titles_and_echoed_text_are_shown_as_text(llm_data):
     from convrec import Recommender
     from convrec.dialogue import listed_titles
 
-    data, names = _hostile_data()
+    data, _ = _hostile_data()
     chat = Chat(Recommender.build(data))
     (listed, about, echo), history = talk(
         chat, "I'm user 3", "tell me about Plain", "I liked <b>Zork</b> [x](http://e.com)"

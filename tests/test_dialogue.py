@@ -323,6 +323,9 @@ def test_dialogue_and_ui_use_only_the_recommenders_public_surface():
 # ---------------------------------------------------------------------- titles people write
 
 
+STRANGELOVE = "Dr. Strangelove or: How I Learned to Stop Worrying and Love the Bomb (1963)"
+
+
 @pytest.fixture(scope="module")
 def ml_titles(ml100k):
     return TitleIndex(ml100k.catalog.title, ml100k.catalog.year, np.ones(ml100k.n_items))
@@ -335,7 +338,7 @@ def ml_titles(ml100k):
         ("la confidential", "L.A. Confidential (1997)"),
         ("Mr. Holland's Opus", "Mr. Holland's Opus (1995)"),
         ("mr hollands opus", "Mr. Holland's Opus (1995)"),
-        ("Dr. Strangelove", "Dr. Strangelove or: How I Learned to Stop Worrying and Love the Bomb (1963)"),
+        ("Dr. Strangelove", STRANGELOVE),
         ("Mrs. Doubtfire", "Mrs. Doubtfire (1993)"),
         ("the godfather", "The Godfather (1972)"),
         ("Godfather, The", "The Godfather (1972)"),

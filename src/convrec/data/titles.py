@@ -40,7 +40,6 @@ def split_year(title: str) -> tuple[str, int | None]:
     return title[: m.start()].strip(), int(m.group("year"))
 
 
-
 # a token: dotted initials ("L.A.", "E.T."), a run of letters / digits, or "&"
 _TOKEN = re.compile(r"(?:[^\W\d_]\.){2,}|[^\W_]+|&")
 _SPLIT_TOKEN = re.compile(r"[^\W_]+|&")
@@ -312,7 +311,6 @@ class TitleIndex:
                     break
         out = tidy_text(out)
         return out[:1].upper() + out[1:]
-
 
     def fuzzy(
         self, text: str, limit: int = 3, cutoff: float = 80.0, whole: bool = False

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any
 
-from convrec.dialogue import replies
-from convrec.dialogue import talk
+from convrec.dialogue import replies, talk
 from convrec.dialogue.intent import ASKING, MAX_MESSAGE_CHARS, Act, Intent, IntentParser
 from convrec.dialogue.lines import bold, md, switch_line
 from convrec.dialogue.state import DialogueState, parse_in_domain
@@ -204,7 +203,7 @@ class Chat:
             if intent.has(Act.WHY):
                 parts.append(self._why(rec, state, user, item))
             elif intent.has(Act.RATE):
-                parts.append(self._rate(rec, state, user, item))
+                parts.append(talk.rate(rec, state, user, item))
             elif intent.has(Act.ABOUT):
                 text_about, similar = self._about(rec, user, item, 1 + len(items), options.k)
                 parts.append(text_about)
@@ -368,35 +367,6 @@ class Chat:
         elif item in state.liked:
             notes.append(" (You told me you liked it.)")
         return f"Why {bold(title)}: {md(text)}{''.join(notes)}"
-
-    def _rate(self, rec: Recommender, state: DialogueState, user: str | None, item: int) -> str:
-        title = bold(rec.titles.display(item))
-        item_id = rec.item_id(item)
-        liked = [i for i in state.liked if i != item]
-        history = [rec.item_id(i) for i in liked]
-        if user is not None:
-            own = replies.own_rating(rec, user, item)
-            if own is not None:
-                return f"You (user {md(user)}) already rated {title} {own:g}/5."
-        value = rec.predict_rating(user, item_id, history=history)
-        if item in state.liked:
-            note = " (You told me you liked it.)"
-        elif item in state.disliked:
-            note = " (You told me you didn't like it.)"
-        else:
-            note = ""
-        if user is not None:
-            n = len(liked)
-            also = f" and the {n} title{'s' * (n != 1)} you liked here" if liked else ""
-            basis = f"from user {md(user)}'s ratings{also} and how others rated it"
-        elif liked:
-            basis = replies.fold_in_basis(rec, liked, item)
-        else:
-            basis = (
-                "which is everyone's average for it: tell me a few titles you liked "
-                "(or *I'm user N*) for a personal estimate"
-            )
-        return f"I'd predict you'd rate {title} about **{value:.1f}/5**, {basis}.{note}"
 
     def _about(
         self, rec: Recommender, user: str | None, item: int, start: int, k: int

@@ -43,7 +43,9 @@ _ALL_FILTERS = re.compile(
 _ADDITIVE = re.compile(r"\b(?:also|too|as well|plus|add|additionally|in addition)\b")
 
 _Y = r"(1[89]\d\d|20\d\d)"
-_BETWEEN = re.compile(rf"\bbetween\s+{_Y}\s+and\s+{_Y}\b|\b{_Y}\s*(?:-|–|to|until|through)\s*{_Y}\b")
+_BETWEEN = re.compile(
+    rf"\bbetween\s+{_Y}\s+and\s+{_Y}\b|\b{_Y}\s*(?:-|–|to|until|through)\s*{_Y}\b"
+)
 _DECADE = re.compile(r"\b(?:(early|mid|late)[- ]?)?(?:the\s+)?((?:1[89]|20)?\d0)'?s\b")
 _AFTER = re.compile(rf"\b(after|since|from|newer than|post|later than|starting)\s+{_Y}\b")
 _BEFORE = re.compile(rf"\b(before|until|older than|pre|prior to|up to|earlier than)\s+{_Y}\b")

@@ -136,7 +136,9 @@ _ASPECT = re.compile(
 )
 
 
-_LEAD = re.compile(r"^\W*(?:(?:oh|and|also|plus|as well as|what about|how about|then|too)\W+)+", re.I)
+_LEAD = re.compile(
+    r"^\W*(?:(?:oh|and|also|plus|as well as|what about|how about|then|too)\W+)+", re.I
+)
 
 
 def lone_mention(clause: str) -> str:
@@ -161,9 +163,47 @@ def title_like(mention: str, strict: bool = False) -> bool:
 
 
 _CONTENT_STOP = frozenset(
-    "a an the some any something anything me i you please movie movies film films flick"
-    " flicks watch to for of with give show find want like would i'd need in mood maybe how"
-    " what about one good nice".split()
+    [
+        "a",
+        "an",
+        "the",
+        "some",
+        "any",
+        "something",
+        "anything",
+        "me",
+        "i",
+        "you",
+        "please",
+        "movie",
+        "movies",
+        "film",
+        "films",
+        "flick",
+        "flicks",
+        "watch",
+        "to",
+        "for",
+        "of",
+        "with",
+        "give",
+        "show",
+        "find",
+        "want",
+        "like",
+        "would",
+        "i'd",
+        "need",
+        "in",
+        "mood",
+        "maybe",
+        "how",
+        "what",
+        "about",
+        "one",
+        "good",
+        "nice",
+    ]
 )
 
 
@@ -174,7 +214,8 @@ def content(text: str) -> list[str]:
 
 _CLAUSE_END = re.compile(
     r"(?<!\b[a-z]\.)(?<!\bmr\.)(?<!\bmrs\.)(?<!\bdr\.)(?<!\bst\.)(?<!\bms\.)(?<!\bjr\.)"
-    r"(?<!\bvs\.)(?<!\bno\.)(?<=[.!?;])\s+|\s+\b(?:but|however|though|although|except that)\b\s+|\s+-\s+|\n+",
+    r"(?<!\bvs\.)(?<!\bno\.)(?<=[.!?;])\s+"
+    r"|\s+\b(?:but|however|though|although|except that)\b\s+|\s+-\s+|\n+",
     re.I,
 )
 _REWRITE = (
@@ -201,7 +242,10 @@ _NUMBER = {
     "nine": 9, "ten": 10, "fifteen": 15, "twenty": 20, "a couple of": 2, "a couple": 2,
     "a few": 3,
 }  # fmt: skip
-_N = r"(\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|fifteen|twenty|a couple(?: of)?|a few)"
+_N = (
+    r"(\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|fifteen|twenty"
+    r"|a couple(?: of)?|a few)"
+)
 _K = re.compile(
     rf"\b(?:top|give me|show me|recommend|suggest|list|just|only|need|want)\s+{_N}\b(?!\s*'?s\b)"
     rf"(?!\s+(?:of them|ones?\b))|\b{_N}\s+(?:more\s+|other\s+|new\s+|good\s+|great\s+)?"
@@ -223,13 +267,22 @@ _SMALL_TALK = (
     ("thanks", r"\b(?:thanks?|thank you|thx|tnx|ty|cheers|much appreciated|appreciate it)\b"),
     ("bye", r"\b(?:bye|goodbye|see you|see ya|good night|gotta go|that'?s all|later)\b"),
     ("how", r"\bhow are (?:you|u)\b|\bhow'?s it going\b|\bhow do you do\b|\bwhat'?s up\b|\bsup\b"),
-    ("who", r"\bwho are you\b|\bwhat are you\b|\bare you (?:a |an )?(?:bot|human|real|ai|robot)"
-            r"\b|\byour name\b"),  # fmt: skip
-    ("greeting", r"^\W*(?:hi+|hello+|hey+|hiya|howdy|yo|good (?:morning|afternoon|evening)"
-                 r"|greetings|hola|heya)\b"),  # fmt: skip
-    ("ack", r"^\W*(?:ok(?:ay)?|k|cool|nice|great|awesome|sure|alright|fine|yes|yeah|yep|no|nope"
-            r"|nah|hmm+|um+|wow|perfect|sounds good|got it|interesting|lol|lmao|haha\w*|hehe\w*"
-            r"|rofl|:\)|:d|xd|good|amazing|love it|neat)\W*$"),  # fmt: skip
+    (
+        "who",
+        r"\bwho are you\b|\bwhat are you\b|\bare you (?:a |an )?(?:bot|human|real|ai|robot)"
+        r"\b|\byour name\b",
+    ),
+    (
+        "greeting",
+        r"^\W*(?:hi+|hello+|hey+|hiya|howdy|yo|good (?:morning|afternoon|evening)"
+        r"|greetings|hola|heya)\b",
+    ),
+    (
+        "ack",
+        r"^\W*(?:ok(?:ay)?|k|cool|nice|great|awesome|sure|alright|fine|yes|yeah|yep|no|nope"
+        r"|nah|hmm+|um+|wow|perfect|sounds good|got it|interesting|lol|lmao|haha\w*|hehe\w*"
+        r"|rofl|:\)|:d|xd|good|amazing|love it|neat)\W*$",
+    ),
 )
 
 

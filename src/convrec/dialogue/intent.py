@@ -12,8 +12,8 @@ import numpy as np
 
 from convrec.data.titles import TitleIndex
 from convrec.dialogue import cues
-from convrec.dialogue.cues import Act
 from convrec.dialogue.constraints import NEGATOR, ClauseReader, Wishes, genre_pattern
+from convrec.dialogue.cues import Act
 from convrec.dialogue.references import Context, find_pronoun, find_reference
 from convrec.schema import ItemFilter
 
@@ -123,7 +123,9 @@ class IntentParser:
         ``context`` (the last list and the item last discussed) lets "the second one",
         "#3" or "it" name items.
         """
-        return self._cached(" ".join(str(message)[:MAX_MESSAGE_CHARS].split()), context or Context())
+        return self._cached(
+            " ".join(str(message)[:MAX_MESSAGE_CHARS].split()), context or Context()
+        )
 
     def _parse(self, text: str, context: Context) -> Intent:
         low = text.lower()

@@ -15,8 +15,10 @@ _ORDINALS = {
     "eighth": 8, "ninth": 9, "tenth": 10, "top": 1, "last": -1, "final": -1, "bottom": -1,
     "penultimate": -2, "second to last": -2, "second last": -2, "next to last": -2,
 }  # fmt: skip
-_ORD = r"(second[- ]to[- ]last|second[- ]last|next[- ]to[- ]last|penultimate|first|second|third" \
+_ORD = (
+    r"(second[- ]to[- ]last|second[- ]last|next[- ]to[- ]last|penultimate|first|second|third"
     r"|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last|final|top|bottom|\d{1,2}(?:st|nd|rd|th))"
+)
 _NOUN = r"(?:one|ones|movie|film|title|pick|suggestion|item|entry|option|recommendation)s?"
 _COUNT = r"(two|three|four|five|six|seven|eight|nine|ten|\d{1,2})"
 _RANGE = re.compile(rf"\b(?:the\s+)?(first|top|last|bottom)\s+{_COUNT}\b(?:\s+{_NOUN}|\s+of them)?")
@@ -115,7 +117,7 @@ def find_reference(low: str, context: Context, whole: bool = True) -> Reference 
 
 
 def find_pronoun(low: str, context: Context) -> Reference | None:
-    """"it" / "that one" / "this": the item last discussed, else the top of the last list."""
+    """ "it" / "that one" / "this": the item last discussed, else the top of the last list."""
     m = _PRONOUN.search(low)
     if m is None:
         return None

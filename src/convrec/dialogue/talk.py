@@ -1,12 +1,14 @@
-"""Short replies that are not lists: small talk that steers back to recommending, titles not
-in the catalogue, references that cannot be followed."""
+"""Short replies that are not lists: rating estimates, small talk that steers back to
+recommending, titles not in the catalogue, references that cannot be followed."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from convrec.dialogue import replies
 from convrec.dialogue.intent import Intent
-from convrec.dialogue.lines import md, quoted
+from convrec.dialogue.lines import bold, md, quoted
+from convrec.dialogue.state import DialogueState
 
 if TYPE_CHECKING:
     from convrec.recommender import Recommender
@@ -52,3 +54,35 @@ def problem(text: str) -> str:
     """A reference that could not be followed, as a reply line."""
     hint = " Ask me for recommendations first." if "no list" in text else ""
     return f"Sorry, {text}.{hint}"
+
+
+def rate(rec: Recommender, state: DialogueState, user: str | None, item: int) -> str:
+    """The predicted rating of ``item``: a known user's own rating or estimate, a session's
+    estimate from its likes (saying which liked title is closest), or everyone's average."""
+    title = bold(rec.titles.display(item))
+    item_id = rec.item_id(item)
+    liked = [i for i in state.liked if i != item]
+    history = [rec.item_id(i) for i in liked]
+    if user is not None:
+        own = replies.own_rating(rec, user, item)
+        if own is not None:
+            return f"You (user {md(user)}) already rated {title} {own:g}/5."
+    value = rec.predict_rating(user, item_id, history=history)
+    if item in state.liked:
+        note = " (You told me you liked it.)"
+    elif item in state.disliked:
+        note = " (You told me you didn't like it.)"
+    else:
+        note = ""
+    if user is not None:
+        n = len(liked)
+        also = f" and the {n} title{'s' * (n != 1)} you liked here" if liked else ""
+        basis = f"from user {md(user)}'s ratings{also} and how others rated it"
+    elif liked:
+        basis = replies.fold_in_basis(rec, liked, item)
+    else:
+        basis = (
+            "which is everyone's average for it: tell me a few titles you liked "
+            "(or *I'm user N*) for a personal estimate"
+        )
+    return f"I'd predict you'd rate {title} about **{value:.1f}/5**, {basis}.{note}"

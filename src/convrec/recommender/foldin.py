@@ -36,8 +36,8 @@ def fold_in_offsets(
     """How a session's liked titles move each target's rating, and the session's user bias.
 
     Each liked title counts as a rating of ``liked_rating``. Its residual over the
-    baseline ``mu + b_u + b_j`` pulls a target by the target's similarity to it (items liked by the same people
-    *more than their baselines say*, not just chosen by the same people):
+    baseline ``mu + b_u + b_j`` pulls a target by the target's similarity to it (items
+    liked by the same people *more than their baselines say*, not just chosen by them):
     ``sum_j s_tj r_j / (sum_j |s_tj| + SHRINK)``, as the neighbourhood term of
     :class:`~convrec.cf.rating.KNNBaseline` with the session folded in.
 
