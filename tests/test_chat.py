@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from convrec.dialogue import item_line
 from convrec.dialogue.chat import DOMAIN_WORDS, HELP_TEXT, Chat, ChatReply
 from convrec.dialogue.lines import switch_line
+from convrec.schema import ItemFilter
 
 LINE = re.compile(r"^(\d+)\. \*\*(.+?)\*\* — predicted (\d\.\d)/5 — (.+)$", re.M)
 
@@ -465,3 +466,14 @@ def test_hostile_titles_and_echoed_text_are_shown_as_text(llm_data):
     assert {chat.recommenders["hostile"].titles.display(i) for i in state.shown} >= {
         i.title for i in listed.items
     }
+
+
+def test_a_describer_is_passed_to_its_domain(rec):
+    def scary(text: str) -> ItemFilter:
+        return ItemFilter(("Horror",) if "creepy" in text else ())
+
+    chat = Chat({"ml-100k": rec}, describers={"ml-100k": scary})
+    reply = chat.respond("something creepy please", [])
+    assert reply.state.constraints.include_genres == ("Horror",) and reply.items
+    for item in reply.items:
+        assert "Horror" in rec.data.catalog.genres[rec.data.items.index(item.item_id)]

@@ -8,6 +8,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -55,6 +56,7 @@ _SHORT_SPLIT = re.compile(r"\s*(?::|\bor:|\s-\s)\s*")
 _ALTERNATE = re.compile(r"\(([^()]+)\)")
 
 
+@lru_cache(maxsize=1 << 16)
 def norm_token(raw: str) -> str:
     """One token as the index compares it: ascii lower case, no dots, ``&`` -> ``and``,
     sequel numerals and small number words as digits (``"II"`` -> ``"2"``)."""
@@ -103,11 +105,15 @@ def title_keys(body: str) -> set[str]:
     """Every way a title body (no year) is written when named in full: with and without its
     article, initials joined ("la") or split ("l a")."""
     body = _front_article(body)
+    variants = [tokens(body)]
+    if "." in body:
+        variants.append(tokens(body, split_initials=True))
     keys = set()
-    for words in (tokens(body), tokens(body, split_initials=True)):
-        for form in (words, _drop_article(words), _joined_letters(words)):
-            if form:
-                keys.add(" ".join(form))
+    for words in variants:
+        forms = [words, _drop_article(words)]
+        if any(len(w) == 1 for w in words):
+            forms.append(_joined_letters(words))
+        keys |= {" ".join(form) for form in forms if form}
     return keys
 
 
@@ -115,6 +121,8 @@ def short_forms(body: str) -> set[str]:
     """Shorter names of a title: before a colon or "or:", its alternate title in brackets
     (``"Dr. Strangelove or: How I..."`` -> ``"dr strangelove"``; ``"Seven (Se7en)"`` ->
     ``"seven"``, ``"se7en"``). Forms that are only digits are left out."""
+    if "(" not in body and _SHORT_SPLIT.search(body) is None:
+        return set()
     body = _front_article(body)
     plain = _ALTERNATE.sub(" ", body).strip()
     forms = [*_ALTERNATE.findall(body), plain, _SHORT_SPLIT.split(plain, maxsplit=1)[0]]
@@ -210,7 +218,8 @@ class TitleIndex:
                 self._by_key.setdefault(key, []).append(item)
             for key in short_forms(body):
                 self._by_short.setdefault(key, []).append(item)
-            for word in {*norm.split(), *tokens(body, split_initials=True)} - _MINOR:
+            split = tokens(body, split_initials=True) if "." in body else []
+            for word in {*norm.split(), *split} - _MINOR:
                 self._by_word.setdefault(word, set()).add(norm)
         # fuzzy matching compares with every full and short form, each naming its title
         self._keys, self._key_norm = [], []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any
@@ -13,7 +13,7 @@ from convrec.dialogue import replies, talk
 from convrec.dialogue.intent import ASKING, MAX_MESSAGE_CHARS, Act, Intent, IntentParser
 from convrec.dialogue.lines import bold, md, switch_line
 from convrec.dialogue.state import DialogueState, parse_in_domain
-from convrec.schema import Evidence, Explanation, ScoredItem
+from convrec.schema import Evidence, Explanation, ItemFilter, ScoredItem
 
 if TYPE_CHECKING:
     from convrec.recommender import Recommender
@@ -81,6 +81,9 @@ class Chat:
         The domain a conversation starts in (default: the first one).
     domain_words
         Words naming each domain, loaded or not ("switch to music").
+    describers
+        Optional model of descriptive requests per loaded domain (text -> the
+        :class:`~convrec.schema.ItemFilter` it describes; see :class:`IntentParser`).
     """
 
     def __init__(
@@ -88,6 +91,7 @@ class Chat:
         recommenders: Mapping[str, Recommender] | Recommender,
         default: str | None = None,
         domain_words: Mapping[str, Sequence[str]] | None = None,
+        describers: Mapping[str, Callable[[str], ItemFilter]] | None = None,
     ) -> None:
         if not isinstance(recommenders, Mapping):
             recommenders = {recommenders.name: recommenders}
@@ -103,7 +107,8 @@ class Chat:
         for name, rec in self.recommenders.items():
             span = rec.year_span() or (1900, 2030)
             genres = [g for g in rec.genres() if g != "unknown"]
-            self.parsers[name] = IntentParser(rec.titles, genres, span, loaded)
+            describer = (describers or {}).get(name)
+            self.parsers[name] = IntentParser(rec.titles, genres, span, loaded, describer)
 
     # ------------------------------------------------------------------ entry point
 

@@ -96,7 +96,8 @@ class IntentParser:
         Optional model of descriptive requests: clause text (titles removed) -> the
         :class:`ItemFilter` it describes ("something scary" -> Horror). It is asked when a
         clause requests something and the rules found no genre or era in it; its genres
-        are excluded when the clause is negated ("nothing scary").
+        are excluded when the clause is negated ("nothing scary"). Parses are cached per
+        parser (a chat replays its history every turn): set it when the parser is made.
     """
 
     titles: TitleIndex
