@@ -109,7 +109,7 @@ _FILLER = re.compile(
     r"^(?:\W|the film|the movie|movie|film|about|of|to|it|is|was|for|me|i|a|an|really|very"
     r"|so|too|also|much|again|did|do|you|recommend(?:ed)?|suggest(?:ed)?|pick|on|the list"
     r"|would|will|rate|like|think|score|watching|seeing|both|totally|absolutely|just|and"
-    r"|actually|honestly|definitely|quite|pretty)+\b",
+    r"|actually|honestly|definitely|quite|pretty|especially|particularly|mainly|including)+\b",
     re.I,
 )
 _TRAILING_FILLER = re.compile(
@@ -152,58 +152,40 @@ def strip_filler(text: str) -> str:
     return _TRAILING_FILLER.sub("", text).strip(" ?!.,:;")
 
 
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_COMMON = _words(
+    "a an the it that this them those these one ones all at though too also either really "
+    "very so much lot lots already especially particularly mainly mostly just still again "
+    "ever even quite pretty totally definitely absolutely both indeed anyway honestly "
+    "actually lately recently before yesterday last night week weekend time times twice once "
+    "back then now there here well yes no not ok okay and or but as in on of for with my our "
+    "me we i you kids kid wife husband family friends son daughter together sure maybe"
+)
+
+
+def only_common(mention: str) -> bool:
+    """Whether a mention is only everyday words ("already", "at all", "with my kids")."""
+    words = re.findall(r"[a-z']+", mention.lower())
+    return all(w in _COMMON for w in words)
+
+
 def title_like(mention: str, strict: bool = False) -> bool:
     """Whether a mention after a like / dislike cue could be a title (not "great
-    characters", "the way it ends", "old movies"); ``strict`` also requires at most six
-    words."""
+    characters", "the way it ends", "old movies", "at all"); ``strict`` also requires at
+    most six words."""
     words = mention.split()
-    if not words or len(words) > (6 if strict else 10):
+    if not words or len(words) > (6 if strict else 10) or only_common(mention):
         return False
     return not (_NOT_TITLE.match(mention) or _ASPECT.search(mention))
 
 
-_CONTENT_STOP = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "some",
-        "any",
-        "something",
-        "anything",
-        "me",
-        "i",
-        "you",
-        "please",
-        "movie",
-        "movies",
-        "film",
-        "films",
-        "flick",
-        "flicks",
-        "watch",
-        "to",
-        "for",
-        "of",
-        "with",
-        "give",
-        "show",
-        "find",
-        "want",
-        "like",
-        "would",
-        "i'd",
-        "need",
-        "in",
-        "mood",
-        "maybe",
-        "how",
-        "what",
-        "about",
-        "one",
-        "good",
-        "nice",
-    ]
+_CONTENT_STOP = _words(
+    "a an the some any something anything me i you please movie movies film films "
+    "flick flicks watch to for of with give show find want like would i'd need "
+    "in mood maybe how what about one good nice"
 )
 
 

@@ -226,8 +226,10 @@ class IntentParser:
         low = out.rest.lower()
         if act is not None:
             ref = find_reference(low, context)
+            if ref is not None and ref.problem is not None and ref.vague:
+                ref = None  # "my kids loved them too" with no list: no reference meant
             if ref is None and not out.items:
-                tail_at = cue.end() if cue is not None else 0
+                tail_at = cue.start() if cue is not None else 0
                 ref = find_pronoun(low[tail_at:], context)
                 if ref is not None:
                     ref = replace(ref, span=(ref.span[0] + tail_at, ref.span[1] + tail_at))
@@ -297,7 +299,7 @@ class IntentParser:
         for part in cues.SPLIT_MENTIONS.split(tail):
             raw = part.strip(" ?!.,:;\"'“”")
             mention = cues.strip_filler(raw)
-            if len(mention) < 2 or mention.isdigit():
+            if len(mention) < 2 or mention.isdigit() or cues.only_common(mention):
                 continue
             if self._reader.names_genre_or_year(mention.lower()):
                 continue
@@ -341,8 +343,19 @@ _GENRE_SYNONYMS: dict[str, tuple[str, ...]] = {
     "sci-fi": ("science fiction", "scifi", "sci fi", "space", "sf"),
     "children's": ("children", "kids", "kid", "family", "childrens"),
     "film-noir": ("noir", "film noir"),
-    "comedy": ("comedies", "funny", "comic", "humor", "humour", "hilarious", "romcom", "rom-com"),
-    "horror": ("scary", "horrors", "spooky", "frightening", "terrifying"),
+    "comedy": (
+        "comedies",
+        "funny",
+        "funnier",
+        "funniest",
+        "comic",
+        "humor",
+        "humour",
+        "hilarious",
+        "romcom",
+        "rom-com",
+    ),
+    "horror": ("scary", "scarier", "horrors", "spooky", "frightening", "terrifying"),
     "romance": ("romantic", "romcom", "rom-com", "love story", "love stories"),
     "animation": ("animated", "cartoon", "anime"),
     "documentary": ("documentaries", "docs", "doc"),

@@ -58,6 +58,7 @@ class Reference:
     items: tuple[int, ...]
     span: tuple[int, int]
     problem: str | None = None
+    vague: bool = False  # "them", "those": may mean something other than the list
 
 
 def _count(word: str) -> int:
@@ -103,8 +104,9 @@ def find_reference(low: str, context: Context, whole: bool = True) -> Reference 
         return None
     positions, span = found
     last = context.last
+    vague = positions == [0] and low[span[0] : span[1]] in ("them", "those", "these")
     if not last:
-        return Reference((), span, "there is no list yet to pick from")
+        return Reference((), span, "there is no list yet to pick from", vague)
     if positions == [0]:
         return Reference(last, span)
     items: list[int] = []
