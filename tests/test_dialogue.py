@@ -381,6 +381,8 @@ def test_abbreviated_titles_are_spotted_in_a_sentence(ml_titles):
         ("i liked the godfather and la confidential", (5, 11)),
         ("i liked star wors", (4,)),
         ("loved mrs doubtfire!! also braveheart", (14, 15)),
+        ("my favourite movies are heat, toy story and braveheart", (8, 1, 15)),
+        ("i hate horror. love action though, especially heat and aliens", (8, 3)),
     ],
 )
 def test_several_titles_in_one_message_are_all_kept(parser, message, liked):
@@ -397,6 +399,8 @@ def test_unknown_titles_are_reported_once_and_only_when_title_like(parser):
         "too. I really liked Heat and the way it ends. Also great characters in Toy Story!"
     )
     assert long.unresolved == () and set(long.liked) == {8, 1}
+    for message in ("I didn't like Heat at all", "i loved toy story with my kids"):
+        assert parser.parse(message).unresolved == ()
 
 
 # ---------------------------------------------------------------------- references
@@ -426,6 +430,11 @@ CONTEXT = Context(LAST, focus=5)  # the last list, and The Godfather last discus
         ("why that one?", "asked", (5,)),
         ("would I enjoy that?", "asked", (5,)),
         ("I hated it", "disliked", (5,)),
+        ("seen it already", "seen", (5,)),
+        ("is it any good?", "asked", (5,)),
+        ("I've seen 1 and 3", "seen", (4, 8)),
+        ("the fifth one?", "asked", (3,)),
+        ("my kids loved the first one", "liked", (4,)),
     ],
 )
 def test_references_to_the_last_list_and_the_item_discussed(parser, message, field, items):
@@ -478,6 +487,8 @@ def test_the_state_keeps_the_last_list_and_the_item_discussed(parser):
         ("nothing before 1980", ItemFilter((), (), 1980, None)),
         ("late 80s action", ItemFilter(("Action",), (), 1986, 1989)),
         ("nothing but comedies", ItemFilter(("Comedy",))),
+        ("something romantic from the 60s or 70s", ItemFilter(("Romance",), (), 1960, 1979)),
+        ("nah, something funnier", ItemFilter(("Comedy",))),
     ],
 )
 def test_negation_scope(parser, message, expected):

@@ -200,11 +200,19 @@ class ClauseReader:
     def _years(self, low: str) -> tuple[int | None, int | None]:
         lo: int | None = None
         hi: int | None = None
+        spans: list[tuple[int, int]] = []  # "the 40s or 50s": one span over both
         for start, a, b in sorted(self._eras(low), key=lambda e: e[0]):
             if negated_at(low, start):
                 a, b = self._outside(a, b)
+            if a is not None and b is not None:
+                spans.append((a, b))
+                continue
             lo = a if a is not None else lo
             hi = b if b is not None else hi
+        if spans:
+            a, b = min(s for s, _ in spans), max(e for _, e in spans)
+            lo = a if lo is None else max(lo, a)
+            hi = b if hi is None else min(hi, b)
         if lo is not None and hi is not None and lo > hi:
             return lo, None  # contradicting wishes: the later bound alone
         return lo, hi

@@ -84,13 +84,13 @@ def act_of(low: str) -> tuple[Act | None, re.Match[str] | None, bool]:
 
 
 RECOMMEND = re.compile(
-    r"\b(?:recommend\w*|suggest\w*|what should i|give me|show me|more|another|others|list"
+    r"\b(?:recommend\w*|suggest\w*|gimme|what should i|give me|show me|more|another|others|list"
     r"|top \d+|any ideas|something|anything|find me|looking for|in the mood|watch|buy"
     r"|i want|i'?d like|i need|options|picks|again|repeat|same (?:list|ones)|show them"
     r"|next|go on|keep going|continue)\b"
 )
 ASKS = re.compile(
-    r"\b(?:recommend\w*|suggest\w*|give me|show me|something|anything|find me|looking for"
+    r"\b(?:recommend\w*|suggest\w*|gimme|give me|show me|something|anything|find me|looking for"
     r"|in the mood|i want|i'?d like|i need|i'?m after|watch|please|movies?|films?|flicks?"
     r"|maybe|how about|what about|nothing|no more|not)\b|^\W*(?:an?|some)\b"
 )
@@ -106,7 +106,8 @@ USER = re.compile(r"\buser\s*(?:id)?\s*[#:]?\s*([a-z0-9][a-z0-9_-]*)\b", re.I)
 QUOTED = re.compile(r"[\"“”]([^\"“”]{2,80})[\"“”]|(?<!\w)'([^']{2,80})'(?!\w)")
 SPLIT_MENTIONS = re.compile(r"\s*(?:,|\band\b|\bor\b|&|\bplus\b|\bas well as\b)\s*", re.I)
 _FILLER = re.compile(
-    r"^(?:\W|the film|the movie|movie|film|about|of|to|it|is|was|for|me|i|a|an|really|very"
+    r"^(?:\W|the films?|the movies?|movies|films|movie|film|ones|favou?rites?|are|were|be"
+    r"|include|about|of|to|it|is|was|for|me|i|a|an|really|very"
     r"|so|too|also|much|again|did|do|you|recommend(?:ed)?|suggest(?:ed)?|pick|on|the list"
     r"|would|will|rate|like|think|score|watching|seeing|both|totally|absolutely|just|and"
     r"|actually|honestly|definitely|quite|pretty|especially|particularly|mainly|including)+\b",

@@ -206,15 +206,17 @@ class IntentParser:
         """One clause: its act, the items it names or refers to, mentions not found, wishes."""
         out = _Clause(rest=clause)
         act, cue, weak = cues.act_of(clause.lower())
+        placed: list[int] = []  # where each item was named, to keep the message's order
         for q in cues.QUOTED.finditer(clause):
-            quoted = q.group(1) or q.group(2)
-            item, _ = self.titles.resolve(quoted)
+            item, _ = self.titles.resolve(q.group(1) or q.group(2))
             if item is not None:
                 out.items.append(item)
-                out.rest = out.rest.replace(quoted, " ")
+                placed.append(q.start())
+                out.rest = out.rest[: q.start()] + " " * (q.end() - q.start()) + out.rest[q.end() :]
         first_at = len(clause)
         for match in self.titles.spot(out.rest, short=True):
             out.items.append(match.item)
+            placed.append(match.start)
             first_at = min(first_at, match.start)
             out.rest = out.rest[: match.start] + " " * len(match.text) + out.rest[match.end :]
         if act is None and not out.items:  # "also braveheart": a clause that is one title
@@ -222,19 +224,26 @@ class IntentParser:
             item = self.titles.exact(lone) if len(lone) >= 3 else None
             if item is not None:
                 out.items.append(item)
+                placed.append(0)
                 out.rest, first_at = "", 0
         low = out.rest.lower()
+        if act is None and not out.items:  # "the fifth one?": a bare reference asks about it
+            ref = find_reference(low, context, whole=False)
+            if ref is not None and cues.lone_mention(low[: ref.span[0]] + low[ref.span[1] :]) == "":
+                act = Act.ABOUT
         if act is not None:
-            ref = find_reference(low, context)
+            tail_at = cue.end() if cue is not None else None
+            ref = find_reference(low, context, tail_at=tail_at)
             if ref is not None and ref.problem is not None and ref.vague:
                 ref = None  # "my kids loved them too" with no list: no reference meant
             if ref is None and not out.items:
-                tail_at = cue.start() if cue is not None else 0
-                ref = find_pronoun(low[tail_at:], context)
+                at = cue.start() if cue is not None else 0
+                ref = find_pronoun(low[at:], context)
                 if ref is not None:
-                    ref = replace(ref, span=(ref.span[0] + tail_at, ref.span[1] + tail_at))
+                    ref = replace(ref, span=(ref.span[0] + at, ref.span[1] + at))
             if ref is not None:
                 out.items += ref.items
+                placed += [ref.span[0]] * len(ref.items)
                 out.problem = ref.problem
                 first_at = min(first_at, ref.span[0])
                 a, b = ref.span
@@ -246,7 +255,9 @@ class IntentParser:
             more, missing, used = self._mentions(tail, expects_item)
             out.items += more
             out.missing += [] if weak else missing
-            for part in used:
+            for part, named in used:
+                if named:
+                    placed.append(cue.end() + tail.find(part))
                 tail = tail.replace(part, " " * len(part), 1)
             out.rest = out.rest[: cue.end()] + tail
         if weak and not out.items:
@@ -256,6 +267,8 @@ class IntentParser:
         if act is None and out.items and not cues.RECOMMEND.search(low):
             act = Act.LIKE
         out.act = act
+        order = sorted(range(len(out.items)), key=lambda n: placed[n] if n < len(placed) else n)
+        out.items = [out.items[n] for n in order]
         low = out.rest.lower()
         dislike_at = cue.start() if act == Act.DISLIKE and cue is not None else None
         out.wishes = self._reader.read(low, dislike_at)
@@ -289,13 +302,13 @@ class IntentParser:
 
     def _mentions(
         self, tail: str, expects_item: bool
-    ) -> tuple[list[int], list[Unresolved], list[str]]:
+    ) -> tuple[list[int], list[Unresolved], list[tuple[str, bool]]]:
         """Items named in the comma / "and" separated text after a cue; the title-like
         mentions that name no item, with suggestions when some title is truly close; the
-        parts of ``tail`` used."""
+        parts of ``tail`` used (and whether each named an item)."""
         items: list[int] = []
         missing: list[Unresolved] = []
-        used: list[str] = []
+        used: list[tuple[str, bool]] = []
         for part in cues.SPLIT_MENTIONS.split(tail):
             raw = part.strip(" ?!.,:;\"'“”")
             mention = cues.strip_filler(raw)
@@ -308,12 +321,12 @@ class IntentParser:
             item, suggestions = self.titles.resolve(mention)
             if item is not None:
                 items.append(item)
-                used.append(part)
+                used.append((part, True))
             elif cues.small_talk(mention.lower()) != "other":  # "..., thanks!"
                 continue
             elif expects_item or cues.title_like(mention, strict=True):
                 missing.append(Unresolved(mention, tuple(suggestions)))
-                used.append(part)
+                used.append((part, False))
         return items, missing, used
 
 

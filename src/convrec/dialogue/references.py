@@ -93,13 +93,23 @@ def _positions(low: str, whole: bool) -> tuple[list[int], tuple[int, int]] | Non
     return None
 
 
-def find_reference(low: str, context: Context, whole: bool = True) -> Reference | None:
+_BARE = re.compile(r"\W*(?:the\s+)?(\d{1,2}(?:\s*(?:,|and|&|or)\s*\d{1,2})*)\W*$")
+
+
+def find_reference(
+    low: str, context: Context, whole: bool = True, tail_at: int | None = None
+) -> Reference | None:
     """The reference to the last list in a lower-cased clause, if any.
 
     ``whole``: "them", "all of them" may name the whole list (clauses with a like, dislike,
-    seen or question cue).
+    seen or question cue). ``tail_at``: where the words after the clause's cue start; when
+    they are only numbers ("I've seen 1 and 3", "why 2?") those are positions.
     """
     found = _positions(low, whole)
+    if found is None and tail_at is not None and context.last:
+        m = _BARE.match(low, tail_at)
+        if m is not None:
+            found = [int(d) for d in re.findall(r"\d+", m.group(1))], (tail_at, len(low))
     if found is None:
         return None
     positions, span = found
