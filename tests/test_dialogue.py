@@ -539,6 +539,33 @@ def test_small_talk_is_told_apart(parser, message, kind):
     assert not intent.unresolved
 
 
+@pytest.mark.parametrize(
+    ("message", "field", "items"),
+    [
+        ("actually I didn't like Heat, I loved toy story", "disliked", (8,)),
+        ("actually I didn't like Heat, I loved toy story", "liked", (1,)),
+        ("heat was great", "liked", (8,)),
+        ("i watched heat last night and loved it!", "liked", (8,)),
+        ("what would you say about alien?", "asked", (2,)),
+        ("thoughts on braveheart?", "asked", (15,)),
+    ],
+)
+def test_titles_before_a_cue_and_several_cues_in_a_sentence(parser, message, field, items):
+    intent = parser.parse(message)
+    assert getattr(intent, field) == items and not intent.unresolved and not intent.problems
+
+
+def test_requests_without_titles(parser):
+    for message in ("what's good?", "what else would I like?", "gimme something"):
+        intent = parser.parse(message)
+        assert Act.RECOMMEND in intent.acts and not intent.liked and not intent.asked, message
+    kids = parser.parse("for kids")  # a genre word, not a title that contains it
+    assert kids.liked == () and kids.constraints.include_genres == ("Children's",)
+    assert parser.parse("a horror movie that isn't too old").constraints == ItemFilter(
+        ("Horror",), (), 1970, None
+    )
+
+
 def test_small_talk_with_a_request_is_a_request(parser):
     intent = parser.parse("hi! I loved Heat, thanks")
     assert intent.liked == (8,) and intent.small_talk is None

@@ -15,6 +15,7 @@ from convrec.schema import ItemFilter
 NEGATOR = re.compile(
     r"\b(?:no|not|never|without|except|excluding|nothing|none|avoid|skip|exclude|nor"
     r"|hate[sd]?|dislike[sd]?|don'?t|do not|doesn'?t|didn'?t|can'?t stand|cannot stand"
+    r"|isn'?t|aren'?t|wasn'?t|won'?t|shouldn'?t|mustn'?t"
     r"|tired of|sick of|fed up|enough of|bored (?:of|with)|other than|besides|instead of"
     r"|rather than|less|fewer|no more|not into|not a fan of|allergic to|spare me)\b"
 )

@@ -33,16 +33,20 @@ _CUES: tuple[tuple[Act, re.Pattern[str]], ...] = tuple(
         (Act.WHY, r"\bwhy\b|\bexplain\b|\bhow come\b|\bwhat makes you (?:think|say)\b"),
         (
             Act.RATE,
-            r"\b(?:how|what) (?:would|will|do|might|should) i (?:rate|score|like|think of|feel"
-            r" about)\b|\brate\b|\bwould i (?:like|enjoy|love|hate|dig)\b|\bpredict\w*"
-            r"|\bwill i (?:like|enjoy|love)\b|\bhow many stars\b|\bis (?:it|that one|this one)"
-            r" (?:any )?good\b|\bwould (?:it|that|this) be (?:good|my thing)\b",
+            r"\b(?:how|what) (?:would|will|do|might|should) i (?:rate|score|think of|feel"
+            r" about)\b|\bhow (?:would|will|do|might|should) i like\b|\brate\b"
+            r"|(?<!what )(?<!else )\bwould i (?:like|enjoy|love|hate|dig)\b|\bpredict\w*"
+            r"|(?<!what )(?<!else )\bwill i (?:like|enjoy|love)\b|\bhow many stars\b"
+            r"|\bis (?:it|that one|this one) (?:any )?good\b"
+            r"|\bwould (?:it|that|this) be (?:good|my thing)\b",
         ),
         (
             Act.ABOUT,
             r"\btell me (?:more )?about\b|\binfo(?:rmation)? (?:on|about)\b|\bdescribe\b"
             r"|\bwho (?:made|directed|is in)\b|\bmore (?:info|details) (?:on|about)\b"
-            r"|\bwhat(?:'s| is) (?:it|that one|this one|the \w+ one) about\b",
+            r"|\bwhat(?:'s| is) (?:it|that one|this one|the \w+ one) about\b"
+            r"|\bwhat (?:would|do|did) you (?:say|think) (?:about|of)\b|\bthoughts on\b"
+            r"|\byour (?:take|opinion|thoughts) on\b|\bhave you heard of\b|\bdo you know\b",
         ),
         (
             Act.MORE_LIKE,
@@ -87,7 +91,8 @@ RECOMMEND = re.compile(
     r"\b(?:recommend\w*|suggest\w*|gimme|what should i|give me|show me|more|another|others|list"
     r"|top \d+|any ideas|something|anything|find me|looking for|in the mood|watch|buy"
     r"|i want|i'?d like|i need|options|picks|again|repeat|same (?:list|ones)|show them"
-    r"|next|go on|keep going|continue)\b"
+    r"|next|go on|keep going|continue|what'?s good|anything good"
+    r"|what (?:else )?(?:would|will|should|might|could) i (?:like|enjoy|love|watch))\b"
 )
 ASKS = re.compile(
     r"\b(?:recommend\w*|suggest\w*|gimme|give me|show me|something|anything|find me|looking for"
@@ -107,7 +112,8 @@ QUOTED = re.compile(r"[\"“”]([^\"“”]{2,80})[\"“”]|(?<!\w)'([^']{2,80
 SPLIT_MENTIONS = re.compile(r"\s*(?:,|\band\b|\bor\b|&|\bplus\b|\bas well as\b)\s*", re.I)
 _FILLER = re.compile(
     r"^(?:\W|the films?|the movies?|movies|films|movie|film|ones|favou?rites?|are|were|be"
-    r"|include|about|of|to|it|is|was|for|me|i|a|an|really|very"
+    r"|include|about|of|to|it|is|was|for|me|i|we|a|an|really|very|watched|saw|seen"
+    r"|rewatched|finally|tried"
     r"|so|too|also|much|again|did|do|you|recommend(?:ed)?|suggest(?:ed)?|pick|on|the list"
     r"|would|will|rate|like|think|score|watching|seeing|both|totally|absolutely|just|and"
     r"|actually|honestly|definitely|quite|pretty|especially|particularly|mainly|including)+\b",
@@ -115,7 +121,8 @@ _FILLER = re.compile(
 )
 _TRAILING_FILLER = re.compile(
     r"(?:\s+(?:a lot|so much|very much|too|as well|though|anyway|please|again|lol|haha"
-    r"|the most|best|last night|yesterday|recently|before|already|once))+\s*$",
+    r"|the most|best|last night|yesterday|recently|before|already|once|was|is|were|are"
+    r"|was really|is really|was so|is so|it was|it is))+\s*$",
     re.I,
 )
 # the start of a phrase that talks about a film's parts or a kind of film, not a title
@@ -198,7 +205,8 @@ def content(text: str) -> list[str]:
 _CLAUSE_END = re.compile(
     r"(?<!\b[a-z]\.)(?<!\bmr\.)(?<!\bmrs\.)(?<!\bdr\.)(?<!\bst\.)(?<!\bms\.)(?<!\bjr\.)"
     r"(?<!\bvs\.)(?<!\bno\.)(?<=[.!?;])\s+"
-    r"|\s+\b(?:but|however|though|although|except that)\b\s+|\s+-\s+|\n+",
+    r"|\s+\b(?:but|however|though|although|except that)\b\s+|\s+-\s+|\n+"
+    r"|,\s*(?=(?:and\s+|but\s+|also\s+)?(?:i|i'm|i've|i'd|we|my)\b)",
     re.I,
 )
 _REWRITE = (

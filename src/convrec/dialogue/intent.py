@@ -221,7 +221,8 @@ class IntentParser:
             out.rest = out.rest[: match.start] + " " * len(match.text) + out.rest[match.end :]
         if act is None and not out.items:  # "also braveheart": a clause that is one title
             lone = cues.lone_mention(clause)
-            item = self.titles.exact(lone) if len(lone) >= 3 else None
+            ok = len(lone) >= 3 and not self._reader.names_genre_or_year(lone.lower())
+            item = self.titles.exact(lone) if ok else None
             if item is not None:
                 out.items.append(item)
                 placed.append(0)
@@ -231,6 +232,14 @@ class IntentParser:
             ref = find_reference(low, context, whole=False)
             if ref is not None and cues.lone_mention(low[: ref.span[0]] + low[ref.span[1] :]) == "":
                 act = Act.ABOUT
+        if act in (Act.LIKE, Act.DISLIKE, Act.SEEN) and cue is not None and not out.items:
+            # "fargo was great", "i watched fargo and loved it": the title before the cue
+            head, _, head_used = self._mentions(out.rest[: cue.start()], False, report=False)
+            for part, _named in head_used:
+                placed.append(out.rest.find(part))
+                out.rest = out.rest.replace(part, " " * len(part), 1)
+            out.items += head
+            low = out.rest.lower()
         if act is not None:
             tail_at = cue.end() if cue is not None else None
             ref = find_reference(low, context, tail_at=tail_at)
@@ -301,7 +310,7 @@ class IntentParser:
         return Wishes(found, wishes.forget, wishes.additive)
 
     def _mentions(
-        self, tail: str, expects_item: bool
+        self, tail: str, expects_item: bool, report: bool = True
     ) -> tuple[list[int], list[Unresolved], list[tuple[str, bool]]]:
         """Items named in the comma / "and" separated text after a cue; the title-like
         mentions that name no item, with suggestions when some title is truly close; the
@@ -324,7 +333,7 @@ class IntentParser:
                 used.append((part, True))
             elif cues.small_talk(mention.lower()) != "other":  # "..., thanks!"
                 continue
-            elif expects_item or cues.title_like(mention, strict=True):
+            elif report and (expects_item or cues.title_like(mention, strict=True)):
                 missing.append(Unresolved(mention, tuple(suggestions)))
                 used.append((part, False))
         return items, missing, used
