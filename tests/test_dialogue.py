@@ -450,6 +450,8 @@ def test_references_that_cannot_be_followed_say_why(parser):
     # a title wins over a reference-like word in it; "top 3" without a cue is a list length
     assert parser.parse("I've seen The Godfather", CONTEXT).seen == (5,)
     assert parser.parse("give me the top 3", CONTEXT).k == 3
+    top = parser.parse("top 10", CONTEXT)
+    assert top.k == 10 and not top.problems and not top.asked
 
 
 def test_the_state_keeps_the_last_list_and_the_item_discussed(parser):

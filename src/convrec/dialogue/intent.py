@@ -230,7 +230,11 @@ class IntentParser:
         low = out.rest.lower()
         if act is None and not out.items:  # "the fifth one?": a bare reference asks about it
             ref = find_reference(low, context, whole=False)
-            if ref is not None and cues.lone_mention(low[: ref.span[0]] + low[ref.span[1] :]) == "":
+            if (
+                ref is not None
+                and len(ref.items) == 1
+                and cues.lone_mention(low[: ref.span[0]] + low[ref.span[1] :]) == ""
+            ):
                 act = Act.ABOUT
         if act in (Act.LIKE, Act.DISLIKE, Act.SEEN) and cue is not None and not out.items:
             # "fargo was great", "i watched fargo and loved it": the title before the cue
