@@ -52,8 +52,8 @@ def not_found(rec: Recommender, intent: Intent, noun: str = "titles") -> list[st
 
 def problem(text: str) -> str:
     """A reference that could not be followed, as a reply line."""
-    hint = " Ask me for recommendations first." if "no list" in text else ""
-    return f"Sorry, {text}.{hint}"
+    hint = ": ask me for recommendations first" if "no list" in text else ""
+    return f"{text[:1].upper()}{text[1:]}{hint}."
 
 
 def rate(rec: Recommender, state: DialogueState, user: str | None, item: int) -> str:
