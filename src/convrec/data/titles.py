@@ -277,15 +277,17 @@ class TitleIndex:
                 if any(taken[start : start + n]):
                     continue
                 key = " ".join(words[start : start + n])
+                first, last = found_tokens[start], found_tokens[start + n - 1]
                 items = self._by_key.get(key)
                 if not items and short:
                     items = self._by_short.get(key)
                     if items and len({self._norms[i] for i in items}) > 1:
                         items = None
-                if not items or (n == 1 and len(key) < 3):
+                if not items:
                     continue
-                first, last = found_tokens[start], found_tokens[start + n - 1]
                 year_match = _YEAR_AFTER.match(text, last.end())
+                if n == 1 and len(key) < 3 and not ("." in first.group() or year_match):
+                    continue  # "I.Q.", "Ed (1996)", but not "it"
                 year = int(year_match.group(1)) if year_match else None
                 end = year_match.end() if year_match else last.end()
                 item = self._pick(items, year)

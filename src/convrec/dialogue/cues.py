@@ -4,6 +4,7 @@ looks like a title, and small talk."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from enum import Enum
 
 
@@ -111,12 +112,12 @@ USER = re.compile(r"\buser\s*(?:id)?\s*[#:]?\s*([a-z0-9][a-z0-9_-]*)\b", re.I)
 QUOTED = re.compile(r"[\"“”]([^\"“”]{2,80})[\"“”]|(?<!\w)'([^']{2,80})'(?!\w)")
 SPLIT_MENTIONS = re.compile(r"\s*(?:,|\band\b|\bor\b|&|\bplus\b|\bas well as\b)\s*", re.I)
 _FILLER = re.compile(
-    r"^(?:\W|the films?|the movies?|movies|films|movie|film|ones|favou?rites?|are|were|be"
+    r"^(?:\W+|(?:the films?|the movies?|movies|films|movie|film|ones|favou?rites?|are|were|be"
     r"|include|about|of|to|it|is|was|for|me|i|we|a|an|really|very|watched|saw|seen"
     r"|rewatched|finally|tried"
     r"|so|too|also|much|again|did|do|you|recommend(?:ed)?|suggest(?:ed)?|pick|on|the list"
     r"|would|will|rate|like|think|score|watching|seeing|both|totally|absolutely|just|and"
-    r"|actually|honestly|definitely|quite|pretty|especially|particularly|mainly|including)+\b",
+    r"|actually|honestly|definitely|quite|pretty|especially|particularly|mainly|including)\b)+",
     re.I,
 )
 _TRAILING_FILLER = re.compile(
@@ -204,9 +205,9 @@ def content(text: str) -> list[str]:
 
 _CLAUSE_END = re.compile(
     r"(?<!\b[a-z]\.)(?<!\bmr\.)(?<!\bmrs\.)(?<!\bdr\.)(?<!\bst\.)(?<!\bms\.)(?<!\bjr\.)"
-    r"(?<!\bvs\.)(?<!\bno\.)(?<=[.!?;])\s+"
+    r"(?<!\bvs\.)(?<!\bno\.)(?<!\.\.\.)(?<=[.!?;])\s+"
     r"|\s+\b(?:but|however|though|although|except that)\b\s+|\s+-\s+|\n+"
-    r"|,\s*(?=(?:and\s+|but\s+|also\s+)?(?:i|i'm|i've|i'd|we|my)\b)",
+    r"|,\s*(?=(?:and\s+|but\s+|also\s+)?(?:i|i'm|i've|i'd|we)\b)",
     re.I,
 )
 _REWRITE = (
@@ -223,9 +224,18 @@ def rewrite(text: str) -> str:
     return text
 
 
-def clauses(text: str) -> list[str]:
-    """Sentences and "but" clauses; initials and "Mr." / "Dr." do not end a sentence."""
-    return [c for c in _CLAUSE_END.split(text) if c and c.strip()]
+def clauses(text: str, keep: Sequence[tuple[int, int]] = ()) -> list[str]:
+    """Sentences and "but" clauses; initials, "Mr." / "Dr." and the ``keep`` spans (titles
+    such as "Love! Valour! Compassion!") are never broken."""
+    out: list[str] = []
+    start = 0
+    for m in _CLAUSE_END.finditer(text):
+        if any(a < m.end() and m.start() < b for a, b in keep):
+            continue
+        out.append(text[start : m.start()])
+        start = m.end()
+    out.append(text[start:])
+    return [c for c in out if c.strip()]
 
 
 _NUMBER = {

@@ -156,7 +156,8 @@ class IntentParser:
         unresolved: dict[str, Unresolved] = {}
         problems: list[str] = []
         wishes = Wishes(ItemFilter())
-        for piece in cues.clauses(text):
+        keep = [(m.start, m.end) for m in self.titles.spot(text, short=True)]
+        for piece in cues.clauses(text, keep):
             clause = self._clause(piece, context)
             if clause.act is not None:
                 acts.append(clause.act)
@@ -205,7 +206,6 @@ class IntentParser:
     def _clause(self, clause: str, context: Context) -> _Clause:
         """One clause: its act, the items it names or refers to, mentions not found, wishes."""
         out = _Clause(rest=clause)
-        act, cue, weak = cues.act_of(clause.lower())
         placed: list[int] = []  # where each item was named, to keep the message's order
         for q in cues.QUOTED.finditer(clause):
             item, _ = self.titles.resolve(q.group(1) or q.group(2))
@@ -219,6 +219,7 @@ class IntentParser:
             placed.append(match.start)
             first_at = min(first_at, match.start)
             out.rest = out.rest[: match.start] + " " * len(match.text) + out.rest[match.end :]
+        act, cue, weak = cues.act_of(out.rest.lower())  # "I loved Hate": no cue in a title
         if act is None and not out.items:  # "also braveheart": a clause that is one title
             lone = cues.lone_mention(clause)
             ok = len(lone) >= 3 and not self._reader.names_genre_or_year(lone.lower())
