@@ -454,6 +454,17 @@ def test_references_that_cannot_be_followed_say_why(parser):
     assert top.k == 10 and not top.problems and not top.asked
 
 
+def test_a_message_that_goes_on_with_the_last_one_does_the_same(parser):
+    listed = "\n".join(item_line(r, TITLES[i]) for r, i in enumerate(LAST, 1))
+    history = [
+        {"role": "assistant", "content": listed},
+        {"role": "user", "content": "the second one was boring"},
+        {"role": "user", "content": "and the last two"},
+    ]  # fmt: skip
+    state = DialogueState.from_history(history, {"movies": parser}, "movies")
+    assert state.disliked == [1, 2, 3] and state.act == "dislike"
+
+
 def test_the_state_keeps_the_last_list_and_the_item_discussed(parser):
     history = [
         {"role": "user", "content": "I loved Toy Story"},
@@ -467,7 +478,7 @@ def test_the_state_keeps_the_last_list_and_the_item_discussed(parser):
     state = DialogueState.from_history(history, {"movies": parser}, "movies")
     assert state.last == list(LAST) and state.shown == list(LAST)
     assert state.seen == [3] and state.focus == 3
-    assert state.context == Context(LAST, 3)
+    assert state.context == Context(LAST, 3, None)
 
 
 # ---------------------------------------------------------------------- negation and revision

@@ -145,6 +145,8 @@ _ASPECT = re.compile(
 )
 
 
+# a message that goes on with the previous one ("and the last two", "same for #3")
+GO_ON = re.compile(r"\W*(?:and|also|plus|same (?:for|with|goes for)|as well as|oh and|too)\b")
 _LEAD = re.compile(
     r"^\W*(?:(?:oh|and|also|plus|as well as|what about|how about|then|too)\W+)+", re.I
 )

@@ -231,7 +231,9 @@ class IntentParser:
         low = out.rest.lower()
         if act is None and not out.items:  # "the fifth one?": a bare reference asks about it
             ref = find_reference(low, context, whole=False)
-            if (
+            if ref is not None and context.act is not None and cues.GO_ON.match(low):
+                act = Act(context.act)  # "... was boring" then "and the last two"
+            elif (
                 ref is not None
                 and len(ref.items) == 1
                 and cues.lone_mention(low[: ref.span[0]] + low[ref.span[1] :]) == ""

@@ -43,11 +43,14 @@ _PRONOUN = re.compile(
 
 @dataclass(frozen=True)
 class Context:
-    """What earlier turns make referable: the last list shown, in order, and the item last
-    discussed (asked about or named), as internal item indices."""
+    """What earlier turns make referable: the last list shown, in order, the item last
+    discussed (asked about or named), as internal item indices, and what the last message
+    did with the titles it named (``"like"``, ``"dislike"``, ``"seen"``; "and the last two"
+    does the same)."""
 
     last: tuple[int, ...] = ()
     focus: int | None = None
+    act: str | None = None
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,8 @@ class DialogueState:
     """Likes, dislikes, items seen or shown, constraints, user and domain of one conversation.
 
     Item lists hold internal item indices of the current domain, oldest first; ``last`` is
-    the last list shown, in its order, and ``focus`` the item last asked about or named
+    the last list shown, in its order, ``focus`` the item last asked about or named and
+    ``act`` what the last message did with the titles it named
     (what "the second one" and "it" refer to).
     """
 
@@ -50,11 +51,12 @@ class DialogueState:
     k: int | None = None
     last: list[int] = field(default_factory=list)
     focus: int | None = None
+    act: str | None = None
 
     @property
     def context(self) -> Context:
         """What the next message may refer to."""
-        return Context(tuple(self.last), self.focus)
+        return Context(tuple(self.last), self.focus, self.act)
 
     def apply(self, intent: Intent) -> None:
         """Update the state with one parsed user message."""
@@ -78,6 +80,8 @@ class DialogueState:
         named = (*intent.liked, *intent.disliked, *intent.seen, *intent.more_like)
         if intent.asked or named:
             self.focus = (intent.asked or named)[-1]
+        slots = ((Act.DISLIKE, intent.disliked), (Act.SEEN, intent.seen), (Act.LIKE, intent.liked))
+        self.act = next((a.value for a, items in slots if items), None)
 
     def listed(self, items: Sequence[int]) -> None:
         """A reply listed ``items`` in this order: they are shown and are the last list."""
