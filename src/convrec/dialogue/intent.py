@@ -321,7 +321,8 @@ class IntentParser:
     ) -> tuple[list[int], list[Unresolved], list[tuple[str, bool]]]:
         """Items named in the comma / "and" separated text after a cue; the title-like
         mentions that name no item, with suggestions when some title is truly close; the
-        parts of ``tail`` used (and whether each named an item)."""
+        parts of ``tail`` used (and whether each named an item). Without ``report`` (text
+        before a cue) only titles named in full count and nothing is reported."""
         items: list[int] = []
         missing: list[Unresolved] = []
         used: list[tuple[str, bool]] = []
@@ -334,7 +335,10 @@ class IntentParser:
                 continue
             if not (expects_item or cues.title_like(mention)):
                 continue
-            item, suggestions = self.titles.resolve(mention)
+            if report:
+                item, suggestions = self.titles.resolve(mention)
+            else:  # before a cue: only a title named in full ("fargo was great")
+                item, suggestions = self.titles.exact(mention), []
             if item is not None:
                 items.append(item)
                 used.append((part, True))
