@@ -435,6 +435,12 @@ CONTEXT = Context(LAST, focus=5)  # the last list, and The Godfather last discus
         ("I've seen 1 and 3", "seen", (4, 8)),
         ("the fifth one?", "asked", (3,)),
         ("my kids loved the first one", "liked", (4,)),
+        ("number 3 please", "asked", (8,)),
+        ("why?", "asked", (4,)),
+        ("how would I rate it?", "asked", (5,)),
+        ("I own the 2nd, skip it", "seen", (1,)),
+        ("I own the 2nd, skip it", "disliked", (1,)),
+        ("why did u recommend the last one", "asked", (3,)),
     ],
 )
 def test_references_to_the_last_list_and_the_item_discussed(parser, message, field, items):
@@ -561,6 +567,7 @@ def test_small_talk_is_told_apart(parser, message, kind):
         ("i watched heat last night and loved it!", "liked", (8,)),
         ("what would you say about alien?", "asked", (2,)),
         ("thoughts on braveheart?", "asked", (15,)),
+        ("i like heat and toy story, not into horror or violent stuff", "liked", (8, 1)),
     ],
 )
 def test_titles_before_a_cue_and_several_cues_in_a_sentence(parser, message, field, items):

@@ -115,7 +115,7 @@ _FILLER = re.compile(
     r"^(?:\W+|(?:the films?|the movies?|movies|films|movie|film|ones|favou?rites?|are|were|be"
     r"|include|about|of|to|it|is|was|for|me|i|we|a|an|really|very|watched|saw|seen"
     r"|rewatched|finally|tried"
-    r"|so|too|also|much|again|did|do|you|recommend(?:ed)?|suggest(?:ed)?|pick|on|the list"
+    r"|so|too|also|much|again|did|do|you|u|ya|recommend(?:ed)?|suggest(?:ed)?|pick|on|the list"
     r"|would|will|rate|like|think|score|watching|seeing|both|totally|absolutely|just|and"
     r"|actually|honestly|definitely|quite|pretty|especially|particularly|mainly|including)\b)+",
     re.I,
@@ -160,7 +160,7 @@ def lone_mention(clause: str) -> str:
 def strip_filler(text: str) -> str:
     """``text`` without filler words around it ("the film X again" -> "X")."""
     text = _FILLER.sub("", text.strip()).strip(" ?!.,:;")
-    return _TRAILING_FILLER.sub("", text).strip(" ?!.,:;")
+    return _TRAILING_FILLER.sub("", " " + text).strip(" ?!.,:;")
 
 
 def _words(text: str) -> frozenset[str]:
@@ -237,6 +237,28 @@ def clauses(text: str, keep: Sequence[tuple[int, int]] = ()) -> list[str]:
         out.append(text[start : m.start()])
         start = m.end()
     out.append(text[start:])
+    blank = "".join(" " if any(a <= i < b for a, b in keep) else ch for i, ch in enumerate(text))
+    pieces: list[str] = []
+    at = 0
+    for piece in out:
+        pieces += _by_cue(piece, blank[at : at + len(piece)]) if piece.strip() else []
+        at = text.find(piece, at) + len(piece) if piece else at
+    return pieces
+
+
+def _by_cue(piece: str, blank: str) -> list[str]:
+    """A clause split at commas where a part starts a different act ("I like Heat, not into
+    horror"); ``blank`` is the clause with its titles blanked out (no cue inside a title)."""
+    out: list[str] = []
+    start = 0
+    act, _, _ = act_of(blank.split(",", 1)[0].lower())
+    for m in re.finditer(r",", blank):
+        nxt = blank[m.end() :].split(",", 1)[0]
+        new, _, weak = act_of(nxt.lower())
+        if act is not None and new is not None and new != act and not weak:
+            out.append(piece[start : m.start()])
+            start, act = m.end(), new
+    out.append(piece[start:])
     return [c for c in out if c.strip()]
 
 

@@ -159,6 +159,8 @@ class IntentParser:
         keep = [(m.start, m.end) for m in self.titles.spot(text, short=True)]
         for piece in cues.clauses(text, keep):
             clause = self._clause(piece, context)
+            if clause.items:  # "I own the 2nd, skip it": "it" is the one just named
+                context = replace(context, focus=clause.items[-1])
             if clause.act is not None:
                 acts.append(clause.act)
                 slots[clause.act] += clause.items
@@ -268,7 +270,8 @@ class IntentParser:
         if cue is not None and act is not None:
             expects_item = act in ASKING and not out.items and out.problem is None
             tail = out.rest[cue.end() :]
-            more, missing, used = self._mentions(tail, expects_item)
+            referred = ref is not None
+            more, missing, used = self._mentions(tail, expects_item, report=not referred)
             out.items += more
             out.missing += [] if weak else missing
             for part, named in used:
@@ -278,6 +281,14 @@ class IntentParser:
             out.rest = out.rest[: cue.end()] + tail
         if weak and not out.items:
             act = None  # "what's the weather", "what about comedies?"
+        if act in ASKING and not out.items and not out.missing and out.problem is None:
+            # a bare "why?" is about the top of the last list; "rate it?" the title discussed
+            first = (context.last or (None,))[0]
+            fallback = first if act == Act.WHY else context.focus
+            fallback = first if fallback is None else fallback
+            if fallback is not None:
+                out.items.append(fallback)
+                placed.append(0)
         if act is None and out.items and NEGATOR.search(low[:first_at]):
             act = Act.DISLIKE  # "not Alien", "no Scream please"
         if act is None and out.items and not cues.RECOMMEND.search(low):
