@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from convrec.dialogue import item_line
 from convrec.dialogue.chat import DOMAIN_WORDS, HELP_TEXT, Chat, ChatReply
 from convrec.dialogue.lines import switch_line
+from convrec.schema import ItemFilter
 
 LINE = re.compile(r"^(\d+)\. \*\*(.+?)\*\* — predicted (\d\.\d)/5 — (.+)$", re.M)
 
@@ -123,11 +124,20 @@ def test_unknown_title_gets_did_you_mean(chat):
     assert "Zzyzx" not in str(liked.state.liked)
 
 
-@pytest.mark.parametrize("message", ["help", "", "   ", "?", "asdkjh qwe", None, 42, "x" * 100_000])
-def test_help_empty_and_nonsense_get_help(chat, message):
+@pytest.mark.parametrize("message", ["help", "", "   ", "?", None, "x" * 100_000])
+def test_help_and_empty_get_help(chat, message):
     reply = chat.respond(message, [])
     assert HELP_TEXT in reply.text or "first 2000 characters" in reply.text
     assert reply.items == []
+
+
+@pytest.mark.parametrize("message", ["asdkjh qwe", 42, "asdfgh", "what's the weather", "lol"])
+def test_nonsense_and_off_topic_get_a_short_steer_back(chat, message):
+    # (was: the whole help after "I didn't catch that")
+    reply = chat.respond(message, [])
+    assert HELP_TEXT not in reply.text and "didn't catch" not in reply.text
+    assert "I loved" in reply.text and len(reply.text) < 250 and reply.items == []
+    assert "couldn't find" not in reply.text
 
 
 def test_reset_forgets_everything(chat):
@@ -319,3 +329,151 @@ def test_switch_in_words_reads_the_titles_in_the_new_domain(two_domains):
     (_, fresh), _ = talk(two_domains, "I loved Star Wars", "switch to gadgets")
     assert fresh.text.startswith(switch_line("tiny")) and len(fresh.items) == 5  # popular picks
     assert "*I like " in two_domains.respond("help", [], domain="tiny").text  # its own titles
+
+
+# ---------------------------------------------------------------------- references, titles,
+# estimates, small talk and escaping
+
+
+def test_references_name_items_of_the_last_list(rec, chat):
+    (first, why, more, seen, rate), _ = talk(
+        chat, "I loved Star Wars and Fargo", "why the second one?", "more like number 2",
+        "I've seen the last one", "how would I rate it?",
+    )  # fmt: skip
+    second = first.items[1].title
+    assert why.text.startswith(f"Why **{second}**") and not why.items
+    assert why.state.last == first.state.last  # a question keeps the list being discussed
+    assert rec.titles.exact(second) in more.state.liked and more.items
+    last = more.items[-1].title
+    assert f"Noted: you've already seen {last}" in seen.text
+    assert last not in titles(seen) and rec.titles.exact(last) in seen.state.seen
+    assert f"**{last}**" in rate.text and "/5**" in rate.text
+    (alone,), _ = talk(chat, "why #2?")
+    assert "no list yet" in alone.text and "couldn't find" not in alone.text
+
+
+def test_abbreviated_titles_and_several_in_one_message(rec, chat):
+    (reply,), _ = talk(chat, "I loved Braveheart and L.A. Confidential")
+    assert reply.state.liked == [
+        rec.titles.exact("Braveheart"),
+        rec.titles.exact("L.A. Confidential"),
+    ]
+    (reply,), _ = talk(chat, "i liked Mr. Holland's Opus, dr strangelove and Mrs. Doubtfire")
+    assert len(reply.state.liked) == 3 and reply.items
+
+
+def test_a_title_not_in_the_catalogue_gets_one_clear_line(rec, chat):
+    lo, hi = rec.year_span()
+    (reply,), _ = talk(chat, "i liked the matrx. Really, I liked the matrx!")
+    line = f"“the matrx” isn't in this catalogue (its movies run from {lo} to {hi})."
+    assert reply.text.count(line) == 1 and "Did you mean" not in reply.text
+    (long,), _ = talk(
+        chat,
+        "I loved the acting and the great characters, the plot was amazing and the soundtrack "
+        "too. I really liked Heat and the way it ends. Also great characters in Toy Story!",
+    )
+    assert "couldn't find" not in long.text and "isn't in this catalogue" not in long.text
+    assert len(long.state.liked) == 2
+    lines = [ln for ln in long.text.splitlines() if ln.strip()]
+    assert len(lines) == len(set(lines))  # no line twice
+
+
+def test_a_sessions_estimate_uses_its_likes_and_says_so(rec, chat):
+    (_, personal), _ = talk(
+        chat, "I loved Star Wars and The Godfather", "how would I rate Casablanca?"
+    )
+    liked = [rec.item_id(i) for i in personal.state.liked]
+    value = rec.predict_rating(None, "Casablanca", history=liked)
+    assert value != rec.predict_rating(None, "Casablanca")
+    assert f"**Casablanca (1942)** about **{value:.1f}/5**" in personal.text
+    assert "from the 2 titles you liked" in personal.text
+    (anyone,), _ = talk(chat, "would I enjoy Casablanca?")
+    assert "everyone's average" in anyone.text and "titles you liked" in anyone.text
+
+
+def test_predict_rating_folds_in_a_session(rec):
+    # no history: as before; liking the saga raises its sequel more than an unrelated film
+    assert rec.predict_rating(None, "Heat", history=()) == rec.predict_rating(None, "Heat")
+    assert rec.predict_rating("42", "Heat", history=[]) == rec.predict_rating("42", "Heat")
+    saga = ["Star Wars", "Return of the Jedi"]
+    lift = rec.predict_rating(None, "Empire Strikes Back", history=saga) - rec.predict_rating(
+        None, "Empire Strikes Back"
+    )
+    other = rec.predict_rating(None, "Sound of Music", history=saga) - rec.predict_rating(
+        None, "Sound of Music"
+    )
+    assert lift > other and lift > 0.1
+    assert 1.0 <= rec.predict_rating("42", "Empire Strikes Back", history=saga) <= 5.0
+
+
+@pytest.mark.parametrize(
+    "message", ["thanks!", "lol", "how are you", "hello", "bye", "who are you?", "ok"]
+)
+def test_small_talk_gets_a_short_reply_that_steers_back(chat, message):
+    (_, reply), _ = talk(chat, "I loved Fargo", message)
+    assert reply.items == [] and len(reply.text) < 250
+    assert HELP_TEXT not in reply.text and "didn't catch" not in reply.text
+    assert reply.state.liked == [chat.recommenders["ml-100k"].titles.exact("Fargo")]
+
+
+def test_an_empty_candidate_set_is_nothing_fits_on_every_path(chat, llm_data, index_llm):
+    from convrec import Recommender
+
+    for c in (chat, Chat(Recommender.build(llm_data, llm=index_llm()))):
+        for history in ([], [{"role": "user", "content": "I loved Alpha Delta 0"}]):
+            reply = c.respond("only comedies from the 1800s", history)
+            assert "nothing left that fits" in reply.text and "went wrong" not in reply.text
+
+
+def _hostile_data():
+    import numpy as np
+
+    from convrec.data import ItemInfo, build_dataset
+
+    names = [
+        '<img src="http://x/y.png"> [a](http://e.com) **b** _c_ \\',
+        "<script>alert(1)</script>", "# Head | `code` ~~x~~", "Tom & Jerry *", "Plain",
+    ]  # fmt: skip
+    info = {
+        str(i): ItemInfo(title=t, year=1990 + i, genres=("Drama",)) for i, t in enumerate(names)
+    }
+    user = np.repeat(np.arange(8), 4)
+    item = np.array([(u + k) % 5 for u in range(8) for k in range(4)])
+    rating = np.array([1.0 + (u * 3 + k) % 5 for u in range(8) for k in range(4)])
+    return build_dataset(
+        "hostile", source="memory", user_ids=user, item_ids=item, rating=rating,
+        timestamp=np.arange(len(user), dtype=np.int64), lines=np.arange(1, len(user) + 1),
+        item_info=info,
+    ), names  # fmt: skip
+
+
+def test_hostile_titles_and_echoed_text_are_shown_as_text(llm_data):
+    from convrec import Recommender
+    from convrec.dialogue import listed_titles
+
+    data, _ = _hostile_data()
+    chat = Chat(Recommender.build(data))
+    (listed, about, echo), history = talk(
+        chat, "I'm user 3", "tell me about Plain", "I liked <b>Zork</b> [x](http://e.com)"
+    )
+    assert listed.items
+    for reply in (listed, about, echo):
+        assert "<" not in reply.text and not re.search(r"(?<!\\)\]\(", reply.text)
+        assert listed_titles(reply.text) == [i.title for i in reply.items]
+    assert "Zork&lt;/b&gt;" in echo.text  # the unknown mention, echoed as text
+    # the history reads back what was listed, whatever the titles hold
+    state = chat.respond("more", history).state
+    assert {chat.recommenders["hostile"].titles.display(i) for i in state.shown} >= {
+        i.title for i in listed.items
+    }
+
+
+def test_a_describer_is_passed_to_its_domain(rec):
+    def scary(text: str) -> ItemFilter:
+        return ItemFilter(("Horror",) if "creepy" in text else ())
+
+    chat = Chat({"ml-100k": rec}, describer={"ml-100k": scary})
+    reply = chat.respond("something creepy please", [])
+    assert reply.state.constraints.include_genres == ("Horror",) and reply.items
+    for item in reply.items:
+        assert "Horror" in rec.data.catalog.genres[rec.data.items.index(item.item_id)]

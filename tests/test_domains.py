@@ -7,6 +7,7 @@ import pytest
 
 from convrec.data import build_dataset
 from convrec.data.names import NAMED_FROM_REVIEWS, review_names, with_review_names
+from convrec.dialogue.lines import md
 from convrec.recommender.domains import load_domain, parse_domain
 from convrec.schema import ScoredItem
 
@@ -165,19 +166,21 @@ def test_six_turns_across_movies_and_musical_instruments(ml100k, mi5_file):
 
     first, second = comedies.items[0].title, comedies.items[1].title
     why = _say(chat, history, f"why {first}?")
-    assert why.text.startswith(f"Why **{first}**")
+    assert why.text.startswith(f"Why **{md(first)}**")  # titles are escaped markdown
     evidence = set(re.findall(r"\b(Star Wars \(1977\)|Fargo \(1996\))", why.text))
     assert evidence  # the answer cites the user's own likes, and nothing else they said
     assert not why.items
 
     disliked = _say(chat, history, f"I hated {second}")
-    assert f"Noted: you didn't like {second}" in disliked.text
+    assert f"Noted: you didn't like {md(second)}" in disliked.text
     assert disliked.items and second not in [i.title for i in disliked.items]
     for item in disliked.items:  # the constraint still holds
         assert "Comedy" in _catalog(movies, item)[1]
 
     rating = _say(chat, history, "how would I rate Heat?")
-    assert f"**Heat (1995)** about **{movies.predict_rating(None, 'Heat'):.1f}/5**" in rating.text
+    liked = [movies.item_id(i) for i in rating.state.liked]  # the session's likes count
+    value = movies.predict_rating(None, "Heat", history=liked)
+    assert f"**Heat (1995)** about **{value:.1f}/5**, from the 2 titles you liked" in rating.text
 
     switched = _say(chat, history, "let's switch to musical instruments")
     assert switched.text.startswith(switch_line("amazon-mi5"))

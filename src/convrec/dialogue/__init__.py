@@ -3,7 +3,8 @@ chat entry point over one or several Recommenders."""
 
 from convrec.dialogue.chat import Chat, ChatReply
 from convrec.dialogue.intent import MAX_MESSAGE_CHARS, Act, Intent, IntentParser, Unresolved
-from convrec.dialogue.lines import item_line, listed_titles, switch_line, switched_to
+from convrec.dialogue.lines import item_line, listed_titles, md, switch_line, switched_to
+from convrec.dialogue.references import Context
 from convrec.dialogue.state import DialogueState
 
 __all__ = [
@@ -11,12 +12,14 @@ __all__ = [
     "Act",
     "Chat",
     "ChatReply",
+    "Context",
     "DialogueState",
     "Intent",
     "IntentParser",
     "Unresolved",
     "item_line",
     "listed_titles",
+    "md",
     "switch_line",
     "switched_to",
 ]

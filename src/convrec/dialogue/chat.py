@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any
 
-from convrec.dialogue import replies
+from convrec.dialogue import replies, talk
 from convrec.dialogue.describe import build_describers
-from convrec.dialogue.intent import MAX_MESSAGE_CHARS, Act, Intent, IntentParser
-from convrec.dialogue.lines import switch_line
+from convrec.dialogue.intent import ASKING, MAX_MESSAGE_CHARS, Act, Intent, IntentParser
+from convrec.dialogue.lines import bold, md, switch_line
 from convrec.dialogue.state import DialogueState, parse_in_domain
 from convrec.schema import Evidence, Explanation, ScoredItem
 
@@ -31,6 +31,8 @@ HELP_TEXT = (
     "- *only comedies from the 90s*, *no horror*, *top 3*\n"
     "- *why Return of the Jedi?* / *how would I rate Heat?* / *tell me about Toy Story*\n"
     "- *I hated Toy Story*, *I've already seen Fargo*, *show them again*\n"
+    "- after a list: *why the second one?*, *more like #3*, *I've seen the last one*\n"
+    "- *not in the mood for horror*, *forget the 90s*, *any genre is fine*\n"
     "- *reset* to start over"
 )
 
@@ -44,7 +46,6 @@ _NOT_LOADED_WHY = {
     "--domain amazon-mi5=PATH/reviews_Musical_Instruments_5.json.gz to load it",
 }
 _SWITCH = r"\b(?:switch|change|go|move|back|let'?s do)\b.*?\b{}\b"
-_HOOKED = "describer" in {f.name for f in fields(IntentParser)}  # the parser takes a reader
 _AGAIN = re.compile(r"\b(?:again|repeat|same (?:list|ones)|include (?:shown|seen))\b", re.I)
 
 
@@ -110,8 +111,9 @@ class Chat:
         for name, rec in self.recommenders.items():
             span = rec.year_span() or (1900, 2030)
             genres = [g for g in rec.genres() if g != "unknown"]
-            hook: dict[str, Any] = {"describer": self.describers[name]} if _HOOKED else {}
-            self.parsers[name] = IntentParser(rec.titles, genres, span, loaded, **hook)
+            self.parsers[name] = IntentParser(
+                rec.titles, genres, span, loaded, self.describers[name]
+            )
 
     # ------------------------------------------------------------------ entry point
 
@@ -180,14 +182,15 @@ class Chat:
         if elsewhere is not None:
             why = _NOT_LOADED_WHY.get(elsewhere, "it is not loaded in this app")
             return ChatReply(
-                f"The **{elsewhere}** domain is not available here: {why}. "
-                f"We are still on **{state.domain}** (loaded: {', '.join(self.recommenders)}).",
+                f"The {bold(elsewhere)} domain is not available here: {why}. "
+                f"We are still on {bold(state.domain)} "
+                f"(loaded: {md(', '.join(self.recommenders))}).",
                 [],
                 state,
             )
         previous_domain = state.domain
         state.switch(options.domain, self.parsers)
-        intent = parse_in_domain(self.parsers, state.domain, text)
+        intent = parse_in_domain(self.parsers, state.domain, text, state.context)
         state.apply(intent)
         rec = self.recommenders[state.domain]
         switched = state.domain != previous_domain
@@ -198,25 +201,30 @@ class Chat:
             return ChatReply("\n\n".join([*notes, reset, self._help(state.domain)]), [], state)
         if intent.has(Act.HELP):
             return ChatReply("\n\n".join([*notes, self._help(state.domain)]), [], state)
+        if intent.has(Act.CHAT):
+            lines = [*notes, talk.small_talk(intent.small_talk or "other", self._example(rec))]
+            return ChatReply("\n\n".join(lines), [], state)
         user = self._user(rec, state, intent, notes)
-        notes += self._did_you_mean(rec, intent)
+        notes += talk.not_found(rec, intent, self._noun(state.domain))
+        notes += [talk.problem(p) for p in intent.problems]
         parts: list[str] = []
         items: list[ScoredItem] = []
         for item in intent.asked[:MAX_ASKED]:
             if intent.has(Act.WHY):
                 parts.append(self._why(rec, state, user, item))
             elif intent.has(Act.RATE):
-                parts.append(self._rate(rec, state, user, item))
+                parts.append(talk.rate(rec, state, user, item))
             elif intent.has(Act.ABOUT):
                 text_about, similar = self._about(rec, user, item, 1 + len(items), options.k)
                 parts.append(text_about)
                 items += similar
-        asking = {Act.WHY, Act.RATE, Act.ABOUT} & set(intent.acts)
-        if asking and not intent.asked and not intent.unresolved:
-            parts.append("Which title do you mean? For example: *why Fargo?*")
+        asking = ASKING & set(intent.acts)
+        if asking and not intent.asked and not intent.unresolved and not intent.problems:
+            parts.append("Which title do you mean? For example: *why the first one?*")
         changed = bool(
             intent.liked or intent.disliked or intent.seen or intent.more_like
             or intent.user is not None or intent.k is not None or not intent.constraints.empty
+            or intent.forget
         )  # fmt: skip
         notes += replies.acknowledge(rec, intent)
         again = bool(_AGAIN.search(text))
@@ -226,21 +234,33 @@ class Chat:
             parts.append(head)
             items += listed
         if not parts and not notes:
-            parts.append("I didn't catch that.\n\n" + self._help(state.domain))
+            parts.append(talk.small_talk("other", self._example(rec)))
+        state.listed([rec.item_index(i.item_id) for i in items])
         return ChatReply("\n\n".join([*notes, *parts]).strip(), items, state)
+
+    def _noun(self, name: str) -> str:
+        """What the domain's items are called ("movies"), or "titles"."""
+        words = self.domain_words.get(name, ())
+        return "movies" if "movies" in words else "titles"
+
+    @staticmethod
+    def _example(rec: Recommender) -> str:
+        """A title to show in a hint, the most popular one."""
+        top = rec.popular_items(1)
+        return top[0].title if top else "a title"
 
     def _help(self, name: str) -> str:
         """:data:`HELP_TEXT` for movies; for another domain, the same hints on its own titles."""
         if "movies" in self.domain_words.get(name, ()):
             return HELP_TEXT
         rec = self.recommenders[name]
-        top = [item.title for item in rec.popular_items(3)]
+        top = [md(item.title) for item in rec.popular_items(3)]
         others = [n for n in self.recommenders if n != name]
         switch = (
             f"\n- *switch to {self.domain_words.get(others[0], [others[0]])[0]}*" if others else ""
         )
         return (
-            f"I recommend items of **{name}**{self._describe_domain(name)} from what you tell "
+            f"I recommend items of {bold(name)}{self._describe_domain(name)} from what you tell "
             f"me. Try:\n- *I like {top[0]} and {top[1]}*\n- *why {top[2]}?* / "
             f"*how would I rate {top[1]}?* / *tell me about {top[0]}*\n"
             f"- *not {top[2]}*, *top 3*{switch}\n- *reset* to start over"
@@ -249,7 +269,7 @@ class Chat:
     def _describe_domain(self, name: str) -> str:
         """The domain's first word in brackets (" (musical instruments)"), or ""."""
         words = list(self.domain_words.get(name, ()))
-        return f" ({words[0]})" if words else ""
+        return f" ({md(words[0])})" if words else ""
 
     def _unloaded_domain(self, text: str) -> str | None:
         low = text.lower()
@@ -271,26 +291,16 @@ class Chat:
         if rec.has_user(state.user):
             if intent.user is not None:
                 n = replies.user_count(rec, state.user)
-                notes.append(f"Hello, user {state.user}: I'll use your {n} ratings.")
+                notes.append(f"Hello, user {md(state.user)}: I'll use your {n} ratings.")
             return state.user
         if intent.user is not None:
             ids = rec.user_ids()
             notes.append(
-                f"I don't know user {state.user} in {state.domain} (ids look like "
-                f"{', '.join(ids[:3])} ... {ids[-1]}); I'll go on with this chat's likes only."
+                f"I don't know user {md(state.user)} in {md(state.domain)} (ids look like "
+                f"{md(', '.join(ids[:3]))} ... {md(ids[-1])}); I'll go on with this chat's "
+                "likes only."
             )
         return None
-
-    @staticmethod
-    def _did_you_mean(rec: Recommender, intent: Intent) -> list[str]:
-        out = []
-        for miss in intent.unresolved:
-            if miss.suggestions:
-                options = " or ".join(f"*{rec.titles.display(s)}*" for s in miss.suggestions[:3])
-                out.append(f"I couldn't find “{miss.text}”. Did you mean {options}?")
-            else:
-                out.append(f"I couldn't find “{miss.text}” in {rec.name}.")
-        return out
 
     # ------------------------------------------------------------------ answers
 
@@ -347,14 +357,14 @@ class Chat:
         history = [rec.item_id(i) for i in state.liked]
         if user is None and not history:
             return (
-                f"**{title}** is there because it is popular "
+                f"{bold(title)} is there because it is popular "
                 f"({replies.popularity(rec.item_info(item_id))}); tell me a few titles you like "
                 "and I'll explain picks from your own taste."
             )
         why = rec.why(user, item_id, history=history)
         text = why.text
         if why.source == "template" and not why.facts:  # the popular-pick template
-            basis = f"user {user}'s ratings" if user is not None else "the titles you like"
+            basis = f"user {md(user)}'s ratings" if user is not None else "the titles you like"
             text = (
                 f"nothing in {basis} points to it: it is not a close neighbour of any of them, "
                 "so it would only come up as a popular pick "
@@ -366,21 +376,7 @@ class Chat:
             notes.append(" (You told me you didn't like it, so I won't list it.)")
         elif item in state.liked:
             notes.append(" (You told me you liked it.)")
-        return f"Why **{title}**: {text}{''.join(notes)}"
-
-    def _rate(self, rec: Recommender, state: DialogueState, user: str | None, item: int) -> str:
-        title = rec.titles.display(item)
-        item_id = rec.item_id(item)
-        if user is not None:
-            own = replies.own_rating(rec, user, item)
-            if own is not None:
-                return f"You (user {user}) already rated **{title}** {own:g}/5."
-            value = rec.predict_rating(user, item_id)
-            basis = f"from user {user}'s ratings and how others rated it"
-        else:
-            value = rec.predict_rating(None, item_id)
-            basis = "from how everyone rated it (tell me *I'm user N* for a personal estimate)"
-        return f"I'd predict you'd rate **{title}** about **{value:.1f}/5**, {basis}."
+        return f"Why {bold(title)}: {md(text)}{''.join(notes)}"
 
     def _about(
         self, rec: Recommender, user: str | None, item: int, start: int, k: int

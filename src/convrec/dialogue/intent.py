@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from enum import Enum
+from functools import lru_cache
+
+import numpy as np
 
 from convrec.data.titles import TitleIndex
+from convrec.dialogue import cues
+from convrec.dialogue.constraints import NEGATOR, ClauseReader, Wishes, genre_pattern
+from convrec.dialogue.cues import Act
+from convrec.dialogue.references import Context, find_pronoun, find_reference
 from convrec.schema import ItemFilter
+
+log = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 2000
 
 
-class Act(str, Enum):
-    """What a message asks the recommender to do (a message may carry several)."""
-
-    RECOMMEND = "recommend"
-    LIKE = "like"
-    DISLIKE = "dislike"
-    SEEN = "seen"
-    MORE_LIKE = "more_like"
-    WHY = "why"
-    RATE = "rate"
-    ABOUT = "about"
-    SET_USER = "set_user"
-    DOMAIN = "domain"
-    RESET = "reset"
-    HELP = "help"
+ASKING = frozenset({Act.WHY, Act.RATE, Act.ABOUT})
 
 
 @dataclass(frozen=True)
@@ -40,7 +35,13 @@ class Unresolved:
 
 @dataclass(frozen=True)
 class Intent:
-    """Everything one message says; item fields hold internal item indices."""
+    """Everything one message says; item fields hold internal item indices.
+
+    ``forget`` holds ``"genres"``, ``"years"`` or genre names taken back; ``additive`` says
+    newer genres add to the earlier ones; ``small_talk`` names a message that is only chat
+    (``"greeting"``, ``"thanks"``, ``"bye"``, ``"how"``, ``"who"``, ``"ack"``, ``"other"``);
+    ``problems`` are references that could not be followed.
+    """
 
     acts: tuple[Act, ...] = ()
     liked: tuple[int, ...] = ()
@@ -53,75 +54,28 @@ class Intent:
     domain: str | None = None
     k: int | None = None
     unresolved: tuple[Unresolved, ...] = ()
+    forget: tuple[str, ...] = ()
+    additive: bool = False
+    small_talk: str | None = None
+    problems: tuple[str, ...] = ()
 
     def has(self, act: Act) -> bool:
         return act in self.acts
 
+    @property
+    def wishes(self) -> Wishes:
+        """The message's genre and era wishes, as :func:`constraints.revise` takes them."""
+        return Wishes(self.constraints, self.forget, self.additive)
 
-# cue patterns, matched on a lower-cased clause; order matters (first match names the clause)
-_CUES: tuple[tuple[Act, re.Pattern[str]], ...] = tuple(
-    (act, re.compile(pattern))
-    for act, pattern in (
-        (Act.WHY, r"\bwhy\b|\bexplain\b|\bhow come\b"),
-        (
-            Act.RATE,
-            r"\b(how|what) (would|will|do|might) i (rate|score|like|think of)\b|\brate\b"
-            r"|\bwould i (like|enjoy|love)\b|\bpredict",
-        ),
-        (
-            Act.ABOUT,
-            r"\btell me (more )?about\b|\bwhat(?: i|')s\b|\bwhat is\b|\binfo(?:rmation)? "
-            r"(?:on|about)\b|\bdescribe\b|\bwho (?:made|directed)\b",
-        ),
-        (
-            Act.MORE_LIKE,
-            r"\b(?:more|something|anything|stuff|movies?|films?|items?|others?|ones?) "
-            r"(?:just )?like\b|\bsimilar to\b|\bin the vein of\b|\balong the lines of\b",
-        ),
-        (
-            Act.SEEN,
-            r"\b(?:already|i've|ive|i have|have) (?:seen|watched|bought|own|owned|got)\b"
-            r"|\bseen it\b|\bwatched it\b|\bi own\b",
-        ),
-        (
-            Act.DISLIKE,
-            r"\b(?:hate[sd]?|dislike[sd]?|didn'?t like|did not like|don'?t like|do not like"
-            r"|can'?t stand|boring|awful|terrible|not a fan of|not into|no more|avoid|skip)\b",
-        ),
-        (
-            Act.LIKE,
-            r"\b(?:love[sd]?|like[sd]?|enjoy(?:ed|s)?|adore[sd]?|favou?rites?|fan of|into"
-            r"|great|amazing|awesome|brilliant|good)\b",
-        ),
-    )
-)
-_RECOMMEND = re.compile(
-    r"\b(?:recommend\w*|suggest\w*|what should i|give me|show me|more|another|others|list"
-    r"|top \d+|any ideas|something|anything|find me|looking for|in the mood|watch|buy)\b"
-)
-_RESET = re.compile(
-    r"^\W*(?:reset|start over|restart|clear|new (?:chat|session)|forget everything)\b"
-)
-_HELP = re.compile(r"^\W*(?:help|\?+|what can you do|how does this work|commands|hi|hello|hey)\W*$")
-_USER = re.compile(r"\buser\s*(?:id)?\s*[#:]?\s*([a-z0-9][a-z0-9_-]*)\b", re.I)
-_K = re.compile(
-    r"\b(?:top|give me|show me|recommend|suggest|list)\s+(\d{1,2})\b"
-    r"|\b(\d{1,2})\s+(?:more\s+)?(?:movies|films|items|recommendations|suggestions|picks|titles"
-    r"|products|options)\b"
-)
-_NEGATION = re.compile(
-    r"\b(?:no|not|without|except|nothing|avoid|exclude|skip|hate|dislike|don'?t like)"
-    r"\W+(?:\w+\W+)?$"
-)
-_SPLIT_CLAUSES = re.compile(r"(?<=[.!?;])\s+|\s+\bbut\b\s+|\s+\bhowever\b\s+", re.I)
-_SPLIT_MENTIONS = re.compile(r"\s*(?:,|\band\b|\bor\b|&|\bplus\b)\s*", re.I)
-_QUOTED = re.compile(r"[\"“”']([^\"“”']{2,80})[\"“”']")
-_FILLER = re.compile(
-    r"^(?:\W|the film|the movie|movie|film|about|of|to|it|that|this|is|was|for|me|i|a|an|"
-    r"really|very|so|too|also|much|again|did|do|you|recommend(?:ed)?|suggest(?:ed)?|pick|"
-    r"on|the list|would|will|rate|like|think|score)+\b",
-    re.I,
-)
+
+@dataclass
+class _Clause:
+    act: Act | None = None
+    items: list[int] = field(default_factory=list)
+    missing: list[Unresolved] = field(default_factory=list)
+    rest: str = ""
+    problem: str | None = None
+    wishes: Wishes = field(default_factory=lambda: Wishes(ItemFilter()))
 
 
 @dataclass
@@ -138,64 +92,89 @@ class IntentParser:
         ``(oldest, newest)`` release year in the catalog ("recent", "old" are relative to it).
     domains
         Domain names a user may switch to, each with the words that name it.
+    describer
+        Optional model of descriptive requests: clause text (titles removed) -> the
+        :class:`ItemFilter` it describes ("something scary" -> Horror). It is asked when a
+        clause requests something and the rules found no genre or era in it; its genres
+        are excluded when the clause is negated ("nothing scary"). Parses are cached per
+        parser (a chat replays its history every turn): set it when the parser is made.
     """
 
     titles: TitleIndex
     genres: Sequence[str]
     year_range: tuple[int, int] = (1900, 2030)
     domains: Mapping[str, Sequence[str]] = field(default_factory=dict)
-    _genre_words: list[tuple[re.Pattern[str], str]] = field(init=False, repr=False)
+    describer: Callable[[str], ItemFilter] | None = None
+    _reader: ClauseReader = field(init=False, repr=False)
+    _cached: Callable[[str, Context], Intent] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._genre_words = []
+        words: list[tuple[re.Pattern[str], str]] = []
         for genre in self.genres:
-            words = {genre.lower(), *_GENRE_SYNONYMS.get(genre.lower(), ())}
-            for w in sorted(words, key=len, reverse=True):
-                stem = re.escape(w).replace(r"\-", "[- ]?").replace("'", "'?")
-                pattern = re.compile(rf"\b{stem}(?:s|es)?\b")
-                self._genre_words.append((pattern, genre))
+            names = {genre.lower(), *_GENRE_SYNONYMS.get(genre.lower(), ())}
+            words += [(genre_pattern(w), genre) for w in names]
+        words.sort(key=lambda pw: len(pw[0].pattern), reverse=True)
+        years = getattr(self.titles, "years", np.zeros(0, np.int32))
+        self._reader = ClauseReader(words, self.year_range, np.asarray(years))
+        self._cached = lru_cache(maxsize=512)(self._parse)
 
-    def parse(self, message: str) -> Intent:
-        """The :class:`Intent` of one message (never raises on any string)."""
-        text = " ".join(str(message)[:MAX_MESSAGE_CHARS].split())
+    def parse(self, message: str, context: Context | None = None) -> Intent:
+        """The :class:`Intent` of one message (never raises on any string).
+
+        ``context`` (the last list and the item last discussed) lets "the second one",
+        "#3" or "it" name items.
+        """
+        return self._cached(
+            " ".join(str(message)[:MAX_MESSAGE_CHARS].split()), context or Context()
+        )
+
+    def _parse(self, text: str, context: Context) -> Intent:
         low = text.lower()
-        if not low or _HELP.match(low):
+        if not low or cues.HELP.match(low):
             return Intent(acts=(Act.HELP,))
-        if _RESET.match(low):
+        if cues.RESET.match(low):
             return Intent(acts=(Act.RESET,))
         intent = Intent()
         acts: list[Act] = []
-        user = _USER.search(text)
+        user = cues.USER.search(text)
         if user is not None:
             intent = replace(intent, user=user.group(1))
             acts.append(Act.SET_USER)
             text = (text[: user.start()] + " " + text[user.end() :]).strip()
-        domain = self._domain(low)
+        domain = self._domain(text.lower())
         if domain is not None:
             name, span = domain
             intent = replace(intent, domain=name)
             acts.append(Act.DOMAIN)
             text = (text[: span[0]] + " " + text[span[1] :]).strip()
-            low = text.lower()
-        k = _K.search(low)
+        text = cues.rewrite(text)
+        low = text.lower()
+        k = cues.list_length(low)
         if k is not None:
-            intent = replace(intent, k=max(1, min(50, int(k.group(1) or k.group(2)))))
+            intent = replace(intent, k=k)
         slots: dict[Act, list[int]] = {a: [] for a in Act}
-        unresolved: list[Unresolved] = []
-        constraints = ItemFilter()
-        for clause in _SPLIT_CLAUSES.split(text):
-            act, items, missing, rest = self._clause(clause)
-            if act is not None:
-                acts.append(act)
-                slots[act] += items
-            unresolved += missing
-            constraints = constraints.merge(self._constraints(rest, act))
-        asking = {Act.WHY, Act.RATE, Act.ABOUT} & set(acts)
-        if (_RECOMMEND.search(low) and not asking) or not constraints.empty:
+        unresolved: dict[str, Unresolved] = {}
+        problems: list[str] = []
+        wishes = Wishes(ItemFilter())
+        keep = [(m.start, m.end) for m in self.titles.spot(text, short=True)]
+        for piece in cues.clauses(text, keep):
+            clause = self._clause(piece, context)
+            if clause.items:  # "I own the 2nd, skip it": "it" is the one just named
+                context = replace(context, focus=clause.items[-1])
+            if clause.act is not None:
+                acts.append(clause.act)
+                slots[clause.act] += clause.items
+            for miss in clause.missing:
+                unresolved.setdefault(" ".join(miss.text.lower().split()), miss)
+            if clause.problem is not None and clause.problem not in problems:
+                problems.append(clause.problem)
+            wishes = _combine(wishes, clause.wishes)
+        asking = ASKING & set(acts)
+        if (cues.RECOMMEND.search(low) and not asking) or not wishes.constraints.empty:
             acts.append(Act.RECOMMEND)
-        if slots[Act.MORE_LIKE] or (slots[Act.LIKE] and not acts.count(Act.WHY)):
+        if slots[Act.MORE_LIKE] or (slots[Act.LIKE] and Act.WHY not in acts):
             acts.append(Act.RECOMMEND)
-        return replace(
+        intent = replace(
             intent,
             acts=tuple(dict.fromkeys(acts)),
             liked=_unique(slots[Act.LIKE]),
@@ -203,9 +182,16 @@ class IntentParser:
             seen=_unique(slots[Act.SEEN]),
             more_like=_unique(slots[Act.MORE_LIKE]),
             asked=_unique(slots[Act.WHY] + slots[Act.RATE] + slots[Act.ABOUT]),
-            constraints=constraints,
-            unresolved=tuple(unresolved),
+            constraints=wishes.constraints,
+            forget=wishes.forget,
+            additive=wishes.additive,
+            unresolved=tuple(unresolved.values()),
+            problems=tuple(problems),
         )
+        if not _understood(intent):
+            kind = cues.small_talk(low)
+            intent = replace(intent, acts=(*intent.acts, Act.CHAT), small_talk=kind)
+        return intent
 
     def _domain(self, low: str) -> tuple[str, tuple[int, int]] | None:
         """``(domain, span of the words naming it)`` for "switch to music" and the like."""
@@ -219,86 +205,178 @@ class IntentParser:
                     return name, m.span()
         return None
 
-    def _clause(self, clause: str) -> tuple[Act | None, list[int], list[Unresolved], str]:
-        """The clause's act, the items it names, the mentions not found, the text left."""
-        low = clause.lower()
-        found = next(((a, m) for a, cue in _CUES if (m := cue.search(low))), None)
-        act = found[0] if found else None
-        items: list[int] = []
-        rest = clause
-        for quoted in _QUOTED.findall(clause):
-            item, _ = self.titles.resolve(quoted)
+    def _clause(self, clause: str, context: Context) -> _Clause:
+        """One clause: its act, the items it names or refers to, mentions not found, wishes."""
+        out = _Clause(rest=clause)
+        placed: list[int] = []  # where each item was named, to keep the message's order
+        for q in cues.QUOTED.finditer(clause):
+            item, _ = self.titles.resolve(q.group(1) or q.group(2))
             if item is not None:
-                items.append(item)
-                rest = rest.replace(quoted, " ")
+                out.items.append(item)
+                placed.append(q.start())
+                out.rest = out.rest[: q.start()] + " " * (q.end() - q.start()) + out.rest[q.end() :]
         first_at = len(clause)
-        for match in self.titles.spot(rest):
-            items.append(match.item)
-            at = low.find(match.text.lower())
-            first_at = min(first_at, at if at >= 0 else first_at)
-            rest = rest.replace(match.text, " ", 1)
-        missing: list[Unresolved] = []
-        if found is not None:
-            # the words after the cue should name items: resolve what spotting left over
-            cue_end = found[1].end()
-            tail = rest[cue_end:] if len(rest) == len(clause) else _after(rest, found[1].group())
-            expects_item = act in (Act.WHY, Act.RATE, Act.ABOUT) and not items
-            more, missing = self._fuzzy_mentions(tail, strict=not expects_item)
-            items += more
-            if more or missing:
-                rest = rest[: found[1].start()] if len(rest) == len(clause) else rest
-        if act is None and items and _NEGATION.search(low[:first_at]):
+        for match in self.titles.spot(out.rest, short=True):
+            out.items.append(match.item)
+            placed.append(match.start)
+            first_at = min(first_at, match.start)
+            out.rest = out.rest[: match.start] + " " * len(match.text) + out.rest[match.end :]
+        act, cue, weak = cues.act_of(out.rest.lower())  # "I loved Hate": no cue in a title
+        if act is None and not out.items:  # "also braveheart": a clause that is one title
+            lone = cues.lone_mention(clause)
+            ok = len(lone) >= 3 and not self._reader.names_genre_or_year(lone.lower())
+            item = self.titles.exact(lone) if ok else None
+            if item is not None:
+                out.items.append(item)
+                placed.append(0)
+                out.rest, first_at = "", 0
+        low = out.rest.lower()
+        if act is None and not out.items:  # "the fifth one?": a bare reference asks about it
+            ref = find_reference(low, context, whole=False)
+            if ref is not None and context.act is not None and cues.GO_ON.match(low):
+                act = Act(context.act)  # "... was boring" then "and the last two"
+            elif (
+                ref is not None
+                and len(ref.items) == 1
+                and cues.lone_mention(low[: ref.span[0]] + low[ref.span[1] :]) == ""
+            ):
+                act = Act.ABOUT
+        if act in (Act.LIKE, Act.DISLIKE, Act.SEEN) and cue is not None and not out.items:
+            # "fargo was great", "i watched fargo and loved it": the title before the cue
+            head, _, head_used = self._mentions(out.rest[: cue.start()], False, report=False)
+            for part, _named in head_used:
+                placed.append(out.rest.find(part))
+                out.rest = out.rest.replace(part, " " * len(part), 1)
+            out.items += head
+            low = out.rest.lower()
+        if act is not None:
+            tail_at = cue.end() if cue is not None else None
+            ref = find_reference(low, context, tail_at=tail_at)
+            if ref is not None and ref.problem is not None and ref.vague:
+                ref = None  # "my kids loved them too" with no list: no reference meant
+            if ref is None and not out.items:
+                at = cue.start() if cue is not None else 0
+                ref = find_pronoun(low[at:], context)
+                if ref is not None:
+                    ref = replace(ref, span=(ref.span[0] + at, ref.span[1] + at))
+            if ref is not None:
+                out.items += ref.items
+                placed += [ref.span[0]] * len(ref.items)
+                out.problem = ref.problem
+                first_at = min(first_at, ref.span[0])
+                a, b = ref.span
+                out.rest = out.rest[:a] + " " * (b - a) + out.rest[b:]
+                low = out.rest.lower()
+        if cue is not None and act is not None:
+            expects_item = act in ASKING and not out.items and out.problem is None
+            tail = out.rest[cue.end() :]
+            referred = ref is not None
+            more, missing, used = self._mentions(tail, expects_item, report=not referred)
+            out.items += more
+            out.missing += [] if weak else missing
+            for part, named in used:
+                if named:
+                    placed.append(cue.end() + tail.find(part))
+                tail = tail.replace(part, " " * len(part), 1)
+            out.rest = out.rest[: cue.end()] + tail
+        if weak and not out.items:
+            act = None  # "what's the weather", "what about comedies?"
+        if act in ASKING and not out.items and not out.missing and out.problem is None:
+            # a bare "why?" is about the top of the last list; "rate it?" the title discussed
+            first = (context.last or (None,))[0]
+            fallback = first if act == Act.WHY else context.focus
+            fallback = first if fallback is None else fallback
+            if fallback is not None:
+                out.items.append(fallback)
+                placed.append(0)
+        if act is None and out.items and NEGATOR.search(low[:first_at]):
             act = Act.DISLIKE  # "not Alien", "no Scream please"
-        if act is None and items and not _RECOMMEND.search(low):
+        if act is None and out.items and not cues.RECOMMEND.search(low):
             act = Act.LIKE
-        return act, items, missing, rest
+        out.act = act
+        order = sorted(range(len(out.items)), key=lambda n: placed[n] if n < len(placed) else n)
+        out.items = [out.items[n] for n in order]
+        low = out.rest.lower()
+        dislike_at = cue.start() if act == Act.DISLIKE and cue is not None else None
+        out.wishes = self._reader.read(low, dislike_at)
+        out.wishes = self._described(low, out, out.wishes)
+        return out
 
-    def _fuzzy_mentions(
-        self, tail: str, strict: bool = False
-    ) -> tuple[list[int], list[Unresolved]]:
-        """Items named in comma / "and" separated text; strict skips genre and year words."""
+    def _described(self, low: str, clause: _Clause, wishes: Wishes) -> Wishes:
+        """The describer's genres and years for a request the rules found nothing in."""
+        c = wishes.constraints
+        if (
+            self.describer is None
+            or not c.empty
+            or wishes.forget
+            or clause.act not in (None, Act.LIKE, Act.MORE_LIKE)
+            or not cues.ASKS.search(low)
+        ):
+            return wishes
+        text = " ".join(clause.rest.split())
+        if not cues.content(text):
+            return wishes
+        try:
+            found = self.describer(text)
+        except Exception:  # a broken model must not cost the message
+            log.exception("the describer failed on %r", text[:80])
+            return wishes
+        if not isinstance(found, ItemFilter):
+            return wishes
+        if NEGATOR.search(low):
+            found = ItemFilter((), tuple(found.include_genres))
+        return Wishes(found, wishes.forget, wishes.additive)
+
+    def _mentions(
+        self, tail: str, expects_item: bool, report: bool = True
+    ) -> tuple[list[int], list[Unresolved], list[tuple[str, bool]]]:
+        """Items named in the comma / "and" separated text after a cue; the title-like
+        mentions that name no item, with suggestions when some title is truly close; the
+        parts of ``tail`` used (and whether each named an item). Without ``report`` (text
+        before a cue) only titles named in full count and nothing is reported."""
         items: list[int] = []
         missing: list[Unresolved] = []
-        for part in _SPLIT_MENTIONS.split(tail):
-            mention = _FILLER.sub("", part.strip(" ?!.,:")).strip(" ?!.,:")
-            if len(mention) < 3 or mention.isdigit():
+        used: list[tuple[str, bool]] = []
+        for part in cues.SPLIT_MENTIONS.split(tail):
+            raw = part.strip(" ?!.,:;\"'“”")
+            mention = cues.strip_filler(raw)
+            if len(mention) < 2 or mention.isdigit() or cues.only_common(mention):
                 continue
-            if strict and self._names_genre_or_year(mention):
+            if self._reader.names_genre_or_year(mention.lower()):
                 continue
-            item, suggestions = self.titles.resolve(mention, cutoff=92.0 if strict else 88.0)
+            if not (expects_item or cues.title_like(mention)):
+                continue
+            if report:
+                item, suggestions = self.titles.resolve(mention)
+            else:  # before a cue: only a title named in full ("fargo was great")
+                item, suggestions = self.titles.exact(mention), []
             if item is not None:
                 items.append(item)
-            elif not strict:
+                used.append((part, True))
+            elif cues.small_talk(mention.lower()) != "other":  # "..., thanks!"
+                continue
+            elif report and (expects_item or cues.title_like(mention, strict=True)):
                 missing.append(Unresolved(mention, tuple(suggestions)))
-            else:  # after "I liked": only report what is close to a real title
-                close = self.titles.fuzzy(mention, limit=3, cutoff=75.0, whole=True)
-                if close:
-                    missing.append(Unresolved(mention, tuple(m.item for m in close)))
-        return items, missing
-
-    def _names_genre_or_year(self, text: str) -> bool:
-        low = text.lower()
-        return any(p.search(low) for p, _ in self._genre_words) or bool(_YEARISH.search(low))
-
-    def _constraints(self, text: str, act: Act | None) -> ItemFilter:
-        low = text.lower()
-        include: list[str] = []
-        exclude: list[str] = []
-        for pattern, genre in self._genre_words:
-            for m in pattern.finditer(low):
-                negated = act == Act.DISLIKE or bool(_NEGATION.search(low[: m.start()]))
-                target = exclude if negated else include
-                if genre not in target:
-                    target.append(genre)
-        include = [g for g in include if g not in exclude]
-        lo, hi = _years(low, self.year_range)
-        return ItemFilter(tuple(include), tuple(exclude), lo, hi)
+                used.append((part, False))
+        return items, missing, used
 
 
-def _after(text: str, cue: str) -> str:
-    """The part of ``text`` after the first occurrence of ``cue`` (case-insensitive)."""
-    at = text.lower().find(cue)
-    return text[at + len(cue) :] if at >= 0 else ""
+def _combine(a: Wishes, b: Wishes) -> Wishes:
+    return Wishes(
+        a.constraints.merge(b.constraints),
+        tuple(dict.fromkeys((*a.forget, *b.forget))),
+        a.additive or b.additive,
+    )
+
+
+def _understood(intent: Intent) -> bool:
+    """Whether a message says anything the recommender can act on."""
+    return bool(
+        intent.liked or intent.disliked or intent.seen or intent.more_like or intent.asked
+        or intent.user is not None or intent.domain is not None or intent.k is not None
+        or not intent.constraints.empty or intent.forget or intent.unresolved or intent.problems
+        or ({Act.RECOMMEND, Act.HELP, Act.RESET} | ASKING) & set(intent.acts)
+    )  # fmt: skip
 
 
 def _unique(items: Iterable[int]) -> tuple[int, ...]:
@@ -306,16 +384,27 @@ def _unique(items: Iterable[int]) -> tuple[int, ...]:
 
 
 _GENRE_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "sci-fi": ("science fiction", "scifi", "sci fi", "space"),
+    "sci-fi": ("science fiction", "scifi", "sci fi", "space", "sf"),
     "children's": ("children", "kids", "kid", "family", "childrens"),
     "film-noir": ("noir", "film noir"),
-    "comedy": ("comedies", "funny", "comic", "humor", "humour"),
-    "horror": ("scary", "horrors", "spooky"),
-    "romance": ("romantic", "romcom", "love story", "love stories"),
+    "comedy": (
+        "comedies",
+        "funny",
+        "funnier",
+        "funniest",
+        "comic",
+        "humor",
+        "humour",
+        "hilarious",
+        "romcom",
+        "rom-com",
+    ),
+    "horror": ("scary", "scarier", "horrors", "spooky", "frightening", "terrifying"),
+    "romance": ("romantic", "romcom", "rom-com", "love story", "love stories"),
     "animation": ("animated", "cartoon", "anime"),
     "documentary": ("documentaries", "docs", "doc"),
     "musical": ("musicals",),
-    "thriller": ("thrilling", "suspense"),
+    "thriller": ("thrilling", "suspense", "suspenseful"),
     "mystery": ("mysteries", "whodunit", "detective"),
     "fantasy": ("magic", "fantasies"),
     "war": ("wartime", "military"),
@@ -325,43 +414,3 @@ _GENRE_SYNONYMS: dict[str, tuple[str, ...]] = {
     "action": ("action-packed",),
     "adventure": ("adventures", "adventurous"),
 }
-
-_YEARISH = re.compile(
-    r"\b(?:1[89]|20)\d\d\b|\b\d0'?s\b|\brecent|\bnew(?:er)?\b|\bold(?:er)?\b|\bclassic"
-)
-
-
-def _years(low: str, year_range: tuple[int, int]) -> tuple[int | None, int | None]:
-    """Year constraints in a lower-cased clause: decades, after / before / between, recent / old."""
-    oldest, newest = year_range
-    m = re.search(r"\bbetween\s+((?:1[89]|20)\d\d)\s+and\s+((?:1[89]|20)\d\d)\b", low) or re.search(
-        r"\b((?:1[89]|20)\d\d)\s*(?:-|–|to|until)\s*((?:1[89]|20)\d\d)\b", low
-    )
-    if m:
-        a, b = sorted((int(m.group(1)), int(m.group(2))))
-        return a, b
-    m = re.search(r"\b(?:the\s+)?(?:(1[89]|20)?(\d)0)'?s\b", low)
-    if m:
-        century = m.group(1)
-        decade = int(m.group(2)) * 10
-        start = (
-            int(century) * 100 + decade
-            if century
-            else (1900 + decade if decade > 20 else 2000 + decade)
-        )
-        return start, start + 9
-    lo = hi = None
-    m = re.search(r"\b(after|since|from|newer than|post)\s+((?:1[89]|20)\d\d)\b", low)
-    if m:
-        lo = int(m.group(2)) + (1 if m.group(1) in ("after", "newer than", "post") else 0)
-    m = re.search(r"\b(before|until|older than|pre|prior to|up to)\s+((?:1[89]|20)\d\d)\b", low)
-    if m:
-        hi = int(m.group(2)) - (
-            1 if m.group(1) in ("before", "older than", "pre", "prior to") else 0
-        )
-    if lo is None and hi is None:
-        if re.search(r"\b(?:recent|new|newer|latest|modern)\b", low):
-            lo = newest - 3
-        elif re.search(r"\b(?:old|older|classic|classics|vintage)\b", low):
-            hi = max(oldest, newest - 30)
-    return lo, hi

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from convrec.dialogue.intent import Intent
-from convrec.dialogue.lines import item_line
+from convrec.dialogue.lines import bold, item_line, md
 from convrec.dialogue.state import DialogueState
 from convrec.schema import ItemFilter, ItemSummary, ScoredItem
 
@@ -18,14 +18,14 @@ if TYPE_CHECKING:
 def facts(rec: Recommender, item: int) -> list[str]:
     """Title, id (when the title was not in the data), year and genres when known, popularity."""
     info = rec.item_info(rec.item_id(item))
-    out = [f"**{info.title}**"]
+    out = [bold(info.title)]
     if info.named_from_reviews:
-        out.append(f"item {info.item_id} (its name is taken from its reviews)")
+        out.append(f"item {md(info.item_id)} (its name is taken from its reviews)")
     genres = ", ".join(g for g in info.genres if g != "unknown")
     if info.year is not None or rec.year_span() is not None:
         out.append(f"year {info.year}" if info.year is not None else "year unknown")
     if genres or rec.genres():
-        out.append(genres or "unknown genre")
+        out.append(md(genres) or "unknown genre")
     return [*out, popularity(info)]
 
 
@@ -33,10 +33,10 @@ def acknowledge(rec: Recommender, intent: Intent) -> list[str]:
     """Short notes for the dislikes and already-seen items a message adds."""
     out = []
     if intent.disliked:
-        names = ", ".join(rec.titles.display(i) for i in intent.disliked)
+        names = md(", ".join(rec.titles.display(i) for i in intent.disliked))
         out.append(f"Noted: you didn't like {names}. I'll leave it and its closest titles out.")
     if intent.seen:
-        names = ", ".join(rec.titles.display(i) for i in intent.seen)
+        names = md(", ".join(rec.titles.display(i) for i in intent.seen))
         out.append(f"Noted: you've already seen {names}.")
     return out
 
@@ -44,16 +44,16 @@ def acknowledge(rec: Recommender, intent: Intent) -> list[str]:
 def ranked_line(rank: int, item: ScoredItem) -> str:
     """``"1. **Title** — predicted 4.2/5 — <the explanation's reason>"``."""
     rating = "" if item.predicted_rating is None else f" — predicted {item.predicted_rating:.1f}/5"
-    why = "" if item.why is None else item.why.reason.strip()
+    why = "" if item.why is None else md(item.why.reason.strip())
     return f"{item_line(rank, item.title)}{rating}" + (f" — {why}" if why else "")
 
 
 def lead(rec: Recommender, state: DialogueState, user: str | None) -> str:
-    liked = [rec.titles.display(i) for i in state.liked[-3:]]
+    liked = [md(rec.titles.display(i)) for i in state.liked[-3:]]
     if user is not None and liked:
-        return f"For user {user}, who also likes {', '.join(liked)}"
+        return f"For user {md(user)}, who also likes {', '.join(liked)}"
     if user is not None:
-        return f"For user {user}"
+        return f"For user {md(user)}"
     more = f" and {len(state.liked) - 3} more" if len(state.liked) > 3 else ""
     return f"Because you like {', '.join(liked)}{more}"
 
@@ -70,7 +70,7 @@ def describe_constraints(c: ItemFilter) -> str:
         bits.append(f"from {c.year_min}")
     elif c.year_max is not None:
         bits.append(f"up to {c.year_max}")
-    return f" ({'; '.join(bits)})" if bits else ""
+    return f" ({md('; '.join(bits))})" if bits else ""
 
 
 def user_count(rec: Recommender, user: str) -> int:
@@ -106,3 +106,15 @@ def drop_close_to_disliked(
         like = np.zeros(len(ids))
     kept = [it for it, d, li in zip(items, dis, like, strict=True) if not d > li]
     return kept if len(kept) >= k else items
+
+
+def fold_in_basis(rec: Recommender, liked: list[int], item: int) -> str:
+    """What a session's personal estimate is based on: "from the 3 titles you liked (closest:
+    Star Wars (1977))", the closest by the recommender's item-item cosine."""
+    n = len(liked)
+    base = f"from the {n} title{'s' * (n != 1)} you liked"
+    sim = rec.item_similarity([rec.item_id(i) for i in liked], [rec.item_id(item)])[:, 0]
+    if not float(sim.max()) > 0.0:
+        return base
+    closest = rec.titles.display(liked[int(np.argmax(sim))])
+    return f"{base} (closest: {md(closest)})"

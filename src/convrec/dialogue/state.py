@@ -6,18 +6,26 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from convrec.dialogue.constraints import revise
 from convrec.dialogue.intent import Act, Intent, IntentParser
 from convrec.dialogue.lines import listed_titles, switched_to
+from convrec.dialogue.references import Context
 from convrec.schema import ItemFilter
 
 
-def parse_in_domain(parsers: Mapping[str, IntentParser], domain: str, message: str) -> Intent:
-    """``message`` parsed in ``domain``, or in the loaded domain it switches to.
+def parse_in_domain(
+    parsers: Mapping[str, IntentParser],
+    domain: str,
+    message: str,
+    context: Context | None = None,
+) -> Intent:
+    """``message`` parsed in ``domain`` (with the conversation's ``context``), or in the
+    loaded domain it switches to.
 
     Titles belong to a domain: in "switch to music, I like the pop filter" the item
     is looked up in the domain switched to, not in the one the message was sent in.
     """
-    intent = parsers[domain].parse(message)
+    intent = parsers[domain].parse(message, context)
     if intent.domain is not None and intent.domain != domain and intent.domain in parsers:
         intent = parsers[intent.domain].parse(message)
     return intent
@@ -27,7 +35,10 @@ def parse_in_domain(parsers: Mapping[str, IntentParser], domain: str, message: s
 class DialogueState:
     """Likes, dislikes, items seen or shown, constraints, user and domain of one conversation.
 
-    Item lists hold internal item indices of the current domain, oldest first.
+    Item lists hold internal item indices of the current domain, oldest first; ``last`` is
+    the last list shown, in its order, ``focus`` the item last asked about or named and
+    ``act`` what the last message did with the titles it named
+    (what "the second one" and "it" refer to).
     """
 
     domain: str
@@ -38,6 +49,14 @@ class DialogueState:
     shown: list[int] = field(default_factory=list)
     constraints: ItemFilter = field(default_factory=ItemFilter)
     k: int | None = None
+    last: list[int] = field(default_factory=list)
+    focus: int | None = None
+    act: str | None = None
+
+    @property
+    def context(self) -> Context:
+        """What the next message may refer to."""
+        return Context(tuple(self.last), self.focus, self.act)
 
     def apply(self, intent: Intent) -> None:
         """Update the state with one parsed user message."""
@@ -57,7 +76,19 @@ class DialogueState:
             _move(item, self.disliked, self.liked)
         for item in intent.seen:
             _add(item, self.seen)
-        self.constraints = self.constraints.merge(intent.constraints)
+        self.constraints = revise(self.constraints, intent.wishes)
+        named = (*intent.liked, *intent.disliked, *intent.seen, *intent.more_like)
+        if intent.asked or named:
+            self.focus = (intent.asked or named)[-1]
+        slots = ((Act.DISLIKE, intent.disliked), (Act.SEEN, intent.seen), (Act.LIKE, intent.liked))
+        self.act = next((a.value for a, items in slots if items), None)
+
+    def listed(self, items: Sequence[int]) -> None:
+        """A reply listed ``items`` in this order: they are shown and are the last list."""
+        for item in items:
+            _add(item, self.shown)
+        if items:
+            self.last = list(items)
 
     def _restart(self, domain: str) -> None:
         self.__dict__.update(DialogueState(domain).__dict__)
@@ -90,15 +121,13 @@ class DialogueState:
             if role == "user":
                 # the reply says this turn moved to another domain: read the message there
                 state.switch(switched_to(after[1]) if after[0] == "assistant" else None, parsers)
-                state.apply(parse_in_domain(parsers, state.domain, text))
+                state.apply(parse_in_domain(parsers, state.domain, text, state.context))
             elif role == "assistant":
                 if before[0] != "user":  # a switch with no message of its own
                     state.switch(switched_to(text), parsers)
                 parser = parsers[state.domain]
-                for title in listed_titles(text):
-                    item = parser.titles.exact(title)
-                    if item is not None:
-                        _add(item, state.shown)
+                found = (parser.titles.exact(title) for title in listed_titles(text))
+                state.listed([item for item in found if item is not None])
         return state
 
     def switch(self, domain: str | None, parsers: Mapping[str, Any]) -> bool:

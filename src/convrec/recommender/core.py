@@ -26,6 +26,7 @@ from convrec.recommender.config import (
     rating_classes,
 )
 from convrec.recommender.explain import Explainer
+from convrec.recommender.foldin import fold_in_offsets, item_residuals
 from convrec.recommender.grounding import GroundingCheck, template
 from convrec.recommender.loading import collector_paused
 from convrec.recommender.neighbours import item_neighbours, neighbours_for
@@ -465,10 +466,37 @@ class Recommender:
 
     # ------------------------------------------------------------------ single items
 
-    def predict_rating(self, user: str | int | None, item: str | int) -> float:
-        """Predicted rating of a known user for an item (id or title); no user: anyone's."""
+    def predict_rating(
+        self, user: str | int | None, item: str | int, history: Sequence[str | int] = ()
+    ) -> float:
+        """Predicted rating of a known user for an item (id or title); no user: anyone's.
+
+        ``history`` (ids or titles the session liked, as :meth:`recommend` takes them) is
+        folded in: each counts as a top rating, and the estimate moves towards it by the
+        item's similarity to it (:func:`~convrec.recommender.foldin.fold_in_offsets`). Without
+        a user it makes the estimate personal; without ``history`` nothing changes.
+        """
+        target = np.array([self.item_index(item)], np.int32)
         p = Profile.empty() if user is None else self.profiles.build(user)
-        return float(self._predict(p, np.array([self.item_index(item)], np.int32))[0])
+        value = float(self._predict(p, target)[0])
+        session = list(dict.fromkeys(self.item_index(x) for x in history))
+        if not session:
+            return value
+        baseline = getattr(self.rating, "baselines_", self.rating)
+        known_bias = None
+        if p.user is not None:
+            known_bias = float(np.asarray(baseline.user_bias_, np.float64)[p.user])
+        residuals = getattr(self, "_residuals", None)
+        if residuals is None:  # built once, on the first personal estimate
+            residuals = self._residuals = item_residuals(self.data, self.rows, baseline)
+        offsets, bias = fold_in_offsets(
+            target, np.asarray(session, np.int32), residuals, baseline,
+            self.explainer.liked_rating, known_bias,
+        )  # fmt: skip
+        if p.user is None:
+            value += bias
+        lo, hi = float(self.data.rating.min()), float(self.data.rating.max())
+        return float(np.clip(value + offsets[0], lo, hi))
 
     def explain(self, user: str | int | None, item: str | int, history: Sequence[str] = ()) -> str:
         """A grounded explanation of ``item`` for a user or a session history."""
