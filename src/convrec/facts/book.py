@@ -70,6 +70,8 @@ class FactBook:
 
     Attributes
     ----------
+    scale : tuple[float, float]
+        The rating scale: 1 to 5 stars (wider if the data is).
     threshold : float
         The rating from which a user is said to like an item (the scale's top minus one).
     positive : float
@@ -88,7 +90,8 @@ class FactBook:
         rows = np.asarray(rows, np.int64)
         self.data, self.similarity = data, similarity.tocsr()
         self.n_liked, self.min_fans = n_liked, min_fans
-        lo, hi = float(data.rating.min()), float(data.rating.max())
+        # the 1-5 star scale explanations speak of ("4.3/5"), widened if the data is wider
+        lo, hi = min(float(data.rating.min()), 1.0), max(float(data.rating.max()), 5.0)
         self.scale = (lo, hi)
         self.threshold = max(hi - 1.0, lo)
         self.positive = (lo + hi) / 2 + 0.5

@@ -209,7 +209,7 @@ def _p8(s: Support) -> Rendered:
 
 
 PERSONAL: tuple[Phrase, ...] = (_p1, _p2, _p3, _p4, _p5, _p6, _p7)
-"""Phrasings that cite the user's own liked titles (``_p8`` is their last resort)."""
+"""Phrasings that cite the user's own liked titles (with ``_p8``, which needs nothing more)."""
 
 
 def _q1(s: Support) -> Rendered:
@@ -302,14 +302,16 @@ def render(
         The sentence and the facts it states.
     """
     used = set() if used is None else used
-    for pool in (PERSONAL, (_p8,), GENERAL, (_q6, _q7), (_q8,)):
-        done = [(p.__name__, p(support)) for p in pool]
-        ready = [(name, out) for name, out in done if out is not None]  # type: ignore[misc]
-        if not ready:
+    seed = seed_of(key)
+    for tiers in ((PERSONAL, (_p8,)), (GENERAL,), ((_q6, _q7),), ((_q8,),)):
+        ready = [
+            [(p.__name__, out) for p in tier if (out := p(support)) is not None] for tier in tiers
+        ]
+        if not any(ready):
             continue
-        start = seed_of(key) % len(ready)
-        ready = ready[start:] + ready[:start]
-        name, (text, claims) = next(((n, o) for n, o in ready if n not in used), ready[0])
+        fresh = [[(n, o) for n, o in r if n not in used] for r in ready]
+        pool = next((r for r in fresh if r), next(r for r in ready if r))
+        name, (text, claims) = pool[seed % len(pool)]
         used.add(name)
         if support.request is not None and support.request not in claims:
             text, claims = text[:-1] + _tail(support) + ".", (*claims, support.request)
