@@ -62,6 +62,9 @@ class Support:
     fans, fans2 : FanRatings | None
         How the people who liked ``liked[0]`` (``fans``) or either of the first two
         (``fans2``) rated it, when their mean speaks for it.
+    fan_count : FanRatings | None
+        How many people who liked ``liked[0]`` rated it (whatever their mean: only the count
+        is said).
     near_genres, genres : SharedGenres | None
         Genres it shares with ``liked[0]``, and with the liked titles at large.
     standing : Standing | None
@@ -75,6 +78,7 @@ class Support:
     liked: tuple[Evidence, ...] = ()
     fans: FanRatings | None = None
     fans2: FanRatings | None = None
+    fan_count: FanRatings | None = None
     near_genres: SharedGenres | None = None
     genres: SharedGenres | None = None
     standing: Standing | None = None
@@ -96,6 +100,9 @@ class Support:
             liked=liked,
             fans=next((f for f in fans if len(f.liked_ids) == 1), None),
             fans2=next((f for f in fans if len(f.liked_ids) == 2), None),
+            fan_count=next(
+                (f for f in facts if isinstance(f, FanRatings) and len(f.liked_ids) == 1), None
+            ),
             near_genres=next((f for f in shared if f.liked_ids), None),
             genres=next((f for f in shared if not f.liked_ids), None),
             standing=next((f for f in stand if f.mean >= positive), None),
@@ -208,8 +215,32 @@ def _p8(s: Support) -> Rendered:
     return f"People who chose {a.title}{_own(a)} often chose it too.", (a,)
 
 
+def _p9(s: Support) -> Rendered:
+    if not (s.liked and s.fan_count):
+        return None
+    a, f = s.liked[0], s.fan_count
+    return f"{f.count} people who liked {a.title}{_own(a)} have rated it too.", (a, f)
+
+
+def _p10(s: Support) -> Rendered:
+    if len(s.liked) < 2:
+        return None
+    a, b = s.liked[0], s.liked[1]
+    return f"Of the titles you liked, {a.title} and {b.title} are closest to it.", (a, b)
+
+
+def _p11(s: Support) -> Rendered:
+    if not (s.liked and s.rank):
+        return None
+    a, r = s.liked[0], s.rank
+    return f"Close to {a.title}{_own(a)}; {r.count} people have rated it.", (a, r)
+
+
 PERSONAL: tuple[Phrase, ...] = (_p1, _p2, _p3, _p4, _p5, _p6, _p7)
-"""Phrasings that cite the user's own liked titles (with ``_p8``, which needs nothing more)."""
+"""Phrasings that cite the user's own liked titles and facts that speak for the item."""
+
+FALLBACK: tuple[Phrase, ...] = (_p8, _p9, _p10, _p11)
+"""Phrasings that cite liked titles with neutral facts (when :data:`PERSONAL` has none left)."""
 
 
 def _q1(s: Support) -> Rendered:
@@ -293,8 +324,9 @@ def render(
     """One explanation of an item from its positive facts, or ``None`` when it has none.
 
     The phrasing is drawn deterministically from ``key`` (the item id) among those its
-    facts allow, personal ones first; ``used`` (the phrasings already taken by the list,
-    updated) steers it away from repeating a sentence shape within a list.
+    facts allow, personal ones first; ``used`` (the phrasings and sentences already taken
+    by the list, updated) steers it away from repeating a sentence shape within a list, and
+    never repeats a sentence while another is possible.
 
     Returns
     -------
@@ -303,16 +335,21 @@ def render(
     """
     used = set() if used is None else used
     seed = seed_of(key)
-    for tiers in ((PERSONAL, (_p8,)), (GENERAL,), ((_q6, _q7),), ((_q8,),)):
+    for tiers in ((PERSONAL, FALLBACK), (GENERAL,), ((_q6, _q7),), ((_q8,),)):
         ready = [
             [(p.__name__, out) for p in tier if (out := p(support)) is not None] for tier in tiers
         ]
         if not any(ready):
             continue
-        fresh = [[(n, o) for n, o in r if n not in used] for r in ready]
-        pool = next((r for r in fresh if r), next(r for r in ready if r))
-        name, (text, claims) = pool[seed % len(pool)]
-        used.add(name)
+        order = []  # phrasings new to the list first, each tier rotated by the seed
+        for fresh in (True, False):
+            for r in ready:
+                mine = [(n, o) for n, o in r if (n not in used) == fresh]
+                if mine:
+                    k = seed % len(mine)
+                    order += mine[k:] + mine[:k]
+        name, (text, claims) = next(((n, o) for n, o in order if o[0] not in used), order[0])
+        used |= {name, text}
         if support.request is not None and support.request not in claims:
             text, claims = text[:-1] + _tail(support) + ".", (*claims, support.request)
         return text, claims
