@@ -180,7 +180,7 @@ def test_rendered_phrasings_vary_cite_facts_and_stay_positive():
     used: set[str] = set()
     texts = [render(Support.of((a, low, high), 3.5), str(i), used) for i in range(6)]
     assert all(t is not None for t in texts)
-    assert all("Alpha (1990)" in t[0] and "2.1" not in t[0] and low not in t[1] for t in texts)
+    assert all("Alpha (1990)" in t[0] and "2.1" not in t[0] for t in texts)  # its mean unsaid
     assert len({t[0] for t in texts}) >= 2  # the phrasing varies by item id and list
     assert render(Support.of((a, high), 3.5), "7") == render(Support.of((a, high), 3.5), "7")
     general = render(Support.of((high, RequestMatch(("Comedy",))), 3.5), "1")

@@ -139,6 +139,8 @@ class FactChecker:
             if year is not None and int(year.group(1)) != int(data.catalog.year[m.item]):
                 return Verdict(False, f"wrong year for {m.text}")
             if m.item != item:
+                if m.item in cited:
+                    return Verdict(False, f"names {self.titles.display(m.item)} twice")
                 if m.item not in rated:
                     return Verdict(False, f"names {self.titles.display(m.item)}, not a liked title")
                 cited.append(m.item)

@@ -133,8 +133,8 @@ def _p1(s: Support) -> Rendered:
         return None
     a, f = s.liked[0], s.fans
     text = (
-        f"Close to {a.title}{_own(a)}: {f.count} people who liked {a.title} "
-        f"rated it {rating_text(f.mean)}/5 on average."
+        f"Close to {a.title}{_own(a)}: {f.count} people who liked it "
+        f"rated this one {rating_text(f.mean)}/5 on average."
     )
     return text, (a, f)
 
@@ -188,8 +188,8 @@ def _p6(s: Support) -> Rendered:
         return None
     a, g, f = s.liked[0], s.near_genres, s.fans
     return (
-        f"If you enjoyed {a.title}, try this {genre_text(g.genres)} pick: fans of "
-        f"{a.title} rate it {rating_text(f.mean)}/5 ({f.count} of them).",
+        f"If you enjoyed {a.title}, try this {genre_text(g.genres)} pick: its fans "
+        f"rate this one {rating_text(f.mean)}/5 ({f.count} of them).",
         (a, g, f),
     )
 
@@ -212,14 +212,18 @@ def _p8(s: Support) -> Rendered:
     if s.near_genres is not None:
         g = s.near_genres
         return f"Like {a.title}{_own(a)}, it is {genre_text(g.genres)}.", (a, g)
-    return f"People who chose {a.title}{_own(a)} often chose it too.", (a,)
+    if a.user_rating is not None:
+        mine = f"You rated {a.title} {own_rating_text(a.user_rating)}/5"
+    else:
+        mine = f"You liked {a.title}"
+    return f"{mine}, and people who chose it often chose this one too.", (a,)
 
 
 def _p9(s: Support) -> Rendered:
     if not (s.liked and s.fan_count):
         return None
     a, f = s.liked[0], s.fan_count
-    return f"{f.count} people who liked {a.title}{_own(a)} have rated it too.", (a, f)
+    return f"Close to {a.title}{_own(a)}: {f.count} people who liked it have rated this one.", (a, f)
 
 
 def _p10(s: Support) -> Rendered:
@@ -374,12 +378,16 @@ def facts_text(facts: Sequence[Fact], positive: float) -> str:
         if f is not None:
             who = " or ".join(f.liked_titles)
             bits.append(f"{f.count} who liked {who} rated it {rating_text(f.mean)}/5")
+    if s.fans is None and s.fan_count is not None:  # its mean is not said
+        bits.append(f"{s.fan_count.count} who liked {s.fan_count.liked_titles[0]} rated it")
     for g in (s.near_genres, s.genres):
         if g is not None:
             with_ = g.liked_titles[0] if g.liked_titles else f"{g.n_liked} liked titles"
             bits.append(f"shares {genre_text(g.genres)} with {with_}")
     if s.standing is not None:
         bits.append(f"{rating_text(s.standing.mean)}/5 from {s.standing.count} ratings")
+    elif s.rank is not None:
+        bits.append(f"{s.rank.count} ratings")
     if s.rank is not None and s.rank.rank <= 100:
         bits.append(f"#{s.rank.rank} most rated")
     return "; ".join(bits) or "none"
