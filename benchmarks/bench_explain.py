@@ -1,4 +1,4 @@
-"""Explanations of recommended lists: how specific, how often the LLM's words are shown, how varied, how fast.
+"""Explanations of recommended lists: how specific, LLM share, variety, speed.
 
 For ml-100k (``Recommender.from_pretrained("ml-100k")``: the shipped adapter) and, when its
 file is in the shared data folder, amazon-mi5 with its shipped adapter: ``--users`` known users
@@ -36,7 +36,7 @@ from typing import Any
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 MI5 = Path(__file__).resolve().parents[1].parent / "shared/data/amazon-mi5"
 MI5_FILE = MI5 / "reviews_Musical_Instruments_5.json.gz"
@@ -66,9 +66,7 @@ def specifics(rec: Any, item: int, text: str, liked: set[int]) -> tuple[int, str
 def liked_of(rec: Any, request: dict[str, Any]) -> set[int]:
     """The liked items of a request: a user's items rated >= 4 or a session's items."""
     if request.get("user") is not None:
-        return {
-            rec.data.items.index(i) for i, r in rec.user_ratings(request["user"]) if r >= 4
-        }
+        return {rec.data.items.index(i) for i, r in rec.user_ratings(request["user"]) if r >= 4}
     return {rec.data.items.index(i) for i in request["history"]}
 
 
@@ -112,8 +110,10 @@ def measure(rec: Any, n_users: int, n_sessions: int, k: int, seed: int, examples
         distinct.append(len(set(shapes)) / max(len(shapes), 1))
         kind = "users" if req.get("user") is not None else "sessions"
         if len(sample[kind]) < examples and len(out):
-            who = f"user {req['user']}" if kind == "users" else " + ".join(
-                rec.titles.display(rec.data.items.index(i)) for i in req["history"]
+            who = (
+                f"user {req['user']}"
+                if kind == "users"
+                else " + ".join(rec.titles.display(rec.data.items.index(i)) for i in req["history"])
             )
             sample[kind].append(f"{who} -> {out[0].title}: {out[0].explanation}")
     checked, failed = check.checked - checked0, check.failed - failed0
@@ -151,8 +151,13 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {"k": args.k, "users": args.users, "sessions": args.sessions}
     start = time.perf_counter()
     rec = Recommender.from_pretrained("ml-100k", llm=not args.no_llm)
-    result["ml-100k"] = {"load_s": round(time.perf_counter() - start, 2), "llm": rec.llm is not None}
-    result["ml-100k"].update(measure(rec, args.users, args.sessions, args.k, args.seed, args.examples))
+    result["ml-100k"] = {
+        "load_s": round(time.perf_counter() - start, 2),
+        "llm": rec.llm is not None,
+    }
+    result["ml-100k"].update(
+        measure(rec, args.users, args.sessions, args.k, args.seed, args.examples)
+    )
     if MI5_FILE.is_file() and not args.skip_mi5:
         from convrec.llm.shipped import shipped_adapter
         from convrec.recommender.domains import load_domain

@@ -45,7 +45,11 @@ class Raw:
         """Liked item index -> the user's rating (None for a session's titles)."""
         if request.get("user") is not None:
             mine = self.by_user[self.data.users.index(request["user"])]
-            return {int(i): float(r) for i, r in zip(mine["item"], mine["rating"]) if r >= 4}
+            return {
+                int(i): float(r)
+                for i, r in zip(mine["item"], mine["rating"], strict=True)
+                if r >= 4
+            }
         return {self.index(i): None for i in request["history"]}
 
     def cosine(self, a, b):

@@ -487,7 +487,9 @@ def test_why_is_the_structured_explain(rec):
     assert all(f.title in why.reason for f in why.facts)
     assert why.predicted_rating is not None and why.text.endswith("/5.")
     general = rec.why(10, "Delta")  # nothing of user 10's near it: its standing speaks
-    assert general.facts == () and "by 9 people" in general.reason or "9 ratings" in general.reason
+    assert general.facts == () and (
+        "by 9 people" in general.reason or "9 ratings" in general.reason
+    )
     assert general.claims == (Standing(pytest.approx(4.44), 9, 7),)
 
 

@@ -21,6 +21,7 @@ from convrec.schema import (
     Standing,
 )
 
+
 @dataclass(frozen=True)
 class Liked:
     """What a user or session liked, as the facts count it.
@@ -41,7 +42,9 @@ class Liked:
     user: int = -1
 
     @classmethod
-    def of(cls, items: np.ndarray, ratings: Mapping[int, float], threshold: float, user: int):
+    def of(
+        cls, items: np.ndarray, ratings: Mapping[int, float], threshold: float, user: int
+    ) -> Liked:
         """The liked part of a history (``int32[h]`` oldest first, ``ratings`` by item):
         rated at least ``threshold``, or not rated (a title said to be liked)."""
         out, values = [], []
@@ -139,7 +142,9 @@ class FactBook:
     def fans(self, basis: Sequence[int], item: int, user: int = -1) -> FanRatings | None:
         """How the users who liked any of ``basis`` (``user`` left out) rated ``item``."""
         ptr, idx, val = self.by_item.indptr, self.by_item.indices, self.by_item.data
-        liked = [idx[ptr[b] : ptr[b + 1]][val[ptr[b] : ptr[b + 1]] >= self.threshold] for b in basis]
+        liked = [
+            idx[ptr[b] : ptr[b + 1]][val[ptr[b] : ptr[b + 1]] >= self.threshold] for b in basis
+        ]
         fans = np.unique(np.concatenate(liked)) if liked else np.zeros(0, np.int32)
         users, ratings = idx[ptr[item] : ptr[item + 1]], val[ptr[item] : ptr[item + 1]]
         hit = np.isin(users, fans) & (users != user)
@@ -200,16 +205,16 @@ class FactBook:
             Per target, a rating left out of its standing (training: the pair's own).
         """
         data = self.data
-        targets = np.asarray(targets, np.int64)
+        wanted = np.asarray(targets, np.int64)
         h = len(liked.items)
         sim = (
-            np.asarray(self.similarity[targets][:, liked.items].todense(), np.float32)
-            if h and len(targets)
-            else np.zeros((len(targets), h), np.float32)
+            np.asarray(self.similarity[wanted][:, liked.items].todense(), np.float32)
+            if h and len(wanted)
+            else np.zeros((len(wanted), h), np.float32)
         )
         liked_genres = self.genres[liked.items] if h else np.zeros((0, len(self.genre_names)), bool)
         out: list[tuple[Fact, ...]] = []
-        for b, t in enumerate(targets.tolist()):
+        for b, t in enumerate(wanted.tolist()):
             weights = {e.item_id: e.weight for e in (engine[b] if b < len(engine) else ())}
             row = sim[b]
             order = [j for j in np.argsort(-row, kind="stable").tolist() if row[j] > 0]

@@ -1,4 +1,4 @@
-"""FactChecker: parses an explanation (a model's or a rendered one) and checks every fact it states."""
+"""FactChecker: parses an explanation (a model's or a rendered one), checks each fact it states."""
 
 from __future__ import annotations
 
@@ -158,24 +158,24 @@ class FactChecker:
         specific = len(found)
         positive = self.book.positive
         means = [f for f in support if isinstance(f, FanRatings | Standing) and f.mean >= positive]
-        for m in list(self._rating.finditer(rest)):
-            value = float(m.group(1))
-            before = rest[: m.start()]
+        for said in list(self._rating.finditer(rest)):
+            value = float(said.group(1))
+            before = rest[: said.start()]
             if _OWN.search(before[-60:]):
                 own = [rated[i] for i in cited if not np.isnan(rated[i])]
                 if not any(abs(value - r) < 1e-6 for r in own):
-                    return Verdict(False, f"misquotes a rating of yours ({m.group(0)})")
+                    return Verdict(False, f"misquotes a rating of yours ({said.group(0)})")
             else:
                 hit = [f for f in means if abs(f.mean - value) <= _TOLERANCE]
                 if not hit and (predicted is None or abs(predicted - value) > _TOLERANCE):
-                    return Verdict(False, f"no fact rates it {m.group(0)}")
+                    return Verdict(False, f"no fact rates it {said.group(0)}")
                 found += hit
             specific += 1
         rest = self._rating.sub(" ", rest)
-        for m in _NUMBER.finditer(rest):
-            fact = self._number(m, item, support)
+        for said in _NUMBER.finditer(rest):
+            fact = self._number(said, item, support)
             if fact is None:
-                return Verdict(False, f"no fact states {m.group(0)}")
+                return Verdict(False, f"no fact states {said.group(0)}")
             found.append(fact)
             specific += 1
         mine = set(data.catalog.genres[item])
@@ -210,12 +210,20 @@ class FactChecker:
             elif m.group(3):  # "85%": a source's share
                 if isinstance(f, SourceShare) and round(100 * f.share) == value:
                     return f
-            elif isinstance(f, Standing | FanRatings) and f.count == value:
-                return f
-            elif isinstance(f, SharedGenres) and f.n_liked == value:
-                return f
-            elif isinstance(f, RequestMatch) and value in (f.year, f.year_min, f.year_max):
+            elif _counts(f, value):
                 return f
         if not m.group(1) and not m.group(3) and value == year and year > 0:
             return RequestMatch(year=year)
         return None
+
+
+def _counts(f: Fact, value: int) -> bool:
+    """Whether ``f`` states the plain integer ``value``: a count, a number of liked titles
+    or a year."""
+    if isinstance(f, Standing | FanRatings):
+        return f.count == value
+    if isinstance(f, SharedGenres):
+        return f.n_liked == value
+    if isinstance(f, RequestMatch):
+        return value in (f.year, f.year_min, f.year_max)
+    return False

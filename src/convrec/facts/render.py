@@ -41,7 +41,7 @@ def _article(word: str) -> str:
 
 
 def request_text(r: RequestMatch) -> str:
-    """``"a comedy from 1995"`` / ``"from 1995"`` / ``"a comedy"`` (what of the request it meets)."""
+    """What of the request an item meets: ``"a comedy from 1995"``, ``"from 1995"``..."""
     bits = []
     if r.genres:
         g = genre_text(r.genres[:1])
@@ -223,7 +223,10 @@ def _p9(s: Support) -> Rendered:
     if not (s.liked and s.fan_count):
         return None
     a, f = s.liked[0], s.fan_count
-    return f"Close to {a.title}{_own(a)}: {f.count} people who liked it have rated this one.", (a, f)
+    return f"Close to {a.title}{_own(a)}: {f.count} people who liked it have rated this one.", (
+        a,
+        f,
+    )
 
 
 def _p10(s: Support) -> Rendered:

@@ -224,8 +224,9 @@ class PromptFeatures:
         newest first, ``float32[h]`` ratings), the pair's own row left out of its standing."""
         data = self._data()
         keep = np.asarray(items) != item
-        rated = dict(zip(np.asarray(items)[keep][::-1].tolist(),
-                         np.asarray(ratings, np.float32)[keep][::-1].tolist(), strict=True))  # fmt: skip
+        oldest = np.asarray(items)[keep][::-1].tolist()
+        values = np.asarray(ratings, np.float32)[keep][::-1].tolist()
+        rated = dict(zip(oldest, values, strict=True))
         liked = Liked.of(np.asarray(list(rated), np.int32), rated, self.book.threshold, user)
         left_out = [float(data.rating[own_row]) if own_row >= 0 else None]
         return self.book.facts(liked, [item], left_out=left_out)[0]

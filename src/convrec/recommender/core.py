@@ -17,6 +17,7 @@ from convrec.cf.sequential import NeighbourModel
 from convrec.data.dataset import Dataset
 from convrec.data.names import NAMED_FROM_REVIEWS, real_titles
 from convrec.data.titles import TitleIndex
+from convrec.facts import FactBook, FactChecker
 from convrec.recommender.candidates import CandidateRanker
 from convrec.recommender.config import (
     RecommenderConfig,
@@ -25,7 +26,6 @@ from convrec.recommender.config import (
     named_model,
     rating_classes,
 )
-from convrec.facts import FactBook, FactChecker
 from convrec.recommender.explain import Explainer
 from convrec.recommender.loading import collector_paused
 from convrec.recommender.neighbours import item_neighbours, neighbours_for

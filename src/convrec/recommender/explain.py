@@ -117,14 +117,18 @@ class Explainer:
         out = []
         for item, rating, facts, text in zip(items, ratings, support, texts, strict=True):
             rendered = self._render(item, facts, used)
-            why = None if text is None else self._checked(text, item, liked, facts, rating, rendered)
+            why = (
+                None if text is None else self._checked(text, item, liked, facts, rating, rendered)
+            )
             if why is None:
                 reason, claims = rendered
                 why = Explanation(reason, _liked(claims), "template", rating, claims)
             out.append((why, facts))
         return out
 
-    def _render(self, item: int, facts: tuple[Fact, ...], used: set[str]) -> tuple[str, tuple[Fact, ...]]:
+    def _render(
+        self, item: int, facts: tuple[Fact, ...], used: set[str]
+    ) -> tuple[str, tuple[Fact, ...]]:
         support = Support.of(facts, self.book.positive)
         done = render(support, self.data.items.external[item], used)
         if done is None:  # no fact at all (an item nobody rated, no request, no share)
