@@ -20,6 +20,7 @@ The measures read only the shown texts, so the script runs on older convrec vers
 (the reference "before" numbers).
 
     python benchmarks/bench_explain.py --json out.json [--users 40 --sessions 20] [--no-llm]
+        [--only ml-100k|amazon-mi5]
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--examples", type=int, default=10, help="example texts kept per kind")
     parser.add_argument("--no-llm", action="store_true", help="CF only (no shipped adapter)")
-    parser.add_argument("--skip-mi5", action="store_true")
+    parser.add_argument("--only", choices=("ml-100k", "amazon-mi5"), help="one data set")
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args(argv)
     if args.users < 0 or args.sessions < 0 or args.k <= 0:
@@ -149,16 +150,13 @@ def main(argv: list[str] | None = None) -> int:
     from convrec import Recommender
 
     result: dict[str, Any] = {"k": args.k, "users": args.users, "sessions": args.sessions}
-    start = time.perf_counter()
-    rec = Recommender.from_pretrained("ml-100k", llm=not args.no_llm)
-    result["ml-100k"] = {
-        "load_s": round(time.perf_counter() - start, 2),
-        "llm": rec.llm is not None,
-    }
-    result["ml-100k"].update(
-        measure(rec, args.users, args.sessions, args.k, args.seed, args.examples)
-    )
-    if MI5_FILE.is_file() and not args.skip_mi5:
+    if args.only in (None, "ml-100k"):
+        start = time.perf_counter()
+        rec = Recommender.from_pretrained("ml-100k", llm=not args.no_llm)
+        entry = {"load_s": round(time.perf_counter() - start, 2), "llm": rec.llm is not None}
+        entry.update(measure(rec, args.users, args.sessions, args.k, args.seed, args.examples))
+        result["ml-100k"] = entry
+    if MI5_FILE.is_file() and args.only in (None, "amazon-mi5"):
         from convrec.llm.shipped import shipped_adapter
         from convrec.recommender.domains import load_domain
 

@@ -30,6 +30,7 @@ NEGATIVE = re.compile(
 _RATING = r"(\d+(?:\.\d+)?)\s*/\s*{top}\b"
 _OWN = re.compile(r"\b(you rated|you gave|your rating|which you rated)\b[^.;:]*$", re.I)
 _NUMBER = re.compile(r"(#)?(?<![\w.])(\d[\d,]*(?:\.\d+)?)(%|s\b)?")
+_MODEL = re.compile(r"(?<=[A-Za-z])\s*-?\s*\d+\b")
 _END = re.compile(r"[.!?]\s*$")
 _DANGLING = re.compile(r"\b(and|or|the|of|a|an|to|with|by|for|from|as|is|your)\s*[.!?]\s*$", re.I)
 _TOLERANCE = 0.05 + 1e-6  # a mean shown with one decimal
@@ -71,6 +72,9 @@ class FactChecker:
     rating, when stated as theirs, is theirs), states only ratings, counts, ranks, shares
     and years that one of the item's true facts holds (ratings to one decimal) or the
     predicted rating, names only the item's own genres, and states at least one of these.
+    Names taken from reviews (items without a real title) are kinds of product, not
+    citations; with ``allow_vacuous`` (review summaries) a number glued to a word names a
+    model ("SN-1") rather than stating a fact.
 
     Parameters
     ----------
@@ -85,6 +89,8 @@ class FactChecker:
     failed: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
+        n = len(self.titles.titles)
+        self._real = np.ones(n, bool) if self.titles.real is None else np.asarray(self.titles.real)
         top = self.book.scale[1]
         self._rating = re.compile(_RATING.format(top=f"{top:g}"))
         self._genres = [
@@ -135,6 +141,10 @@ class FactChecker:
         cited: list[int] = []
         rest = text
         for m in self.titles.spot(text, any_case=True):
+            words = [re.escape(w) for w in re.findall(r"[\w'’]+|\(\d{4}\)", m.text)]
+            rest = re.sub(r"\W*".join(words), " ∎ ", rest, count=1, flags=re.I)
+            if not self._real[m.item]:  # a name taken from reviews: a kind of product
+                continue
             year = re.search(r"\((\d{4})\)", m.text)
             if year is not None and int(year.group(1)) != int(data.catalog.year[m.item]):
                 return Verdict(False, f"wrong year for {m.text}")
@@ -144,8 +154,6 @@ class FactChecker:
                 if m.item not in rated:
                     return Verdict(False, f"names {self.titles.display(m.item)}, not a liked title")
                 cited.append(m.item)
-            words = [re.escape(w) for w in re.findall(r"[\w'’]+|\(\d{4}\)", m.text)]
-            rest = re.sub(r"\W*".join(words), " ∎ ", rest, count=1, flags=re.I)
         found: list[Fact] = []
         liked_facts = {f.item_id: f for f in support if isinstance(f, Evidence)}
         for i in dict.fromkeys(cited):
@@ -172,6 +180,8 @@ class FactChecker:
                 found += hit
             specific += 1
         rest = self._rating.sub(" ", rest)
+        if allow_vacuous:  # review words: "SN-1", "G-7" name models, they state no fact
+            rest = _MODEL.sub(" ", rest)
         for said in _NUMBER.finditer(rest):
             fact = self._number(said, item, support)
             if fact is None:
