@@ -5,7 +5,7 @@ interface the LLM prompt builder reads."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -13,10 +13,11 @@ class Fact:
     """One true, checkable statement about a recommended item (the subclasses are the kinds).
 
     Each kind's fields are what it takes to check it against the ratings: the ids it is about,
-    the threshold it counts with, and the values it states.
+    the threshold it counts with, and the values it states; ``kind`` names the kind (it is
+    set by the class, and kept by :func:`dataclasses.asdict`).
     """
 
-    kind: ClassVar[str] = "fact"
+    kind: str = field(default="fact", init=False)
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class Evidence(Fact):
         Item-kNN cosine of it and the recommended item (``None``: not computed).
     """
 
-    kind: ClassVar[str] = "liked"
+    kind: str = field(default="liked", init=False)
     item_id: str
     title: str
     weight: float
@@ -59,7 +60,7 @@ class FanRatings(Fact):
     average ``mean``.
     """
 
-    kind: ClassVar[str] = "fans"
+    kind: str = field(default="fans", init=False)
     liked_ids: tuple[str, ...]
     liked_titles: tuple[str, ...]
     threshold: float
@@ -75,7 +76,7 @@ class SharedGenres(Fact):
     (``liked_ids`` when they are named: each of those) have at least one of them.
     """
 
-    kind: ClassVar[str] = "genres"
+    kind: str = field(default="genres", init=False)
     genres: tuple[str, ...]
     n_liked: int
     liked_ids: tuple[str, ...] = ()
@@ -90,7 +91,7 @@ class Standing(Fact):
     ``rank`` is 1 + the number of items with more ratings.
     """
 
-    kind: ClassVar[str] = "standing"
+    kind: str = field(default="standing", init=False)
     mean: float
     count: int
     rank: int
@@ -103,7 +104,7 @@ class SourceShare(Fact):
     Checked by: ``ScoredItem.contributions[source] / ScoredItem.score`` is ``share``.
     """
 
-    kind: ClassVar[str] = "source"
+    kind: str = field(default="source", init=False)
     source: str
     share: float
 
@@ -116,7 +117,7 @@ class RequestMatch(Fact):
     year and lies in the asked range (``year_min`` .. ``year_max``, either may be open).
     """
 
-    kind: ClassVar[str] = "request"
+    kind: str = field(default="request", init=False)
     genres: tuple[str, ...] = ()
     year: int | None = None
     year_min: int | None = None

@@ -134,8 +134,6 @@ class FactChecker:
             return Verdict(False, "empty")
         if not _END.search(text) or _DANGLING.search(text):
             return Verdict(False, "unfinished sentence")
-        if NEGATIVE.search(text):
-            return Verdict(False, "argues against the item")
         data = self.book.data
         rated = dict(zip(liked.items.tolist(), liked.ratings.tolist(), strict=True))
         cited: list[int] = []
@@ -154,6 +152,8 @@ class FactChecker:
                 if m.item not in rated:
                     return Verdict(False, f"names {self.titles.display(m.item)}, not a liked title")
                 cited.append(m.item)
+        if NEGATIVE.search(rest):  # titles left out: "Bad Moon" says nothing against it
+            return Verdict(False, "argues against the item")
         found: list[Fact] = []
         liked_facts = {f.item_id: f for f in support if isinstance(f, Evidence)}
         for i in dict.fromkeys(cited):
