@@ -178,7 +178,7 @@ def _p5(s: Support) -> Rendered:
     a, st = s.liked[0], s.standing
     return (
         f"Its closest match among the titles you liked is {a.title}{_own(a)}; "
-        f"{st.count} people rated it {rating_text(st.mean)}/5 on average.",
+        f"{st.count} people rated this one {rating_text(st.mean)}/5 on average.",
         (a, st),
     )
 
