@@ -190,3 +190,11 @@ def ratings_csv(llm_data, tmp_path):
         lines.append(f"{u},{i},{r:g},{t}")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+@pytest.fixture(scope="session")
+def ml100k_cf(ml100k):  # type: ignore[no-untyped-def]
+    """A CF-only Recommender fitted on all of MovieLens-100k (no LLM)."""
+    from convrec import Recommender
+
+    return Recommender.build(ml100k)

@@ -85,7 +85,9 @@ def test_why_answers_with_the_evidence(rec, chat):
     assert why.text.startswith("Why **Return of the Jedi (1983)**")
     assert "Star Wars (1977)" in why.text and not why.items
     (_, far), _ = talk(chat, "I loved Star Wars", "why Groundhog Day?")
-    assert "not a close neighbour" in far.text
+    assert "Star Wars (1977)" in far.text.split(":", 1)[1]  # a true fact that ties them
+    (_, none), _ = talk(chat, "I loved Star Wars", "why A Fish Called Wanda?")
+    assert "not a close neighbour" in none.text  # nothing liked is near it
 
 
 def test_dislike_is_excluded_and_its_close_titles_dropped(rec, chat):

@@ -122,20 +122,35 @@ def test_target_never_leaks_into_its_prompt(llm_data, task):
                 assert again.target != rec.target
 
 
-def test_grounded_explanations_cite_true_evidence(llm_data):
+def test_explanation_targets_are_varied_true_facts_shown_in_the_prompt(llm_data):
+    import re
+
+    from convrec.data.titles import TitleIndex
+    from convrec.facts import FactChecker, Liked
+
     data = dataclasses.replace(llm_data, review_text=None, summary=None)
     split = random_split(data)
     builder = PromptBuilder().fit(data, split.train, item_neighbours(data, split.train))
-    for rec in builder.records(Task.EXPLANATION, split.train[:60]):
-        assert builder.title(rec.item) in rec.target
+    titles = TitleIndex(data.catalog.title, data.catalog.year, np.ones(data.n_items))
+    check = FactChecker(titles, builder.book)
+    records = builder.records(Task.EXPLANATION, split.train[:60], templates="explanation-5")
+    for rec in records:
         items, ratings = builder.history(rec.user, exclude_item=rec.item)
-        rated = {builder.title(int(j)): r for j, r in zip(items, ratings, strict=True)}
-        if " you liked " in rec.target:
-            cited = rec.target.split(" you liked ")[1].rstrip(".").split(" and ")
-            assert all(rated[c] >= 4 for c in cited)
-        if " you disliked " in rec.target:
-            cited = rec.target.split(" you disliked ")[1].rstrip(".").split(" and ")
-            assert all(rated[c] <= 2 for c in cited)
+        rated = dict(zip(items[::-1].tolist(), ratings[::-1].tolist(), strict=True))
+        liked = Liked.of(np.asarray(list(rated), np.int32), rated, 4.0, rec.user)
+        facts = builder.item_facts(items, ratings, rec.item, rec.row, rec.user)
+        assert check.check(rec.target, rec.item, liked, facts).ok, rec.target
+        for m in titles.spot(rec.target):  # a title cited is one the user rated >= 4
+            assert m.item == rec.item or rated[m.item] >= 4, rec.target
+        said = re.findall(
+            r"\d+(?:\.\d)?", re.sub(r"\(\d{4}\)|\b[A-Z][a-z]+ [A-Z][a-z]+ \d+", "", rec.target)
+        )
+        assert all(n in rec.source for n in said), (rec.source, rec.target)  # facts in the prompt
+        assert "not for you" not in rec.target and "average match" not in rec.target
+    shapes = {
+        re.sub(r"[A-Z][a-z]+ [A-Z][a-z]+ \d+ \(\d{4}\)|\d+(\.\d)?", "#", r.target) for r in records
+    }
+    assert len(shapes) >= 6  # several phrasings, different facts per example
 
 
 def test_items_without_titles_are_named_by_id(llm_data):

@@ -5,8 +5,16 @@ import pytest
 
 from convrec import Recommender, RecommenderConfig, UnknownTitleError
 from convrec.data import ItemInfo, UnknownIdError, build_dataset
-from convrec.recommender.grounding import GroundingCheck, template, template_explanation
-from convrec.schema import Evidence, Explanation, ItemFilter, ItemSummary
+from convrec.facts import FactChecker, Liked, Support, render
+from convrec.schema import (
+    Evidence,
+    Explanation,
+    FanRatings,
+    ItemFilter,
+    ItemSummary,
+    RequestMatch,
+    Standing,
+)
 
 TITLES = ["Alpha (1990)", "Beta (1991)", "Gamma (1992)", "Delta (1993)",
           "Omega (1980)", "Sigma (1981)", "Kappa (1982)", "Lambda (1983)"]  # fmt: skip
@@ -73,7 +81,8 @@ def test_filters_and_exclusions(rec):
     only_comedy = rec.recommend(user=0, k=4, filters=ItemFilter(("Comedy",)))
     assert only_comedy.items and all(int(i.item_id) >= 4 for i in only_comedy)
     assert all(i.evidence == () for i in only_comedy)  # popular fill, no CF evidence
-    assert "popular" in only_comedy[0].explanation
+    assert "a comedy as you asked" in only_comedy[0].explanation  # the request it meets
+    assert any(isinstance(f, RequestMatch) for f in only_comedy[0].why.claims)
     early = rec.recommend(user=0, k=8, filters=ItemFilter(year_max=1985))
     assert all(int(i.item_id) >= 4 for i in early)
     out = rec.recommend(user=0, k=3, exclude=["Delta"])
@@ -89,11 +98,14 @@ def test_batch_equals_single_calls(rec):
 def test_llm_source_is_fused_and_recorded_in_components(index_llm):
     data = _data()
     config = RecommenderConfig(n_candidates=8, weights={"cf": 0.0, "llm": 1.0})
-    rec = Recommender.build(data, config=config, llm=index_llm("You will like it."))
+    rec = Recommender.build(data, config=config, llm=index_llm("You will like it: a comedy."))
     out = rec.recommend(user=10, k=3, filters=None)
     assert out[0].item_id == "7"
     assert set(out[0].components) == {"cf", "llm"}
-    assert out[0].explanation == "You will like it." and out[0].explanation_source == "llm"
+    assert out[0].explanation == "You will like it: a comedy."
+    assert out[0].explanation_source == "llm"
+    vague = Recommender.build(data, config=config, llm=index_llm("You will like it."))
+    assert vague.recommend(user=10, k=1)[0].explanation_source == "template"  # no fact stated
 
 
 def test_llm_rescores_only_the_cf_best_llm_candidates(index_llm):
@@ -141,30 +153,44 @@ def test_lowercase_llm_text_is_checked_and_shown_with_catalogue_titles(index_llm
     assert all(f.user_rating == 5.0 for f in why.facts)
 
 
-def test_grounding_check_rejects_misquoted_ratings(rec):
-    check = GroundingCheck(rec.titles)
-    assert check.check("You rated Alpha 5 and liked Beta.", {0, 1}, {0: 5.0, 1: 4.0})
-    assert not check.check("You rated Alpha 3.", {0}, {0: 5.0})
-    assert not check.check("", {0})
+def test_fact_check_rejects_misquoted_ratings_titles_genres_and_negatives(rec):
+    check = FactChecker(rec.titles, rec.explainer.book)
+    liked = Liked(np.array([0, 1], np.int32), np.array([5.0, 4.0], np.float32), 0)
+    facts = rec.explainer.book.facts(liked, [3])[0]
+    stand = next(f for f in facts if isinstance(f, Standing))  # 9 ratings, mean 4.44
+    assert check.check("You rated Alpha 5/5 and liked Beta.", 3, liked, facts).ok
+    assert not check.check("You rated Alpha 3/5.", 3, liked, facts).ok
+    assert not check.check("You liked Omega.", 3, liked, facts).ok  # not a liked title
+    assert not check.check("A comedy, like Alpha.", 3, liked, facts).ok  # Delta is sci-fi
+    assert check.check("Sci-fi, like Alpha.", 3, liked, facts).ok
+    assert check.check(f"{stand.mean:.1f}/5 from {stand.count} ratings.", 3, liked, facts).ok
+    assert not check.check("4.9/5 from 9 ratings.", 3, liked, facts).ok
+    assert not check.check("4.4/5 from 12 ratings.", 3, liked, facts).ok
+    assert not check.check("Delta is not for you: you disliked Alpha.", 3, liked, facts).ok
+    assert not check.check("Delta is an average match for your taste.", 3, liked, facts).ok
+    assert not check.check("You liked Alpha and", 3, liked, facts).ok  # cut mid-phrase
+    assert not check.check("", 3, liked, facts).ok
+    assert check.checked == 12 and check.failed == 9
 
 
-def test_template_cites_only_evidence():
-    ev = (Evidence("1", "Alpha (1990)", 0.5, 5.0), Evidence("2", "Beta (1991)", 0.2, None))
-    text = template_explanation("Gamma (1992)", 4.26, ev)
-    # an item the user chose without a known rating is never said to be rated
-    assert text.startswith("You rated Alpha (1990) 5/5 and chose Beta (1991);")
-    assert text.endswith("Predicted rating: 4.3/5.")
-    unrated = template_explanation("Gamma (1992)", None, ev[1:])
-    assert unrated.startswith("You chose Beta (1991); people who chose those")
-    structured = template("Gamma (1992)", 4.26, ev)
-    assert structured.text == text and structured.facts == ev and structured.source == "template"
-    assert structured.reason == text.removesuffix(" Predicted rating: 4.3/5.")
-    assert template("Gamma (1992)", None, ()).facts == ()
+def test_rendered_phrasings_vary_cite_facts_and_stay_positive():
+    a = Evidence("1", "Alpha (1990)", 0.5, 5.0, 0.8)
+    low = FanRatings(("1",), ("Alpha (1990)",), 4.0, 30, 2.1)  # argues against: never said
+    high = Standing(4.26, 120, 3)
+    used: set[str] = set()
+    texts = [render(Support.of((a, low, high), 3.5), str(i), used) for i in range(6)]
+    assert all(t is not None for t in texts)
+    assert all("Alpha (1990)" in t[0] and "2.1" not in t[0] for t in texts)  # its mean unsaid
+    assert len({t[0] for t in texts}) >= 2  # the phrasing varies by item id and list
+    assert render(Support.of((a, high), 3.5), "7") == render(Support.of((a, high), 3.5), "7")
+    general = render(Support.of((high, RequestMatch(("Comedy",))), 3.5), "1")
+    assert general is not None and "120" in general[0] and "a comedy as you asked" in general[0]
+    assert render(Support.of((), 3.5), "1") is None
 
 
 def test_single_item_calls(rec):
     assert 1.0 <= rec.predict_rating(0, "Delta") <= 5.0
-    assert "Delta" in rec.explain(0, "Delta")
+    assert any(t in rec.explain(0, "Delta") for t in ("Alpha", "Beta", "Gamma"))  # user 0's
     similar = rec.similar_items("Alpha", k=2)
     assert {s.item_id for s in similar} <= {"1", "2", "3"}
     with pytest.raises(KeyError):
@@ -405,10 +431,11 @@ def test_explain_items_fills_what_recommend_would_have_written(rec):
     full = rec.recommend(user=0, k=4)
     bare = rec.recommend(user=0, k=4, explain=False)
     assert all(i.explanation is None for i in bare)
-    filled = rec.explain_items(bare.items[1:3], user=0)
-    assert [(i.item_id, i.explanation, i.explanation_source) for i in filled] == [
-        (i.item_id, i.explanation, i.explanation_source) for i in full.items[1:3]
+    filled = rec.explain_items(bare.items, user=0)
+    assert [(i.item_id, i.explanation, i.explanation_source, i.support) for i in filled] == [
+        (i.item_id, i.explanation, i.explanation_source, i.support) for i in full.items
     ]
+    assert all(i.why and i.why.claims for i in rec.explain_items(bare.items[1:3], user=0))
 
 
 def test_catalogue_user_and_item_queries(rec):
@@ -433,7 +460,11 @@ def test_popular_items_follow_filters_and_exclusions(rec):
     out = rec.popular_items(3, comedy, exclude=["Omega"])
     assert [(i.item_id, i.score) for i in out] == [("5", 10.0), ("6", 10.0), ("7", 9.0)]
     assert all(i.predicted_rating == rec.predict_rating(None, i.item_id) for i in out)
-    assert all(i.why == template(i.title, i.predicted_rating, ()) for i in out)
+    for i in out:  # explained by their standing and the request they meet
+        assert i.why is not None and i.why.source == "template" and i.why.facts == ()
+        stand = [f for f in i.why.claims + i.support if isinstance(f, Standing)]
+        assert stand and stand[0].count == i.score
+        assert any(isinstance(f, RequestMatch) and f.genres == ("Comedy",) for f in i.support)
     assert [i.item_id for i in rec.popular_items(2)] == ["0", "1"]
     with pytest.raises(ValueError):
         rec.popular_items(0)
@@ -451,11 +482,15 @@ def test_why_is_the_structured_explain(rec):
     history = ["Alpha", "Beta", "Gamma"]
     why = rec.why(None, "Delta", history)
     assert isinstance(why, Explanation) and why.text == rec.explain(None, "Delta", history)
-    assert why.source == "template" and [f.item_id for f in why.facts] == ["2", "1"]
-    assert why.reason.startswith("You chose Gamma (1992) and Beta (1991);")
+    assert why.source == "template" and why.facts
+    assert {f.item_id for f in why.facts} <= {"0", "1", "2"}
+    assert all(f.title in why.reason for f in why.facts)
     assert why.predicted_rating is not None and why.text.endswith("/5.")
-    popular = rec.why(0, "Delta")  # nothing to cite: the popular-pick template
-    assert popular.facts == () and popular.text.startswith("Delta (1993) is one of the most")
+    general = rec.why(10, "Delta")  # nothing of user 10's near it: its standing speaks
+    assert general.facts == () and (
+        "by 9 people" in general.reason or "9 ratings" in general.reason
+    )
+    assert general.claims == (Standing(pytest.approx(4.44), 9, 7),)
 
 
 def test_one_list_is_explained_in_one_llm_call(index_llm):

@@ -1,6 +1,6 @@
-"""Typed records the Recommender returns: evidence, explanations, scored items, item summaries,
-whole recommendations; the list filters it takes, and the item-neighbour interface the LLM
-prompt builder reads."""
+"""Typed records the Recommender returns: the facts behind an item, explanations, scored items,
+item summaries, whole recommendations; the list filters it takes, and the item-neighbour
+interface the LLM prompt builder reads."""
 
 from __future__ import annotations
 
@@ -9,8 +9,24 @@ from typing import Any, Literal, Protocol
 
 
 @dataclass(frozen=True)
-class Evidence:
-    """A history item that contributed to a recommendation.
+class Fact:
+    """One true, checkable statement about a recommended item (the subclasses are the kinds).
+
+    Each kind's fields are what it takes to check it against the ratings: the ids it is about,
+    the threshold it counts with, and the values it states; ``kind`` names the kind (it is
+    set by the class, and kept by :func:`dataclasses.asdict`).
+    """
+
+    kind: str = field(default="fact", init=False)
+
+
+@dataclass(frozen=True)
+class Evidence(Fact):
+    """A history item behind a recommendation (kind ``"liked"``).
+
+    Checked by: ``item_id`` is in the user's or session's history (a known user's rating of
+    it is ``user_rating``), and ``similarity`` is the item-kNN cosine of it and the
+    recommended item.
 
     Attributes
     ----------
@@ -19,15 +35,93 @@ class Evidence:
     title : str
         Its display title.
     weight : float
-        Its contribution to the CF score (history weight x neighbour strength).
+        Its contribution to the CF score (history weight x neighbour strength; ``0.0`` when
+        the engine did not count it).
     user_rating : float | None
-        The user's own rating of it, when known.
+        The user's own rating of it, when known (``None``: a session's liked title).
+    similarity : float | None
+        Item-kNN cosine of it and the recommended item (``None``: not computed).
     """
 
+    kind: str = field(default="liked", init=False)
     item_id: str
     title: str
     weight: float
     user_rating: float | None = None
+    similarity: float | None = None
+
+
+@dataclass(frozen=True)
+class FanRatings(Fact):
+    """How the people who liked some history items rated the recommended item (``"fans"``).
+
+    Checked by: the users other than this one who rated any of ``liked_ids`` at least
+    ``threshold`` and also rated the item are ``count`` many, and their ratings of the item
+    average ``mean``.
+    """
+
+    kind: str = field(default="fans", init=False)
+    liked_ids: tuple[str, ...]
+    liked_titles: tuple[str, ...]
+    threshold: float
+    count: int
+    mean: float
+
+
+@dataclass(frozen=True)
+class SharedGenres(Fact):
+    """Genres the item shares with titles the user liked (``"genres"``).
+
+    Checked by: every genre is one of the item's, and ``n_liked`` of the user's liked items
+    (``liked_ids`` when they are named: each of those) have at least one of them.
+    """
+
+    kind: str = field(default="genres", init=False)
+    genres: tuple[str, ...]
+    n_liked: int
+    liked_ids: tuple[str, ...] = ()
+    liked_titles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Standing(Fact):
+    """The item's standing among everyone (``"standing"``).
+
+    Checked by: its ratings among the fitted rows number ``count`` and average ``mean``;
+    ``rank`` is 1 + the number of items with more ratings.
+    """
+
+    kind: str = field(default="standing", init=False)
+    mean: float
+    count: int
+    rank: int
+
+
+@dataclass(frozen=True)
+class SourceShare(Fact):
+    """Which source ranked the item (``"source"``): ``source``'s share of its fused score.
+
+    Checked by: ``ScoredItem.contributions[source] / ScoredItem.score`` is ``share``.
+    """
+
+    kind: str = field(default="source", init=False)
+    source: str
+    share: float
+
+
+@dataclass(frozen=True)
+class RequestMatch(Fact):
+    """What of the request the item satisfies (``"request"``).
+
+    Checked by: each of ``genres`` is the item's and was asked for; ``year`` is its release
+    year and lies in the asked range (``year_min`` .. ``year_max``, either may be open).
+    """
+
+    kind: str = field(default="request", init=False)
+    genres: tuple[str, ...] = ()
+    year: int | None = None
+    year_min: int | None = None
+    year_max: int | None = None
 
 
 @dataclass(frozen=True)
@@ -39,22 +133,24 @@ class Explanation:
     reason : str
         The explanation without its closing predicted-rating sentence.
     facts : tuple[Evidence, ...]
-        The items the words cite, strongest first: history items behind the score (the
-        template cites the engine's evidence; a model's text is checked to cite only
-        history items, whose ``weight`` is ``0.0`` when the engine did not count them among
-        its evidence), or the item a list of similar items is similar to (``weight``: the
-        similarity).
+        The items the words cite, strongest first: history items behind the score (a
+        model's text is checked to cite only liked history items, whose ``weight`` is
+        ``0.0`` when the engine did not count them among its evidence), or the item a list
+        of similar items is similar to (``weight``: the similarity).
     source : {"llm", "template"}
-        ``"llm"`` when a model's text passed the grounding check, ``"template"`` when the
-        words were built from the facts.
+        ``"llm"`` when a model's text passed the fact check, ``"template"`` when the words
+        were rendered from the facts.
     predicted_rating : float | None
         The predicted rating :attr:`text` states after the reason (``None``: not stated).
+    claims : tuple[Fact, ...]
+        Every fact the words state (the ``facts`` among them), each checkable on its own.
     """
 
     reason: str
     facts: tuple[Evidence, ...] = ()
     source: Literal["llm", "template"] = "template"
     predicted_rating: float | None = None
+    claims: tuple[Fact, ...] = ()
 
     @property
     def text(self) -> str:
@@ -89,6 +185,8 @@ class ScoredItem:
         Each source's share of ``score`` as fused (its normalised score times its
         weight, see :func:`convrec.cf.fusion.fuse_with_shares`); the values add up to
         ``score``. Empty when the item was not fused (popular or similar-item lists).
+    support : tuple[Fact, ...]
+        Every true fact found for the item (filled with its explanation), strongest first.
     explanation : str | None
         ``why.text`` (set from :attr:`why`, not an argument).
     explanation_source : str
@@ -103,6 +201,7 @@ class ScoredItem:
     evidence: tuple[Evidence, ...] = ()
     why: Explanation | None = None
     contributions: dict[str, float] = field(default_factory=dict)
+    support: tuple[Fact, ...] = ()
     explanation: str | None = field(default=None, init=False)
     explanation_source: str = field(default="template", init=False)
 

@@ -8,6 +8,7 @@ from typing import Literal
 
 import numpy as np
 
+from convrec.facts.render import Support, render
 from convrec.llm.prompt_features import PromptFeatures
 from convrec.llm.tasks import RANKING_ANSWERS, Task, Template
 
@@ -61,30 +62,17 @@ class TrainingExamples(PromptFeatures):
             return RANKING_ANSWERS[1]  # the row's own item, read after its history, is next
         if data.summary is not None:
             return data.summary[row]
-        return self.grounded_explanation(user, item, rating)
+        return self.fact_explanation(user, item, row)
 
-    def grounded_explanation(self, user: int, item: int, rating: float) -> str:
-        """A sentence that cites only true evidence: similar items and the user's ratings."""
-        data = self._data()
+    def fact_explanation(self, user: int, item: int, row: int = -1) -> str:
+        """A sentence rendered from the true facts that speak for ``item`` after ``user``'s
+        history (the pair's own row left out), its phrasing and so its choice of facts
+        drawn by the row: varied targets for the explanation task on data without reviews."""
         items, ratings = self.history(user, exclude_item=item)
-        sim = self._similarity()
-        nbr = sim.indices[sim.indptr[item] : sim.indptr[item + 1]]
-        rated = dict(zip(items.tolist(), ratings.tolist(), strict=True))
-        close = [int(i) for i in nbr if int(i) in rated]
-        title = self.title(item)
-        if rating >= 4:
-            liked = [self.title(i) for i in close if rated[i] >= 4][:2]
-            if liked:
-                return f"you will enjoy {title} because you liked {' and '.join(liked)}."
-            genres = data.catalog.genres[item]
-            kind = f"{genres[0].lower()} " if genres else ""
-            return f"{title} is a {kind}pick you will enjoy."
-        if rating <= 2:
-            disliked = [self.title(i) for i in close if rated[i] <= 2][:2]
-            if disliked:
-                return f"{title} is not for you: you disliked {' and '.join(disliked)}."
-            return f"{title} is probably not for you."
-        return f"{title} is an average match for your taste."
+        own = row if row >= 0 else self._own_row(user, item)
+        facts = self.item_facts(items, ratings, item, own, user)
+        done = render(Support.of(facts, self.book.positive), f"{item}:{row}")
+        return done[0] if done is not None else f"{self.title_year(item)} is new here."
 
     # ------------------------------------------------------------------ records
     def select_templates(
@@ -218,6 +206,6 @@ class TrainingExamples(PromptFeatures):
         out = []
         for r, k, example in zip(rows.tolist(), pick.tolist(), examples, strict=True):
             u, i, before, target = example
-            text = pool[k].render(self.fields(u, i, before))
+            text = pool[k].render(self.fields(u, i, before, facts="facts" in pool[k].placeholders))
             out.append(PromptRecord(task, pool[k].id, u, i, r, text, target))
         return out

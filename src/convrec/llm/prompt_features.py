@@ -10,6 +10,8 @@ import scipy.sparse as sp
 
 from convrec.data.dataset import Dataset
 from convrec.data.names import real_titles
+from convrec.facts import FactBook, Liked
+from convrec.facts.render import facts_text
 from convrec.llm.keywords import ItemKeywords
 from convrec.llm.tasks import REGISTRY, PromptFields, TemplateRegistry
 from convrec.schema import ItemNeighbours
@@ -132,6 +134,7 @@ class PromptFeatures:
         # its reviews would differ from the names seen in training)
         self.titled = real_titles(data)
         self.keywords = ItemKeywords(data, rows, self.config.n_keywords)
+        self.book = FactBook(data, rows, sim)
         return self
 
     def _similarity(self) -> sp.csr_matrix:
@@ -202,17 +205,40 @@ class PromptFeatures:
         hit = np.flatnonzero(data.item[sel] == item)
         return int(sel[hit[0]]) if len(hit) else -1
 
-    def fields(self, user: int, item: int, before_row: int = -1) -> PromptFields:
+    def fields(
+        self, user: int, item: int, before_row: int = -1, facts: bool = False
+    ) -> PromptFields:
         """Every prompt field for one (user, item) pair.
 
         ``before_row`` (ranking training examples) limits the history to what came before
-        that interaction, see :meth:`history`.
+        that interaction, see :meth:`history`; ``facts``: fill the ``facts`` field too.
         """
         items, ratings = self.history(user, exclude_item=item, before_row=before_row)
-        return self.fields_for(items, ratings, item, own_row=self._own_row(user, item))
+        own = self._own_row(user, item)
+        return self.fields_for(items, ratings, item, own_row=own, user=user, facts=facts)
+
+    def item_facts(
+        self, items: np.ndarray, ratings: np.ndarray, item: int, own_row: int = -1, user: int = -1
+    ) -> tuple[Any, ...]:
+        """The :class:`~convrec.schema.Fact` values of ``item`` after a history (``int32[h]``
+        newest first, ``float32[h]`` ratings), the pair's own row left out of its standing."""
+        data = self._data()
+        keep = np.asarray(items) != item
+        oldest = np.asarray(items)[keep][::-1].tolist()
+        values = np.asarray(ratings, np.float32)[keep][::-1].tolist()
+        rated = dict(zip(oldest, values, strict=True))
+        liked = Liked.of(np.asarray(list(rated), np.int32), rated, self.book.threshold, user)
+        left_out = [float(data.rating[own_row]) if own_row >= 0 else None]
+        return self.book.facts(liked, [item], left_out=left_out)[0]
 
     def fields_for(
-        self, items: np.ndarray, ratings: np.ndarray, item: int, own_row: int = -1
+        self,
+        items: np.ndarray,
+        ratings: np.ndarray,
+        item: int,
+        own_row: int = -1,
+        user: int = -1,
+        facts: bool = False,
     ) -> PromptFields:
         """Prompt fields from an explicit history, e.g. a new session's liked titles.
 
@@ -225,6 +251,11 @@ class PromptFeatures:
             The target item.
         own_row : int
             Training row of the (user, item) pair, left out of the item's statistics.
+        user : int
+            The known user (left out of the facts' counts), -1 for a session.
+        facts : bool
+            Fill the ``facts`` field (:meth:`item_facts`; costs a little, so only for
+            templates that show it).
         """
         data = self._data()
         items, ratings = np.asarray(items), np.asarray(ratings, np.float32)
@@ -251,6 +282,11 @@ class PromptFeatures:
             profile=profile_text or "nothing yet",
             evidence=evidence or "none",
             stats=", ".join(stats),
+            facts=(
+                facts_text(self.item_facts(items, ratings, item, own, user), self.book.positive)
+                if facts
+                else ""
+            ),
         )
 
     def _history_neighbours(self, items: np.ndarray, item: int) -> tuple[np.ndarray, np.ndarray]:

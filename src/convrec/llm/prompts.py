@@ -114,8 +114,9 @@ class PromptBuilder(TrainingExamples):
         """
         task = Task(task)
         tpl = self.registry[template] if template else self.registry.default(task)
+        facts = "facts" in tpl.placeholders
         return [
-            tpl.render(self.fields(int(u), int(i)))
+            tpl.render(self.fields(int(u), int(i), facts=facts))
             for u, i in zip(np.asarray(users).tolist(), np.asarray(items).tolist(), strict=True)
         ]
 
@@ -139,8 +140,9 @@ class PromptBuilder(TrainingExamples):
         if len(histories) != len(items):
             raise ValueError(f"{len(histories)} histories for {len(items)} items")
         tpl = self.registry[template] if template else self.registry.default(task)
+        facts = "facts" in tpl.placeholders
         return [
-            tpl.render(self.fields_for(h_items, h_ratings, int(i)))
+            tpl.render(self.fields_for(h_items, h_ratings, int(i), facts=facts))
             for (h_items, h_ratings), i in zip(histories, np.asarray(items).tolist(), strict=True)
         ]
 

@@ -44,6 +44,11 @@ class PromptFields:
     stats : str
         The item's mean training rating (the pair itself left out) and the neighbours'
         (similarity-weighted) mean of the user's ratings.
+    facts : str
+        The true facts that speak for the item (:func:`convrec.facts.render.facts_text`): the
+        user's liked titles closest to it, how the people who liked them rated it, shared
+        genres, its standing (explanation templates that show it: their targets are
+        rendered from these facts on data without reviews).
     """
 
     item: str = ""
@@ -51,6 +56,7 @@ class PromptFields:
     profile: str = ""
     evidence: str = ""
     stats: str = ""
+    facts: str = ""
 
     def as_dict(self) -> dict[str, str]:
         """Field name -> text."""
@@ -62,7 +68,7 @@ FIELD_NAMES = frozenset(f.name for f in fields(PromptFields))
 TASK_FIELDS: Mapping[Task, frozenset[str]] = {
     Task.RATING: frozenset({"item", "keywords", "profile", "evidence", "stats"}),
     Task.RANKING: frozenset({"item", "keywords", "profile", "evidence", "stats"}),
-    Task.EXPLANATION: frozenset({"item", "keywords", "profile", "evidence", "stats"}),
+    Task.EXPLANATION: frozenset({"item", "keywords", "profile", "evidence", "stats", "facts"}),
     Task.NEXT: frozenset({"profile"}),  # the history only: the target is the item itself
     Task.RERANK: frozenset({"profile"}),  # the candidate is read by the decoder
 }
@@ -190,6 +196,18 @@ _TEMPLATES: tuple[Template, ...] = (
         "in one sentence, what would the user say about {item}? neighbours: {evidence}. {keywords}",
         held_out=True,
     ),
+    Template(
+        "explanation-5",
+        Task.EXPLANATION,
+        "explain why the user would like {item}, citing these facts: {facts}.",
+        opt_in=True,
+    ),
+    Template(
+        "explanation-6",
+        Task.EXPLANATION,
+        "{item}. facts: {facts}. why recommend it?",
+        opt_in=True,
+    ),
     Template("next-1", Task.NEXT, "the user's latest items: {profile}. which item comes next?"),
     Template("next-2", Task.NEXT, "after {profile}, the user picks"),
     Template("next-3", Task.NEXT, "history: {profile}. next item:", held_out=True),
@@ -271,4 +289,6 @@ REGISTRY = TemplateRegistry(_TEMPLATES)
 """The built-in templates: four paraphrases per task (three for ``next`` and ``rerank``), the
 last of each held out, plus the opt-in ``rating-5``: the rating fields with no words but the
 cue (about 12% fewer encoder tokens than ``rating-1`` on ml-100k, about 10% faster to score),
-trained by ``--templates rating-5``, which also makes it the adapter's rating template."""
+trained by ``--templates rating-5``, which also makes it the adapter's rating template; and the
+opt-in ``explanation-5`` and ``explanation-6``, which show the item's facts (``--templates
+explanation-5,explanation-6``: explanations that cite them, on data without reviews)."""

@@ -17,6 +17,7 @@ from convrec.cf.sequential import NeighbourModel
 from convrec.data.dataset import Dataset
 from convrec.data.names import NAMED_FROM_REVIEWS, real_titles
 from convrec.data.titles import TitleIndex
+from convrec.facts import FactBook, FactChecker
 from convrec.recommender.candidates import CandidateRanker
 from convrec.recommender.config import (
     RecommenderConfig,
@@ -27,7 +28,6 @@ from convrec.recommender.config import (
 )
 from convrec.recommender.explain import Explainer
 from convrec.recommender.foldin import fold_in_offsets, item_residuals
-from convrec.recommender.grounding import GroundingCheck, template
 from convrec.recommender.loading import collector_paused
 from convrec.recommender.neighbours import item_neighbours, neighbours_for
 from convrec.recommender.profiles import (
@@ -100,7 +100,8 @@ class Recommender:
         self.neighbours = item_neighbours(data, self.rows) if neighbours is None else neighbours
         config = config or RecommenderConfig()
         self.profiles = ProfileBuilder(data, self.rows, cf.weights_, config, self.item_index)
-        self.explainer = Explainer(data, self.titles, llm, config.n_evidence)
+        book = FactBook(data, self.rows, self.similarity)
+        self.explainer = Explainer(data, self.titles, llm, config.n_evidence, book)
         self.config = config
 
     @property
@@ -133,8 +134,8 @@ class Recommender:
         return sim
 
     @property
-    def grounding(self) -> GroundingCheck:
-        """The check every LLM explanation passes (it counts fallbacks to the template)."""
+    def grounding(self) -> FactChecker:
+        """The check every LLM explanation passes (it counts fallbacks to rendered text)."""
         return self.explainer.grounding
 
     @classmethod
@@ -358,7 +359,7 @@ class Recommender:
                     self.explainer.scored_item(p, item, score, (comps, share), evidence, rating)
                 )
             if explain:
-                items = self._explain_all(p, items)
+                items = self._explain_all(p, items, filters)
             user = None if p.user is None else self.data.users.external[p.user]
             history = tuple(self.data.items.external[i] for i in p.items.tolist())
             out.append(Recommendation(items, user, history))
@@ -419,15 +420,28 @@ class Recommender:
         user: str | int | None = None,
         history: Sequence[str | int] = (),
         liked: Sequence[str] = (),
+        filters: ItemFilter | ItemPredicate | None = None,
     ) -> list[ScoredItem]:
         """``items`` (from ``recommend(..., explain=False)`` with the same user / history /
-        liked) with their explanations filled in: pick the items to show first, then explain
-        only those (each LLM explanation is one generation)."""
-        return self._explain_all(self.profiles.build(user, history, liked), items)
+        liked / filters) with their explanations and facts filled in: pick the items to show
+        first, then explain only those (their LLM explanations are one batched generation)."""
+        return self._explain_all(self.profiles.build(user, history, liked), items, filters)
 
-    def _explain_all(self, p: Profile, items: Sequence[ScoredItem]) -> list[ScoredItem]:
+    def _explain_all(
+        self,
+        p: Profile,
+        items: Sequence[ScoredItem],
+        filters: ItemFilter | ItemPredicate | None = None,
+        use_llm: bool = True,
+    ) -> list[ScoredItem]:
+        request = filters if isinstance(filters, ItemFilter) else None
         return self.explainer.fill(
-            p, items, self.item_index, lambda i: float(self._predict(p, np.asarray([i]))[0])
+            p,
+            items,
+            self.item_index,
+            lambda i: float(self._predict(p, np.asarray([i]))[0]),
+            request,
+            use_llm,
         )
 
     # ------------------------------------------------------------------ ratings
@@ -585,7 +599,8 @@ class Recommender:
         """The ``k`` most rated items that pass ``filters``, minus ``exclude`` (ids or titles).
 
         Each is scored by its number of ratings, rated as anyone would rate it
-        (:meth:`predict_rating` without a user) and explained by the template.
+        (:meth:`predict_rating` without a user) and explained by its facts (its standing,
+        what of ``filters`` it meets).
         """
         if k <= 0:
             raise ValueError(f"k must be > 0, got {k}")
@@ -598,11 +613,10 @@ class Recommender:
             item_id, title = self.data.items.external[item], self.titles.display(item)
             count = float(self.popularity[item])
             rating = self.predict_rating(None, item_id)
-            why = template(title, rating, ())
-            out.append(ScoredItem(item_id, title, count, {"popularity": count}, rating, (), why))
+            out.append(ScoredItem(item_id, title, count, {"popularity": count}, rating))
             if len(out) == k:
                 break
-        return out
+        return self._explain_all(Profile.empty(), out, filters, use_llm=False)
 
     def item_similarity(
         self, items: Sequence[str | int], others: Sequence[str | int]

@@ -1,10 +1,11 @@
-"""Evidence behind a recommendation and its grounded explanation (LLM text or the template)."""
+"""Facts behind a recommendation and its explanation: the LLM's text when every fact it states
+is true, else a sentence rendered from the facts."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -12,13 +13,16 @@ import scipy.sparse as sp
 
 from convrec.data.dataset import Dataset
 from convrec.data.titles import TitleIndex
-from convrec.recommender.grounding import GroundingCheck, template
+from convrec.facts import FactBook, FactChecker, Liked, Support, render
 from convrec.recommender.profiles import Profile, rows_csr
-from convrec.schema import Evidence, Explanation, ScoredItem
+from convrec.schema import Evidence, Explanation, Fact, ItemFilter, ScoredItem
+
+Fused = tuple[Mapping[str, float], float]
+"""An item's per-source shares of its fused score, and that score."""
 
 
 class Explainer:
-    """Turns engine evidence into :class:`~convrec.schema.Evidence` and explanations.
+    """Turns engine evidence into facts (:class:`~convrec.facts.FactBook`) and explanations.
 
     Parameters
     ----------
@@ -26,17 +30,29 @@ class Explainer:
     titles : TitleIndex
     llm
         Optional LLM with ``explain(users, items)`` and ``explain_for(histories, items)``
-        (sessions), both ``-> list[str]``; its text is shown only when
-        the :class:`~convrec.recommender.grounding.GroundingCheck` accepts it.
+        (sessions), both ``-> list[str]``; its text is shown only when the
+        :class:`~convrec.facts.FactChecker` finds every fact it states true.
     n_evidence : int
         History items cited at most.
+    book : FactBook
+        The facts of the recommender's rows.
     """
 
-    def __init__(self, data: Dataset, titles: TitleIndex, llm: Any, n_evidence: int) -> None:
+    def __init__(
+        self, data: Dataset, titles: TitleIndex, llm: Any, n_evidence: int, book: FactBook
+    ) -> None:
         self.data, self.titles, self.llm, self.n_evidence = data, titles, llm, n_evidence
-        self.grounding = GroundingCheck(titles)
+        self.book = book
+        self.checker = FactChecker(titles, book)
         # the rating a session's liked titles stand for in LLM prompts (the scale's top)
         self.liked_rating = float(data.rating.max())
+        # review data: a model's words are a review summary, shown with the facts after them
+        self.reviews = data.summary is not None
+
+    @property
+    def grounding(self) -> FactChecker:
+        """The check every LLM explanation passes (it counts fallbacks to rendered text)."""
+        return self.checker
 
     def evidence(self, p: Profile, items: Any, weights: np.ndarray | None) -> tuple[Evidence, ...]:
         """Evidence from the kernel's ``int32[E]`` history items and ``float32[E]`` weights."""
@@ -52,6 +68,8 @@ class Explainer:
         self, p: Profile, neighbours: sp.csr_matrix, target: int
     ) -> tuple[Evidence, ...]:
         """The history items of ``p`` that pull ``target`` most through ``neighbours``."""
+        if not len(p.items):
+            return ()
         hist = rows_csr([p.items], [p.weights], self.data.n_items)
         contrib = np.asarray(hist.multiply(neighbours[:, target].T).todense()).ravel()
         order = [int(h) for h in np.argsort(-contrib, kind="stable") if contrib[h] > 0]
@@ -62,50 +80,87 @@ class Explainer:
             self.data.items.external[item], self.titles.display(item), weight, p.ratings.get(item)
         )
 
+    def liked(self, p: Profile) -> Liked:
+        """What ``p`` liked, as the facts count it."""
+        user = -1 if p.user is None else p.user
+        return Liked.of(p.items, p.ratings, self.book.threshold, user)
+
     def explain(
         self, p: Profile, item: int, rating: float, evidence: tuple[Evidence, ...]
     ) -> Explanation:
-        """The LLM's text when grounded (source ``"llm"``), else the template."""
-        return self.explain_many(p, [item], [rating], [evidence])[0]
+        """The LLM's text when its facts are true (source ``"llm"``), else the rendered one."""
+        return self.explain_many(p, [item], [rating], [evidence])[0][0]
 
     def explain_many(
         self,
         p: Profile,
         items: Sequence[int],
-        ratings: Sequence[float],
+        ratings: Sequence[float | None],
         evidence: Sequence[tuple[Evidence, ...]],
-    ) -> list[Explanation]:
-        """:meth:`explain` for several items of one profile, the LLM's texts generated in
-        one batch."""
+        fused: Sequence[Fused] = (),
+        request: ItemFilter | None = None,
+        use_llm: bool = True,
+    ) -> list[tuple[Explanation, tuple[Fact, ...]]]:
+        """:meth:`explain` for the items of one list, with every fact found for each; the
+        facts are computed in one batch and the LLM's texts generated in one batch."""
+        liked = self.liked(p)
+        support = self.book.facts(liked, items, evidence, request, fused)
         texts: list[str | None] = [None] * len(items)
-        if self.llm is not None and items and (p.user is not None or len(p.items)):
+        if use_llm and self.llm is not None and items and (p.user is not None or len(p.items)):
             targets = np.asarray(items, np.int32)
             if p.user is not None:
                 texts = list(self.llm.explain(np.full(len(targets), p.user, np.int32), targets))
             else:
                 history = p.llm_history(self.liked_rating)
                 texts = list(self.llm.explain_for([history] * len(targets), targets))
-        allowed = {*p.items.tolist()}
+        used: set[str] = set()
         out = []
-        for item, rating, ev, text in zip(items, ratings, evidence, texts, strict=True):
-            if text is not None and self.grounding.check(text, allowed | {item}, p.ratings):
-                facts = self._facts(p, item, text, ev)
-                out.append(Explanation(self.titles.restore(text), facts, "llm"))
-            else:
-                out.append(template(self.titles.display(item), rating, ev))
+        for item, rating, facts, text in zip(items, ratings, support, texts, strict=True):
+            rendered = self._render(item, facts, used)
+            why = (
+                None if text is None else self._checked(text, item, liked, facts, rating, rendered)
+            )
+            if why is None:
+                reason, claims = rendered
+                why = Explanation(reason, _liked(claims), "template", rating, claims)
+            out.append((why, facts))
         return out
 
-    def _facts(
-        self, p: Profile, item: int, text: str, evidence: tuple[Evidence, ...]
-    ) -> tuple[Evidence, ...]:
-        """The history items a grounded ``text`` about ``item`` names: the engine's evidence
-        first (strongest first), then the others it names (weight 0.0), in text order."""
-        named = [h for h in dict.fromkeys(self.grounding.cited(text)) if h != item]
-        ids = {self.data.items.external[h]: h for h in named}
-        cited = [e for e in evidence if e.item_id in ids]
-        known = {e.item_id for e in cited}
-        others = [self._cite(p, h, 0.0) for i, h in ids.items() if i not in known]
-        return (*cited, *others)
+    def _render(
+        self, item: int, facts: tuple[Fact, ...], used: set[str]
+    ) -> tuple[str, tuple[Fact, ...]]:
+        support = Support.of(facts, self.book.positive)
+        done = render(support, self.data.items.external[item], used)
+        if done is None:  # no fact at all (an item nobody rated, no request, no share)
+            return f"{self.titles.display(item)} is new here: nobody has rated it yet.", ()
+        return done
+
+    def _checked(
+        self,
+        text: str,
+        item: int,
+        liked: Liked,
+        facts: tuple[Fact, ...],
+        rating: float | None,
+        rendered: tuple[str, tuple[Fact, ...]],
+    ) -> Explanation | None:
+        """The LLM's ``text`` as an explanation when the check passes it, else ``None``.
+
+        On review data the model writes what a reviewer would say (no facts to state):
+        it passes when it states nothing false, and the rendered facts follow it.
+        """
+        restored = self.titles.restore(text).strip()
+        if self.reviews and restored and restored[-1] not in ".!?":
+            restored += "."
+        verdict = self.checker.check(restored, item, liked, facts, rating, self.reviews)
+        if not verdict.ok:
+            return None
+        claims = verdict.claims
+        if self.reviews:
+            sentence = restored[:1].upper() + restored[1:]
+            restored = f"{sentence} {rendered[0]}"
+            claims = tuple(dict.fromkeys((*claims, *rendered[1])))
+        return Explanation(restored, _liked(claims), "llm", None, claims)
 
     def scored_item(
         self,
@@ -136,13 +191,26 @@ class Explainer:
         items: Sequence[ScoredItem],
         item_index: Callable[[str], int],
         predict: Callable[[int], float],
+        request: ItemFilter | None = None,
+        use_llm: bool = True,
     ) -> list[ScoredItem]:
-        """``items`` of profile ``p`` with their explanations written (``predict`` gives a
-        rating where an item has none)."""
+        """``items`` of profile ``p`` with their explanations written and their facts
+        (``predict`` gives a rating where an item has none; ``request``: the list's filters)."""
         index = [item_index(it.item_id) for it in items]
         ratings = [
             it.predicted_rating if it.predicted_rating is not None else predict(i)
             for it, i in zip(items, index, strict=True)
         ]
-        written = self.explain_many(p, index, ratings, [it.evidence for it in items])
-        return [dataclasses.replace(it, why=why) for it, why in zip(items, written, strict=True)]
+        fused = [(it.contributions, it.score) for it in items]
+        written = self.explain_many(
+            p, index, ratings, [it.evidence for it in items], fused, request, use_llm
+        )
+        return [
+            dataclasses.replace(it, why=why, support=facts)
+            for it, (why, facts) in zip(items, written, strict=True)
+        ]
+
+
+def _liked(claims: Sequence[Fact]) -> tuple[Evidence, ...]:
+    """The liked history items among ``claims``."""
+    return tuple(f for f in claims if isinstance(f, Evidence))

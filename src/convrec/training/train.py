@@ -227,7 +227,9 @@ class Trainer:
         pick = np.random.default_rng(seed).integers(0, len(pool), len(rows))
         examples = builder.examples(task, rows, seed)
         sources = [
-            REGISTRY[pool[k]].render(builder.fields(u, i, before))
+            REGISTRY[pool[k]].render(
+                builder.fields(u, i, before, facts="facts" in REGISTRY[pool[k]].placeholders)
+            )
             for k, (u, i, before, _) in zip(pick.tolist(), examples, strict=True)
         ]
         targets = [target for _, _, _, target in examples]
