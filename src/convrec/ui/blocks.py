@@ -1,4 +1,10 @@
-"""The app's layout: controls, the streaming ChatInterface (api ``/chat``), table and plot."""
+"""The app's layout: controls, the streaming ChatInterface (api ``/chat``), table and plot.
+
+Everything from data or a message is shown as text only: the chat has no LaTeX and keeps no
+custom tags (its markdown is escaped where replies are written), table cells are plain
+strings, plot labels are drawn as text, and the header's domain names go through
+:func:`~convrec.ui.views.plain`.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,8 @@ import gradio as gr
 
 from convrec.dialogue.chat import DEFAULT_K, Chat
 from convrec.dialogue.intent import MAX_MESSAGE_CHARS
-from convrec.ui.respond import Responder
-from convrec.ui.views import PLOT_COLUMNS, TABLE_HEADERS
+from convrec.ui.respond import CONCURRENCY, MAX_WAITING, Responder
+from convrec.ui.views import PLOT_COLUMNS, TABLE_DATATYPES, TABLE_HEADERS, TABLE_WIDTHS, plain
 
 if TYPE_CHECKING:
     from convrec.recommender import Recommender
@@ -25,8 +31,8 @@ EXAMPLES = [
     "I'm user 42",
     "reset",
 ]
-CONCURRENCY = 4
-QUEUE_SIZE = 64
+QUEUE_SIZE = 256
+"""Gradio's own queue bound: a backstop, the chat answers :func:`busy_text` well before it."""
 MAX_K_CONTROL = 20
 
 
@@ -52,13 +58,22 @@ def alpha_info(recommenders: Mapping[str, Recommender]) -> tuple[bool, str]:
     )
 
 
-def build_app(recommenders: Mapping[str, Recommender], default: str | None = None) -> gr.Blocks:
+def build_app(
+    recommenders: Mapping[str, Recommender],
+    default: str | None = None,
+    concurrency: int = CONCURRENCY,
+    max_waiting: int = MAX_WAITING,
+) -> gr.Blocks:
     """A ``gr.Blocks`` whose streaming chat function is served at ``api_name="/chat"``.
 
     ``/chat`` takes ``message`` and optionally ``domain`` (``None``: stay where the
     conversation is), ``k`` and ``alpha``, and returns ``(reply, table, plot, domain)``.
+    ``concurrency`` turns are computed at once and ``max_waiting`` more may wait (see
+    :class:`~convrec.ui.respond.Responder`); Gradio's queue lets every chat event through
+    to that gate, so a crowd gets a clear "busy" reply rather than "Queue is full".
     """
     chat = Chat(recommenders, default)
+    responder = Responder(chat, concurrency, max_waiting)
     assert chat.default is not None
     config = recommenders[chat.default].config
     alpha_live, alpha_note = alpha_info(recommenders)
@@ -67,7 +82,8 @@ def build_app(recommenders: Mapping[str, Recommender], default: str | None = Non
         gr.Markdown(
             "# convrec: conversational recommender\n"
             "Tell me titles you like, ask *why*, *rate* or *about* a title. "
-            f"Loaded: {', '.join(recommenders)}. Type *help* for more."
+            f"Loaded: {', '.join(plain(n) for n in recommenders)}. Type *help* for more.",
+            latex_delimiters=[],
         )
         with gr.Row(equal_height=True):
             domain = gr.Dropdown(
@@ -87,7 +103,12 @@ def build_app(recommenders: Mapping[str, Recommender], default: str | None = Non
             )  # fmt: skip
         table = gr.Dataframe(
             headers=TABLE_HEADERS,
-            label="Items in the last reply: predicted rating, per-source and fused scores",
+            datatype=TABLE_DATATYPES,  # cells are text, never markdown or HTML
+            latex_delimiters=[],
+            column_widths=TABLE_WIDTHS,
+            wrap=True,
+            max_height=520,  # k = 10 without a vertical scroll
+            label="The last list: predicted rating, per-source and fused scores",
             interactive=False,
             render=False,
             elem_id="convrec-results",
@@ -98,10 +119,19 @@ def build_app(recommenders: Mapping[str, Recommender], default: str | None = Non
             label="Why each item ranks where it does", show_label=True, render=False,
             elem_id="convrec-plot",
         )  # fmt: skip
+        views = gr.State(None)  # per session: the last list's table and plot
         gr.ChatInterface(
-            Responder(chat).respond,  # a generator function: the reply streams
+            responder.respond,  # an async generator: the reply streams
+            chatbot=gr.Chatbot(
+                show_label=False,  # a label would sit on the first message
+                latex_delimiters=[],
+                allow_tags=False,
+                sanitize_html=True,
+                elem_id="convrec-chat",
+                height=420,
+            ),
             api_name="chat",
-            examples=[[e, None, None, None] for e in examples(chat)],
+            examples=[[e, None, None, None, None] for e in examples(chat)],
             run_examples_on_click=True,
             cache_examples=False,
             textbox=gr.Textbox(
@@ -110,15 +140,14 @@ def build_app(recommenders: Mapping[str, Recommender], default: str | None = Non
                 submit_btn=True,
                 stop_btn=False,
             ),
-            additional_inputs=[domain, k, alpha],
-            additional_outputs=[table, plot, domain],
-            concurrency_limit=CONCURRENCY,
+            additional_inputs=[domain, k, alpha, views],
+            additional_outputs=[table, plot, domain, views],
+            concurrency_limit=None,  # the responder's own gate, which can say why it refuses
             flagging_mode="never",
             analytics_enabled=False,
         )
-        with gr.Row():
-            table.render()
-            plot.render()
+        table.render()  # full width: every column fits at k = 10
+        plot.render()
         demo.load(lambda: chat.default, None, domain, queue=False, api_visibility="private")
-    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    demo.queue(default_concurrency_limit=concurrency, max_size=QUEUE_SIZE)
     return demo
