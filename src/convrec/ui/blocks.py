@@ -137,6 +137,7 @@ def build_app(
             textbox=gr.Textbox(
                 placeholder="I loved Star Wars and Fargo",
                 max_length=MAX_MESSAGE_CHARS,
+                elem_id="convrec-message",
                 submit_btn=True,
                 stop_btn=False,
             ),
