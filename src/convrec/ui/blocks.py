@@ -8,6 +8,7 @@ strings, plot labels are drawn as text, and the header's domain names go through
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -47,6 +48,19 @@ def examples(chat: Chat) -> list[str]:
     return [*EXAMPLES[:-1], *switches, EXAMPLES[-1]]
 
 
+def concurrency_from_env() -> int:
+    """``GRADIO_DEFAULT_CONCURRENCY_LIMIT`` as the number of turns computed at once, or
+    :data:`~convrec.ui.respond.CONCURRENCY` when it is not set."""
+    value = os.environ.get("GRADIO_DEFAULT_CONCURRENCY_LIMIT", "").strip()
+    if not value:
+        return CONCURRENCY
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(
+            f"GRADIO_DEFAULT_CONCURRENCY_LIMIT must be a whole number >= 1, got {value[:40]!r}"
+        )
+    return int(value)
+
+
 def alpha_info(recommenders: Mapping[str, Recommender]) -> tuple[bool, str]:
     """Whether the alpha control can change anything, and the note that says so."""
     with_llm = [n for n, rec in recommenders.items() if rec.llm is not None]
@@ -61,17 +75,19 @@ def alpha_info(recommenders: Mapping[str, Recommender]) -> tuple[bool, str]:
 def build_app(
     recommenders: Mapping[str, Recommender],
     default: str | None = None,
-    concurrency: int = CONCURRENCY,
+    concurrency: int | None = None,
     max_waiting: int = MAX_WAITING,
 ) -> gr.Blocks:
     """A ``gr.Blocks`` whose streaming chat function is served at ``api_name="/chat"``.
 
     ``/chat`` takes ``message`` and optionally ``domain`` (``None``: stay where the
     conversation is), ``k`` and ``alpha``, and returns ``(reply, table, plot, domain)``.
-    ``concurrency`` turns are computed at once and ``max_waiting`` more may wait (see
-    :class:`~convrec.ui.respond.Responder`); Gradio's queue lets every chat event through
-    to that gate, so a crowd gets a clear "busy" reply rather than "Queue is full".
+    ``concurrency`` turns are computed at once (default: ``GRADIO_DEFAULT_CONCURRENCY_LIMIT``
+    when set, else :data:`~convrec.ui.respond.CONCURRENCY`) and ``max_waiting`` more may wait
+    (see :class:`~convrec.ui.respond.Responder`); Gradio's queue lets every chat event
+    through to that gate, so a crowd gets a clear "busy" reply rather than "Queue is full".
     """
+    concurrency = concurrency_from_env() if concurrency is None else concurrency
     chat = Chat(recommenders, default)
     responder = Responder(chat, concurrency, max_waiting)
     assert chat.default is not None
