@@ -80,7 +80,9 @@ def rows(table: Any) -> list[list[Any]]:
     return list(table or [])
 
 
-def run_session(url: str, session: Session, turns: int, others: set[str], start: threading.Barrier) -> None:
+def run_session(
+    url: str, session: Session, turns: int, others: set[str], start: threading.Barrier
+) -> None:
     """Drive one session; everything it notices goes into ``session``."""
     import gradio_client
 

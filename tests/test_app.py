@@ -268,10 +268,12 @@ def test_a_question_keeps_the_last_list_and_reset_empties_it(domains):
 
     def turn(message):
         nonlocal views
-        *_, (text, table, plot, domain, views) = _steps(
+        *_, (text, table, plot, _, views) = _steps(
             responder, message, list(history), None, 4, None, views
         )
-        history.extend([{"role": "user", "content": message}, {"role": "assistant", "content": text}])
+        history.extend(
+            [{"role": "user", "content": message}, {"role": "assistant", "content": text}]
+        )
         return text, table, plot
 
     text, listed, plot = turn("I loved Star Wars and Fargo")
@@ -293,7 +295,8 @@ def test_a_crowd_gets_a_clear_busy_reply(domains):
     from convrec.dialogue.chat import Chat
     from convrec.ui import Responder, busy_text
 
-    assert busy_text(1) == "The recommender is busy: 1 person is ahead of you, try again in a moment."
+    busy = "The recommender is busy: 1 person is ahead of you, try again in a moment."
+    assert busy_text(1) == busy
     assert "3 people are ahead of you" in busy_text(3)
     responder = Responder(Chat({"ml-100k": domains["ml-100k"]}), concurrency=1, max_waiting=1)
 

@@ -8,6 +8,7 @@ import shutil
 import struct
 import threading
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -31,7 +32,9 @@ pytestmark = [
 # the first chat message against every control of the chat box that is not part of it
 FIRST_LINE_COVERED = """() => {
   const chat = document.querySelector('#convrec-chat');
-  for (const e of chat.querySelectorAll('*')) if (e.scrollHeight > e.clientHeight + 2) e.scrollTop = 0;
+  for (const e of chat.querySelectorAll('*')) {
+    if (e.scrollHeight > e.clientHeight + 2) e.scrollTop = 0;  // the first message in view
+  }
   const row = chat.querySelector('.message-row');
   const first = row.querySelector('.message').getBoundingClientRect();
   const covered = [];
@@ -151,9 +154,9 @@ def test_browser_chat_shows_the_ranked_list(ml100k, loopback_only, free_port, tm
 class _Recorder(http.server.BaseHTTPRequestHandler):
     """Records every request it gets (the hostile titles point here) and answers 404."""
 
-    seen: list[str] = []
+    seen: ClassVar[list[str]] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         self.seen.append(self.path)
         self.send_error(404)
 
@@ -173,7 +176,9 @@ def _hostile_data(port: int):
         "**bold** and _it_",
         "$x^2$ and $$y^2$$",
     ]
-    info = {str(i): ItemInfo(title=t, year=1990 + i, genres=("Drama",)) for i, t in enumerate(titles)}
+    info = {
+        str(i): ItemInfo(title=t, year=1990 + i, genres=("Drama",)) for i, t in enumerate(titles)
+    }
     rng = np.random.default_rng(0)
     user, item, rating = [], [], []
     for u in range(30):

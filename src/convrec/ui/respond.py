@@ -108,17 +108,17 @@ class Responder:
         queued = time.perf_counter()
         try:
             turn = partial(self._turn, queued, message, history, domain, k, alpha)
-            reply, waited, took = await asyncio.get_running_loop().run_in_executor(
-                self._pool, turn
-            )
+            reply, waited, took = await asyncio.get_running_loop().run_in_executor(self._pool, turn)
         finally:
             with self._lock:
                 self._pending -= 1
-        log.debug(
-            "chat turn: waited %.3f s behind %d, answered in %.3f s", waited, ahead, took
-        )
+        log.debug("chat turn: waited %.3f s behind %d, answered in %.3f s", waited, ahead, took)
         views = self.views_after(reply, views)
-        chunks = list(stream_chunks(reply.text))
+        # each streamed chunk costs Gradio a round of postprocessing and a message: when
+        # other turns are running or waiting, the whole reply goes at once
+        with self._lock:
+            busy = self._pending > 0
+        chunks = [reply.text] if busy else list(stream_chunks(reply.text))
         for chunk in chunks[:-1]:
             yield chunk, gr.skip(), gr.skip(), gr.skip(), gr.skip()
         # copies: Gradio consumes the update dicts it is given (the state must stay whole)

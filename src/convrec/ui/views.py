@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
 from convrec.schema import ScoredItem
 
 TABLE_HEADERS = ["#", "title", "predicted rating", "cf", "llm", "cbf", "score"]
-TABLE_DATATYPES = ["number", "str", "number", "number", "number", "number", "number"]
-TABLE_WIDTHS = ["6%", "40%", "14%", "10%", "10%", "10%", "10%"]
+TABLE_DATATYPES: list[Literal["str", "number"]] = [
+    "number",
+    "str",
+    "number",
+    "number",
+    "number",
+    "number",
+    "number",
+]
+"""Per column of :data:`TABLE_HEADERS`: cells are shown as text or numbers, never markdown."""
+TABLE_WIDTHS: list[str | int] = ["6%", "40%", "14%", "10%", "10%", "10%", "10%"]
 SOURCES = ("cf", "llm", "cbf")
 PLOT_COLUMNS = ["item", "source", "contribution"]
 FUSED_TITLE = "Each source's share of the ranking score (normalised score x weight; bars add up)"
