@@ -6,9 +6,10 @@ free loopback port as a subprocess, then runs one round per value of --sessions 
 turns one after another (a like, a genre filter, a why-question about an item of their list,
 a rating question, "more please"). Per round it reports turns/s, client latency p50 / p95, the
 server's own queue wait and turn time p50 / p95 (read from the server's per-turn debug log
-line), errors (exceptions, "Sorry" replies, busy replies, empty replies), a cross-talk check
+line), errors (exceptions, "Sorry" and empty replies), busy replies, a cross-talk check
 and the server's RSS (VmRSS of its /proc status) after the round; at the end the RSS after
---idle seconds of idling. Prints JSON (and writes it with --json).
+--idle seconds of idling. --burst N then submits N one-turn requests at once from one client
+and counts the answered, the "busy" replies and the errors. Prints JSON (and --json writes it).
 
 Cross-talk: each session likes two titles no other session likes; its first reply must name
 both as what it likes and none of the other sessions' likes, every table must list the same
@@ -215,6 +216,43 @@ def run_round(url: str, n_sessions: int, turns: int) -> tuple[list[Session], flo
     return sessions, time.perf_counter() - began
 
 
+def run_burst(url: str, n: int) -> dict[str, Any]:
+    """``n`` one-turn requests submitted at once from one client: answered, busy, errors."""
+    import gradio_client
+
+    client = gradio_client.Client(url, verbose=False)
+    try:
+        began = time.perf_counter()
+        jobs = [
+            client.submit(message=f"I loved {POOL[i % len(POOL)]}", api_name="/chat")
+            for i in range(n)
+        ]
+        answered = busy = 0
+        errors: list[str] = []
+        for job in jobs:
+            try:
+                text = job.result(timeout=1800)[0]
+            except Exception as exc:
+                errors.append(f"{type(exc).__name__}: {str(exc)[:120]}")
+                continue
+            if text.startswith(BUSY):
+                busy += 1
+            elif text.strip() and not text.startswith("Sorry"):
+                answered += 1
+            else:
+                errors.append(repr(text[:120]))
+        return {
+            "requests": n,
+            "answered": answered,
+            "busy_replies": busy,
+            "errors": len(errors),
+            "error_samples": errors[:5],
+            "wall_s": round(time.perf_counter() - began, 2),
+        }
+    finally:
+        client.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sessions", type=int, nargs="+", default=[1, 8, 32], metavar="S")
@@ -224,6 +262,7 @@ def main() -> None:
     parser.add_argument("--adapter", default=None, help="'none' (CF only) or a directory")
     parser.add_argument("--concurrency", type=int, default=None, help="server worker threads")
     parser.add_argument("--startup-timeout", type=float, default=300.0)
+    parser.add_argument("--burst", type=int, default=0, help="then N requests at once (0: none)")
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args()
     if max(args.sessions) * 2 > len(POOL):
@@ -271,6 +310,10 @@ def main() -> None:
                 "load_average_after": [round(x, 2) for x in os.getloadavg()],
             })  # fmt: skip
             print(json.dumps(result["rounds"][-1]), file=sys.stderr, flush=True)
+        if args.burst:
+            result["burst"] = run_burst(url, args.burst)
+            result["burst"]["rss_mb_after"] = round(rss_mb(server.pid), 1)
+            print(json.dumps(result["burst"]), file=sys.stderr, flush=True)
         time.sleep(args.idle)
         result["server"]["rss_mb_idle"] = round(rss_mb(server.pid), 1)
         result["server"]["idle_s"] = args.idle
