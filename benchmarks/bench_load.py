@@ -88,7 +88,7 @@ def run_session(
     import gradio_client
 
     try:
-        client = gradio_client.Client(url, verbose=False)
+        client = gradio_client.Client(url, verbose=False, analytics_enabled=False)
     except Exception as exc:  # reported, not raised: a round goes on
         session.errors.append(f"connect: {type(exc).__name__}: {str(exc)[:120]}")
         start.wait(timeout=600)
@@ -220,7 +220,7 @@ def run_burst(url: str, n: int) -> dict[str, Any]:
     """``n`` one-turn requests submitted at once from one client: answered, busy, errors."""
     import gradio_client
 
-    client = gradio_client.Client(url, verbose=False)
+    client = gradio_client.Client(url, max_workers=n, verbose=False, analytics_enabled=False)
     try:
         began = time.perf_counter()
         jobs = [
