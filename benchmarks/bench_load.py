@@ -8,8 +8,9 @@ a rating question, "more please"). Per round it reports turns/s, client latency 
 server's own queue wait and turn time p50 / p95 (read from the server's per-turn debug log
 line), errors (exceptions, "Sorry" and empty replies), busy replies, a cross-talk check
 and the server's RSS (VmRSS of its /proc status) after the round; at the end the RSS after
---idle seconds of idling. --burst N then submits N one-turn requests at once from one client
-and counts the answered, the "busy" replies and the errors. Prints JSON (and --json writes it).
+--idle seconds of idling. --burst N then submits N one-turn requests at once, each from its own
+client (a client sends its requests one at a time), and counts the answered, the "busy" replies
+and the errors. Prints JSON (and --json writes it).
 
 Cross-talk: each session likes two titles no other session likes; its first reply must name
 both as what it likes and none of the other sessions' likes, every table must list the same
@@ -216,15 +217,21 @@ def run_round(url: str, n_sessions: int, turns: int) -> tuple[list[Session], flo
     return sessions, time.perf_counter() - began
 
 
-def run_burst(url: str, n: int) -> dict[str, Any]:
-    """``n`` one-turn requests submitted at once from one client: answered, busy, errors."""
+def run_burst(url: str, n: int, per_client: int = 1) -> dict[str, Any]:
+    """``n`` one-turn requests submitted at once, ``per_client`` per client (each its own
+    session): how many were answered, got the busy reply, or failed."""
     import gradio_client
 
-    client = gradio_client.Client(url, max_workers=n, verbose=False, analytics_enabled=False)
+    clients = [
+        gradio_client.Client(url, max_workers=per_client, verbose=False, analytics_enabled=False)
+        for _ in range(-(-n // per_client))
+    ]
     try:
         began = time.perf_counter()
         jobs = [
-            client.submit(message=f"I loved {POOL[i % len(POOL)]}", api_name="/chat")
+            clients[i // per_client].submit(
+                message=f"I loved {POOL[i % len(POOL)]}", api_name="/chat"
+            )
             for i in range(n)
         ]
         answered = busy = 0
@@ -243,6 +250,7 @@ def run_burst(url: str, n: int) -> dict[str, Any]:
                 errors.append(repr(text[:120]))
         return {
             "requests": n,
+            "clients": len(clients),
             "answered": answered,
             "busy_replies": busy,
             "errors": len(errors),
@@ -250,7 +258,8 @@ def run_burst(url: str, n: int) -> dict[str, Any]:
             "wall_s": round(time.perf_counter() - began, 2),
         }
     finally:
-        client.close()
+        for client in clients:
+            client.close()
 
 
 def main() -> None:

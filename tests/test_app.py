@@ -291,6 +291,7 @@ def test_a_question_keeps_the_last_list_and_reset_empties_it(domains):
     assert text and table == []
 
 
+@gradio_noise
 def test_a_crowd_gets_a_clear_busy_reply(domains):
     from convrec.dialogue.chat import Chat
     from convrec.ui import Responder, busy_text
@@ -318,6 +319,12 @@ def test_a_crowd_gets_a_clear_busy_reply(domains):
     assert responder.waiting == 0
     *_, last = _steps(responder, "I loved Toy Story", [], None, 3, None)  # the crowd is gone
     assert "Toy Story" in last[0] and last[1]
+    from convrec.ui import CONCURRENCY, MAX_WAITING, build_app
+
+    demo = build_app({"ml-100k": domains["ml-100k"]})
+    demo.close()
+    gc.collect()  # gradio's loops are finalised here, under the filters
+    assert demo.max_threads > CONCURRENCY + MAX_WAITING  # Gradio's own cap on running events
     with pytest.raises(ValueError, match="concurrency"):
         Responder(Chat({"ml-100k": domains["ml-100k"]}), concurrency=0)
 
@@ -368,3 +375,4 @@ def test_table_and_plot_cells_are_plain_text(domains):
         assert "ml\\-100k" in header
     finally:
         demo.close()
+        gc.collect()

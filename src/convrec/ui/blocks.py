@@ -32,7 +32,7 @@ EXAMPLES = [
     "I'm user 42",
     "reset",
 ]
-QUEUE_SIZE = 256
+QUEUE_SIZE = 1024
 """Gradio's own queue bound: a backstop, the chat answers :func:`busy_text` well before it."""
 MAX_K_CONTROL = 20
 

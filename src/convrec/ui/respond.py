@@ -29,8 +29,10 @@ log = logging.getLogger(__name__)
 
 CONCURRENCY = 2
 """Turns computed at once (worker threads); the machine's cores are shared by all of them."""
-MAX_WAITING = 62
-"""Turns that may wait for a worker; one more is answered with :func:`busy_text`."""
+MAX_WAITING = 32
+"""Turns that may wait for a worker; one more is answered with :func:`busy_text`. Gradio runs
+at most 40 events at once (``launch(max_threads=40)``) and queues the rest out of this gate's
+sight, so ``CONCURRENCY + MAX_WAITING`` stays below 40: past it, turns get the busy reply."""
 
 
 def busy_text(ahead: int) -> str:
