@@ -223,7 +223,13 @@ def run_burst(url: str, n: int, per_client: int = 1) -> dict[str, Any]:
     import gradio_client
 
     clients = [
-        gradio_client.Client(url, max_workers=per_client, verbose=False, analytics_enabled=False)
+        gradio_client.Client(
+            url,
+            max_workers=per_client,
+            verbose=False,
+            analytics_enabled=False,
+            httpx_kwargs={"timeout": 120},  # 200 clients share this process and the cores
+        )
         for _ in range(-(-n // per_client))
     ]
     try:
