@@ -1,5 +1,6 @@
 """The Gradio app: its views and streaming chat function, and end to end on a localhost port."""
 
+import asyncio
 import gc
 import importlib.util
 import itertools
@@ -27,6 +28,15 @@ def _load_app():
 def _rows(table):
     """The rows of a table output (a list, or a Dataframe payload dict)."""
     return table["data"] if isinstance(table, dict) else table
+
+
+def _steps(responder, *args):
+    """Every value :meth:`Responder.respond` streams for one message."""
+
+    async def collect():
+        return [step async for step in responder.respond(*args)]
+
+    return asyncio.run(collect())
 
 
 def gradio_noise(test):
@@ -91,6 +101,10 @@ def test_two_concurrent_sessions_never_mix(ml100k, loopback_only, free_port):
         assert "(no Horror)" in a[1][0] and "(Comedy)" in b[1][0]
         assert "Star Wars" in a[2][0] and "Toy Story" not in a[2][0]
         assert "Toy Story" in b[2][0] and "Star Wars" not in b[2][0]
+        # "why Fargo?" lists nothing: each session still sees its own last list
+        assert _rows(a[2][1]) == _rows(a[1][1]) and _rows(b[2][1]) == _rows(b[1][1])
+        assert _rows(a[1][1]) != _rows(b[1][1])
+        assert a[2][2] == a[1][2] and b[2][2] == b[1][2]  # the plots too
         assert loopback_only == []
     finally:
         demo.close()
@@ -161,12 +175,13 @@ def test_responder_streams_the_reply_then_the_views(domains):
     from convrec.ui import Responder
 
     responder = Responder(Chat(domains))
-    steps = list(responder.respond("I loved Star Wars and Fargo", [], None, 3, 0.5))
+    steps = _steps(responder, "I loved Star Wars and Fargo", [], None, 3, 0.5)
     texts = [step[0] for step in steps]
     assert len(steps) == 4  # the lead line, then one line per item
     assert all(b.startswith(a) and len(b) > len(a) for a, b in itertools.pairwise(texts))
-    assert all(step[1:] == (gr.skip(),) * 3 for step in steps[:-1])
-    final, table, plot, domain = steps[-1]
+    assert all(step[1:] == (gr.skip(),) * 4 for step in steps[:-1])
+    final, table, plot, domain, views = steps[-1]
+    assert (views.table, views.plot) == (table, plot)
     assert final == Chat(domains).respond("I loved Star Wars and Fargo", [], k=3).text
     assert [row[1] for row in table] == [line for line in re.findall(r"\*\*(.+?)\*\*", final)]
     assert domain == "ml-100k"
@@ -177,12 +192,12 @@ def test_responder_streams_the_reply_then_the_views(domains):
     assert plot["sort"] == [r[0] for r in data["data"]]
     # out-of-range or missing controls are clipped or fall back, never an error
     for k, alpha in ((0, -3.0), (999, 7.0), (None, None), ("x", "y"), (float("nan"), None)):
-        *_, last = responder.respond("I loved Fargo", [], "no-such-domain", k, alpha)
+        *_, last = _steps(responder, "I loved Fargo", [], "no-such-domain", k, alpha)
         assert last[1] and last[3] == "ml-100k"
     for domain in (["a", "list"], {"a": 1}, 3, None):  # API callers may send anything there
-        *_, last = responder.respond("I loved Fargo", [], domain, 3, None)
+        *_, last = _steps(responder, "I loved Fargo", [], domain, 3, None)
         assert last[1] and last[3] == "ml-100k"
-    *_, switched = responder.respond("I like Alpha Delta 0", [], "tiny", 2, 1.0)
+    *_, switched = _steps(responder, "I like Alpha Delta 0", [], "tiny", 2, 1.0)
     assert switched[0].startswith("Switched to **tiny**") and switched[3] == "tiny"
     assert len(switched[1]) == 2
 
@@ -239,5 +254,125 @@ def test_api_controls_stream_and_env_port(domains, loopback_only, monkeypatch, f
         assert loopback_only == []
     finally:
         client.close()
+        demo.close()
+        gc.collect()
+
+
+def test_a_question_keeps_the_last_list_and_reset_empties_it(domains):
+    from convrec.dialogue.chat import Chat
+    from convrec.ui import Responder
+
+    responder = Responder(Chat({"ml-100k": domains["ml-100k"]}))
+    history = []
+    views = None
+
+    def turn(message):
+        nonlocal views
+        *_, (text, table, plot, _, views) = _steps(
+            responder, message, list(history), None, 4, None, views
+        )
+        history.extend(
+            [{"role": "user", "content": message}, {"role": "assistant", "content": text}]
+        )
+        return text, table, plot
+
+    text, listed, plot = turn("I loved Star Wars and Fargo")
+    assert len(listed) == 4 and plot["value"] is not None
+    second = listed[1][1]
+    for question in (f"why {second}?", "how would I rate Heat?", "help"):
+        text, table, kept = turn(question)
+        assert text and table == listed and kept == plot, question
+    text, table, _ = turn("only comedies")  # a new list replaces it
+    assert table and table != listed and all(row[1] in text for row in table)
+    text, table, empty = turn("reset")
+    assert "Starting over" in text and table == [] and empty["value"] is None
+    assert views is None
+    text, table, _ = turn(f"why {second}?")  # nothing listed since the reset: still empty
+    assert text and table == []
+
+
+@gradio_noise
+def test_a_crowd_gets_a_clear_busy_reply(domains):
+    from convrec.dialogue.chat import Chat
+    from convrec.ui import Responder, busy_text
+
+    busy = "The recommender is busy: 1 person is ahead of you, try again in a moment."
+    assert busy_text(1) == busy
+    assert "3 people are ahead of you" in busy_text(3)
+    responder = Responder(Chat({"ml-100k": domains["ml-100k"]}), concurrency=1, max_waiting=1)
+
+    async def crowd():
+        async def one(message):
+            return [step async for step in responder.respond(message, [], None, 3, None)]
+
+        first = asyncio.create_task(one("I loved Star Wars"))
+        await asyncio.sleep(0)  # the first turn is on the worker now
+        second = asyncio.create_task(one("I loved Fargo"))
+        await asyncio.sleep(0)  # and the second waits for it
+        third = await one("I loved Toy Story")  # one too many: answered at once
+        return await first, await second, third
+
+    first, second, third = asyncio.run(crowd())
+    assert third == [(busy_text(2), *(third[0][1:]))] and len(third[0]) == 5
+    assert "Star Wars" in first[-1][0] and "Fargo" in second[-1][0]
+    assert first[-1][1] and second[-1][1]  # both got their list
+    assert responder.waiting == 0
+    *_, last = _steps(responder, "I loved Toy Story", [], None, 3, None)  # the crowd is gone
+    assert "Toy Story" in last[0] and last[1]
+    from convrec.ui import CONCURRENCY, MAX_WAITING, build_app
+
+    demo = build_app({"ml-100k": domains["ml-100k"]})
+    demo.close()
+    gc.collect()  # gradio's loops are finalised here, under the filters
+    assert demo.max_threads > CONCURRENCY + MAX_WAITING  # Gradio's own cap on running events
+    with pytest.raises(ValueError, match="concurrency"):
+        Responder(Chat({"ml-100k": domains["ml-100k"]}), concurrency=0)
+
+
+HOSTILE = [
+    '<img src="http://127.0.0.1:9/x.png">',
+    "[link](http://127.0.0.1:9/y)",
+    "**bold** _it_ `code`",
+    "$x^2$ $$y$$ \\(z\\)",
+]
+
+
+@gradio_noise
+def test_table_and_plot_cells_are_plain_text(domains):
+    from convrec.schema import ScoredItem
+    from convrec.ui import build_app
+    from convrec.ui.views import contribution_frame, item_label, plain, table_rows
+
+    items = [ScoredItem(str(i), t, 1.0 - i / 10, {"cf": 0.5}) for i, t in enumerate(HOSTILE)]
+    assert [row[1] for row in table_rows(items)] == HOSTILE  # as given: the table shows text
+    frame, _ = contribution_frame(items)
+    assert frame["item"].tolist() == [item_label(r, it) for r, it in enumerate(items, 1)]
+    assert frame["item"].iloc[0].startswith('1. <img src="http://')  # a string, drawn as text
+    # markdown built from a name: every punctuation mark escaped, nothing else changed
+    for text in [*HOSTILE, "Fargo (1996)", "a\\b"]:
+        escaped = plain(text)
+        assert re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", escaped) == text
+        assert not re.search(r"(?<!\\)(?:\\\\)*[<>\[\]()*_`$!&#]", escaped.replace("\\\\", ""))
+    demo = build_app({"ml-100k": domains["ml-100k"]})
+    try:
+        props = {
+            c["props"].get("elem_id"): c["props"]
+            for c in demo.config["components"]
+            if c["props"].get("elem_id")
+        }
+        table = props["convrec-results"]
+        assert table["datatype"][table["headers"].index("title")] == "str"
+        assert "markdown" not in table["datatype"] and "html" not in table["datatype"]
+        assert table["latex_delimiters"] == []
+        chat = props["convrec-chat"]
+        assert chat["latex_delimiters"] == [] and chat["allow_tags"] is False
+        assert chat["sanitize_html"] is True and chat["show_label"] is False
+        header = next(
+            c["props"]["value"]
+            for c in demo.config["components"]
+            if c["type"] == "markdown" and "convrec" in str(c["props"].get("value"))
+        )
+        assert "ml\\-100k" in header
+    finally:
         demo.close()
         gc.collect()

@@ -17,8 +17,8 @@ if "huggingface_hub" in sys.modules:  # imported earlier: its constants were rea
     sys.modules["huggingface_hub"].constants.HF_HUB_OFFLINE = True
     sys.modules["huggingface_hub"].constants.HF_HUB_DISABLE_TELEMETRY = True
 
-from convrec.ui.blocks import CONCURRENCY, EXAMPLES, QUEUE_SIZE, build_app
-from convrec.ui.respond import Responder
+from convrec.ui.blocks import EXAMPLES, QUEUE_SIZE, build_app
+from convrec.ui.respond import CONCURRENCY, MAX_WAITING, Responder, Views, busy_text
 from convrec.ui.serve import DEFAULT_HOST, DEFAULT_PORT, launch, main
 
 __all__ = [
@@ -26,9 +26,12 @@ __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_PORT",
     "EXAMPLES",
+    "MAX_WAITING",
     "QUEUE_SIZE",
     "Responder",
+    "Views",
     "build_app",
+    "busy_text",
     "launch",
     "main",
 ]

@@ -1,7 +1,14 @@
-"""The app's layout: controls, the streaming ChatInterface (api ``/chat``), table and plot."""
+"""The app's layout: controls, the streaming ChatInterface (api ``/chat``), table and plot.
+
+Everything from data or a message is shown as text only: the chat has no LaTeX and keeps no
+custom tags (its markdown is escaped where replies are written), table cells are plain
+strings, plot labels are drawn as text, and the header's domain names go through
+:func:`~convrec.ui.views.plain`.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -9,8 +16,8 @@ import gradio as gr
 
 from convrec.dialogue.chat import DEFAULT_K, Chat
 from convrec.dialogue.intent import MAX_MESSAGE_CHARS
-from convrec.ui.respond import Responder
-from convrec.ui.views import PLOT_COLUMNS, TABLE_HEADERS
+from convrec.ui.respond import CONCURRENCY, MAX_WAITING, Responder
+from convrec.ui.views import PLOT_COLUMNS, TABLE_DATATYPES, TABLE_HEADERS, TABLE_WIDTHS, plain
 
 if TYPE_CHECKING:
     from convrec.recommender import Recommender
@@ -25,8 +32,8 @@ EXAMPLES = [
     "I'm user 42",
     "reset",
 ]
-CONCURRENCY = 4
-QUEUE_SIZE = 64
+QUEUE_SIZE = 1024
+"""Gradio's own queue bound: a backstop, the chat answers :func:`busy_text` well before it."""
 MAX_K_CONTROL = 20
 
 
@@ -41,6 +48,19 @@ def examples(chat: Chat) -> list[str]:
     return [*EXAMPLES[:-1], *switches, EXAMPLES[-1]]
 
 
+def concurrency_from_env() -> int:
+    """``GRADIO_DEFAULT_CONCURRENCY_LIMIT`` as the number of turns computed at once, or
+    :data:`~convrec.ui.respond.CONCURRENCY` when it is not set."""
+    value = os.environ.get("GRADIO_DEFAULT_CONCURRENCY_LIMIT", "").strip()
+    if not value:
+        return CONCURRENCY
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(
+            f"GRADIO_DEFAULT_CONCURRENCY_LIMIT must be a whole number >= 1, got {value[:40]!r}"
+        )
+    return int(value)
+
+
 def alpha_info(recommenders: Mapping[str, Recommender]) -> tuple[bool, str]:
     """Whether the alpha control can change anything, and the note that says so."""
     with_llm = [n for n, rec in recommenders.items() if rec.llm is not None]
@@ -52,13 +72,24 @@ def alpha_info(recommenders: Mapping[str, Recommender]) -> tuple[bool, str]:
     )
 
 
-def build_app(recommenders: Mapping[str, Recommender], default: str | None = None) -> gr.Blocks:
+def build_app(
+    recommenders: Mapping[str, Recommender],
+    default: str | None = None,
+    concurrency: int | None = None,
+    max_waiting: int = MAX_WAITING,
+) -> gr.Blocks:
     """A ``gr.Blocks`` whose streaming chat function is served at ``api_name="/chat"``.
 
     ``/chat`` takes ``message`` and optionally ``domain`` (``None``: stay where the
     conversation is), ``k`` and ``alpha``, and returns ``(reply, table, plot, domain)``.
+    ``concurrency`` turns are computed at once (default: ``GRADIO_DEFAULT_CONCURRENCY_LIMIT``
+    when set, else :data:`~convrec.ui.respond.CONCURRENCY`) and ``max_waiting`` more may wait
+    (see :class:`~convrec.ui.respond.Responder`); Gradio's queue lets every chat event
+    through to that gate, so a crowd gets a clear "busy" reply rather than "Queue is full".
     """
+    concurrency = concurrency_from_env() if concurrency is None else concurrency
     chat = Chat(recommenders, default)
+    responder = Responder(chat, concurrency, max_waiting)
     assert chat.default is not None
     config = recommenders[chat.default].config
     alpha_live, alpha_note = alpha_info(recommenders)
@@ -67,7 +98,8 @@ def build_app(recommenders: Mapping[str, Recommender], default: str | None = Non
         gr.Markdown(
             "# convrec: conversational recommender\n"
             "Tell me titles you like, ask *why*, *rate* or *about* a title. "
-            f"Loaded: {', '.join(recommenders)}. Type *help* for more."
+            f"Loaded: {', '.join(plain(n) for n in recommenders)}. Type *help* for more.",
+            latex_delimiters=[],
         )
         with gr.Row(equal_height=True):
             domain = gr.Dropdown(
@@ -87,7 +119,12 @@ def build_app(recommenders: Mapping[str, Recommender], default: str | None = Non
             )  # fmt: skip
         table = gr.Dataframe(
             headers=TABLE_HEADERS,
-            label="Items in the last reply: predicted rating, per-source and fused scores",
+            datatype=TABLE_DATATYPES,  # cells are text, never markdown or HTML
+            latex_delimiters=[],
+            column_widths=TABLE_WIDTHS,
+            wrap=True,
+            max_height=520,  # k = 10 without a vertical scroll
+            label="The last list: predicted rating, per-source and fused scores",
             interactive=False,
             render=False,
             elem_id="convrec-results",
@@ -98,27 +135,36 @@ def build_app(recommenders: Mapping[str, Recommender], default: str | None = Non
             label="Why each item ranks where it does", show_label=True, render=False,
             elem_id="convrec-plot",
         )  # fmt: skip
+        views = gr.State(None)  # per session: the last list's table and plot
         gr.ChatInterface(
-            Responder(chat).respond,  # a generator function: the reply streams
+            responder.respond,  # an async generator: the reply streams
+            chatbot=gr.Chatbot(
+                show_label=False,  # a label would sit on the first message
+                latex_delimiters=[],
+                allow_tags=False,
+                sanitize_html=True,
+                elem_id="convrec-chat",
+                height=420,
+            ),
             api_name="chat",
-            examples=[[e, None, None, None] for e in examples(chat)],
+            examples=[[e, None, None, None, None] for e in examples(chat)],
             run_examples_on_click=True,
             cache_examples=False,
             textbox=gr.Textbox(
                 placeholder="I loved Star Wars and Fargo",
                 max_length=MAX_MESSAGE_CHARS,
+                elem_id="convrec-message",
                 submit_btn=True,
                 stop_btn=False,
             ),
-            additional_inputs=[domain, k, alpha],
-            additional_outputs=[table, plot, domain],
-            concurrency_limit=CONCURRENCY,
+            additional_inputs=[domain, k, alpha, views],
+            additional_outputs=[table, plot, domain, views],
+            concurrency_limit=None,  # the responder's own gate, which can say why it refuses
             flagging_mode="never",
             analytics_enabled=False,
         )
-        with gr.Row():
-            table.render()
-            plot.render()
+        table.render()  # full width: every column fits at k = 10
+        plot.render()
         demo.load(lambda: chat.default, None, domain, queue=False, api_visibility="private")
-    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    demo.queue(default_concurrency_limit=concurrency, max_size=QUEUE_SIZE)
     return demo

@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
 from convrec.schema import ScoredItem
 
 TABLE_HEADERS = ["#", "title", "predicted rating", "cf", "llm", "cbf", "score"]
+TABLE_DATATYPES: list[Literal["str", "number"]] = [
+    "number",
+    "str",
+    "number",
+    "number",
+    "number",
+    "number",
+    "number",
+]
+"""Per column of :data:`TABLE_HEADERS`: cells are shown as text or numbers, never markdown."""
+TABLE_WIDTHS: list[str | int] = ["6%", "40%", "14%", "10%", "10%", "10%", "10%"]
 SOURCES = ("cf", "llm", "cbf")
 PLOT_COLUMNS = ["item", "source", "contribution"]
 FUSED_TITLE = "Each source's share of the ranking score (normalised score x weight; bars add up)"
 RAW_TITLE = "Score per source (this list is not fused: popularity or similarity)"
 _LABEL_CHARS = 32
+_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # ASCII punctuation: markdown may read any
+
+
+def plain(text: str) -> str:
+    """``text`` for a markdown string, shown as written: every ASCII punctuation mark is
+    backslash-escaped (CommonMark allows it for all of them), so no emphasis, link, image,
+    HTML tag or LaTeX delimiter can start in it."""
+    return _PUNCTUATION.sub(r"\\\1", text)
 
 
 def table_rows(items: Sequence[ScoredItem]) -> list[list[Any]]:
