@@ -15,8 +15,10 @@ import re
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _HTML = re.compile(r"[&<>]")
 _BREAK = re.compile(r"[\r\n]+")
-_SPECIAL = re.compile(r"([\\`*_\[\]#|~])")
-_UNESCAPE = re.compile(r"\\([\\`*_\[\]#|~])|&(amp|lt|gt);")
+_SPECIAL = re.compile(r"([\\`*_\[\]#|~$])")
+# what GFM turns into a link by itself: "scheme://..." and "www."
+_AUTOLINK = re.compile(r"(?<=\w)(:)(?=//)|(?<=\bwww)(\.)", re.I)
+_UNESCAPE = re.compile(r"\\([\\`*_\[\]#|~$:.])|&(amp|lt|gt);")
 _UNENTITY = {"amp": "&", "lt": "<", "gt": ">"}
 # a bold name: escaped characters or anything but "*", "\" and a line break
 _ITEM_LINE = re.compile(r"^[ \t]*\d+\.[ \t]+\*\*((?:\\.|[^\\*\n])+)\*\*", re.M)
@@ -26,13 +28,16 @@ _SWITCH_LINE = re.compile(r"\A\s*Switched to \*\*((?:\\.|[^\\*\n])+)\*\*")
 def md(text: object) -> str:
     """``text`` as literal markdown: shown exactly as written, never as markup or HTML.
 
-    ``&``, ``<`` and ``>`` become HTML entities and markdown's special characters
-    (``\\ ` * _ [ ] # | ~``) are backslash-escaped; :func:`unmd` is its inverse.
+    ``&``, ``<`` and ``>`` become HTML entities, markdown's special characters
+    (``\\ ` * _ [ ] # | ~ $``) are backslash-escaped, and so are the ``:`` of ``://`` and
+    the ``.`` of ``www.`` (GFM would make a link of a bare address); :func:`unmd` is its
+    inverse.
     Line breaks become spaces (an echoed message cannot start a line of its own).
     """
     flat = _BREAK.sub(" ", str(text))
     html = _HTML.sub(lambda m: _ENTITIES[m.group()], flat)
-    return _SPECIAL.sub(r"\\\1", html)
+    escaped = _SPECIAL.sub(r"\\\1", html)
+    return _AUTOLINK.sub(lambda m: "\\" + m.group(), escaped)
 
 
 def unmd(text: str) -> str:
