@@ -12,7 +12,13 @@ import numpy as np
 
 from convrec.data.titles import TitleIndex
 from convrec.dialogue import cues
-from convrec.dialogue.constraints import NEGATOR, ClauseReader, Wishes, genre_pattern
+from convrec.dialogue.constraints import (
+    NEGATOR,
+    ClauseReader,
+    Wishes,
+    genre_pattern,
+    negated_at,
+)
 from convrec.dialogue.cues import Act
 from convrec.dialogue.references import Context, find_pronoun, find_reference
 from convrec.schema import ItemFilter
@@ -40,7 +46,8 @@ class Intent:
     ``forget`` holds ``"genres"``, ``"years"`` or genre names taken back; ``additive`` says
     newer genres add to the earlier ones; ``small_talk`` names a message that is only chat
     (``"greeting"``, ``"thanks"``, ``"bye"``, ``"how"``, ``"who"``, ``"ack"``, ``"other"``);
-    ``problems`` are references that could not be followed.
+    ``problems`` are references that could not be followed; ``retracted`` items were named by
+    mistake ("I meant X, not Y": Y) and leave the likes, dislikes and seen items.
     """
 
     acts: tuple[Act, ...] = ()
@@ -58,6 +65,7 @@ class Intent:
     additive: bool = False
     small_talk: str | None = None
     problems: tuple[str, ...] = ()
+    retracted: tuple[int, ...] = ()
 
     def has(self, act: Act) -> bool:
         return act in self.acts
@@ -75,6 +83,7 @@ class _Clause:
     missing: list[Unresolved] = field(default_factory=list)
     rest: str = ""
     problem: str | None = None
+    retracted: list[int] = field(default_factory=list)
     wishes: Wishes = field(default_factory=lambda: Wishes(ItemFilter()))
 
 
@@ -132,8 +141,13 @@ class IntentParser:
         low = text.lower()
         if not low or cues.HELP.match(low):
             return Intent(acts=(Act.HELP,))
-        if cues.RESET.match(low):
+        if cues.RESET.search(low):
             return Intent(acts=(Act.RESET,))
+        greeting = cues.GREETING.match(text)
+        if greeting is not None:  # "good morning :)" is a greeting, not the film
+            if greeting.end() == len(text):
+                return Intent(acts=(Act.CHAT,), small_talk=cues.small_talk(low))
+            text = text[greeting.end() :]
         intent = Intent()
         acts: list[Act] = []
         user = cues.USER.search(text)
@@ -153,6 +167,7 @@ class IntentParser:
         if k is not None:
             intent = replace(intent, k=k)
         slots: dict[Act, list[int]] = {a: [] for a in Act}
+        retracted: list[int] = []
         unresolved: dict[str, Unresolved] = {}
         problems: list[str] = []
         wishes = Wishes(ItemFilter())
@@ -164,6 +179,7 @@ class IntentParser:
             if clause.act is not None:
                 acts.append(clause.act)
                 slots[clause.act] += clause.items
+            retracted += clause.retracted
             for miss in clause.missing:
                 unresolved.setdefault(" ".join(miss.text.lower().split()), miss)
             if clause.problem is not None and clause.problem not in problems:
@@ -173,6 +189,8 @@ class IntentParser:
         if (cues.RECOMMEND.search(low) and not asking) or not wishes.constraints.empty:
             acts.append(Act.RECOMMEND)
         if slots[Act.MORE_LIKE] or (slots[Act.LIKE] and Act.WHY not in acts):
+            acts.append(Act.RECOMMEND)
+        if intent.k is not None and not asking:  # "make that 6"
             acts.append(Act.RECOMMEND)
         intent = replace(
             intent,
@@ -187,6 +205,7 @@ class IntentParser:
             additive=wishes.additive,
             unresolved=tuple(unresolved.values()),
             problems=tuple(problems),
+            retracted=_unique(retracted),
         )
         if not _understood(intent):
             kind = cues.small_talk(low)
@@ -217,19 +236,32 @@ class IntentParser:
                 out.rest = out.rest[: q.start()] + " " * (q.end() - q.start()) + out.rest[q.end() :]
         first_at = len(clause)
         for match in self.titles.spot(out.rest, short=True):
+            sequel = cues.SEQUEL.match(out.rest, match.end)
+            if sequel is not None and self.titles.exact(out.rest[match.start : sequel.end()]) is None:
+                # "star wars episode 1" is another film than "Star Wars"
+                named = out.rest[match.start : sequel.end()]
+                out.missing.append(Unresolved(" ".join(named.split()), ()))
+                out.rest = out.rest[: match.start] + " " * len(named) + out.rest[sequel.end() :]
+                continue
             out.items.append(match.item)
             placed.append(match.start)
             first_at = min(first_at, match.start)
             out.rest = out.rest[: match.start] + " " * len(match.text) + out.rest[match.end :]
         act, cue, weak = cues.act_of(out.rest.lower())  # "I loved Hate": no cue in a title
-        if act is None and not out.items:  # "also braveheart": a clause that is one title
-            lone = cues.lone_mention(clause)
-            ok = len(lone) >= 3 and not self._reader.names_genre_or_year(lone.lower())
-            item = self.titles.exact(lone) if ok else None
-            if item is not None:
-                out.items.append(item)
-                placed.append(0)
-                out.rest, first_at = "", 0
+        correction = cues.CORRECTION.search(out.rest.lower())
+        if correction is not None and (act is None or weak):  # "sorry, I meant X, not Y"
+            act, cue, weak = Act(context.act or Act.LIKE.value), correction, False
+        if (
+            (act is None or weak)
+            and not out.items
+            and not out.missing
+            and find_reference(out.rest.lower(), context) is None
+        ):
+            # "also braveheart", "Monty Python Holy Grail!!!", "interstellar?": one title
+            self._lone(clause, out)
+            if out.items or out.missing:
+                placed += [0] * len(out.items)
+                act, cue, weak, first_at = None, None, False, 0
         low = out.rest.lower()
         if act is None and not out.items:  # "the fifth one?": a bare reference asks about it
             ref = find_reference(low, context, whole=False)
@@ -241,13 +273,29 @@ class IntentParser:
                 and cues.lone_mention(low[: ref.span[0]] + low[ref.span[1] :]) == ""
             ):
                 act = Act.ABOUT
-        if act in (Act.LIKE, Act.DISLIKE, Act.SEEN) and cue is not None and not out.items:
-            # "fargo was great", "i watched fargo and loved it": the title before the cue
-            head, _, head_used = self._mentions(out.rest[: cue.start()], False, report=False)
-            for part, _named in head_used:
-                placed.append(out.rest.find(part))
+        if act in (Act.LIKE, Act.DISLIKE, Act.SEEN) and cue is not None:
+            # "fargo was great", "terminator 2 and aliens are my favourites", "gladiator was
+            # epic": the titles before the cue, the sentence's subject
+            subject = not cues.lone_mention(clause[:first_at]).strip() if out.items else True
+            if find_reference(out.rest[: cue.start()].lower(), context) is not None:
+                subject = False  # "the last two were great"
+            head, head_missing, head_used = self._mentions(
+                out.rest[: cue.start()], False, report=False, subject=subject
+            )
+            for part, named in head_used:
+                if named:
+                    placed.append(out.rest.find(part))
                 out.rest = out.rest.replace(part, " " * len(part), 1)
             out.items += head
+            out.missing += head_missing
+            low = out.rest.lower()
+        elif act is None and out.items and cue is None:
+            # "e.t. and jurassic park, i grew up on those": titles listed with a named one
+            more, _, used = self._mentions(out.rest, False, report=False, subject=True)
+            for part, _named in used:
+                placed.append(out.rest.find(part))
+                out.rest = out.rest.replace(part, " " * len(part), 1)
+            out.items += more
             low = out.rest.lower()
         if act is not None:
             tail_at = cue.end() if cue is not None else None
@@ -295,6 +343,10 @@ class IntentParser:
             act = Act.LIKE
         out.act = act
         order = sorted(range(len(out.items)), key=lambda n: placed[n] if n < len(placed) else n)
+        if correction is not None:  # "I meant X, not Y": Y was named by mistake
+            wrong = {n for n in order if n < len(placed) and negated_at(low, placed[n])}
+            out.retracted = [out.items[n] for n in order if n in wrong]
+            order = [n for n in order if n not in wrong]
         out.items = [out.items[n] for n in order]
         low = out.rest.lower()
         dislike_at = cue.start() if act == Act.DISLIKE and cue is not None else None
@@ -327,17 +379,47 @@ class IntentParser:
             found = ItemFilter((), tuple(found.include_genres))
         return Wishes(found, wishes.forget, wishes.additive)
 
+    def _lone(self, clause: str, out: _Clause) -> None:
+        """A clause that is one title ("also braveheart", "Monty Python Holy Grail!!!") names
+        it; one that asks after an unknown title ("interstellar?") reports it."""
+        lone = cues.lone_mention(clause)
+        low = lone.lower()
+        if len(lone) < 3 or self._reader.names_genre_or_year(low):
+            return
+        if cues.small_talk(low) != "other" or cues.RECOMMEND.search(low):
+            return
+        item = self.titles.exact(lone)
+        suggestions: list[int] = []
+        if item is None and cues.title_like(lone, strict=True):
+            item, suggestions = self.titles.resolve(lone)
+            if item is None and not cues.TITLE_QUESTION.search(clause):
+                return
+        if item is not None:
+            out.items.append(item)
+        elif suggestions or cues.title_like(lone, strict=True):
+            out.missing.append(Unresolved(lone, tuple(suggestions)))
+        else:
+            return
+        out.rest = ""
+
     def _mentions(
-        self, tail: str, expects_item: bool, report: bool = True
+        self, tail: str, expects_item: bool, report: bool = True, subject: bool = False
     ) -> tuple[list[int], list[Unresolved], list[tuple[str, bool]]]:
         """Items named in the comma / "and" separated text after a cue; the title-like
         mentions that name no item, with suggestions when some title is truly close; the
         parts of ``tail`` used (and whether each named an item). Without ``report`` (text
-        before a cue) only titles named in full count and nothing is reported."""
+        before a cue) only titles named in full count and nothing is reported, unless
+        ``subject``: the text is a sentence's subject ("gladiator was epic"), each part cut
+        at its verb, and the first part is looked up like a mention after a cue."""
         items: list[int] = []
         missing: list[Unresolved] = []
         used: list[tuple[str, bool]] = []
-        for part in cues.SPLIT_MENTIONS.split(tail):
+        parts = cues.SPLIT_MENTIONS.split(tail)
+        for at, part in enumerate(parts):
+            if re.match(r"\s{3,}\S", part):
+                continue  # the words right after a title ("star wars a million times")
+            if subject:
+                part = cues.PREDICATE.sub("", part)
             raw = part.strip(" ?!.,:;\"'“”")
             mention = cues.strip_filler(raw)
             if len(mention) < 2 or mention.isdigit() or cues.only_common(mention):
@@ -346,7 +428,10 @@ class IntentParser:
                 continue
             if not (expects_item or cues.title_like(mention)):
                 continue
-            if report:
+            if cues.small_talk(mention.lower()) != "other":  # "thanks, that's great"
+                continue
+            lookup = report or (subject and at == 0 and cues.title_like(mention, strict=True))
+            if lookup:
                 item, suggestions = self.titles.resolve(mention)
             else:  # before a cue: only a title named in full ("fargo was great")
                 item, suggestions = self.titles.exact(mention), []
@@ -355,7 +440,7 @@ class IntentParser:
                 used.append((part, True))
             elif cues.small_talk(mention.lower()) != "other":  # "..., thanks!"
                 continue
-            elif report and (expects_item or cues.title_like(mention, strict=True)):
+            elif lookup and (expects_item or cues.title_like(mention, strict=True)):
                 missing.append(Unresolved(mention, tuple(suggestions)))
                 used.append((part, False))
         return items, missing, used
@@ -373,6 +458,7 @@ def _understood(intent: Intent) -> bool:
     """Whether a message says anything the recommender can act on."""
     return bool(
         intent.liked or intent.disliked or intent.seen or intent.more_like or intent.asked
+        or intent.retracted
         or intent.user is not None or intent.domain is not None or intent.k is not None
         or not intent.constraints.empty or intent.forget or intent.unresolved or intent.problems
         or ({Act.RECOMMEND, Act.HELP, Act.RESET} | ASKING) & set(intent.acts)

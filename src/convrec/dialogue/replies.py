@@ -62,6 +62,8 @@ def describe_constraints(c: ItemFilter) -> str:
     bits = []
     if c.include_genres:
         bits.append(" or ".join(c.include_genres))
+    if c.require_genres:
+        bits.append(" and ".join(c.require_genres))
     if c.exclude_genres:
         bits.append("no " + ", no ".join(c.exclude_genres))
     if c.year_min is not None and c.year_max is not None:
