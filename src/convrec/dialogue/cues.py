@@ -81,7 +81,8 @@ _CUES: tuple[tuple[Act, re.Pattern[str]], ...] = tuple(
             r"\b(?:love[sd]?|loving|(?<!'d )(?<!would )like[sd]?|enjoy(?:ed|s)?|adore[sd]?"
             r"|favou?rites?|fan of|into|a blast|dig|dug|masterpieces?|obsessed|underrated"
             r"|a gem|mind[- ]?blowing|blew my mind|made me cry|grew up (?:on|with)|hooked on"
-            r"|better than|(?<!\ba )(?<!\ban )(?<!feel )(?<!feel-)(?<!some )(?<!something )"
+            r"|better than|my top (?:\d+|\w+ (?:picks|films|movies))|all[- ]time"
+            r"|(?<!\ba )(?<!\ban )(?<!feel )(?<!feel-)(?<!some )(?<!something )"
             r"(?<!anything )(?:great|amazing|awesome|brilliant|good|fun|epic|best|fantastic"
             r"|incredible|excellent|superb|perfect|wonderful|beautiful))\b",
         ),

@@ -339,8 +339,8 @@ class IntentParser:
                 placed.append(0)
         if act is None and out.items and NEGATOR.search(low[:first_at]):
             act = Act.DISLIKE  # "not Alien", "no Scream please"
-        if act is None and out.items and not cues.RECOMMEND.search(low):
-            act = Act.LIKE
+        if act is None and out.items and not cues.RECOMMEND.search(low[:first_at]):
+            act = Act.LIKE  # "fargo, aladdin: my kids watch them every week", not "watch fargo?"
         out.act = act
         order = sorted(range(len(out.items)), key=lambda n: placed[n] if n < len(placed) else n)
         if correction is not None:  # "I meant X, not Y": Y was named by mistake
@@ -351,11 +351,12 @@ class IntentParser:
         low = out.rest.lower()
         dislike_at = cue.start() if act == Act.DISLIKE and cue is not None else None
         out.wishes = self._reader.read(low, dislike_at)
-        out.wishes = self._described(low, out, out.wishes)
+        out.wishes = self._described(low, out, out.wishes, clause)
         return out
 
-    def _described(self, low: str, clause: _Clause, wishes: Wishes) -> Wishes:
-        """The describer's genres and years for a request the rules found nothing in."""
+    def _described(self, low: str, clause: _Clause, wishes: Wishes, whole: str) -> Wishes:
+        """The describer's genres and years for a request the rules found nothing in; a
+        title in a request that uses none ("on the edge of my seat") is read as words."""
         c = wishes.constraints
         if (
             self.describer is None
@@ -365,7 +366,7 @@ class IntentParser:
             or not cues.ASKS.search(low)
         ):
             return wishes
-        text = " ".join(clause.rest.split())
+        text = " ".join((whole if clause.act is None else clause.rest).split())
         if not cues.content(text):
             return wishes
         try:
@@ -430,7 +431,9 @@ class IntentParser:
                 continue
             if cues.small_talk(mention.lower()) != "other":  # "thanks, that's great"
                 continue
-            lookup = report or (subject and at == 0 and cues.title_like(mention, strict=True))
+            lookup = report or (
+                subject and at == 0 and cues.title_like(mention, strict=True) and cues.title_like(raw)
+            )
             if lookup:
                 item, suggestions = self.titles.resolve(mention)
             else:  # before a cue: only a title named in full ("fargo was great")
