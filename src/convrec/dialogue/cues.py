@@ -51,7 +51,7 @@ _CUES: tuple[tuple[Act, re.Pattern[str]], ...] = tuple(
             r"|\bwhat(?:'s| is) (?:it|that one|this one|the \w+ one) about\b"
             r"|\bwhat (?:would|do|did) you (?:say|think) (?:about|of)\b|\bthoughts on\b"
             r"|\byour (?:take|opinion|thoughts) on\b|\bhave you heard of\b|\bdo you know\b"
-            r"|\bwhat (?:year|kind|sort|type|genres?)\b(?: of (?:movie|film|thing))?"
+            r"|\bwhat (?:year|kind|sort|type|genres?)\b(?: of (?:movies?|films?|things?))?"
             r"(?: (?:is|was|did|does|'s))?|\bwhen (?:did|was|does|is)\b"
             r"|\bwhat(?:'s| is| was|s)(?= .{2,80}\babout\W*$)|\btell me more\b|\bmore info\b",
         ),
@@ -83,7 +83,7 @@ _CUES: tuple[tuple[Act, re.Pattern[str]], ...] = tuple(
             r"|a gem|mind[- ]?blowing|blew my mind|made me cry|grew up (?:on|with)|hooked on"
             r"|better than|my top (?:\d+|\w+ (?:picks|films|movies))|all[- ]time"
             r"|(?<!\ba )(?<!\ban )(?<!feel )(?<!feel-)(?<!some )(?<!something )"
-            r"(?<!anything )(?:great|amazing|awesome|brilliant|good|fun|epic|best|fantastic"
+            r"(?<!anything )(?<!nothing )(?:great|amazing|awesome|brilliant|good|fun|epic|best|fantastic"
             r"|incredible|excellent|superb|perfect|wonderful|beautiful))\b",
         ),
         (Act.ABOUT, r"\bwhat(?:'s| is| about)\b|\bhow about\b"),
@@ -143,6 +143,13 @@ SEQUEL = re.compile(
     r"|four|five|six|seven|eight|nine)\b|(?:[2-9]|ii|iii|iv|vi{0,3})\b(?!\s*(?:stars?|/|out of|\.\d)))",
     re.I,
 )
+# words that make a sentence's subject a film: only then is an unknown subject reported
+# ("gladiator was epic", not "the weather is great")
+FILM_TALK = re.compile(
+    r"\b(?:movies?|films?|flicks?|sequels?|prequels?|watch\w*|saw|seen|cinema|masterpieces?"
+    r"|epic|underrated|overrated|mind[- ]?blowing|blew my mind|made me cry|obsessed|favou?rites?"
+    r"|better than|classics?|a gem|must[- ]see|all[- ]time|my top)\b"
+)
 # the verb that ends a title at the head of a sentence ("goodfellas is my favourite")
 PREDICATE = re.compile(
     r"\s+(?:is|was|are|were|has|had|have|made|makes|will|would|still|always|never|really"
@@ -151,13 +158,13 @@ PREDICATE = re.compile(
     re.I | re.S,
 )
 _FILLER = re.compile(
-    r"^(?:\W+|(?:the films?|the movies?|movies|films|movie|film|ones|favou?rites?|are|were|be"
+    r"^(?:\W+|(?:have you got|do you have|you got|got|is there|any chance of|sorry|oops|whoops"
+    r"|my bad|the films?|the movies?|movies|films|movie|film|ones|favou?rites?|are|were|be"
     r"|include|about|of|to|it|is|was|for|me|i|we|a|an|really|very|watched|saw|seen"
     r"|rewatched|finally|tried"
     r"|so|too|also|much|again|did|do|you|u|ya|recommend(?:ed)?|suggest(?:ed)?|pick|on|the list"
     r"|would|will|rate|like|think|score|watching|seeing|both|totally|absolutely|just|and"
-    r"|actually|honestly|definitely|quite|pretty|especially|particularly|mainly|including"
-    r"|have you got|do you have|you got|got|is there|any chance of|sorry|oops|whoops|my bad)\b)+",
+    r"|actually|honestly|definitely|quite|pretty|especially|particularly|mainly|including)\b)+",
     re.I,
 )
 _TRAILING_FILLER = re.compile(

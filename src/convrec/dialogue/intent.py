@@ -287,7 +287,12 @@ class IntentParser:
                     placed.append(out.rest.find(part))
                 out.rest = out.rest.replace(part, " " * len(part), 1)
             out.items += head
-            out.missing += head_missing
+            if cues.FILM_TALK.search(clause.lower()):
+                out.missing += head_missing
+            else:  # "the weather is great": the unknown subject is no title
+                for part, named in head_used:
+                    if not named:
+                        out.rest = out.rest.replace(" " * len(part), part, 1)
             low = out.rest.lower()
         elif act is None and out.items and cue is None:
             # "e.t. and jurassic park, i grew up on those": titles listed with a named one
