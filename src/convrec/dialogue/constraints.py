@@ -57,14 +57,15 @@ _AFTER = re.compile(
 _BEFORE = re.compile(rf"\b(before|until|older than|pre|prior to|up to|earlier than)\s+{_Y}\b")
 _SINGLE = re.compile(rf"\b{_Y}\b")
 _RECENT = re.compile(r"\b(?:recent\w*|new|newer|newest|latest|modern|contemporary|current)\b")
-_OLD = re.compile(r"\b(?:old|older|oldies?|classics?|classical|vintage|golden age)\b")
+OLD = re.compile(r"\b(?:old|older|oldies?|classics?|classical|vintage|golden age)\b")
 # older than "old": the first half of the catalogue's span
-_MONOCHROME = re.compile(r"\b(?:black[- ](?:and|&|n)[- ]white|b ?& ?w|silent (?:movie|film|era)s?)\b")
-_DECADE_WORDS = {"twenties": 1920, "thirties": 1930, "forties": 1940, "fifties": 1950,
-                 "sixties": 1960, "seventies": 1970, "eighties": 1980, "nineties": 1990}  # fmt: skip
-_DECADE_WORD = re.compile(
-    rf"\b(?:(early|mid|late)[- ]?)?(?:the\s+)?({'|'.join(_DECADE_WORDS)})\b"
+_MONOCHROME = re.compile(
+    r"\b(?:black[- ](?:and|&|n)[- ]white|b ?& ?w|silent (?:movie|film|era)s?)\b"
 )
+_DECADE_WORDS = {"twenties": 1920, "thirties": 1930, "forties": 1940, "fifties": 1950,
+                 "sixties": 1960, "seventies": 1970, "eighties": 1980,
+                 "nineties": 1990}  # fmt: skip
+_DECADE_WORD = re.compile(rf"\b(?:(early|mid|late)[- ]?)?(?:the\s+)?({'|'.join(_DECADE_WORDS)})\b")
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ class ClauseReader:
         exclude: list[str] = []
         require: list[str] = []
         previous: tuple[int, str, bool] | None = None  # end, genre, negated
-        for start, end, genre in self.genres_in(low):
+        for start, stop_at, genre in self.genres_in(low):
             negated = negated_at(low, start) or (
                 dislike_at is not None
                 and _SCOPE_END.search(low, min(start, dislike_at), max(start, dislike_at)) is None
@@ -169,7 +170,7 @@ class ClauseReader:
                 and _COMPOUND.fullmatch(low[previous[0] : start])
             ):  # "a romantic comedy", "sci-fi horror": one kind that is both
                 require += [g for g in (previous[1], genre) if g not in require]
-            previous = (end, genre, negated)
+            previous = (stop_at, genre, negated)
         include = [g for g in include if g not in exclude and g not in require]
         lo, hi = self._years(low)
         return Wishes(
@@ -218,7 +219,7 @@ class ClauseReader:
         for m in _MONOCHROME.finditer(low):
             if free(m):
                 yield m.start(), None, (oldest + newest) // 2
-        for m in _OLD.finditer(low):
+        for m in OLD.finditer(low):
             if free(m):
                 yield m.start(), None, max(oldest, newest - 30)
 

@@ -37,9 +37,10 @@ _CUES: tuple[tuple[Act, re.Pattern[str]], ...] = tuple(
             r"\b(?:how|what) (?:would|will|do|might|should) i (?:rate|score|think of|feel"
             r" about)\b|\bhow (?:would|will|do|might|should) i like\b|\brate\b"
             r"|(?<!what )(?<!else )\bwould i (?:like|enjoy|love|hate|dig)\b"
-            r"|\b(?:predict\w*|guess|estimate)(?: (?:my|the|what i'?d|how i'?d) (?:rating|score|stars)"
+            r"|\b(?:predict\w*|guess|estimate)"
+            r"(?: (?:my|the|what i'?d|how i'?d) (?:rating|score|stars)"
             r"(?: (?:for|of|on))?)?|\bmy (?:rating|score) (?:for|of|on)\b"
-            r"|\bwhat (?:would|will|might|should|do) i (?:give|rate)\b"
+            r"|\bwhat(?: score| rating| stars)? (?:would|will|might|should|do) i (?:give|rate)\b"
             r"|(?<!what )(?<!else )\bwill i (?:like|enjoy|love)\b|\bhow many stars\b"
             r"|\bis (?:it|that one|this one) (?:any )?good\b"
             r"|\bwould (?:it|that|this) be (?:good|my thing)\b",
@@ -53,7 +54,8 @@ _CUES: tuple[tuple[Act, re.Pattern[str]], ...] = tuple(
             r"|\byour (?:take|opinion|thoughts) on\b|\bhave you heard of\b|\bdo you know\b"
             r"|\bwhat (?:year|kind|sort|type|genres?)\b(?: of (?:movies?|films?|things?))?"
             r"(?: (?:is|was|did|does|'s))?|\bwhen (?:did|was|does|is)\b"
-            r"|\bwhat(?:'s| is| was|s)(?= .{2,80}\babout\W*$)|\btell me more\b|\bmore info\b",
+            r"|\bwhat(?:'s| is| was|s)(?= .{2,80}\babout\W*$)|\btell me more\b|\bmore info\b"
+            r"|\b(?:the )?(?:plot|story|storyline|synopsis|summary|premise) (?:of|for|in)\b",
         ),
         (
             Act.MORE_LIKE,
@@ -64,17 +66,21 @@ _CUES: tuple[tuple[Act, re.Pattern[str]], ...] = tuple(
         (
             Act.SEEN,
             r"\b(?:already|i've|ive|i have|have|i already|we've|we have) (?:already )?(?:seen"
-            r"|watched|bought|own|owned|got)\b|^\W*(?:seen|watched|saw)\b|\bseen (?:it|that|them|those)\b|\bwatched (?:it"
+            r"|watched|bought|own|owned|got)\b|^\W*(?:seen|watched|saw)\b"
+            r"|\bseen (?:it|that|them|those)\b|\bwatched (?:it"
             r"|that|them)\b|\bi own\b|\bsaw (?:it|that|them|those|the)\b",
         ),
         (
             Act.DISLIKE,
             r"\b(?:hate[sd]?|dislike[sd]?|didn'?t (?:like|enjoy|love)|did not (?:like|enjoy)"
             r"|don'?t (?:like|enjoy|love)|do not (?:like|enjoy)|can'?t stand|cannot stand"
-            r"|boring|awful|terrible|not a fan of|not into|no more|avoid|skip|tired of|sick of"
+            r"|boring|awful|terrible|not (?:a |the )?(?:\w+ )?fan of"
+            r"|not (?:really |too |that |very )?(?:into|keen on|crazy about)"
+            r"|no more|avoid|skip|tired of|sick of"
             r"|fed up with|(?:was|is) (?:bad|meh|rubbish|awful)|overrated|worst|sucked|sucks"
             r"|garbage|trash|waste of (?:time|money)|disappointing|a disappointment|dull|lame"
-            r"|unwatchable|cringe\w*|fell asleep|(?:was|is)n'?t (?:good|great|for me|my thing))\b",
+            r"|unwatchable|cringe\w*|fell asleep|dumb|stupid|pointless|forgettable|mediocre"
+            r"|horrible|annoying|(?:was|is)n'?t (?:good|great|for me|my thing))\b",
         ),
         (
             Act.LIKE,
@@ -83,7 +89,8 @@ _CUES: tuple[tuple[Act, re.Pattern[str]], ...] = tuple(
             r"|a gem|mind[- ]?blowing|blew my mind|made me cry|grew up (?:on|with)|hooked on"
             r"|better than|my top (?:\d+|\w+ (?:picks|films|movies))|all[- ]time"
             r"|(?<!\ba )(?<!\ban )(?<!feel )(?<!feel-)(?<!some )(?<!something )"
-            r"(?<!anything )(?<!nothing )(?:great|amazing|awesome|brilliant|good|fun|epic|best|fantastic"
+            r"(?<!anything )(?<!nothing )"
+            r"(?:great|amazing|awesome|brilliant|good|fun|epic|best|fantastic"
             r"|incredible|excellent|superb|perfect|wonderful|beautiful))\b",
         ),
         (Act.ABOUT, r"\bwhat(?:'s| is| about)\b|\bhow about\b"),
@@ -140,7 +147,8 @@ CORRECTION = re.compile(
 # what a title in a message is followed by when it names a sequel ("star wars episode 1")
 SEQUEL = re.compile(
     r"\s*:?\s*(?:(?:episode|part|chapter|vol(?:ume)?\.?)\s*(?:\d{1,2}|[ivx]{1,4}|one|two|three"
-    r"|four|five|six|seven|eight|nine)\b|(?:[2-9]|ii|iii|iv|vi{0,3})\b(?!\s*(?:stars?|/|out of|\.\d)))",
+    r"|four|five|six|seven|eight|nine)\b"
+    r"|(?:[2-9]|ii|iii|iv|vi{0,3})\b(?!\s*(?:stars?|/|out of|\.\d)))",
     re.I,
 )
 # words that make a sentence's subject a film: only then is an unknown subject reported
@@ -334,7 +342,8 @@ _K = re.compile(
     rf"(?!\s+(?:of them|ones?\b))|\b{_N}\s+(?:more\s+|other\s+|new\s+|good\s+|great\s+)?"
     r"(?:movies|films|items|recommendations|suggestions|picks|titles|products|options|ideas)\b"
     rf"|\b(?:make (?:it|that|them|the list)|change (?:it|that)(?: to)?|set (?:it|that) to"
-    rf"|(?:bump|increase|raise|cut|drop) (?:it|that)? ?(?:up |down )?to|like|say|only|just)\s+{_N}"
+    rf"|(?:bump|increase|raise|cut|drop) (?:it|that)? ?(?:up |down )?to|like|say|only|just|see"
+    rf"|get|have|want|need)\s+{_N}"
     r"\s*(?=$|[?!.,]|please\b|pls\b|instead\b|then\b|items\b|ones\b|more\b)"
     rf"|\b{_N}\s+more\b(?!\s+(?:like|than|of)\b)"
 )

@@ -14,6 +14,7 @@ from convrec.data.titles import TitleIndex
 from convrec.dialogue import cues
 from convrec.dialogue.constraints import (
     NEGATOR,
+    OLD,
     ClauseReader,
     Wishes,
     genre_pattern,
@@ -237,11 +238,14 @@ class IntentParser:
         first_at = len(clause)
         for match in self.titles.spot(out.rest, short=True):
             sequel = cues.SEQUEL.match(out.rest, match.end)
-            if sequel is not None and self.titles.exact(out.rest[match.start : sequel.end()]) is None:
+            if (
+                sequel is not None
+                and self.titles.exact(out.rest[match.start : sequel.end()]) is None
+            ):
                 # "star wars episode 1" is another film than "Star Wars"
-                named = out.rest[match.start : sequel.end()]
-                out.missing.append(Unresolved(" ".join(named.split()), ()))
-                out.rest = out.rest[: match.start] + " " * len(named) + out.rest[sequel.end() :]
+                other = out.rest[match.start : sequel.end()]
+                out.missing.append(Unresolved(" ".join(other.split()), ()))
+                out.rest = out.rest[: match.start] + " " * len(other) + out.rest[sequel.end() :]
                 continue
             out.items.append(match.item)
             placed.append(match.start)
@@ -277,8 +281,9 @@ class IntentParser:
             # "fargo was great", "terminator 2 and aliens are my favourites", "gladiator was
             # epic": the titles before the cue, the sentence's subject
             subject = not cues.lone_mention(clause[:first_at]).strip() if out.items else True
-            if find_reference(out.rest[: cue.start()].lower(), context) is not None:
-                subject = False  # "the last two were great"
+            head_low = out.rest[: cue.start()].lower()
+            if find_reference(head_low, context) is not None or NEGATOR.search(head_low):
+                subject = False  # "the last two were great", "not a huge fan of"
             head, head_missing, head_used = self._mentions(
                 out.rest[: cue.start()], False, report=False, subject=subject
             )
@@ -354,6 +359,8 @@ class IntentParser:
             order = [n for n in order if n not in wrong]
         out.items = [out.items[n] for n in order]
         low = out.rest.lower()
+        if out.items and act in (Act.LIKE, Act.DISLIKE) and not cues.ASKS.search(low):
+            low = OLD.sub(lambda m: " " * len(m.group()), low)  # "X and Y are classics"
         dislike_at = cue.start() if act == Act.DISLIKE and cue is not None else None
         out.wishes = self._reader.read(low, dislike_at)
         out.wishes = self._described(low, out, out.wishes, clause)
@@ -416,12 +423,12 @@ class IntentParser:
         parts of ``tail`` used (and whether each named an item). Without ``report`` (text
         before a cue) only titles named in full count and nothing is reported, unless
         ``subject``: the text is a sentence's subject ("gladiator was epic"), each part cut
-        at its verb, and the first part is looked up like a mention after a cue."""
+        at its verb and looked up like a mention after a cue."""
         items: list[int] = []
         missing: list[Unresolved] = []
         used: list[tuple[str, bool]] = []
         parts = cues.SPLIT_MENTIONS.split(tail)
-        for at, part in enumerate(parts):
+        for part in parts:
             if re.match(r"\s{3,}\S", part):
                 continue  # the words right after a title ("star wars a million times")
             if subject:
@@ -437,7 +444,7 @@ class IntentParser:
             if cues.small_talk(mention.lower()) != "other":  # "thanks, that's great"
                 continue
             lookup = report or (
-                subject and at == 0 and cues.title_like(mention, strict=True) and cues.title_like(raw)
+                subject and cues.title_like(mention, strict=True) and cues.title_like(raw)
             )
             if lookup:
                 item, suggestions = self.titles.resolve(mention)
