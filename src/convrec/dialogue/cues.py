@@ -151,6 +151,7 @@ SEQUEL = re.compile(
     r"|(?:[2-9]|ii|iii|iv|vi{0,3})\b(?!\s*(?:stars?|/|out of|\.\d)))",
     re.I,
 )
+SEQUEL_END = re.compile(rf"(?<=\w)(?:{SEQUEL.pattern})\W*$", re.I)
 # words that make a sentence's subject a film: only then is an unknown subject reported
 # ("gladiator was epic", not "the weather is great")
 FILM_TALK = re.compile(
@@ -166,7 +167,8 @@ PREDICATE = re.compile(
     re.I | re.S,
 )
 _FILLER = re.compile(
-    r"^(?:\W+|(?:have you got|do you have|you got|got|is there|any chance of|sorry|oops|whoops"
+    r"^(?:\W+|(?:have you got|(?:any chance |is it possible )?(?:do |that )?you (?:have|got|stock)"
+    r"|any chance of|got|is there|sorry|oops|whoops"
     r"|my bad|the films?|the movies?|movies|films|movie|film|ones|favou?rites?|are|were|be"
     r"|include|about|of|to|it|is|was|for|me|i|we|a|an|really|very|watched|saw|seen"
     r"|rewatched|finally|tried"
@@ -206,13 +208,14 @@ _ASPECT = re.compile(
 GO_ON = re.compile(r"\W*(?:and|also|plus|same (?:for|with|goes for)|as well as|oh and|too)\b")
 _LEAD = re.compile(
     r"^\W*(?:(?:oh|and|also|plus|as well as|what about|how about|then|too|have you got"
-    r"|do you have|you got|got|is there|any chance of)\W+)+",
+    r"|(?:any chance |is it possible )?(?:do |that )?you (?:have|got|stock)|got|is there"
+    r"|any chance of)\W+)+",
     re.I,
 )
 # a clause that asks after one title ("interstellar?", "have you got inception?")
 TITLE_QUESTION = re.compile(
-    r"\?\W*$|^\W*(?:what about|how about|have you got|do you have|you got|got|is there"
-    r"|any chance of)\b",
+    r"\?\W*$|^\W*(?:what about|how about|have you got|(?:any chance )?(?:do )?you (?:have|got)"
+    r"|got|is there|any chance of)\b",
     re.I,
 )
 

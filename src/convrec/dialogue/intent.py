@@ -403,6 +403,10 @@ class IntentParser:
             return
         item = self.titles.exact(lone)
         suggestions: list[int] = []
+        if item is None and cues.SEQUEL_END.search(lone):  # "titanic 2?": not Titanic
+            out.missing.append(Unresolved(lone, ()))
+            out.rest = ""
+            return
         if item is None and cues.title_like(lone, strict=True):
             item, suggestions = self.titles.resolve(lone)
             if item is None and not cues.TITLE_QUESTION.search(clause):
