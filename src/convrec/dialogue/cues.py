@@ -146,7 +146,7 @@ CORRECTION = re.compile(
 )
 # what a title in a message is followed by when it names a sequel ("star wars episode 1")
 SEQUEL = re.compile(
-    r"\s*:?\s*(?:(?:episode|part|chapter|vol(?:ume)?\.?)\s*(?:\d{1,2}|[ivx]{1,4}|one|two|three"
+    r"(?:\s*:\s*|\s+)(?:(?:episode|part|chapter|vol(?:ume)?\.?)\s*(?:\d{1,2}|[ivx]{1,4}|one|two|three"
     r"|four|five|six|seven|eight|nine)\b"
     r"|(?:[2-9]|ii|iii|iv|vi{0,3})\b(?!\s*(?:stars?|/|out of|\.\d)))",
     re.I,
