@@ -68,6 +68,40 @@ _DECADE_WORDS = {"twenties": 1920, "thirties": 1930, "forties": 1940, "fifties":
 _DECADE_WORD = re.compile(rf"\b(?:(early|mid|late)[- ]?)?(?:the\s+)?({'|'.join(_DECADE_WORDS)})\b")
 
 
+# other words for each genre (lower-cased catalogue names)
+GENRE_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "sci-fi": ("science fiction", "scifi", "sci fi", "space", "sf"),
+    "children's": ("children", "kids", "kid", "family", "childrens"),
+    "film-noir": ("noir", "film noir"),
+    "comedy": (
+        "comedies",
+        "funny",
+        "funnier",
+        "funniest",
+        "comic",
+        "humor",
+        "humour",
+        "hilarious",
+        "romcom",
+        "rom-com",
+    ),
+    "horror": ("scary", "scarier", "horrors", "spooky", "frightening", "terrifying"),
+    "romance": ("romantic", "romcom", "rom-com", "love story", "love stories"),
+    "animation": ("animated", "cartoon", "anime"),
+    "documentary": ("documentaries", "docs", "doc"),
+    "musical": ("musicals",),
+    "thriller": ("thrilling", "suspense", "suspenseful"),
+    "mystery": ("mysteries", "whodunit", "detective"),
+    "fantasy": ("magic", "fantasies"),
+    "war": ("wartime", "military"),
+    "crime": ("gangster", "heist", "mob", "mafia"),
+    "western": ("cowboy", "cowboys"),
+    "drama": ("dramas", "dramatic"),
+    "action": ("action-packed",),
+    "adventure": ("adventures", "adventurous"),
+}
+
+
 @dataclass(frozen=True)
 class Wishes:
     """What one clause says about genres and years.

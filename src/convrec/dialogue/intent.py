@@ -13,6 +13,7 @@ import numpy as np
 from convrec.data.titles import TitleIndex
 from convrec.dialogue import cues
 from convrec.dialogue.constraints import (
+    GENRE_SYNONYMS,
     NEGATOR,
     OLD,
     ClauseReader,
@@ -21,6 +22,7 @@ from convrec.dialogue.constraints import (
     negated_at,
 )
 from convrec.dialogue.cues import Act
+from convrec.dialogue.mentions import Mentions, Unresolved
 from convrec.dialogue.references import Context, find_pronoun, find_reference
 from convrec.schema import ItemFilter
 
@@ -30,14 +32,6 @@ MAX_MESSAGE_CHARS = 2000
 
 
 ASKING = frozenset({Act.WHY, Act.RATE, Act.ABOUT})
-
-
-@dataclass(frozen=True)
-class Unresolved:
-    """A title-like mention that matched no item, with the closest items as suggestions."""
-
-    text: str
-    suggestions: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -116,16 +110,18 @@ class IntentParser:
     domains: Mapping[str, Sequence[str]] = field(default_factory=dict)
     describer: Callable[[str], ItemFilter] | None = None
     _reader: ClauseReader = field(init=False, repr=False)
+    _mentions: Mentions = field(init=False, repr=False)
     _cached: Callable[[str, Context], Intent] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         words: list[tuple[re.Pattern[str], str]] = []
         for genre in self.genres:
-            names = {genre.lower(), *_GENRE_SYNONYMS.get(genre.lower(), ())}
+            names = {genre.lower(), *GENRE_SYNONYMS.get(genre.lower(), ())}
             words += [(genre_pattern(w), genre) for w in names]
         words.sort(key=lambda pw: len(pw[0].pattern), reverse=True)
         years = getattr(self.titles, "years", np.zeros(0, np.int32))
         self._reader = ClauseReader(words, self.year_range, np.asarray(years))
+        self._mentions = Mentions(self.titles, self._reader)
         self._cached = lru_cache(maxsize=512)(self._parse)
 
     def parse(self, message: str, context: Context | None = None) -> Intent:
@@ -262,8 +258,9 @@ class IntentParser:
             and find_reference(out.rest.lower(), context) is None
         ):
             # "also braveheart", "Monty Python Holy Grail!!!", "interstellar?": one title
-            self._lone(clause, out)
-            if out.items or out.missing:
+            lone = self._mentions.lone(clause)
+            if lone is not None:
+                out.items, out.missing, out.rest = lone[0], lone[1], ""
                 placed += [0] * len(out.items)
                 act, cue, weak, first_at = None, None, False, 0
         low = out.rest.lower()
@@ -284,7 +281,7 @@ class IntentParser:
             head_low = out.rest[: cue.start()].lower()
             if find_reference(head_low, context) is not None or NEGATOR.search(head_low):
                 subject = False  # "the last two were great", "not a huge fan of"
-            head, head_missing, head_used = self._mentions(
+            head, head_missing, head_used = self._mentions.find(
                 out.rest[: cue.start()], False, report=False, subject=subject
             )
             for part, named in head_used:
@@ -301,7 +298,7 @@ class IntentParser:
             low = out.rest.lower()
         elif act is None and out.items and cue is None:
             # "e.t. and jurassic park, i grew up on those": titles listed with a named one
-            more, _, used = self._mentions(out.rest, False, report=False, subject=True)
+            more, _, used = self._mentions.find(out.rest, False, report=False, subject=True)
             for part, _named in used:
                 placed.append(out.rest.find(part))
                 out.rest = out.rest.replace(part, " " * len(part), 1)
@@ -329,7 +326,7 @@ class IntentParser:
             expects_item = act in ASKING and not out.items and out.problem is None
             tail = out.rest[cue.end() :]
             referred = ref is not None
-            more, missing, used = self._mentions(tail, expects_item, report=not referred)
+            more, missing, used = self._mentions.find(tail, expects_item, report=not referred)
             out.items += more
             out.missing += [] if weak else missing
             for part, named in used:
@@ -392,78 +389,6 @@ class IntentParser:
             found = ItemFilter((), tuple(found.include_genres))
         return Wishes(found, wishes.forget, wishes.additive)
 
-    def _lone(self, clause: str, out: _Clause) -> None:
-        """A clause that is one title ("also braveheart", "Monty Python Holy Grail!!!") names
-        it; one that asks after an unknown title ("interstellar?") reports it."""
-        lone = cues.lone_mention(clause)
-        low = lone.lower()
-        if len(lone) < 3 or self._reader.names_genre_or_year(low):
-            return
-        if cues.small_talk(low) != "other" or cues.RECOMMEND.search(low):
-            return
-        item = self.titles.exact(lone)
-        suggestions: list[int] = []
-        if item is None and cues.SEQUEL_END.search(lone):  # "titanic 2?": not Titanic
-            out.missing.append(Unresolved(lone, ()))
-            out.rest = ""
-            return
-        if item is None and cues.title_like(lone, strict=True):
-            item, suggestions = self.titles.resolve(lone)
-            if item is None and not cues.TITLE_QUESTION.search(clause):
-                return
-        if item is not None:
-            out.items.append(item)
-        elif suggestions or cues.title_like(lone, strict=True):
-            out.missing.append(Unresolved(lone, tuple(suggestions)))
-        else:
-            return
-        out.rest = ""
-
-    def _mentions(
-        self, tail: str, expects_item: bool, report: bool = True, subject: bool = False
-    ) -> tuple[list[int], list[Unresolved], list[tuple[str, bool]]]:
-        """Items named in the comma / "and" separated text after a cue; the title-like
-        mentions that name no item, with suggestions when some title is truly close; the
-        parts of ``tail`` used (and whether each named an item). Without ``report`` (text
-        before a cue) only titles named in full count and nothing is reported, unless
-        ``subject``: the text is a sentence's subject ("gladiator was epic"), each part cut
-        at its verb and looked up like a mention after a cue."""
-        items: list[int] = []
-        missing: list[Unresolved] = []
-        used: list[tuple[str, bool]] = []
-        parts = cues.SPLIT_MENTIONS.split(tail)
-        for part in parts:
-            if re.match(r"\s{3,}\S", part):
-                continue  # the words right after a title ("star wars a million times")
-            if subject:
-                part = cues.PREDICATE.sub("", part)
-            raw = part.strip(" ?!.,:;\"'“”")
-            mention = cues.strip_filler(raw)
-            if len(mention) < 2 or mention.isdigit() or cues.only_common(mention):
-                continue
-            if self._reader.names_genre_or_year(mention.lower()):
-                continue
-            if not (expects_item or cues.title_like(mention)):
-                continue
-            if cues.small_talk(mention.lower()) != "other":  # "thanks, that's great"
-                continue
-            lookup = report or (
-                subject and cues.title_like(mention, strict=True) and cues.title_like(raw)
-            )
-            if lookup:
-                item, suggestions = self.titles.resolve(mention)
-            else:  # before a cue: only a title named in full ("fargo was great")
-                item, suggestions = self.titles.exact(mention), []
-            if item is not None:
-                items.append(item)
-                used.append((part, True))
-            elif cues.small_talk(mention.lower()) != "other":  # "..., thanks!"
-                continue
-            elif lookup and (expects_item or cues.title_like(mention, strict=True)):
-                missing.append(Unresolved(mention, tuple(suggestions)))
-                used.append((part, False))
-        return items, missing, used
-
 
 def _combine(a: Wishes, b: Wishes) -> Wishes:
     return Wishes(
@@ -486,36 +411,3 @@ def _understood(intent: Intent) -> bool:
 
 def _unique(items: Iterable[int]) -> tuple[int, ...]:
     return tuple(dict.fromkeys(items))
-
-
-_GENRE_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "sci-fi": ("science fiction", "scifi", "sci fi", "space", "sf"),
-    "children's": ("children", "kids", "kid", "family", "childrens"),
-    "film-noir": ("noir", "film noir"),
-    "comedy": (
-        "comedies",
-        "funny",
-        "funnier",
-        "funniest",
-        "comic",
-        "humor",
-        "humour",
-        "hilarious",
-        "romcom",
-        "rom-com",
-    ),
-    "horror": ("scary", "scarier", "horrors", "spooky", "frightening", "terrifying"),
-    "romance": ("romantic", "romcom", "rom-com", "love story", "love stories"),
-    "animation": ("animated", "cartoon", "anime"),
-    "documentary": ("documentaries", "docs", "doc"),
-    "musical": ("musicals",),
-    "thriller": ("thrilling", "suspense", "suspenseful"),
-    "mystery": ("mysteries", "whodunit", "detective"),
-    "fantasy": ("magic", "fantasies"),
-    "war": ("wartime", "military"),
-    "crime": ("gangster", "heist", "mob", "mafia"),
-    "western": ("cowboy", "cowboys"),
-    "drama": ("dramas", "dramatic"),
-    "action": ("action-packed",),
-    "adventure": ("adventures", "adventurous"),
-}
