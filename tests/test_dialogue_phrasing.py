@@ -75,6 +75,8 @@ def test_titles_liked_without_a_like_verb(ml, message, liked):
         ("what about the sixth sense?", "the sixth sense"),
         ("star wars episode 1 was better than people say", "star wars episode 1"),
         ("shrek is my kids favourite", "shrek"),
+        ("is avatar in there?", "avatar"),
+        ("any chance you have titanic 2?", "titanic 2"),
     ],
 )
 def test_unknown_titles_asked_after_or_praised_are_reported(ml, message, mention):
@@ -85,7 +87,8 @@ def test_unknown_titles_asked_after_or_praised_are_reported(ml, message, mention
 @pytest.mark.parametrize(
     "message",
     ["good morning :)", "good evening!", "the weather is great", "life is good", "work was awful",
-     "seriously?", "thanks, that's great", "you're awesome, thank you!", "nothing good on tv"],
+     "seriously?", "thanks, that's great", "you're awesome, thank you!", "nothing good on tv",
+     "can you do 7?", "hello? anyone there?", "heat was okay i guess"],
 )  # fmt: skip
 def test_ordinary_phrases_name_no_title(ml, message):
     intent = ml[1].parse(message)
@@ -95,6 +98,8 @@ def test_ordinary_phrases_name_no_title(ml, message):
 def test_trailing_words_are_not_part_of_the_title(ml):
     titles, parser = ml
     assert _names(titles, parser.parse("i didn't like scream at all").disliked) == ["Scream (1996)"]
+    intent = parser.parse("i didn't love fargo as much as everyone says")
+    assert _names(titles, intent.disliked) == ["Fargo (1996)"] and not intent.unresolved
     intent = parser.parse("already seen star wars a million times so skip that")
     assert _names(titles, intent.seen) == ["Star Wars (1977)"] and not intent.unresolved
 

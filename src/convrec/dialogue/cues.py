@@ -37,9 +37,9 @@ _CUES: tuple[tuple[Act, re.Pattern[str]], ...] = tuple(
             r"\b(?:how|what) (?:would|will|do|might|should) i (?:rate|score|think of|feel"
             r" about)\b|\bhow (?:would|will|do|might|should) i like\b|\brate\b"
             r"|(?<!what )(?<!else )\bwould i (?:like|enjoy|love|hate|dig)\b"
-            r"|\b(?:predict\w*|guess|estimate)"
-            r"(?: (?:my|the|what i'?d|how i'?d) (?:rating|score|stars)"
-            r"(?: (?:for|of|on))?)?|\bmy (?:rating|score) (?:for|of|on)\b"
+            r"|\bpredict\w*(?: (?:my|the) (?:rating|score|stars)(?: (?:for|of|on))?)?"
+            r"|\b(?:guess|estimate) (?:my|the|what i'?d|how i'?d) (?:rating|score|stars)"
+            r"(?: (?:for|of|on))?|\bmy (?:rating|score) (?:for|of|on)\b"
             r"|\bwhat(?: score| rating| stars)? (?:would|will|might|should|do) i (?:give|rate)\b"
             r"|(?<!what )(?<!else )\bwill i (?:like|enjoy|love)\b|\bhow many stars\b"
             r"|\bis (?:it|that one|this one) (?:any )?good\b"
@@ -181,7 +181,8 @@ _TRAILING_FILLER = re.compile(
     r"(?:\s+(?:a lot|so much|very much|too|as well|though|anyway|please|again|lol|haha"
     r"|the most|best|last night|yesterday|recently|before|already|once|was|is|were|are"
     r"|was really|is really|was so|is so|it was|it is|at all|pls|plz|ever|of all time"
-    r"|either|honestly|about|come out|came out|released|made|filmed)\b)+\s*$",
+    r"|either|honestly|about|come out|came out|released|made|filmed|in there|available"
+    r"|in (?:the|this|your) (?:catalog(?:ue)?|list|database|collection))\b)+\s*$",
     re.I,
 )
 # the start of a phrase that talks about a film's parts or a kind of film, not a title
@@ -209,8 +210,12 @@ GO_ON = re.compile(r"\W*(?:and|also|plus|same (?:for|with|goes for)|as well as|o
 _LEAD = re.compile(
     r"^\W*(?:(?:oh|and|also|plus|as well as|what about|how about|then|too|have you got"
     r"|(?:any chance |is it possible )?(?:do |that )?you (?:have|got|stock)|got|is there"
-    r"|any chance of)\W+)+",
+    r"|any chance of|is)\W+)+",
     re.I,
+)
+# words of a question to the chat itself, never of a title asked after ("can you do 7?")
+NOT_ASKED_TITLE = re.compile(
+    r"\b(?:you|u|i|me|we|my|your|can|could|would|should|anyone|anybody|there|here)\b", re.I
 )
 # a clause that asks after one title ("interstellar?", "have you got inception?")
 TITLE_QUESTION = re.compile(
@@ -346,7 +351,7 @@ _K = re.compile(
     r"(?:movies|films|items|recommendations|suggestions|picks|titles|products|options|ideas)\b"
     rf"|\b(?:make (?:it|that|them|the list)|change (?:it|that)(?: to)?|set (?:it|that) to"
     rf"|(?:bump|increase|raise|cut|drop) (?:it|that)? ?(?:up |down )?to|like|say|only|just|see"
-    rf"|get|have|want|need)\s+{_N}"
+    rf"|get|have|want|need|do)\s+{_N}"
     r"\s*(?=$|[?!.,]|please\b|pls\b|instead\b|then\b|items\b|ones\b|more\b)"
     rf"|\b{_N}\s+more\b(?!\s+(?:like|than|of)\b)"
 )

@@ -234,15 +234,14 @@ class IntentParser:
         first_at = len(clause)
         for match in self.titles.spot(out.rest, short=True):
             sequel = cues.SEQUEL.match(out.rest, match.end)
-            if (
-                sequel is not None
-                and self.titles.exact(out.rest[match.start : sequel.end()]) is None
-            ):
-                # "star wars episode 1" is another film than "Star Wars"
+            if sequel is not None:  # "star wars episode 1" is another film than "Star Wars"
                 other = out.rest[match.start : sequel.end()]
-                out.missing.append(Unresolved(" ".join(other.split()), ()))
+                found = self._mentions.sequel(other)  # "the godfather part 3": Part III
                 out.rest = out.rest[: match.start] + " " * len(other) + out.rest[sequel.end() :]
-                continue
+                if found is None or found == match.item:
+                    out.missing.append(Unresolved(" ".join(other.split()), ()))
+                    continue
+                match = replace(match, item=found, text=other, end=sequel.end())
             out.items.append(match.item)
             placed.append(match.start)
             first_at = min(first_at, match.start)

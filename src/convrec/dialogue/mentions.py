@@ -46,6 +46,8 @@ class Mentions:
             return None
         item = self.titles.exact(lone)
         suggestions: list[int] = []
+        if item is None and cues.NOT_ASKED_TITLE.search(lone):  # "can you do 7?"
+            return None
         if item is None and cues.SEQUEL_END.search(lone):  # "titanic 2?": not Titanic
             return [], [Unresolved(lone, ())]
         if item is None and cues.title_like(lone, strict=True):
@@ -93,6 +95,8 @@ class Mentions:
                 item, suggestions = self.titles.resolve(mention)
             else:  # before a cue: only a title named in full ("fargo was great")
                 item, suggestions = self.titles.exact(mention), []
+            if item is None:  # "fargo as much as everyone says": the title, then words
+                item, part = self._leading_title(mention, part)
             if item is not None:
                 items.append(item)
                 used.append((part, True))
@@ -102,3 +106,27 @@ class Mentions:
                 missing.append(Unresolved(mention, tuple(suggestions)))
                 used.append((part, False))
         return items, missing, used
+
+    def _leading_title(self, mention: str, part: str) -> tuple[int | None, str]:
+        """The longest run of the mention's first words that names a title in full, and the
+        part of ``part`` up to its end (``(None, part)`` when no run does)."""
+        words = mention.split()
+        for n in range(len(words) - 1, 0, -1):
+            head = " ".join(words[:n])
+            item = self.titles.exact(head)
+            if item is not None and len(head) >= 3:
+                at = part.lower().find(words[n - 1].lower(), part.lower().find(words[0].lower()))
+                return item, part[: at + len(words[n - 1])] if at >= 0 else part
+        return None, part
+
+    def sequel(self, text: str) -> int | None:
+        """The item a title with a sequel's number names in full ("the godfather part 3",
+        "the godfather part iii"), or ``None``."""
+        item = self.titles.exact(text)
+        if item is None:
+            roman = re.sub(r"\b[1-9]\b", lambda m: _ROMAN[int(m.group())], text)
+            item = self.titles.exact(roman)
+        return item
+
+
+_ROMAN = ("", "i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix")
