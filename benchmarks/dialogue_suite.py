@@ -274,8 +274,9 @@ def _name(title: str) -> str:
 
 
 def _names(text: str, title: str) -> int:
-    """Where ``text`` names ``title`` (-1: nowhere)."""
-    return _flat(text).find(_name(title))
+    """Where ``text`` names ``title`` as whole words (-1: nowhere; "Alien" is not in "Aliens")."""
+    m = re.search(rf"(?<!\w){re.escape(_name(title))}(?!\w)", _flat(text))
+    return -1 if m is None else m.start()
 
 
 def _flat(text: str) -> str:

@@ -11,7 +11,7 @@ from convrec.dialogue.chat import Chat
 
 ROOT = Path(__file__).resolve().parents[1]
 
-SUITE_PASS_FLOOR = 0.55
+SUITE_PASS_FLOOR = 0.95
 """The share of turns that pass on the current chat, rounded down to 0.05; raised as the chat
 improves (the target is 0.95)."""
 

@@ -536,3 +536,19 @@ def test_collector_paused_restores_the_collector():
     finally:
         gc.enable()
         gc.unfreeze()
+
+
+def test_required_genres_must_all_be_present(rec):
+    # the toy catalogue: items 0-3 Sci-Fi, 4-7 Comedy, none both
+    one = rec.allowed(ItemFilter(require_genres=("Comedy",)))
+    assert np.flatnonzero(one).tolist() == [4, 5, 6, 7]
+    both = rec.allowed(ItemFilter(require_genres=("Comedy", "Sci-Fi")))
+    assert not both.any()
+    anyof = rec.allowed(ItemFilter(include_genres=("Comedy", "Sci-Fi")))
+    assert anyof.all()  # include stays any-of
+    assert rec.popular_items(3, ItemFilter(require_genres=("Comedy", "Sci-Fi"))) == []
+    assert [i.item_id for i in rec.popular_items(2, ItemFilter(require_genres=("Comedy",)))] == [
+        i.item_id for i in rec.popular_items(2, ItemFilter(include_genres=("Comedy",)))
+    ]
+    merged = ItemFilter(require_genres=("Comedy", "Sci-Fi")).merge(ItemFilter((), ("Sci-Fi",)))
+    assert merged.require_genres == ("Comedy",)

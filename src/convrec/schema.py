@@ -276,12 +276,14 @@ class Recommendation:
 @dataclass(frozen=True)
 class ItemFilter:
     """Filters on a list, as :meth:`~convrec.recommender.Recommender.recommend` takes them: genres
-    to include (any of) and exclude, and a release-year range (inclusive)."""
+    to include (any of) and exclude, a release-year range (inclusive), and genres an item must
+    all have (``require_genres``: "a romantic comedy" is Romance and Comedy)."""
 
     include_genres: tuple[str, ...] = ()
     exclude_genres: tuple[str, ...] = ()
     year_min: int | None = None
     year_max: int | None = None
+    require_genres: tuple[str, ...] = ()
 
     def merge(self, newer: ItemFilter) -> ItemFilter:
         """This state updated by a newer message (a newer genre wish overrides an older one)."""
@@ -289,11 +291,14 @@ class ItemFilter:
         exclude = [g for g in self.exclude_genres if g not in newer.include_genres]
         include += [g for g in newer.include_genres if g not in include]
         exclude += [g for g in newer.exclude_genres if g not in exclude]
+        require = [g for g in self.require_genres if g not in newer.exclude_genres]
+        require += [g for g in newer.require_genres if g not in require]
         return ItemFilter(
             tuple(include),
             tuple(exclude),
             newer.year_min if newer.year_min is not None else self.year_min,
             newer.year_max if newer.year_max is not None else self.year_max,
+            tuple(require),
         )
 
     @property

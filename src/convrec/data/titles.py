@@ -396,5 +396,9 @@ class TitleIndex:
             and (len(close) == 1 or close[0].score - close[1].score >= 4)
         ):
             return close[0].item, []
+        body, _ = split_year(text)
+        words = tokens(body)
+        if 2 * len([w for w in words if w not in _MINOR]) < len(words):
+            within = []  # "la la land" shares only "land" with "Cop Land": not close
         suggestions = list(dict.fromkeys([*within, *(m.item for m in close)]))
         return None, suggestions[:3]

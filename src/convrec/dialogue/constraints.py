@@ -41,6 +41,7 @@ _GENRE_WORDS = re.compile(r"\b(?:genres?|kinds?|types?|categor(?:y|ies)|horror|c
 _ALL_FILTERS = re.compile(
     r"\b(?:filters?|constraints?|restrictions?|limits?|criteria|preferences?|conditions?)\b"
 )
+_COMPOUND = re.compile(r"[\s/-]*")  # between two genre words naming one kind
 _ADDITIVE = re.compile(r"\b(?:also|too|as well|plus|add|additionally|in addition)\b")
 
 _Y = r"(1[89]\d\d|20\d\d)"
@@ -48,14 +49,57 @@ _BETWEEN = re.compile(
     rf"\bbetween\s+{_Y}\s+and\s+{_Y}\b|\b{_Y}\s*(?:-|–|to|until|through)\s*{_Y}\b"
 )
 _DECADE = re.compile(r"\b(?:(early|mid|late)[- ]?)?(?:the\s+)?((?:1[89]|20)?\d0)'?s\b")
-_AFTER = re.compile(rf"\b(after|since|from|newer than|post|later than|starting)\s+{_Y}\b")
+_AFTER = re.compile(
+    rf"\b(after|since|newer than|post|later than|starting(?: from| in)?)\s+{_Y}\b"
+    rf"|\b(from)\s+{_Y}\s*(?:on(?:wards?)?|forward|and (?:later|after|up|newer)|or (?:later|newer)"
+    r"|\+)"
+)
 _BEFORE = re.compile(rf"\b(before|until|older than|pre|prior to|up to|earlier than)\s+{_Y}\b")
 _SINGLE = re.compile(rf"\b{_Y}\b")
 _RECENT = re.compile(r"\b(?:recent\w*|new|newer|newest|latest|modern|contemporary|current)\b")
-_OLD = re.compile(
-    r"\b(?:old|older|oldies?|classics?|classical|vintage|golden age|black[- ]and[- ]white"
-    r"|silent (?:movie|film|era)s?)\b"
+OLD = re.compile(r"\b(?:old|older|oldies?|classics?|classical|vintage|golden age)\b")
+# older than "old": the first half of the catalogue's span
+_MONOCHROME = re.compile(
+    r"\b(?:black[- ](?:and|&|n)[- ]white|b ?& ?w|silent (?:movie|film|era)s?)\b"
 )
+_DECADE_WORDS = {"twenties": 1920, "thirties": 1930, "forties": 1940, "fifties": 1950,
+                 "sixties": 1960, "seventies": 1970, "eighties": 1980,
+                 "nineties": 1990}  # fmt: skip
+_DECADE_WORD = re.compile(rf"\b(?:(early|mid|late)[- ]?)?(?:the\s+)?({'|'.join(_DECADE_WORDS)})\b")
+
+
+# other words for each genre (lower-cased catalogue names)
+GENRE_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "sci-fi": ("science fiction", "scifi", "sci fi", "space", "sf"),
+    "children's": ("children", "kids", "kid", "family", "childrens"),
+    "film-noir": ("noir", "film noir"),
+    "comedy": (
+        "comedies",
+        "funny",
+        "funnier",
+        "funniest",
+        "comic",
+        "humor",
+        "humour",
+        "hilarious",
+        "romcom",
+        "rom-com",
+    ),
+    "horror": ("scary", "scarier", "horrors", "spooky", "frightening", "terrifying"),
+    "romance": ("romantic", "romcom", "rom-com", "love story", "love stories"),
+    "animation": ("animated", "cartoon", "anime"),
+    "documentary": ("documentaries", "docs", "doc"),
+    "musical": ("musicals",),
+    "thriller": ("thrilling", "suspense", "suspenseful"),
+    "mystery": ("mysteries", "whodunit", "detective"),
+    "fantasy": ("magic", "fantasies"),
+    "war": ("wartime", "military"),
+    "crime": ("gangster", "heist", "mob", "mafia"),
+    "western": ("cowboy", "cowboys"),
+    "drama": ("dramas", "dramatic"),
+    "action": ("action-packed",),
+    "adventure": ("adventures", "adventurous"),
+}
 
 
 @dataclass(frozen=True)
@@ -142,7 +186,9 @@ class ClauseReader:
             low = low[: cue.start()] + " " * (stop - cue.start()) + low[stop:]
         include: list[str] = []
         exclude: list[str] = []
-        for start, _, genre in self.genres_in(low):
+        require: list[str] = []
+        previous: tuple[int, str, bool] | None = None  # end, genre, negated
+        for start, stop_at, genre in self.genres_in(low):
             negated = negated_at(low, start) or (
                 dislike_at is not None
                 and _SCOPE_END.search(low, min(start, dislike_at), max(start, dislike_at)) is None
@@ -150,10 +196,19 @@ class ClauseReader:
             target_list = exclude if negated else include
             if genre not in target_list:
                 target_list.append(genre)
-        include = [g for g in include if g not in exclude]
+            if (
+                previous is not None
+                and not negated
+                and not previous[2]
+                and previous[1] != genre
+                and _COMPOUND.fullmatch(low[previous[0] : start])
+            ):  # "a romantic comedy", "sci-fi horror": one kind that is both
+                require += [g for g in (previous[1], genre) if g not in require]
+            previous = (stop_at, genre, negated)
+        include = [g for g in include if g not in exclude and g not in require]
         lo, hi = self._years(low)
         return Wishes(
-            ItemFilter(tuple(include), tuple(exclude), lo, hi),
+            ItemFilter(tuple(include), tuple(exclude), lo, hi, tuple(require)),
             tuple(dict.fromkeys(forget)),
             bool(_ADDITIVE.search(low)),
         )
@@ -173,9 +228,10 @@ class ClauseReader:
             if free(m):
                 years = sorted(int(y) for y in m.groups() if y)
                 yield m.start(), years[0], years[-1]
-        for m in _DECADE.finditer(low):
+        for m in (*_DECADE.finditer(low), *_DECADE_WORD.finditer(low)):
             if free(m):
-                start = int(m.group(2))
+                word = m.group(2)
+                start = _DECADE_WORDS[word] if word in _DECADE_WORDS else int(word)
                 start += 1900 if start < 100 and start > 20 else (2000 if start < 100 else 0)
                 part = {"early": (0, 3), "mid": (3, 6), "late": (6, 9)}.get(m.group(1) or "")
                 a, b = part or (0, 9)
@@ -183,7 +239,7 @@ class ClauseReader:
         for m in _AFTER.finditer(low):
             if free(m):
                 strict = m.group(1) in ("after", "newer than", "post", "later than")
-                yield m.start(), int(m.group(2)) + int(strict), None
+                yield m.start(), int(m.group(2) or m.group(4)) + int(strict), None
         for m in _BEFORE.finditer(low):
             if free(m):
                 strict = m.group(1) in ("before", "older than", "pre", "prior to", "earlier than")
@@ -194,7 +250,10 @@ class ClauseReader:
         for m in _RECENT.finditer(low):
             if free(m):
                 yield m.start(), newest - 3, None
-        for m in _OLD.finditer(low):
+        for m in _MONOCHROME.finditer(low):
+            if free(m):
+                yield m.start(), None, (oldest + newest) // 2
+        for m in OLD.finditer(low):
             if free(m):
                 yield m.start(), None, max(oldest, newest - 30)
 
@@ -208,8 +267,8 @@ class ClauseReader:
             if a is not None and b is not None:
                 spans.append((a, b))
                 continue
-            lo = a if a is not None else lo
-            hi = b if b is not None else hi
+            lo = a if lo is None or (a is not None and a > lo) else lo  # "old b&w": the
+            hi = b if hi is None or (b is not None and b < hi) else hi  # tighter bound
         if spans:
             a, b = min(s for s, _ in spans), max(e for _, e in spans)
             lo = a if lo is None else max(lo, a)
@@ -236,21 +295,26 @@ def revise(old: ItemFilter, new: Wishes) -> ItemFilter:
     ones unless ``additive``, and a newer era replaces the older one (a one-sided one keeps the
     other side when the two still overlap)."""
     include, exclude = list(old.include_genres), list(old.exclude_genres)
+    require = list(old.require_genres)
     lo, hi = old.year_min, old.year_max
     for what in new.forget:
         if what == "genres":
-            include, exclude = [], []
+            include, exclude, require = [], [], []
         elif what == "years":
             lo = hi = None
         else:
             include = [g for g in include if g != what]
             exclude = [g for g in exclude if g != what]
+            require = [g for g in require if g != what]
     c = new.constraints
-    if c.include_genres and not new.additive:
-        include = []
+    if (c.include_genres or c.require_genres) and not new.additive:
+        include, require = [], []
+    wanted = (*c.include_genres, *c.require_genres)
     include = [g for g in include if g not in c.exclude_genres]
-    exclude = [g for g in exclude if g not in c.include_genres]
+    require = [g for g in require if g not in c.exclude_genres]
+    exclude = [g for g in exclude if g not in wanted]
     include += [g for g in c.include_genres if g not in include]
+    require += [g for g in c.require_genres if g not in require]
     exclude += [g for g in c.exclude_genres if g not in exclude]
     if c.year_min is not None and c.year_max is not None:
         lo, hi = c.year_min, c.year_max
@@ -258,4 +322,4 @@ def revise(old: ItemFilter, new: Wishes) -> ItemFilter:
         lo, hi = c.year_min, hi if hi is not None and hi >= c.year_min else None
     elif c.year_max is not None:
         lo, hi = lo if lo is not None and lo <= c.year_max else None, c.year_max
-    return ItemFilter(tuple(include), tuple(exclude), lo, hi)
+    return ItemFilter(tuple(include), tuple(exclude), lo, hi, tuple(require))

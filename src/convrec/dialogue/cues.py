@@ -36,7 +36,11 @@ _CUES: tuple[tuple[Act, re.Pattern[str]], ...] = tuple(
             Act.RATE,
             r"\b(?:how|what) (?:would|will|do|might|should) i (?:rate|score|think of|feel"
             r" about)\b|\bhow (?:would|will|do|might|should) i like\b|\brate\b"
-            r"|(?<!what )(?<!else )\bwould i (?:like|enjoy|love|hate|dig)\b|\bpredict\w*"
+            r"|(?<!what )(?<!else )\bwould i (?:like|enjoy|love|hate|dig)\b"
+            r"|\bpredict\w*(?: (?:my|the) (?:rating|score|stars)(?: (?:for|of|on))?)?"
+            r"|\b(?:guess|estimate) (?:my|the|what i'?d|how i'?d) (?:rating|score|stars)"
+            r"(?: (?:for|of|on))?|\bmy (?:rating|score) (?:for|of|on)\b"
+            r"|\bwhat(?: score| rating| stars)? (?:would|will|might|should|do) i (?:give|rate)\b"
             r"|(?<!what )(?<!else )\bwill i (?:like|enjoy|love)\b|\bhow many stars\b"
             r"|\bis (?:it|that one|this one) (?:any )?good\b"
             r"|\bwould (?:it|that|this) be (?:good|my thing)\b",
@@ -47,7 +51,11 @@ _CUES: tuple[tuple[Act, re.Pattern[str]], ...] = tuple(
             r"|\bwho (?:made|directed|is in)\b|\bmore (?:info|details) (?:on|about)\b"
             r"|\bwhat(?:'s| is) (?:it|that one|this one|the \w+ one) about\b"
             r"|\bwhat (?:would|do|did) you (?:say|think) (?:about|of)\b|\bthoughts on\b"
-            r"|\byour (?:take|opinion|thoughts) on\b|\bhave you heard of\b|\bdo you know\b",
+            r"|\byour (?:take|opinion|thoughts) on\b|\bhave you heard of\b|\bdo you know\b"
+            r"|\bwhat (?:year|kind|sort|type|genres?)\b(?: of (?:movies?|films?|things?))?"
+            r"(?: (?:is|was|did|does|'s))?|\bwhen (?:did|was|does|is)\b"
+            r"|\bwhat(?:'s| is| was|s)(?= .{2,80}\babout\W*$)|\btell me more\b|\bmore info\b"
+            r"|\b(?:the )?(?:plot|story|storyline|synopsis|summary|premise) (?:of|for|in)\b",
         ),
         (
             Act.MORE_LIKE,
@@ -58,20 +66,32 @@ _CUES: tuple[tuple[Act, re.Pattern[str]], ...] = tuple(
         (
             Act.SEEN,
             r"\b(?:already|i've|ive|i have|have|i already|we've|we have) (?:already )?(?:seen"
-            r"|watched|bought|own|owned|got)\b|\bseen (?:it|that|them|those)\b|\bwatched (?:it"
+            r"|watched|bought|own|owned|got)\b|^\W*(?:seen|watched|saw)\b"
+            r"|\bseen (?:it|that|them|those)\b|\bwatched (?:it"
             r"|that|them)\b|\bi own\b|\bsaw (?:it|that|them|those|the)\b",
         ),
         (
             Act.DISLIKE,
             r"\b(?:hate[sd]?|dislike[sd]?|didn'?t (?:like|enjoy|love)|did not (?:like|enjoy)"
             r"|don'?t (?:like|enjoy|love)|do not (?:like|enjoy)|can'?t stand|cannot stand"
-            r"|boring|awful|terrible|not a fan of|not into|no more|avoid|skip|tired of|sick of"
-            r"|fed up with|(?:was|is) (?:bad|meh|rubbish|awful)|overrated)\b",
+            r"|boring|awful|terrible|not (?:a |the )?(?:\w+ )?fan of"
+            r"|not (?:really |too |that |very )?(?:into|keen on|crazy about)"
+            r"|no more|avoid|skip|tired of|sick of"
+            r"|fed up with|(?:was|is) (?:bad|meh|rubbish|awful)|overrated|worst|sucked|sucks"
+            r"|garbage|trash|waste of (?:time|money)|disappointing|a disappointment|dull|lame"
+            r"|unwatchable|cringe\w*|fell asleep|dumb|stupid|pointless|forgettable|mediocre"
+            r"|horrible|annoying|(?:was|is)n'?t (?:good|great|for me|my thing))\b",
         ),
         (
             Act.LIKE,
             r"\b(?:love[sd]?|loving|(?<!'d )(?<!would )like[sd]?|enjoy(?:ed|s)?|adore[sd]?"
-            r"|favou?rites?|fan of|into|great|amazing|awesome|brilliant|good|a blast|dig|dug)\b",
+            r"|favou?rites?|fan of|into|a blast|dig|dug|masterpieces?|obsessed|underrated"
+            r"|a gem|mind[- ]?blowing|blew my mind|made me cry|grew up (?:on|with)|hooked on"
+            r"|better than|my top (?:\d+|\w+ (?:picks|films|movies))|all[- ]time"
+            r"|(?<!\ba )(?<!\ban )(?<!feel )(?<!feel-)(?<!some )(?<!something )"
+            r"(?<!anything )(?<!nothing )"
+            r"(?:great|amazing|awesome|brilliant|good|fun|epic|best|fantastic"
+            r"|incredible|excellent|superb|perfect|wonderful|beautiful))\b",
         ),
         (Act.ABOUT, r"\bwhat(?:'s| is| about)\b|\bhow about\b"),
     )
@@ -92,7 +112,8 @@ RECOMMEND = re.compile(
     r"\b(?:recommend\w*|suggest\w*|gimme|what should i|give me|show me|more|another|others|list"
     r"|top \d+|any ideas|something|anything|find me|looking for|in the mood|watch|buy"
     r"|i want|i'?d like|i need|options|picks|again|repeat|same (?:list|ones)|show them"
-    r"|next|go on|keep going|continue|what'?s good|anything good"
+    r"|next|go on|keep going|continue|what'?s good|anything good|else"
+    r"|(?:movie|film|flick)s? (?:pls|plz|please)|\d{1,2} more"
     r"|what (?:else )?(?:would|will|should|might|could) i (?:like|enjoy|love|watch))\b"
 )
 ASKS = re.compile(
@@ -101,8 +122,13 @@ ASKS = re.compile(
     r"|maybe|how about|what about|nothing|no more|not)\b|^\W*(?:an?|some)\b"
 )
 RESET = re.compile(
-    r"^\W*(?:reset|start over|start again|restart|clear|new (?:chat|session)"
-    r"|forget everything|let'?s start over)\b"
+    r"^\W*(?:reset|restart|clear)\b|\b(?:start(?:ing)? (?:over|again|afresh|anew|fresh"
+    r"|from scratch)|begin again|new (?:chat|session|conversation)"
+    r"|forget everything|forget all (?:of )?that|wipe (?:the slate|everything))\b"
+)
+GREETING = re.compile(
+    r"^\W*(?:hi+|hello+|hey+|hiya|howdy|heya|hola|greetings|good (?:morning|afternoon|evening|day))"
+    r"\b(?:\W+(?:there|all|everyone|folks|friend|mate|bot))?[\W_]*"
 )
 HELP = re.compile(
     r"^\W*(?:help|\?+|what can you do|how does this work|commands|what do you do"
@@ -110,9 +136,40 @@ HELP = re.compile(
 )
 USER = re.compile(r"\buser\s*(?:id)?\s*[#:]?\s*([a-z0-9][a-z0-9_-]*)\b", re.I)
 QUOTED = re.compile(r"[\"“”]([^\"“”]{2,80})[\"“”]|(?<!\w)'([^']{2,80})'(?!\w)")
-SPLIT_MENTIONS = re.compile(r"\s*(?:,|\band\b|\bor\b|&|\bplus\b|\bas well as\b)\s*", re.I)
+SPLIT_MENTIONS = re.compile(
+    r"\s*(?:,|\band\b|\bor\b|&|\bplus\b|\bas well as\b|\bnot\b|\binstead of\b|\brather than\b)\s*",
+    re.I,
+)
+CORRECTION = re.compile(
+    r"\b(?:i meant|i mean|meant to say|i meant to say|i said the wrong|wrong (?:one|title)"
+    r"|correction|typo)\b"
+)
+# what a title in a message is followed by when it names a sequel ("star wars episode 1")
+SEQUEL = re.compile(
+    r"(?:\s*:\s*|\s+)(?:(?:episode|part|chapter|vol(?:ume)?\.?)\s*(?:\d{1,2}|[ivx]{1,4}|one|two|three"
+    r"|four|five|six|seven|eight|nine)\b"
+    r"|(?:[2-9]|ii|iii|iv|vi{0,3})\b(?!\s*(?:stars?|/|out of|\.\d)))",
+    re.I,
+)
+SEQUEL_END = re.compile(rf"(?<=\w)(?:{SEQUEL.pattern})\W*$", re.I)
+# words that make a sentence's subject a film: only then is an unknown subject reported
+# ("gladiator was epic", not "the weather is great")
+FILM_TALK = re.compile(
+    r"\b(?:movies?|films?|flicks?|sequels?|prequels?|watch\w*|saw|seen|cinema|masterpieces?"
+    r"|epic|underrated|overrated|mind[- ]?blowing|blew my mind|made me cry|obsessed|favou?rites?"
+    r"|better than|classics?|a gem|must[- ]see|all[- ]time|my top)\b"
+)
+# the verb that ends a title at the head of a sentence ("goodfellas is my favourite")
+PREDICATE = re.compile(
+    r"\s+(?:is|was|are|were|has|had|have|made|makes|will|would|still|always|never|really"
+    r"|totally|remains?|became|seems?|looks?|sounds?|felt|feels?|blew|kept|keeps|deserves?"
+    r"|got|gets|stays?|holds? up|rocks?|rocked|ruled?|slaps|hits)\b.*$",
+    re.I | re.S,
+)
 _FILLER = re.compile(
-    r"^(?:\W+|(?:the films?|the movies?|movies|films|movie|film|ones|favou?rites?|are|were|be"
+    r"^(?:\W+|(?:have you got|(?:any chance |is it possible )?(?:do |that )?you (?:have|got|stock)"
+    r"|any chance of|got|is there|sorry|oops|whoops"
+    r"|my bad|the films?|the movies?|movies|films|movie|film|ones|favou?rites?|are|were|be"
     r"|include|about|of|to|it|is|was|for|me|i|we|a|an|really|very|watched|saw|seen"
     r"|rewatched|finally|tried"
     r"|so|too|also|much|again|did|do|you|u|ya|recommend(?:ed)?|suggest(?:ed)?|pick|on|the list"
@@ -123,7 +180,9 @@ _FILLER = re.compile(
 _TRAILING_FILLER = re.compile(
     r"(?:\s+(?:a lot|so much|very much|too|as well|though|anyway|please|again|lol|haha"
     r"|the most|best|last night|yesterday|recently|before|already|once|was|is|were|are"
-    r"|was really|is really|was so|is so|it was|it is))+\s*$",
+    r"|was really|is really|was so|is so|it was|it is|at all|pls|plz|ever|of all time"
+    r"|either|honestly|about|come out|came out|released|made|filmed|in there|available"
+    r"|in (?:the|this|your) (?:catalog(?:ue)?|list|database|collection))\b)+\s*$",
     re.I,
 )
 # the start of a phrase that talks about a film's parts or a kind of film, not a title
@@ -131,7 +190,8 @@ _NOT_TITLE = re.compile(
     r"^(?:it|its|it's|that|this|these|those|them|they|how|when|what|where|who|why|which"
     r"|the way|their|his|her|my|your|our|all|some|most|any|every|lots?|plenty|each|other"
     r"|yourself|you|us|being|to|because|since|if|whatever|anything|something|nothing"
-    r"|stuff|things|everything|movies|films|ones)\b",
+    r"|stuff|things|everything|movies|films|ones|i|i'm|im|i've|ive|we|he|she|everyone"
+    r"|everybody|someone|somebody|nobody|people|today|tonight|wow|omg|oh|ok|okay|yeah|well)\b",
     re.I,
 )
 _ASPECT = re.compile(
@@ -148,7 +208,20 @@ _ASPECT = re.compile(
 # a message that goes on with the previous one ("and the last two", "same for #3")
 GO_ON = re.compile(r"\W*(?:and|also|plus|same (?:for|with|goes for)|as well as|oh and|too)\b")
 _LEAD = re.compile(
-    r"^\W*(?:(?:oh|and|also|plus|as well as|what about|how about|then|too)\W+)+", re.I
+    r"^\W*(?:(?:oh|and|also|plus|as well as|what about|how about|then|too|have you got"
+    r"|(?:any chance |is it possible )?(?:do |that )?you (?:have|got|stock)|got|is there"
+    r"|any chance of|is)\W+)+",
+    re.I,
+)
+# words of a question to the chat itself, never of a title asked after ("can you do 7?")
+NOT_ASKED_TITLE = re.compile(
+    r"\b(?:you|u|i|me|we|my|your|can|could|would|should|anyone|anybody|there|here)\b", re.I
+)
+# a clause that asks after one title ("interstellar?", "have you got inception?")
+TITLE_QUESTION = re.compile(
+    r"\?\W*$|^\W*(?:what about|how about|have you got|(?:any chance )?(?:do )?you (?:have|got)"
+    r"|got|is there|any chance of)\b",
+    re.I,
 )
 
 
@@ -173,7 +246,8 @@ _COMMON = _words(
     "ever even quite pretty totally definitely absolutely both indeed anyway honestly "
     "actually lately recently before yesterday last night week weekend time times twice once "
     "back then now there here well yes no not ok okay and or but as in on of for with my our "
-    "me we i you kids kid wife husband family friends son daughter together sure maybe"
+    "me we i you kids kid wife husband family friends son daughter together sure maybe "
+    "pls plz please seriously huh what why really right wait hmm cool nice wow oh ah eh"
 )
 
 
@@ -275,6 +349,11 @@ _K = re.compile(
     rf"\b(?:top|give me|show me|recommend|suggest|list|just|only|need|want)\s+{_N}\b(?!\s*'?s\b)"
     rf"(?!\s+(?:of them|ones?\b))|\b{_N}\s+(?:more\s+|other\s+|new\s+|good\s+|great\s+)?"
     r"(?:movies|films|items|recommendations|suggestions|picks|titles|products|options|ideas)\b"
+    rf"|\b(?:make (?:it|that|them|the list)|change (?:it|that)(?: to)?|set (?:it|that) to"
+    rf"|(?:bump|increase|raise|cut|drop) (?:it|that)? ?(?:up |down )?to|like|say|only|just|see"
+    rf"|get|have|want|need|do)\s+{_N}"
+    r"\s*(?=$|[?!.,]|please\b|pls\b|instead\b|then\b|items\b|ones\b|more\b)"
+    rf"|\b{_N}\s+more\b(?!\s+(?:like|than|of)\b)"
 )
 
 
@@ -283,7 +362,7 @@ def list_length(low: str) -> int | None:
     m = _K.search(low)
     if m is None:
         return None
-    word = m.group(1) or m.group(2)
+    word = next(g for g in m.groups() if g)
     n = int(word) if word.isdigit() else _NUMBER[word]
     return max(1, min(50, n))
 

@@ -12,8 +12,17 @@ import numpy as np
 
 from convrec.data.titles import TitleIndex
 from convrec.dialogue import cues
-from convrec.dialogue.constraints import NEGATOR, ClauseReader, Wishes, genre_pattern
+from convrec.dialogue.constraints import (
+    GENRE_SYNONYMS,
+    NEGATOR,
+    OLD,
+    ClauseReader,
+    Wishes,
+    genre_pattern,
+    negated_at,
+)
 from convrec.dialogue.cues import Act
+from convrec.dialogue.mentions import Mentions, Unresolved
 from convrec.dialogue.references import Context, find_pronoun, find_reference
 from convrec.schema import ItemFilter
 
@@ -26,21 +35,14 @@ ASKING = frozenset({Act.WHY, Act.RATE, Act.ABOUT})
 
 
 @dataclass(frozen=True)
-class Unresolved:
-    """A title-like mention that matched no item, with the closest items as suggestions."""
-
-    text: str
-    suggestions: tuple[int, ...]
-
-
-@dataclass(frozen=True)
 class Intent:
     """Everything one message says; item fields hold internal item indices.
 
     ``forget`` holds ``"genres"``, ``"years"`` or genre names taken back; ``additive`` says
     newer genres add to the earlier ones; ``small_talk`` names a message that is only chat
     (``"greeting"``, ``"thanks"``, ``"bye"``, ``"how"``, ``"who"``, ``"ack"``, ``"other"``);
-    ``problems`` are references that could not be followed.
+    ``problems`` are references that could not be followed; ``retracted`` items were named by
+    mistake ("I meant X, not Y": Y) and leave the likes, dislikes and seen items.
     """
 
     acts: tuple[Act, ...] = ()
@@ -58,6 +60,7 @@ class Intent:
     additive: bool = False
     small_talk: str | None = None
     problems: tuple[str, ...] = ()
+    retracted: tuple[int, ...] = ()
 
     def has(self, act: Act) -> bool:
         return act in self.acts
@@ -75,6 +78,7 @@ class _Clause:
     missing: list[Unresolved] = field(default_factory=list)
     rest: str = ""
     problem: str | None = None
+    retracted: list[int] = field(default_factory=list)
     wishes: Wishes = field(default_factory=lambda: Wishes(ItemFilter()))
 
 
@@ -106,16 +110,18 @@ class IntentParser:
     domains: Mapping[str, Sequence[str]] = field(default_factory=dict)
     describer: Callable[[str], ItemFilter] | None = None
     _reader: ClauseReader = field(init=False, repr=False)
+    _mentions: Mentions = field(init=False, repr=False)
     _cached: Callable[[str, Context], Intent] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         words: list[tuple[re.Pattern[str], str]] = []
         for genre in self.genres:
-            names = {genre.lower(), *_GENRE_SYNONYMS.get(genre.lower(), ())}
+            names = {genre.lower(), *GENRE_SYNONYMS.get(genre.lower(), ())}
             words += [(genre_pattern(w), genre) for w in names]
         words.sort(key=lambda pw: len(pw[0].pattern), reverse=True)
         years = getattr(self.titles, "years", np.zeros(0, np.int32))
         self._reader = ClauseReader(words, self.year_range, np.asarray(years))
+        self._mentions = Mentions(self.titles, self._reader)
         self._cached = lru_cache(maxsize=512)(self._parse)
 
     def parse(self, message: str, context: Context | None = None) -> Intent:
@@ -132,8 +138,13 @@ class IntentParser:
         low = text.lower()
         if not low or cues.HELP.match(low):
             return Intent(acts=(Act.HELP,))
-        if cues.RESET.match(low):
+        if cues.RESET.search(low):
             return Intent(acts=(Act.RESET,))
+        greeting = cues.GREETING.match(text)
+        if greeting is not None:  # "good morning :)" is a greeting, not the film
+            if greeting.end() == len(text):
+                return Intent(acts=(Act.CHAT,), small_talk=cues.small_talk(low))
+            text = text[greeting.end() :]
         intent = Intent()
         acts: list[Act] = []
         user = cues.USER.search(text)
@@ -153,6 +164,7 @@ class IntentParser:
         if k is not None:
             intent = replace(intent, k=k)
         slots: dict[Act, list[int]] = {a: [] for a in Act}
+        retracted: list[int] = []
         unresolved: dict[str, Unresolved] = {}
         problems: list[str] = []
         wishes = Wishes(ItemFilter())
@@ -164,6 +176,7 @@ class IntentParser:
             if clause.act is not None:
                 acts.append(clause.act)
                 slots[clause.act] += clause.items
+            retracted += clause.retracted
             for miss in clause.missing:
                 unresolved.setdefault(" ".join(miss.text.lower().split()), miss)
             if clause.problem is not None and clause.problem not in problems:
@@ -173,6 +186,8 @@ class IntentParser:
         if (cues.RECOMMEND.search(low) and not asking) or not wishes.constraints.empty:
             acts.append(Act.RECOMMEND)
         if slots[Act.MORE_LIKE] or (slots[Act.LIKE] and Act.WHY not in acts):
+            acts.append(Act.RECOMMEND)
+        if intent.k is not None and not asking:  # "make that 6"
             acts.append(Act.RECOMMEND)
         intent = replace(
             intent,
@@ -187,6 +202,7 @@ class IntentParser:
             additive=wishes.additive,
             unresolved=tuple(unresolved.values()),
             problems=tuple(problems),
+            retracted=_unique(retracted),
         )
         if not _understood(intent):
             kind = cues.small_talk(low)
@@ -217,19 +233,35 @@ class IntentParser:
                 out.rest = out.rest[: q.start()] + " " * (q.end() - q.start()) + out.rest[q.end() :]
         first_at = len(clause)
         for match in self.titles.spot(out.rest, short=True):
+            sequel = cues.SEQUEL.match(out.rest, match.end)
+            if sequel is not None:  # "star wars episode 1" is another film than "Star Wars"
+                other = out.rest[match.start : sequel.end()]
+                found = self._mentions.sequel(other)  # "the godfather part 3": Part III
+                out.rest = out.rest[: match.start] + " " * len(other) + out.rest[sequel.end() :]
+                if found is None or found == match.item:
+                    out.missing.append(Unresolved(" ".join(other.split()), ()))
+                    continue
+                match = replace(match, item=found, text=other, end=sequel.end())
             out.items.append(match.item)
             placed.append(match.start)
             first_at = min(first_at, match.start)
             out.rest = out.rest[: match.start] + " " * len(match.text) + out.rest[match.end :]
         act, cue, weak = cues.act_of(out.rest.lower())  # "I loved Hate": no cue in a title
-        if act is None and not out.items:  # "also braveheart": a clause that is one title
-            lone = cues.lone_mention(clause)
-            ok = len(lone) >= 3 and not self._reader.names_genre_or_year(lone.lower())
-            item = self.titles.exact(lone) if ok else None
-            if item is not None:
-                out.items.append(item)
-                placed.append(0)
-                out.rest, first_at = "", 0
+        correction = cues.CORRECTION.search(out.rest.lower())
+        if correction is not None and (act is None or weak):  # "sorry, I meant X, not Y"
+            act, cue, weak = Act(context.act or Act.LIKE.value), correction, False
+        if (
+            (act is None or weak)
+            and not out.items
+            and not out.missing
+            and find_reference(out.rest.lower(), context) is None
+        ):
+            # "also braveheart", "Monty Python Holy Grail!!!", "interstellar?": one title
+            lone = self._mentions.lone(clause)
+            if lone is not None:
+                out.items, out.missing, out.rest = lone[0], lone[1], ""
+                placed += [0] * len(out.items)
+                act, cue, weak, first_at = None, None, False, 0
         low = out.rest.lower()
         if act is None and not out.items:  # "the fifth one?": a bare reference asks about it
             ref = find_reference(low, context, whole=False)
@@ -241,13 +273,35 @@ class IntentParser:
                 and cues.lone_mention(low[: ref.span[0]] + low[ref.span[1] :]) == ""
             ):
                 act = Act.ABOUT
-        if act in (Act.LIKE, Act.DISLIKE, Act.SEEN) and cue is not None and not out.items:
-            # "fargo was great", "i watched fargo and loved it": the title before the cue
-            head, _, head_used = self._mentions(out.rest[: cue.start()], False, report=False)
-            for part, _named in head_used:
-                placed.append(out.rest.find(part))
+        if act in (Act.LIKE, Act.DISLIKE, Act.SEEN) and cue is not None:
+            # "fargo was great", "terminator 2 and aliens are my favourites", "gladiator was
+            # epic": the titles before the cue, the sentence's subject
+            subject = not cues.lone_mention(clause[:first_at]).strip() if out.items else True
+            head_low = out.rest[: cue.start()].lower()
+            if find_reference(head_low, context) is not None or NEGATOR.search(head_low):
+                subject = False  # "the last two were great", "not a huge fan of"
+            head, head_missing, head_used = self._mentions.find(
+                out.rest[: cue.start()], False, report=False, subject=subject
+            )
+            for part, named in head_used:
+                if named:
+                    placed.append(out.rest.find(part))
                 out.rest = out.rest.replace(part, " " * len(part), 1)
             out.items += head
+            if cues.FILM_TALK.search(clause.lower()):
+                out.missing += head_missing
+            else:  # "the weather is great": the unknown subject is no title
+                for part, named in head_used:
+                    if not named:
+                        out.rest = out.rest.replace(" " * len(part), part, 1)
+            low = out.rest.lower()
+        elif act is None and out.items and cue is None:
+            # "e.t. and jurassic park, i grew up on those": titles listed with a named one
+            more, _, used = self._mentions.find(out.rest, False, report=False, subject=True)
+            for part, _named in used:
+                placed.append(out.rest.find(part))
+                out.rest = out.rest.replace(part, " " * len(part), 1)
+            out.items += more
             low = out.rest.lower()
         if act is not None:
             tail_at = cue.end() if cue is not None else None
@@ -271,7 +325,7 @@ class IntentParser:
             expects_item = act in ASKING and not out.items and out.problem is None
             tail = out.rest[cue.end() :]
             referred = ref is not None
-            more, missing, used = self._mentions(tail, expects_item, report=not referred)
+            more, missing, used = self._mentions.find(tail, expects_item, report=not referred)
             out.items += more
             out.missing += [] if weak else missing
             for part, named in used:
@@ -291,19 +345,26 @@ class IntentParser:
                 placed.append(0)
         if act is None and out.items and NEGATOR.search(low[:first_at]):
             act = Act.DISLIKE  # "not Alien", "no Scream please"
-        if act is None and out.items and not cues.RECOMMEND.search(low):
-            act = Act.LIKE
+        if act is None and out.items and not cues.RECOMMEND.search(low[:first_at]):
+            act = Act.LIKE  # "fargo, aladdin: my kids watch them every week", not "watch fargo?"
         out.act = act
         order = sorted(range(len(out.items)), key=lambda n: placed[n] if n < len(placed) else n)
+        if correction is not None:  # "I meant X, not Y": Y was named by mistake
+            wrong = {n for n in order if n < len(placed) and negated_at(low, placed[n])}
+            out.retracted = [out.items[n] for n in order if n in wrong]
+            order = [n for n in order if n not in wrong]
         out.items = [out.items[n] for n in order]
         low = out.rest.lower()
+        if out.items and act in (Act.LIKE, Act.DISLIKE) and not cues.ASKS.search(low):
+            low = OLD.sub(lambda m: " " * len(m.group()), low)  # "X and Y are classics"
         dislike_at = cue.start() if act == Act.DISLIKE and cue is not None else None
         out.wishes = self._reader.read(low, dislike_at)
-        out.wishes = self._described(low, out, out.wishes)
+        out.wishes = self._described(low, out, out.wishes, clause)
         return out
 
-    def _described(self, low: str, clause: _Clause, wishes: Wishes) -> Wishes:
-        """The describer's genres and years for a request the rules found nothing in."""
+    def _described(self, low: str, clause: _Clause, wishes: Wishes, whole: str) -> Wishes:
+        """The describer's genres and years for a request the rules found nothing in; a
+        title in a request that uses none ("on the edge of my seat") is read as words."""
         c = wishes.constraints
         if (
             self.describer is None
@@ -313,7 +374,7 @@ class IntentParser:
             or not cues.ASKS.search(low)
         ):
             return wishes
-        text = " ".join(clause.rest.split())
+        text = " ".join((whole if clause.act is None else clause.rest).split())
         if not cues.content(text):
             return wishes
         try:
@@ -326,39 +387,6 @@ class IntentParser:
         if NEGATOR.search(low):
             found = ItemFilter((), tuple(found.include_genres))
         return Wishes(found, wishes.forget, wishes.additive)
-
-    def _mentions(
-        self, tail: str, expects_item: bool, report: bool = True
-    ) -> tuple[list[int], list[Unresolved], list[tuple[str, bool]]]:
-        """Items named in the comma / "and" separated text after a cue; the title-like
-        mentions that name no item, with suggestions when some title is truly close; the
-        parts of ``tail`` used (and whether each named an item). Without ``report`` (text
-        before a cue) only titles named in full count and nothing is reported."""
-        items: list[int] = []
-        missing: list[Unresolved] = []
-        used: list[tuple[str, bool]] = []
-        for part in cues.SPLIT_MENTIONS.split(tail):
-            raw = part.strip(" ?!.,:;\"'“”")
-            mention = cues.strip_filler(raw)
-            if len(mention) < 2 or mention.isdigit() or cues.only_common(mention):
-                continue
-            if self._reader.names_genre_or_year(mention.lower()):
-                continue
-            if not (expects_item or cues.title_like(mention)):
-                continue
-            if report:
-                item, suggestions = self.titles.resolve(mention)
-            else:  # before a cue: only a title named in full ("fargo was great")
-                item, suggestions = self.titles.exact(mention), []
-            if item is not None:
-                items.append(item)
-                used.append((part, True))
-            elif cues.small_talk(mention.lower()) != "other":  # "..., thanks!"
-                continue
-            elif report and (expects_item or cues.title_like(mention, strict=True)):
-                missing.append(Unresolved(mention, tuple(suggestions)))
-                used.append((part, False))
-        return items, missing, used
 
 
 def _combine(a: Wishes, b: Wishes) -> Wishes:
@@ -373,6 +401,7 @@ def _understood(intent: Intent) -> bool:
     """Whether a message says anything the recommender can act on."""
     return bool(
         intent.liked or intent.disliked or intent.seen or intent.more_like or intent.asked
+        or intent.retracted
         or intent.user is not None or intent.domain is not None or intent.k is not None
         or not intent.constraints.empty or intent.forget or intent.unresolved or intent.problems
         or ({Act.RECOMMEND, Act.HELP, Act.RESET} | ASKING) & set(intent.acts)
@@ -381,36 +410,3 @@ def _understood(intent: Intent) -> bool:
 
 def _unique(items: Iterable[int]) -> tuple[int, ...]:
     return tuple(dict.fromkeys(items))
-
-
-_GENRE_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "sci-fi": ("science fiction", "scifi", "sci fi", "space", "sf"),
-    "children's": ("children", "kids", "kid", "family", "childrens"),
-    "film-noir": ("noir", "film noir"),
-    "comedy": (
-        "comedies",
-        "funny",
-        "funnier",
-        "funniest",
-        "comic",
-        "humor",
-        "humour",
-        "hilarious",
-        "romcom",
-        "rom-com",
-    ),
-    "horror": ("scary", "scarier", "horrors", "spooky", "frightening", "terrifying"),
-    "romance": ("romantic", "romcom", "rom-com", "love story", "love stories"),
-    "animation": ("animated", "cartoon", "anime"),
-    "documentary": ("documentaries", "docs", "doc"),
-    "musical": ("musicals",),
-    "thriller": ("thrilling", "suspense", "suspenseful"),
-    "mystery": ("mysteries", "whodunit", "detective"),
-    "fantasy": ("magic", "fantasies"),
-    "war": ("wartime", "military"),
-    "crime": ("gangster", "heist", "mob", "mafia"),
-    "western": ("cowboy", "cowboys"),
-    "drama": ("dramas", "dramatic"),
-    "action": ("action-packed",),
-    "adventure": ("adventures", "adventurous"),
-}

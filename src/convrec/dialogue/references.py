@@ -26,9 +26,16 @@ _NUMBERED = re.compile(
     r"(?:#|\b(?:numbers?|nos?\.?|num|nr|items?|picks?|options?|entries|entry|titles?)\s*#?)"
     r"\s*(\d{1,2}(?:\s*(?:,|and|&|or|\+)\s*#?\s*\d{1,2})*)\b"
 )
+# what may follow "the second" when it is a reference ("the second was boring"); any other
+# word makes it part of a title ("the sixth sense", "the fifth element")
+_AFTER_ORDINAL = (
+    rf"(?:{_NOUN}|is|was|looks?|looked|sounds?|seems?|please|pls|and|or|too|then|again|on|in"
+    r"|from|you|u|there|i|with|because|though|but|would|will|could|might|should|has|had|did"
+    r"|does|gets?|got|it|one's|isn't|wasn't|sucked|rocks?|so|as|also|seen|already|plz|thanks?)"
+)
 _ORDINAL = re.compile(
     rf"\b(?:the\s+|that\s+|your\s+)?{_ORD}(?:\s+{_NOUN}|\s+(?:on|in) the list)\b"
-    rf"|\bthe\s+{_ORD}\b(?!\s+(?:time|place|thing|of\b))"
+    rf"|\bthe\s+{_ORD}\b(?!\s+(?:time|place|thing|of\b))(?!\s+(?!{_AFTER_ORDINAL}\b)[a-z])"
 )
 _ALL = re.compile(
     r"\b(?:all (?:of )?(?:them|those|these|the above|five|three|ten|\d+)|them all|those all"

@@ -62,6 +62,8 @@ def describe_constraints(c: ItemFilter) -> str:
     bits = []
     if c.include_genres:
         bits.append(" or ".join(c.include_genres))
+    if c.require_genres:
+        bits.append(" and ".join(c.require_genres))
     if c.exclude_genres:
         bits.append("no " + ", no ".join(c.exclude_genres))
     if c.year_min is not None and c.year_max is not None:
@@ -114,7 +116,8 @@ def fold_in_basis(rec: Recommender, liked: list[int], item: int) -> str:
     n = len(liked)
     base = f"from the {n} title{'s' * (n != 1)} you liked"
     sim = rec.item_similarity([rec.item_id(i) for i in liked], [rec.item_id(item)])[:, 0]
-    if not float(sim.max()) > 0.0:
-        return base
+    if not float(sim.max()) > 0.0:  # no one chose both: name what it comes from
+        named = ", ".join(md(rec.titles.display(i)) for i in liked[:3])
+        return f"{base} ({named}{', ...' if n > 3 else ''})"
     closest = rec.titles.display(liked[int(np.argmax(sim))])
     return f"{base} (closest: {md(closest)})"

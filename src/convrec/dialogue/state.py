@@ -76,6 +76,10 @@ class DialogueState:
             _move(item, self.disliked, self.liked)
         for item in intent.seen:
             _add(item, self.seen)
+        for item in intent.retracted:  # "I meant X, not Y"
+            for bucket in (self.liked, self.disliked, self.seen):
+                if item in bucket:
+                    bucket.remove(item)
         self.constraints = revise(self.constraints, intent.wishes)
         named = (*intent.liked, *intent.disliked, *intent.seen, *intent.more_like)
         if intent.asked or named:

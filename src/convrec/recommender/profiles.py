@@ -140,6 +140,9 @@ def allowed_items(data: Dataset, filters: ItemFilter | ItemPredicate | None) -> 
     if filters.include_genres:
         wanted = set(filters.include_genres)
         mask &= np.fromiter((bool(wanted & set(g)) for g in genres), bool, len(genres))
+    if filters.require_genres:
+        needed = set(filters.require_genres)
+        mask &= np.fromiter((needed <= set(g) for g in genres), bool, len(genres))
     if filters.exclude_genres:
         unwanted = set(filters.exclude_genres)
         mask &= np.fromiter((not unwanted & set(g) for g in genres), bool, len(genres))
