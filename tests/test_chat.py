@@ -479,3 +479,19 @@ def test_a_describer_is_passed_to_its_domain(rec):
     assert reply.state.constraints.include_genres == ("Horror",) and reply.items
     for item in reply.items:
         assert "Horror" in rec.data.catalog.genres[rec.data.items.index(item.item_id)]
+
+
+@pytest.mark.parametrize(
+    ("message", "k"),
+    [
+        ("I loved Star Wars and Fargo, top 10", 10),
+        ("show me the top 3", 3),
+        ("loved heat and alien. give me 4 please", 4),
+    ],
+)
+def test_a_list_length_is_not_a_reference_nor_a_title(chat, message, k):
+    """ "top 10" beside titles, or "the top 3" before any list, asks for a list length."""
+    reply = chat.respond(message)
+    assert len(reply.items) == k
+    assert "no list yet" not in reply.text
+    assert "isn't in this catalogue" not in reply.text

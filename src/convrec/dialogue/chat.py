@@ -347,7 +347,7 @@ class Chat:
                 [],
             )
         if user is not None or history:  # explain the shown items only
-            shown = rec.explain_items(shown, user=user, history=history)
+            shown = rec.explain_items(shown, user=user, history=history, filters=filters)
         lines = [replies.ranked_line(start + r, s) for r, s in enumerate(shown)]
         return lead + ":\n" + "\n".join(lines), shown
 

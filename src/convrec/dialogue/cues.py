@@ -367,6 +367,16 @@ def list_length(low: str) -> int | None:
     return max(1, min(50, n))
 
 
+def only_list_length(text: str) -> bool:
+    """Whether ``text`` only asks for a list length ("top 10", "give me 5 please")."""
+    low = text.lower()
+    m = _K.search(low)
+    if m is None:
+        return False
+    rest = (low[: m.start()] + " " + low[m.end() :]).strip(" ?!.,:;")
+    return not rest or only_common(rest)
+
+
 _SMALL_TALK = (
     ("thanks", r"\b(?:thanks?|thank you|thx|tnx|ty|cheers|much appreciated|appreciate it)\b"),
     ("bye", r"\b(?:bye|goodbye|see you|see ya|good night|gotta go|that'?s all|later)\b"),

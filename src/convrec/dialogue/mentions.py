@@ -82,6 +82,8 @@ class Mentions:
             mention = cues.strip_filler(raw)
             if len(mention) < 2 or mention.isdigit() or cues.only_common(mention):
                 continue
+            if cues.only_list_length(mention):  # "I loved Fargo, top 10"
+                continue
             if self.reader.names_genre_or_year(mention.lower()):
                 continue
             if not (expects_item or cues.title_like(mention)):

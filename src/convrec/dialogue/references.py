@@ -83,6 +83,9 @@ def _ordinal(word: str) -> int:
 def _positions(low: str, whole: bool) -> tuple[list[int], tuple[int, int]] | None:
     """1-based positions (negative: from the end; 0: the whole list) a clause names, and where."""
     m = _RANGE.search(low)
+    bare = m is not None and m.group(1) in ("top", "bottom") and not m.group().startswith("the")
+    if m is not None and bare and m.end() == m.end(2):  # a bare "top 10" asks for a length
+        m = None
     if m is not None:
         n = _count(m.group(2))
         if m.group(1) in ("first", "top"):
@@ -124,6 +127,9 @@ def find_reference(
         return None
     positions, span = found
     last = context.last
+    said = low[span[0] : span[1]]
+    if re.match(r"(?:the\s+)?(?:top|bottom)\b", said) and len(positions) > len(last):
+        return None  # "the top 10" with no list that long: a list length, not a reference
     vague = positions == [0] and low[span[0] : span[1]] in ("them", "those", "these")
     if not last:
         return Reference((), span, "there is no list yet to pick from", vague)

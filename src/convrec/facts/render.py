@@ -119,7 +119,7 @@ def _own(e: Evidence) -> str:
 
 
 def _tail(s: Support) -> str:
-    return f", and {request_text(s.request)} as you asked" if s.request is not None else ""
+    return f"; it is {request_text(s.request)}, as you asked" if s.request is not None else ""
 
 
 Rendered = tuple[str, tuple[Fact, ...]] | None
