@@ -81,7 +81,7 @@ def test_filters_and_exclusions(rec):
     only_comedy = rec.recommend(user=0, k=4, filters=ItemFilter(("Comedy",)))
     assert only_comedy.items and all(int(i.item_id) >= 4 for i in only_comedy)
     assert all(i.evidence == () for i in only_comedy)  # popular fill, no CF evidence
-    assert "a comedy, as you asked" in only_comedy[0].explanation  # the request it meets
+    assert "a comedy pick, as you asked" in only_comedy[0].explanation  # the request it meets
     assert any(isinstance(f, RequestMatch) for f in only_comedy[0].why.claims)
     early = rec.recommend(user=0, k=8, filters=ItemFilter(year_max=1985))
     assert all(int(i.item_id) >= 4 for i in early)
@@ -184,7 +184,9 @@ def test_rendered_phrasings_vary_cite_facts_and_stay_positive():
     assert len({t[0] for t in texts}) >= 2  # the phrasing varies by item id and list
     assert render(Support.of((a, high), 3.5), "7") == render(Support.of((a, high), 3.5), "7")
     general = render(Support.of((high, RequestMatch(("Comedy",))), 3.5), "1")
-    assert general is not None and "120" in general[0] and "a comedy, as you asked" in general[0]
+    assert (
+        general is not None and "120" in general[0] and "a comedy pick, as you asked" in general[0]
+    )
     assert render(Support.of((), 3.5), "1") is None
 
 

@@ -52,6 +52,7 @@ _CUES: tuple[tuple[Act, re.Pattern[str]], ...] = tuple(
             r"|\bwhat(?:'s| is) (?:it|that one|this one|the \w+ one) about\b"
             r"|\bwhat (?:would|do|did) you (?:say|think) (?:about|of)\b|\bthoughts on\b"
             r"|\byour (?:take|opinion|thoughts) on\b|\bhave you heard of\b|\bdo you know\b"
+            r"|\bwhat(?:'s| is) the (?:deal|story|score) with\b|\bwhat do you know (?:about|of)\b"
             r"|\bwhat (?:year|kind|sort|type|genres?)\b(?: of (?:movies?|films?|things?))?"
             r"(?: (?:is|was|did|does|'s))?|\bwhen (?:did|was|does|is)\b"
             r"|\bwhat(?:'s| is| was|s)(?= .{2,80}\babout\W*$)|\btell me more\b|\bmore info\b"

@@ -41,11 +41,12 @@ def _article(word: str) -> str:
 
 
 def request_text(r: RequestMatch) -> str:
-    """What of the request an item meets: ``"a comedy from 1995"``, ``"from 1995"``..."""
+    """What of the request an item meets: ``"a comedy pick from 1995"``, ``"from 1995"``...
+    (genre names are often adjectives: "a children's pick", "an action pick")."""
     bits = []
     if r.genres:
         g = genre_text(r.genres[:1])
-        bits.append(f"{_article(g)} {g}")
+        bits.append(f"{_article(g)} {g} pick")
     if r.year is not None:
         bits.append(f"from {r.year}")
     return " ".join(bits)
