@@ -28,6 +28,7 @@ The measures read only the shown texts, so the script runs on older convrec vers
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -141,6 +142,14 @@ def measure(rec: Any, n_users: int, n_sessions: int, k: int, seed: int, examples
     }
 
 
+def _llm_writes(rec: Any, as_shipped: bool) -> Any:
+    """``rec`` with its LLM writing every explanation, unless ``as_shipped``."""
+    if as_shipped or getattr(rec.config, "llm_explanations", True):
+        return rec
+    rec.config = dataclasses.replace(rec.config, llm_explanations=True)
+    return rec
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--users", type=int, default=200)
@@ -150,6 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--examples", type=int, default=10, help="example texts kept per kind")
     parser.add_argument("--no-llm", action="store_true", help="CF only (no shipped adapter)")
     parser.add_argument("--only", choices=("ml-100k", "amazon-mi5"), help="one data set")
+    parser.add_argument(
+        "--as-shipped",
+        action="store_true",
+        help="keep each adapter's shipped llm_explanations setting (default: let the LLM write "
+        "every explanation, to measure how many of its texts pass the fact check)",
+    )
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args(argv)
     if args.users < 0 or args.sessions < 0 or args.k <= 0:
@@ -162,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         rec = Recommender.from_pretrained("ml-100k", llm=not args.no_llm)
         entry = {"load_s": round(time.perf_counter() - start, 2), "llm": rec.llm is not None}
+        rec = _llm_writes(rec, args.as_shipped)
+        entry["llm_explanations"] = rec.config.llm_explanations
         entry.update(measure(rec, args.users, args.sessions, args.k, args.seed, args.examples))
         result["ml-100k"] = entry
     if MI5_FILE.is_file() and args.only in (None, "amazon-mi5"):
@@ -174,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         if adapter is not None and not args.no_llm:
             mi5 = mi5.with_adapter(adapter)
         entry = {"load_s": round(time.perf_counter() - start, 2), "llm": mi5.llm is not None}
+        mi5 = _llm_writes(mi5, args.as_shipped)
+        entry["llm_explanations"] = mi5.config.llm_explanations
         entry.update(measure(mi5, args.users, args.sessions, args.k, args.seed, args.examples))
         result["amazon-mi5"] = entry
     text = json.dumps(result, indent=1)

@@ -1,5 +1,6 @@
 """The adapters shipped inside the package: plain PEFT directories with a validated fusion."""
 
+import dataclasses
 import json
 import os
 
@@ -73,12 +74,17 @@ def test_the_main_command_chats_with_the_shipped_adapter():
     fusion = shipped_fusion(shipped_adapter("ml-100k"))
     assert rec.llm is not None and rec.config.llm_candidates == fusion.llm_candidates
     assert rec.config.rating_alpha == fusion.rating_alpha
+    assert rec.config.llm_explanations is fusion.llm_explanations is False
     reply = Chat(rec).respond("I loved Star Wars and Fargo, give me 3", [])
     assert len(reply.items) == 3
     for item in reply.items:
         assert "llm" in item.components and item.explanation
-        assert item.explanation_source in ("llm", "template")
+        assert item.explanation_source == "template"  # rendered facts, nothing generated
         assert item.title in reply.text
+    assert rec.grounding.checked == 0
+    rec.config = dataclasses.replace(rec.config, llm_explanations=True)
+    reply = Chat(rec).respond("I loved Heat and Alien, give me 3", [])
+    assert {item.explanation_source for item in reply.items} <= {"llm", "template"}
     assert rec.grounding.checked >= 3  # every LLM explanation went through the check
 
 

@@ -43,12 +43,17 @@ class ShippedFusion:
         CF weight of the predicted-rating blend, in [0, 1].
     llm_candidates : int
         How many of the CF engine's best candidates the LLM re-scores (>= 0; 0: all).
+    llm_explanations : bool
+        Whether the adapter writes the explanations (each checked fact by fact, the rendered
+        facts shown when it fails) or the rendered facts are shown directly: ``False`` for an
+        adapter whose texts rarely pass the check, which would only cost a generation per list.
     """
 
     alpha: float = 0.5
     fusion: str = "zscore"
     rating_alpha: float = 0.5
     llm_candidates: int = 20
+    llm_explanations: bool = True
 
     def __post_init__(self) -> None:
         for name in ("alpha", "rating_alpha"):
@@ -59,6 +64,10 @@ class ShippedFusion:
             raise ValueError(f"fusion must be zscore, minmax or rrf, got {self.fusion!r}")
         if self.llm_candidates < 0:
             raise ValueError(f"llm_candidates must be >= 0, got {self.llm_candidates}")
+        if not isinstance(self.llm_explanations, bool):
+            raise ValueError(
+                f"llm_explanations must be true or false, got {self.llm_explanations!r}"
+            )
 
 
 def shipped_adapters() -> list[str]:

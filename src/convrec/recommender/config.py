@@ -95,6 +95,9 @@ class RecommenderConfig:
         (0, the default: all C); the others count as the lowest score it gave, so they keep
         their CF order below the re-scored ones where CF agrees. Interactive use (the chat)
         sets a small value: each candidate costs one LLM prompt.
+    llm_explanations : bool
+        Let the LLM write the explanations (checked fact by fact; the rendered facts when a
+        text fails), or show the rendered facts without generating (``False``).
     """
 
     n_candidates: int = 100
@@ -108,6 +111,7 @@ class RecommenderConfig:
     rating: dict[str, Any] = field(default_factory=lambda: {"model": "BiasBaseline"})
     rating_alpha: float = 1.0
     llm_candidates: int = 0
+    llm_explanations: bool = True
 
     def __post_init__(self) -> None:
         if self.llm_candidates < 0:

@@ -246,9 +246,12 @@ class Recommender:
         llm = LLMModel.from_pretrained(adapter, bank=bank, name=name)
         k = llm.config.prompts.n_neighbours
         llm.fit(self.data, self.rows, neighbours_for(self.neighbours, self.data, self.rows, k))
+        explains = True if fusion is None else fusion.llm_explanations
+        config = dataclasses.replace(
+            self.config, llm_candidates=llm_candidates, llm_explanations=explains
+        )
         out = Recommender(self.data, self.rows, self.cf, self.rating, cbf=self.cbf, llm=llm,
-                          config=dataclasses.replace(self.config, llm_candidates=llm_candidates),
-                          neighbours=self.neighbours)  # fmt: skip
+                          config=config, neighbours=self.neighbours)  # fmt: skip
         if fusion is not None:
             out = out.with_fusion(fusion.alpha, fusion.fusion, rating_alpha=fusion.rating_alpha)
         return out
@@ -441,7 +444,7 @@ class Recommender:
             self.item_index,
             lambda i: float(self._predict(p, np.asarray([i]))[0]),
             request,
-            use_llm,
+            use_llm and self.config.llm_explanations,
         )
 
     # ------------------------------------------------------------------ ratings
@@ -637,4 +640,4 @@ class Recommender:
         target = self.item_index(item)
         evidence = self.explainer.evidence_for(p, self.cf.neighbours_, target)
         rating = float(self._predict(p, np.array([target], np.int32))[0])
-        return self.explainer.explain(p, target, rating, evidence)
+        return self.explainer.explain(p, target, rating, evidence, self.config.llm_explanations)

@@ -86,10 +86,16 @@ class Explainer:
         return Liked.of(p.items, p.ratings, self.book.threshold, user)
 
     def explain(
-        self, p: Profile, item: int, rating: float, evidence: tuple[Evidence, ...]
+        self,
+        p: Profile,
+        item: int,
+        rating: float,
+        evidence: tuple[Evidence, ...],
+        use_llm: bool = True,
     ) -> Explanation:
-        """The LLM's text when its facts are true (source ``"llm"``), else the rendered one."""
-        return self.explain_many(p, [item], [rating], [evidence])[0][0]
+        """The LLM's text when its facts are true (source ``"llm"``), else the rendered one
+        (always the rendered one without ``use_llm``)."""
+        return self.explain_many(p, [item], [rating], [evidence], use_llm=use_llm)[0][0]
 
     def explain_many(
         self,
