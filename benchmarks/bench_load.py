@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from convrec.dialogue.lines import listed_titles, unmd
+
 # titles that the chat recognises in ML-100k and that are not substrings of one another
 POOL = [
     "Star Wars", "Fargo", "Toy Story", "The Godfather", "Pulp Fiction", "Heat", "Casablanca",
@@ -55,7 +57,6 @@ POOL = [
 ]  # fmt: skip
 GENRES = ["only dramas", "no horror please", "only comedies", "something from the 90s"]
 TURN_LINE = re.compile(r"chat turn: waited ([0-9.]+) s behind (\d+), answered in ([0-9.]+) s")
-LISTED = re.compile(r"^\s*\d+\.\s+\*\*(.+?)\*\*", re.M)
 BUSY = "The recommender is busy"
 
 
@@ -122,9 +123,9 @@ def run_session(
                 session.errors.append(f"turn {turn}: {text[:120]!r}")
                 continue
             table = rows(table)
-            listed = LISTED.findall(text)
+            listed = listed_titles(text)  # the ranked lines' titles, unescaped
             if turn == 0:
-                lead = text.split("\n", 1)[0]
+                lead = unmd(text.split("\n", 1)[0])
                 if not (a in lead and b in lead) or any(t in lead for t in others):
                     session.crosstalk.append(f"turn 0 lead {lead[:120]!r}")
             if listed:
