@@ -66,6 +66,14 @@ def ranking_metrics(rank0: np.ndarray, ks: Sequence[int] = (5, 10)) -> dict[str,
     return out
 
 
+def _masked(scores: np.ndarray, exclude: sp.csr_matrix) -> np.ndarray:
+    """``float64`` copy of ``scores`` with NaN and the ``exclude`` entries set to ``-inf``."""
+    s = np.where(np.isnan(scores), -np.inf, scores).astype(np.float64, copy=True)
+    mask = exclude.tocoo()
+    s[mask.row, mask.col] = -np.inf
+    return s
+
+
 def top_k_items(scores: np.ndarray, exclude: sp.csr_matrix, k: int = 10) -> np.ndarray:
     """Each row's ``k`` best-scored items outside ``exclude`` (ties to the lower index).
 
@@ -83,9 +91,7 @@ def top_k_items(scores: np.ndarray, exclude: sp.csr_matrix, k: int = 10) -> np.n
     numpy.ndarray
         ``int32[B, k]`` item indices, best first, padded with -1.
     """
-    s = np.where(np.isnan(scores), -np.inf, scores).astype(np.float64, copy=True)
-    mask = exclude.tocoo()
-    s[mask.row, mask.col] = -np.inf
+    s = _masked(scores, exclude)
     if s.shape[1] < k:  # fewer items than k: pad the lists
         s = np.pad(s, ((0, 0), (0, k - s.shape[1])), constant_values=-np.inf)
     order = np.argsort(-s, axis=1, kind="stable")[:, :k]
@@ -284,9 +290,7 @@ def target_set_metrics(
         ``recall@K`` (hits / number of targets), ``hr@K`` (any hit), ``ndcg@K`` (binary
         gains, ideal DCG over ``min(K, number of targets)``), per K.
     """
-    s = np.where(np.isnan(scores), -np.inf, scores).astype(np.float64, copy=True)
-    ex = exclude.tocoo()
-    s[ex.row, ex.col] = -np.inf
+    s = _masked(scores, exclude)
     is_target = (targets != 0).toarray()
     n_targets = is_target.sum(axis=1)
     if (n_targets == 0).any():
