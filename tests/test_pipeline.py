@@ -364,7 +364,7 @@ def predict_ratings(self, users, items):
 def test_with_fusion_sets_the_blend_and_from_pretrained_keeps_it(rec, tmp_path):
     fused = rec.with_fusion(0.3, "rrf", rating_alpha=0.4)
     # the CF + LLM total (1.5) is split 0.3 : 0.7; cbf keeps its weight
-    assert fused.config.weights == pytest.approx({"cf": 0.45, "llm": 1.05, "cbf": 0.3})
+    assert fused.config.weights == pytest.approx({"cf": 0.45, "llm": 1.05, "cbf": 0.2})
     assert fused.config.alpha == pytest.approx(0.3)
     assert (fused.config.method, fused.config.fusion, fused.config.rating_alpha) == (
         "rrf",

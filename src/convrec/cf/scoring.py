@@ -113,8 +113,10 @@ def score_topk(
     num_threads: int = 1,
     backend: str = "auto",
     layout: ItemLayout | None = None,
+    prior: Any = None,
 ) -> TopK:
-    """Top-k columns of ``histories @ neighbours`` per row, natively (ties to the lower index).
+    """Top-k columns of ``histories @ neighbours (+ prior)`` per row, natively (ties to the lower
+    index).
 
     Parameters
     ----------
@@ -138,11 +140,17 @@ def score_topk(
     layout : ItemLayout, optional
         ``neighbours`` renumbered (see :meth:`ItemLayout.by_popularity`), which the CPU kernel
         then reads instead; results are unchanged.
+    prior : float[n_cols], optional
+        Additive per-column prior (e.g. a popularity prior): every column scores
+        ``histories @ neighbours + prior``, so columns no edge reaches are candidates too (with
+        their prior alone). The kernel returns every reached column and the prior is added
+        over a dense ``float32[B, n_cols]`` row block: meant for few rows (sessions).
 
     Returns
     -------
     ids : int32[B, k]
-        Columns best first, padded with -1. Only columns reached by an edge are returned.
+        Columns best first, padded with -1. Without a prior only columns reached by an edge
+        are returned.
     scores : float32[B, k]
         Scores, padded with -inf.
     evidence : int32[B, k, E] or None
@@ -164,6 +172,8 @@ def score_topk(
         raise ValueError(
             f"layout is for a {layout.neighbours.shape} neighbour matrix, not {nbr.shape}"
         )
+    if prior is not None:
+        return _with_prior(hist, nbr, k, exclude_seen, exclude, n_evidence, threads, prior)
     if exclude is None:
         return _native_topk(hist, nbr, k, exclude_seen, int(n_evidence), threads, backend, layout)
     if sp.issparse(exclude) and exclude.dtype == np.bool_:
@@ -196,6 +206,61 @@ def score_topk(
             ev = np.pad(ev, ((0, 0), (0, pad), (0, 0)), constant_values=-1)
             ev_w = np.pad(ev_w, ((0, 0), (0, pad), (0, 0)))
     return ids, scores.astype(np.float32), ev, ev_w
+
+
+def _with_prior(
+    hist: sp.csr_matrix,
+    nbr: sp.csr_matrix,
+    k: int,
+    exclude_seen: bool,
+    exclude: Any,
+    n_evidence: int,
+    num_threads: int,
+    prior: Any,
+) -> TopK:
+    """:func:`score_topk` with an additive ``prior``: every reached column from the kernel,
+    the prior over the dense row block, then the top ``k`` (ties to the lower column)."""
+    n_cols = nbr.shape[1]
+    bias = np.asarray(prior, dtype=np.float32)
+    if bias.shape != (n_cols,) or not np.isfinite(bias).all():
+        raise ValueError(f"prior must be {n_cols} finite floats (one per column), got {bias.shape}")
+    ids, scores, ev, ev_w = score_topk(
+        hist, nbr, max(n_cols, 1), exclude_seen=exclude_seen, exclude=exclude,
+        n_evidence=n_evidence, num_threads=num_threads,
+    )  # fmt: skip
+    n_rows = hist.shape[0]
+    dense = np.broadcast_to(bias, (n_rows, n_cols)).copy()
+    position = np.full((n_rows, n_cols), -1, np.int64)
+    row, col = np.nonzero(ids >= 0)
+    dense[row, ids[row, col]] += scores[row, col]
+    position[row, ids[row, col]] = col
+    if exclude_seen:
+        dense[hist.nonzero()] = -np.inf
+    if exclude is not None:  # its stored entries, as validated by the call above
+        skip = sp.csr_matrix(exclude)
+        dense[np.repeat(np.arange(skip.shape[0]), np.diff(skip.indptr)), skip.indices] = -np.inf
+    keep = min(k, n_cols)
+    item = np.broadcast_to(np.arange(n_cols), dense.shape)
+    order = np.lexsort((item, -dense), axis=1)[:, :keep]
+    top = np.take_along_axis(dense, order, axis=1)
+    gone = ~np.isfinite(top)
+    out_ids = np.where(gone, -1, order).astype(np.int32)
+    out_scores = np.where(gone, -np.inf, top).astype(np.float32)
+    out_ev = out_w = None
+    if ev is not None and ev_w is not None:
+        j = np.take_along_axis(position, order, axis=1)
+        b = np.broadcast_to(np.arange(n_rows)[:, None], j.shape)
+        reached = (j >= 0) & ~gone
+        out_ev = np.where(reached[..., None], ev[b, np.maximum(j, 0)], -1).astype(np.int32)
+        out_w = np.where(reached[..., None], ev_w[b, np.maximum(j, 0)], 0.0).astype(np.float32)
+    if keep < k:
+        pad = k - keep
+        out_ids = np.pad(out_ids, ((0, 0), (0, pad)), constant_values=-1)
+        out_scores = np.pad(out_scores, ((0, 0), (0, pad)), constant_values=-np.inf)
+        if out_ev is not None and out_w is not None:
+            out_ev = np.pad(out_ev, ((0, 0), (0, pad), (0, 0)), constant_values=-1)
+            out_w = np.pad(out_w, ((0, 0), (0, pad), (0, 0)))
+    return out_ids, out_scores, out_ev, out_w
 
 
 def score_dense(

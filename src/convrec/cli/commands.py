@@ -218,12 +218,11 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     if args.user is None and not liked:
         raise ValueError("give --user ID and/or --liked 'Title; Title' (or --all-users --out FILE)")
     with collector_paused(freeze=True):  # this process ends with the command
-        from convrec.recommender import Recommender
-        from convrec.recommender.domains import resolve_adapter, with_adapter
+        from convrec.recommender.domains import fitted, resolve_adapter, with_adapter
 
         data = _load(args)
         adapter = resolve_adapter(data.name, args.adapter)
-        recommender = with_adapter(Recommender.build(data), adapter, args.llm_candidates)
+        recommender = with_adapter(fitted(data, args.content), adapter, args.llm_candidates)
     result = recommender.recommend(user=args.user, liked=liked, k=args.k, explain=args.explain)
     if args.json:
         print(json.dumps({"user": result.user, "history": list(result.history),
@@ -282,7 +281,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         from convrec.ui import build_app, launch  # gradio is imported here only
 
         recommenders = load_domains(args.data, args.domain, args.adapter, args.llm_candidates,
-                                    args.domain_adapter)  # fmt: skip
+                                    args.domain_adapter, args.content)  # fmt: skip
         app = build_app(recommenders)
     warnings.filterwarnings("ignore", category=ResourceWarning)  # gradio's per-request loops
     launch(app, args.host, args.port)

@@ -22,6 +22,12 @@ EPILOG = (
 )
 
 
+NO_CONTENT_HELP = (
+    "no content source (item text embedded by the shipped MiniLM encoder, cached after the "
+    "first run): CF and the LLM only"
+)
+
+
 def _add_data_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data")
     group.add_argument(
@@ -224,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_rec.add_argument("--json", action="store_true", help="print JSON instead of text")
     p_rec.add_argument("--adapter", default=None, metavar="DIR", help=ADAPTER_HELP)
     p_rec.add_argument("--llm-candidates", type=int, default=None, metavar="N", help=LLM_CANDS_HELP)
+    p_rec.add_argument("--no-content", dest="content", action="store_false", help=NO_CONTENT_HELP)
     p_rec.set_defaults(func=commands.cmd_recommend)
 
     p_chat = sub.add_parser(
@@ -258,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_chat.add_argument(
         "--llm-candidates", type=int, default=None, metavar="N", help=LLM_CANDS_HELP
     )
+    p_chat.add_argument("--no-content", dest="content", action="store_false", help=NO_CONTENT_HELP)
     p_chat.set_defaults(func=commands.cmd_chat)
     return parser
 

@@ -11,6 +11,7 @@ import numpy as np
 from convrec.data.dataset import Dataset
 from convrec.evaluation.metrics import top_k_items
 from convrec.recommender import Recommender, RecommenderConfig, mmr_rerank
+from convrec.recommender.content import content_source
 from convrec.recommender.neighbours import item_neighbours, neighbours_for
 
 
@@ -97,21 +98,28 @@ class SharedParts:
     Parameters
     ----------
     loader
-        Returns a fresh, unfitted ``LLMModel`` (an :class:`AdapterLoader`).
+        Returns a fresh, unfitted ``LLMModel`` (an :class:`AdapterLoader`); ``None``: no LLM.
     candidates
         C, the CF candidates the LLM re-scores.
+    content
+        Give each Recommender a content source fitted on the same rows, at the default
+        ``cbf`` weight (:class:`RecommenderConfig`), proposing candidates as shipped
+        recommenders do (protocol S).
     """
 
-    def __init__(self, loader: Any, candidates: int = 50) -> None:
-        self.loader = loader
+    def __init__(self, loader: Any, candidates: int = 50, content: bool = False) -> None:
+        self.loader, self.content = loader, content
+        weights = {"cf": 1.0, "llm": 0.0}
+        if content:
+            weights["cbf"] = RecommenderConfig().weights["cbf"]
         self.config = RecommenderConfig(
             n_candidates=candidates,
-            weights={"cf": 1.0, "llm": 0.0},
+            weights=weights,
             rating_weighting=False,  # protocol B: every interaction is a positive
             cf={"model": "SequentialLinear"},  # cf_seqlinear, the best ranking CF model
             n_evidence=0,
             rating={"model": "Blend"},  # the best CF rater (cf_blend) is the CF side of A
-        )
+        )  # sessions: the default session model (SESSION_CF), as shipped
         self._fitted: dict[tuple[int, str], Recommender] = {}
 
     def recommender(self, data: Dataset, rows: np.ndarray) -> Recommender:
@@ -120,11 +128,14 @@ class SharedParts:
         key = (len(rows), hashlib.sha256(rows.tobytes()).hexdigest())
         if key not in self._fitted:
             neighbours = item_neighbours(data, rows)
-            model = self.loader()
-            k = model.config.prompts.n_neighbours
-            llm = CachedLLM(model.fit(data, rows, neighbours_for(neighbours, data, rows, k)))
+            llm = None
+            if self.loader is not None:
+                model = self.loader()
+                k = model.config.prompts.n_neighbours
+                llm = CachedLLM(model.fit(data, rows, neighbours_for(neighbours, data, rows, k)))
+            cbf = content_source(data, rows) if self.content else None
             self._fitted[key] = Recommender.build(
-                data, rows, self.config, llm=llm, neighbours=neighbours
+                data, rows, self.config, cbf=cbf, llm=llm, neighbours=neighbours
             )
         return self._fitted[key]
 
@@ -189,7 +200,8 @@ class FusedModel:
     def score_sessions(self, data: Dataset, rows: np.ndarray, users: np.ndarray) -> np.ndarray:
         """``float32[B, n_items]`` fused scores for sessions (protocol S): each of ``users``
         (``int32[B]``) is known only by its interactions among ``rows`` (``int64[m]``), oldest
-        first; fused scores on the CF candidates, ``-inf`` elsewhere."""
+        first; fused scores on the candidates, then (with a content source) every other item
+        below them in the content source's order, else ``-inf``."""
         rec = self._fitted()
         rows = np.asarray(rows, np.int64)
         rows = rows[np.lexsort((data.item[rows], data.timestamp[rows], data.user[rows]))]
@@ -199,6 +211,13 @@ class FusedModel:
         out = np.full((len(ids), rec.data.n_items), -np.inf, np.float32)
         r, c = np.nonzero(ids >= 0)
         out[r, ids[r, c]] = fused[r, c]
+        if rec.cbf is not None and rec.config.weights.get("cbf", 0.0) > 0:
+            for b, items in enumerate(sessions):
+                rest = ~np.isfinite(out[b])
+                pool = out[b][~rest]
+                low = float(pool.min()) if len(pool) else 0.0
+                cosine = rec.cbf.score_history(items)  # in [-1, 1]: the rest stays below
+                out[b, rest] = low - 2.0 + cosine[rest]
         return out
 
 

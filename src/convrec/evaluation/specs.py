@@ -155,7 +155,8 @@ def default_models(protocol: str) -> list[ModelSpec]:
     Rating CF models (``cf_knn_item``, ``cf_knn_user``, ``cf_bpmf``, ``cf_blend``) run under
     A and C, ranking ones (``cf_itemknn``, ``cf_userknn``, ``cf_recency_itemknn``,
     ``cf_seqknn``, ``ease``) under B and C, as does the content-based ``cbf``; protocol S
-    (cold sessions) runs ``most_popular``, the ranking models and ``cbf``.
+    (cold sessions) runs ``most_popular``, the ranking models, ``cbf`` and the shipped
+    session configuration (:func:`session_model_specs`).
     """
     protocol = protocol.upper()
     if protocol not in PROTOCOLS:
@@ -165,6 +166,7 @@ def default_models(protocol: str) -> list[ModelSpec]:
         return [s for s in specs if s.name == "most_popular"] + [
             *ranking_model_specs(),
             *content_model_specs(),
+            *session_model_specs(),
         ]
     if protocol in ("A", "C"):
         specs += rating_model_specs()
@@ -186,6 +188,8 @@ LLM_NAME = "llm"
 FUSED_NAME = "fused"
 """CF fused with the LLM (needs a trained adapter): see :func:`fused_specs`."""
 ADAPTER_MODELS = (LLM_NAME, FUSED_NAME)
+SESSION_NAME = "cf_session"
+"""The Recommender's session candidate model under protocol S (:func:`session_model_specs`)."""
 ALPHAS = tuple(round(0.1 * a, 1) for a in range(11))
 """The CF weights ``alpha`` the ``fused`` model chooses from on valid."""
 
@@ -242,6 +246,25 @@ def fused_specs(
     return specs
 
 
+def session_model_specs() -> list[ModelSpec]:
+    """Protocol S's shipped session configuration, as fixed (no grid).
+
+    ``cf_session`` is the Recommender's session candidate model alone
+    (:data:`~convrec.recommender.config.SESSION_CF`); ``cf_session+cbf`` is a
+    :class:`Recommender` without LLM ranking sessions as ``Recommender.from_pretrained(...,
+    llm=False)`` does: that model fused with the content source, which also proposes
+    candidates (so items without interactions can be listed).
+    """
+    from convrec.evaluation.fused import FusedModel, SharedParts
+    from convrec.recommender.config import SESSION_CF, RecommenderConfig, cf_classes, named_model
+
+    shared = SharedParts(None, RecommenderConfig().n_candidates, content=True)
+    return [
+        ModelSpec(SESSION_NAME, lambda: named_model(SESSION_CF, cf_classes())),
+        ModelSpec(f"{SESSION_NAME}+cbf", lambda: FusedModel(shared, alpha=1.0)),
+    ]
+
+
 def session_adapter_specs(
     loader: Callable[[], Any], candidates: int = 50, llm: bool = True, fused: bool = True
 ) -> list[ModelSpec]:
@@ -249,11 +272,13 @@ def session_adapter_specs(
 
     ``llm`` is the LLM alone re-scoring the CF top-``candidates`` of each session (``alpha``
     0); ``fused`` chooses ``alpha`` (:data:`ALPHAS`) and the fusion on the valid sessions.
+    The CF side is the shipped session model (:func:`session_model_specs`) with the content
+    source at its default weight, as the chat ranks sessions.
     """
     from convrec.evaluation.fused import FusedModel, SharedParts
     from convrec.recommender import FUSIONS
 
-    shared = SharedParts(loader, candidates)
+    shared = SharedParts(loader, candidates, content=True)
     specs = []
     if llm:
         specs.append(ModelSpec(LLM_NAME, lambda: FusedModel(shared, alpha=0.0)))

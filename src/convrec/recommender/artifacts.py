@@ -27,11 +27,12 @@ def save_parts(directory: str | os.PathLike[str], parts: Mapping[str, Any]) -> P
     """Write a Recommender's fitted ``parts`` into ``directory``; returns it.
 
     ``parts`` holds the constructor arguments :func:`load_parts` returns (``data``, ``rows``,
-    ``cf``, ``rating``, ``similarity``, ``cbf``, ``llm``) and ``config`` (a dict).
+    ``cf``, ``rating``, ``similarity``, ``session_cf``, ``cbf``, ``llm``) and ``config`` (a
+    dict).
 
     Layout: ``convrec_recommender.json`` (config, parts), ``dataset/`` (ids, catalog,
     interactions), ``rows.npz``, ``cf.npz``, ``rating.npz``, ``similarity.npz``, and
-    when present ``cbf.npz`` and ``llm/`` (a PEFT adapter directory).
+    when present ``session_cf.npz``, ``cbf.npz`` and ``llm/`` (a PEFT adapter directory).
     """
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
@@ -47,6 +48,9 @@ def save_parts(directory: str | os.PathLike[str], parts: Mapping[str, Any]) -> P
         csr_arrays(sim),
     )
     names = ["cf", "rating", "similarity"]
+    if parts.get("session_cf") is not None:
+        parts["session_cf"].save(folder / "session_cf.npz")
+        names.append("session_cf")
     if parts.get("cbf") is not None:
         parts["cbf"].save(folder / "cbf.npz")
         names.append("cbf")
@@ -62,7 +66,8 @@ def save_parts(directory: str | os.PathLike[str], parts: Mapping[str, Any]) -> P
 def load_parts(directory: str | os.PathLike[str], llm: bool = True) -> dict[str, Any]:
     """What :func:`save_recommender` wrote, as the Recommender's constructor arguments.
 
-    Returns ``{"data", "rows", "cf", "rating", "cbf", "llm", "config", "neighbours"}``, where
+    Returns ``{"data", "rows", "cf", "rating", "cbf", "llm", "config", "neighbours",
+    "session_cf"}``, where
     ``config`` is the saved config's fields (a dict) and ``neighbours`` the item-kNN of the
     saved similarity matrix (the LLM's prompts read it too). ``llm=False`` leaves the LLM out.
     Raises :class:`~convrec.data.errors.DataError` naming the file that is not as written.
@@ -98,6 +103,15 @@ def load_parts(directory: str | os.PathLike[str], llm: bool = True) -> dict[str,
     cf_kind, _, _ = load_npz(folder / "cf.npz")
     if cf_kind not in cf_named:
         raise DataError(f"unknown candidate model {cf_kind!r}", path=folder / "cf.npz")
+    config = dict(manifest["config"])
+    session_cf = None
+    if "session_cf" in manifest["parts"]:
+        kind, _, _ = load_npz(folder / "session_cf.npz")
+        if kind not in cf_named:
+            raise DataError(f"unknown candidate model {kind!r}", path=folder / "session_cf.npz")
+        session_cf = cf_named[kind].load(folder / "session_cf.npz")
+    else:  # written before sessions had their own model: they keep using ``cf``
+        config["session_cf"] = None
     rating_kind, _, _ = load_npz(folder / "rating.npz")
     if rating_kind not in rating_named:
         raise DataError(f"unknown rating model {rating_kind!r}", path=folder / "rating.npz")
@@ -108,6 +122,7 @@ def load_parts(directory: str | os.PathLike[str], llm: bool = True) -> dict[str,
         "rating": rating_named[rating_kind].load(folder / "rating.npz"),
         "cbf": cbf,
         "llm": llm_model,
-        "config": dict(manifest["config"]),
+        "config": config,
         "neighbours": neighbours,
+        "session_cf": session_cf,
     }

@@ -66,6 +66,10 @@ class CandidateRanker:
         ``float32[n_items, n_items]`` item similarity used by the MMR re-ranking.
     liked_rating : float
         The rating a session's liked titles stand for in LLM prompts (the scale's top).
+    session : tuple, optional
+        ``(neighbours float32[n_items, n_items] CSR, prior float32[n_items])`` of the session
+        candidate model: a profile without a user draws its CF candidates from these (the
+        prior added to every item); ``None``: from ``neighbours`` as known users do.
     """
 
     def __init__(
@@ -77,10 +81,12 @@ class CandidateRanker:
         llm: Any = None,
         similarity: sp.csr_matrix | None = None,
         liked_rating: float = 5.0,
+        session: tuple[sp.csr_matrix, np.ndarray] | None = None,
     ) -> None:
         self.neighbours, self.popularity, self.config = neighbours, popularity, config
         self.cbf, self.llm, self.similarity = cbf, llm, similarity
         self.liked_rating = liked_rating
+        self.session = session
 
     def rank(
         self,
@@ -96,16 +102,15 @@ class CandidateRanker:
         of weight 0 is not run). ``diversity > 0`` re-ranks the whole fused candidate pool with
         :func:`~convrec.recommender.diversity.mmr_rerank` before keeping ``k``.
         """
-        n_items = self.neighbours.shape[1]
-        hist = rows_csr([p.items for p in profiles], [p.weights for p in profiles], n_items)
-        exclude = rows_csr(blocked, [np.ones(len(b), np.float32) for b in blocked], n_items)
         c = max(k, self.config.n_candidates)
-        cand, cf_scores, ev, ev_w = score_topk(
-            hist, self.neighbours, c, exclude=exclude, n_evidence=self.config.n_evidence
-        )
+        cand, cf_scores, ev, ev_w = self._cf_candidates(profiles, blocked, c)
         cand, cf_scores = self._fill_popular(cand, cf_scores, blocked)
         by_source = self.config.weights if weights is None else weights
-        sources, names = self._sources(profiles, cand, cf_scores, by_source)
+        content = None
+        if self.cbf is not None and by_source.get("cbf", 0.0) > 0:
+            content = np.stack([self.cbf.score_history(p.items, p.weights) for p in profiles])
+            self._add_content_candidates(cand, cf_scores, ev, ev_w, blocked, content)
+        sources, names = self._sources(profiles, cand, cf_scores, by_source, content)
         w = np.asarray([by_source.get(n, 0.0) for n in names], np.float32)
         method, normalisation = self.config.method, self.config.normalisation
         keep = c if diversity > 0 else k
@@ -125,6 +130,77 @@ class CandidateRanker:
             ).reshape(picked.shape)
             ids = picked
         return Ranked(cand, sources, names, ev, ev_w, ids, fused, shares)
+
+    def _cf_candidates(
+        self, profiles: list[Profile], blocked: list[np.ndarray], c: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """The CF top-``c`` of every profile, natively: known users from ``neighbours``,
+        sessions from the ``session`` model (with its prior) when there is one.
+
+        Returns ``(int32[B, c] ids, float32[B, c] scores, int32[B, c, E] evidence,
+        float32[B, c, E] contributions)`` as :func:`~convrec.cf.scoring.score_topk`.
+        """
+        groups: list[tuple[list[int], sp.csr_matrix, np.ndarray | None]] = [
+            (list(range(len(profiles))), self.neighbours, None)
+        ]
+        if self.session is not None:
+            sessions = [b for b, p in enumerate(profiles) if p.user is None]
+            known = [b for b, p in enumerate(profiles) if p.user is not None]
+            groups = [(known, self.neighbours, None), (sessions, *self.session)]
+        n_items, e = self.neighbours.shape[1], self.config.n_evidence
+        cand = np.full((len(profiles), c), -1, np.int32)
+        scores = np.full((len(profiles), c), -np.inf, np.float32)
+        ev = np.full((len(profiles), c, e), -1, np.int32) if e else None
+        ev_w = np.zeros((len(profiles), c, e), np.float32) if e else None
+        for members, neighbours, prior in groups:
+            if not members:
+                continue
+            chosen = [profiles[b] for b in members]
+            hist = rows_csr([p.items for p in chosen], [p.weights for p in chosen], n_items)
+            skip = [blocked[b] for b in members]
+            exclude = rows_csr(skip, [np.ones(len(b), np.float32) for b in skip], n_items)
+            prior = prior if prior is not None and prior.any() else None
+            ids, val, g_ev, g_w = score_topk(
+                hist, neighbours, c, exclude=exclude, n_evidence=e, prior=prior
+            )
+            cand[members], scores[members] = ids, val
+            if ev is not None and ev_w is not None and g_ev is not None and g_w is not None:
+                ev[members], ev_w[members] = g_ev, g_w
+        return cand, scores, ev, ev_w
+
+    def _add_content_candidates(
+        self,
+        cand: np.ndarray,
+        cf_scores: np.ndarray,
+        ev: np.ndarray | None,
+        ev_w: np.ndarray | None,
+        blocked: list[np.ndarray],
+        content: np.ndarray,
+    ) -> None:
+        """Put each row's best ``config.cbf_candidates`` items by content that CF did not
+        propose in place of its last CF candidates (in place): how items nobody has chosen
+        yet (no CF edge) reach the fusion. Their CF score is the row's lowest, a bound on
+        what the engine gave them (they fell below its top-C).
+
+        ``content`` is ``float32[B, n_items]`` (the content source's scores of every item).
+        """
+        m = min(self.config.cbf_candidates, cand.shape[1])
+        if m <= 0:
+            return
+        for b in range(len(cand)):
+            row = content[b].astype(np.float64)
+            row[cand[b][cand[b] >= 0]] = -np.inf
+            row[blocked[b]] = -np.inf
+            best = np.argsort(-row, kind="stable")[:m]
+            best = best[np.isfinite(row[best])]
+            if not len(best):
+                continue
+            slots = np.arange(cand.shape[1] - len(best), cand.shape[1])
+            floor = cf_scores[b][np.isfinite(cf_scores[b]) & (cand[b] >= 0)]
+            cand[b, slots] = best
+            cf_scores[b, slots] = floor.min() if len(floor) else 0.0
+            if ev is not None and ev_w is not None:
+                ev[b, slots], ev_w[b, slots] = -1, 0.0
 
     def _fill_popular(
         self, cand: np.ndarray, scores: np.ndarray, blocked: list[np.ndarray]
@@ -181,15 +257,16 @@ class CandidateRanker:
         cand: np.ndarray,
         cf_scores: np.ndarray,
         weights: dict[str, float],
+        content: np.ndarray | None = None,
     ) -> tuple[np.ndarray, list[str]]:
-        """``float32[S, B, C]`` source scores over the candidates (NaN = not scored)."""
+        """``float32[S, B, C]`` source scores over the candidates (NaN = not scored);
+        ``content`` is the content source's ``float32[B, n_items]`` (``None``: not run)."""
         names, layers = ["cf"], [cf_scores]
         valid = cand >= 0
-        if self.cbf is not None and weights.get("cbf", 0.0) > 0:
+        if content is not None:
             layer = np.full(cand.shape, np.nan, np.float32)
-            for b, p in enumerate(profiles):
-                scores = self.cbf.score_history(p.items, p.weights)
-                layer[b, valid[b]] = scores[cand[b, valid[b]]]
+            for b in range(len(cand)):
+                layer[b, valid[b]] = content[b, cand[b, valid[b]]]
             names.append("cbf")
             layers.append(layer)
         if self.llm is not None and weights.get("llm", 0.0) > 0:

@@ -57,6 +57,9 @@ class Recommender:
     cbf, llm
         Optional fitted content model (``score_history``) and LLM (``score_candidates``,
         ``explain``, and ``predict_ratings`` when ``config.rating_alpha < 1``).
+    session_cf
+        Fitted session candidate model (``config.session_cf``; default: fitted on ``rows``
+        here when the config names one).
     neighbours
         The item-kNN of ``rows`` (default: the native top-50 binary cosine,
         :func:`~convrec.recommender.neighbours.item_neighbours`): its matrix is
@@ -89,10 +92,12 @@ class Recommender:
         llm: Any = None,
         config: RecommenderConfig | None = None,
         neighbours: ItemKNN | None = None,
+        session_cf: NeighbourModel | None = None,
     ) -> None:
         self.data = data
         self.rows = np.asarray(rows, dtype=np.int64)
         self.cf, self.rating, self.cbf, self.llm = cf, rating, cbf, llm
+        self.session_cf = session_cf
         self.popularity = np.bincount(data.item[self.rows], minlength=data.n_items)
         self.titles = TitleIndex(
             data.catalog.title, data.catalog.year, self.popularity, real_titles(data)
@@ -112,9 +117,14 @@ class Recommender:
     @config.setter
     def config(self, config: RecommenderConfig) -> None:
         self._config = config
+        self.session_cf = self._session_model(config)
         self.profiles = copy.copy(self.profiles)
         self.profiles.config = config
+        self.profiles.session_tau = getattr(self.session_cf, "tau", config.tau)
         self.explainer.n_evidence = config.n_evidence
+        session = None
+        if self.session_cf is not None:
+            session = (self.session_cf.neighbours_, self.session_cf.prior_)
         self.ranker = CandidateRanker(
             self.cf.neighbours_,
             self.popularity,
@@ -123,7 +133,32 @@ class Recommender:
             self.llm,
             self.similarity,
             liked_rating=self.explainer.liked_rating,
+            session=session,
         )
+
+    def _session_model(self, config: RecommenderConfig) -> NeighbourModel | None:
+        """The fitted session candidate model ``config.session_cf`` names: the one held when
+        its parameters match, else fitted on :attr:`rows` (``None``: sessions use ``cf``)."""
+        spec = config.session_cf
+        held = getattr(self, "session_cf", None)
+        if spec is None:
+            return None
+        if (
+            held is not None
+            and type(held).__name__ == spec.get("model")
+            and all(
+                getattr(held, key, None) == value for key, value in spec.items() if key != "model"
+            )
+        ):
+            return held
+        model: NeighbourModel = named_model(spec, cf_classes())
+        return model.fit(self.data, self.rows)
+
+    def _candidate_model(self, profile: Profile) -> NeighbourModel:
+        """The CF model that ranks ``profile``: ``session_cf`` for a session, else ``cf``."""
+        if profile.user is None and self.session_cf is not None:
+            return self.session_cf
+        return self.cf
 
     @property
     def similarity(self) -> sp.csr_matrix:
@@ -162,21 +197,30 @@ class Recommender:
     @classmethod
     @collector_paused()  # torch and the model load about a second faster
     def from_pretrained(
-        cls, name_or_dir: str | os.PathLike[str], llm: bool = True, **overrides: Any
+        cls,
+        name_or_dir: str | os.PathLike[str],
+        llm: bool = True,
+        content: bool = True,
+        **overrides: Any,
     ) -> Recommender:
         """A shipped default by name (``"ml-100k"``) or a directory from :meth:`save_pretrained`.
 
-        A shipped name comes with the LLM of its shipped adapter and that adapter's validated
-        fusion; ``llm=False`` gives the CF / content side alone (faster to load and to run).
+        A shipped name comes with a content source (item text embedded by the shipped
+        encoder, :func:`~convrec.recommender.content.content_source`; ``content=False`` leaves
+        it out), the LLM of its shipped adapter and that adapter's validated fusion;
+        ``llm=False`` gives the CF / content side alone (faster to load and to run).
         ``overrides`` replace fields of the :class:`RecommenderConfig`.
         """
         from convrec.data.registry import load_dataset
         from convrec.llm.shipped import shipped_adapter
         from convrec.recommender.artifacts import SHIPPED, load_parts
+        from convrec.recommender.content import content_source
 
         if str(name_or_dir) in SHIPPED and not Path(name_or_dir).exists():
             name = str(name_or_dir)
-            rec = cls.build(load_dataset(name), config=RecommenderConfig(**overrides))
+            data = load_dataset(name)
+            cbf = content_source(data) if content else None
+            rec = cls.build(data, config=RecommenderConfig(**overrides), cbf=cbf)
             adapter = shipped_adapter(name) if llm else None
             if adapter is None:
                 return rec
@@ -185,6 +229,8 @@ class Recommender:
             rec.config = dataclasses.replace(rec.config, **overrides)
             return rec
         parts = load_parts(name_or_dir, llm=llm)
+        if not content:
+            parts["cbf"] = None
         parts["config"] = RecommenderConfig(**{**parts["config"], **overrides})
         return cls(**parts)
 
@@ -198,6 +244,7 @@ class Recommender:
 
         parts = {"data": self.data, "rows": self.rows, "cf": self.cf, "rating": self.rating,
                  "similarity": self.similarity, "cbf": self.cbf, "llm": self.llm,
+                 "session_cf": self.session_cf,
                  "config": dataclasses.asdict(self.config)}  # fmt: skip
         return save_parts(directory, parts)
 
@@ -251,7 +298,8 @@ class Recommender:
             self.config, llm_candidates=llm_candidates, llm_explanations=explains
         )
         out = Recommender(self.data, self.rows, self.cf, self.rating, cbf=self.cbf, llm=llm,
-                          config=config, neighbours=self.neighbours)  # fmt: skip
+                          config=config, neighbours=self.neighbours,
+                          session_cf=self.session_cf)  # fmt: skip
         if fusion is not None:
             out = out.with_fusion(fusion.alpha, fusion.fusion, rating_alpha=fusion.rating_alpha)
         return out
@@ -409,8 +457,9 @@ class Recommender:
         (ids, scores)
             ``int32[B, k]`` items in order (padded -1) and ``float32[B, k]`` fused scores.
         """
+        tau = self.profiles.session_tau
         profiles = [
-            Profile(None, np.asarray(items, np.int32), recency(len(items), self.config.tau), {})
+            Profile(None, np.asarray(items, np.int32), recency(len(items), tau), {})
             for items in sessions
         ]
         blocked = [p.items.astype(np.int32) for p in profiles]
@@ -638,6 +687,6 @@ class Recommender:
         facts it cites (:meth:`explain` gives its text)."""
         p = self.profiles.build(user, history)
         target = self.item_index(item)
-        evidence = self.explainer.evidence_for(p, self.cf.neighbours_, target)
+        evidence = self.explainer.evidence_for(p, self._candidate_model(p).neighbours_, target)
         rating = float(self._predict(p, np.array([target], np.int32))[0])
         return self.explainer.explain(p, target, rating, evidence, self.config.llm_explanations)

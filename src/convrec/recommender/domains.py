@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from convrec.data.dataset import Dataset
     from convrec.llm.bank import AdapterBank
     from convrec.recommender.core import Recommender
 
@@ -33,19 +34,29 @@ def parse_domain(
     return name, spec
 
 
-def load_domain(name: str, spec: str, **options: Any) -> Recommender:
+def load_domain(name: str, spec: str, content: bool = True, **options: Any) -> Recommender:
     """Load ``spec``, name it ``name`` and fit a :class:`~convrec.recommender.Recommender` on it.
 
     Review data without titles (Amazon reviews without ``meta``) gets names from its
     reviews (:func:`convrec.data.names.with_review_names`) so that its items can be
-    talked about. ``options`` go to :func:`convrec.data.load_dataset`.
+    talked about. With ``content`` the recommender carries a content source
+    (:func:`~convrec.recommender.content.content_source`). ``options`` go to
+    :func:`convrec.data.load_dataset`.
     """
     from convrec.data import load_dataset
     from convrec.data.names import with_review_names
-    from convrec.recommender.core import Recommender
 
     data = with_review_names(load_dataset(spec, **options))
-    return Recommender.build(replace(data, name=name))
+    return fitted(replace(data, name=name), content)
+
+
+def fitted(data: Dataset, content: bool = True) -> Recommender:
+    """:meth:`Recommender.build <convrec.recommender.Recommender.build>` on every row of
+    ``data``, with a content source when ``content`` (and the encoder is installed)."""
+    from convrec.recommender.content import content_source
+    from convrec.recommender.core import Recommender
+
+    return Recommender.build(data, cbf=content_source(data) if content else None)
 
 
 def with_adapter(
@@ -92,6 +103,7 @@ def load_domains(
     adapter: str | Path | None = None,
     llm_candidates: int | None = None,
     domain_adapters: Sequence[str] = (),
+    content: bool = True,
 ) -> dict[str, Recommender]:
     """The main domain ``data`` (named by its dataset) then each ``NAME=SPEC`` of ``extra``.
 
@@ -100,18 +112,18 @@ def load_domains(
     its name (``ml-100k``, ``amazon-mi5``) if there is one; ``"none"`` means no LLM
     (:func:`resolve_adapter`). When several domains have adapters they share one backbone
     (:class:`~convrec.llm.bank.AdapterBank`), each call selecting its domain's adapter.
+    ``content``: each domain carries a content source (:func:`fitted`).
     """
     from convrec.data import load_dataset
     from convrec.data.names import with_review_names
-    from convrec.recommender.core import Recommender
 
     main = with_review_names(load_dataset(data))
-    recs = {main.name: Recommender.build(main)}
+    recs = {main.name: fitted(main, content)}
     for text in extra:
         name, spec = parse_domain(text)
         if name in recs:
             raise ValueError(f"--domain {text!r}: a domain named {name!r} is already loaded")
-        recs[name] = load_domain(name, spec)
+        recs[name] = load_domain(name, spec, content)
     given: dict[str, str | Path | None] = {main.name: adapter}
     for text in domain_adapters:
         name, spec = parse_domain(text, "--domain-adapter", "amazon-mi5=path/to/adapter")

@@ -80,6 +80,8 @@ class ProfileBuilder:
     ) -> None:
         self.data, self.config, self.item_index = data, config, item_index
         self.user_weights = user_weights
+        self.session_tau = config.tau
+        """Recency scale of a session's items (the session candidate model's ``tau``)."""
         user, item, _ = user_sequences(data, rows)
         self._ptr = np.searchsorted(user, np.arange(data.n_users + 1)).astype(np.int64)
         self._items = item
@@ -100,7 +102,7 @@ class ProfileBuilder:
         if not items_list:
             raise ValueError("give a user, a history or liked titles to recommend from")
         items = np.asarray(items_list, np.int32)
-        return Profile(None, items, recency(len(items), self.config.tau), {})
+        return Profile(None, items, recency(len(items), self.session_tau), {})
 
     def for_index(self, u: int, extra: Sequence[str | int] = ()) -> Profile:
         """The profile of user index ``u``, plus ``extra`` session items (ids or titles)."""
