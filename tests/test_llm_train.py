@@ -449,3 +449,35 @@ def test_rerank_loss_is_the_cross_entropy_at_the_answer(tiny_t5_dir, default):
     assert torch.equal(loss, raw)
     loss.backward()  # gradients reach the LoRA weights
     assert any(p.grad is not None for n, p in bb.model.named_parameters() if "lora_" in n)
+
+
+def test_session_profiles_are_the_earliest_liked_items_rated_the_top():
+    from convrec.training.train import session_profile
+
+    items = np.array([10, 11, 12, 13, 14, 15], np.int32)  # newest first
+    ratings = np.array([5, 2, 4, 5, 1, 4], np.float32)
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(60):
+        got, rated = session_profile(items, ratings, 3.4, 5.0, rng)
+        liked_oldest_first = [15, 13, 12, 10]
+        assert got[::-1].tolist() == liked_oldest_first[: len(got)]
+        assert (rated == 5.0).all()
+        seen.add(len(got))
+    assert seen == {1, 2, 3, 4}  # 1..5 drawn, at most the 4 liked ones
+    flat = np.ones(6, np.float32)
+    got, rated = session_profile(items, flat, 3.4, 5.0, rng)  # nothing liked: unchanged
+    assert got.tolist() == items.tolist() and rated.tolist() == flat.tolist()
+    with pytest.raises(ValueError, match="session_share must be in"):
+        TrainConfig(session_share=1.5)
+
+
+def test_rerank_trains_on_session_shaped_profiles(llm_data, tiny_t5_dir, tmp_path):
+    config = TrainConfig(
+        tasks=("rerank",), weights=(1.0,), max_steps=4, eval_every=0, save_every=0,
+        session_share=1.0, **SMALL,
+    )  # fmt: skip
+    result = train(llm_data, tmp_path / "s", config, BackboneConfig(str(tiny_t5_dir), lora_r=4))
+    assert result.step == 4 and all(np.isfinite(h["loss"]) for h in result.history)
+    saved = json.loads((tmp_path / "s" / "convrec_config.json").read_text())
+    assert saved["train"]["session_share"] == 1.0

@@ -9,7 +9,8 @@ from convrec.cli.options import Option, add_config_options
 
 TRAIN_GROUPS: dict[str, tuple[str, ...]] = {
     "tasks and losses": (
-        "tasks", "weights", "weighting", "rating_mse", "templates", "rerank_negatives", "split",
+        "tasks", "weights", "weighting", "rating_mse", "templates", "rerank_negatives",
+        "session_share", "split",
     ),
     "optimisation": (
         "lr", "weight_decay", "warmup_steps", "max_grad_norm", "batch_size", "grad_accum",

@@ -61,6 +61,11 @@ class TrainConfig:
         torch CPU threads.
     rerank_negatives : int
         Rerank task: CF-list negatives read with each positive (same prompt, one encoder pass).
+    session_share : float
+        Rerank task: the share of examples whose profile is session-shaped, as the chat and
+        protocol S give it: the user's 1 to 5 earliest liked items (top 40% of the rating
+        scale) before the row, each shown with the scale's top rating, nothing else (0: the
+        whole history before the row).
     init_adapter : str or None
         An adapter directory (same backbone and LoRA settings) whose weights training starts
         from, e.g. a shipped adapter taught a new task; ``None``: fresh LoRA weights.
@@ -125,6 +130,12 @@ class TrainConfig:
     rerank_negatives: int = _opt(
         3, "rerank: CF-list negatives per positive, read after one encoder pass", metavar="K"
     )
+    session_share: float = _opt(
+        0.0,
+        "rerank: share of examples whose profile is a session (the user's 1-5 earliest liked "
+        "items before the row, as the chat gives them)",
+        metavar="P",
+    )
     init_adapter: str | None = _opt(
         None,
         "start from this adapter's weights (a directory or a shipped adapter's name); its "
@@ -147,6 +158,8 @@ class TrainConfig:
             raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
         if self.split not in (None, "A", "B", "C"):
             raise ValueError(f"split must be A, B or C, got {self.split!r}")
+        if not 0.0 <= self.session_share <= 1.0:
+            raise ValueError(f"session_share must be in [0, 1], got {self.session_share}")
         if self.rerank_negatives < 1:
             raise ValueError(f"rerank_negatives must be >= 1, got {self.rerank_negatives}")
         if min(self.batch_size, self.grad_accum, self.max_steps) < 1 or self.lr <= 0:

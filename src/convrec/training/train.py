@@ -22,6 +22,7 @@ from transformers import get_scheduler
 from convrec import progress
 from convrec.cf.knn import ItemKNN
 from convrec.data.dataset import Dataset
+from convrec.evaluation.sessions import positive_threshold
 from convrec.evaluation.splits import fingerprint, leave_last_out_split, random_split
 from convrec.llm import checkpoint as ckpt
 from convrec.llm.backbone import Backbone, BackboneConfig, load_backbone
@@ -139,6 +140,8 @@ class Trainer:
                 raise ValueError("rerank: no training row's item is in its CF candidate list")
             self.rows[Task.RERANK] = kept
             self.rerank_lists = dict(zip(kept.tolist(), lists, strict=True))
+        # session-shaped rerank profiles: what counts as liked, and the scale's top
+        self.liked_at = (positive_threshold(data), float(data.rating.max()))
         p = np.asarray(config.weights, np.float64)
         self.probs = p / p.sum()
         self.scorer = scorer = Scorer(backbone)
@@ -249,8 +252,11 @@ class Trainer:
         rng = np.random.default_rng(seed)
         yes, no = self.scorer._answer_ids[1], self.scorer._answer_ids[0]
         sources, texts, owner, answers = [], [], [], []
+        share = self.config.session_share
         for b, r in enumerate(rows.tolist()):
             items, ratings = builder.history(int(data.user[r]), before_row=r)
+            if share > 0 and rng.random() < share:
+                items, ratings = session_profile(items, ratings, *self.liked_at, rng)
             tpl = REGISTRY[pool[int(rng.integers(len(pool)))]]
             sources.append(tpl.render(PromptFields(profile=builder.profile_text(items, ratings))))
             ranks = self.rerank_lists[r]
@@ -529,6 +535,39 @@ class Trainer:
             self.valid_log,
             self.acc.unwrap_model(self.module).log_vars.detach().cpu().tolist(),
         )
+
+
+def session_profile(
+    items: np.ndarray,
+    ratings: np.ndarray,
+    liked_at: float,
+    top: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A session-shaped profile from a history: its 1 to 5 earliest liked items.
+
+    Parameters
+    ----------
+    items, ratings : numpy.ndarray
+        ``int32[h]`` / ``float32[h]`` a history, newest first (as
+        :meth:`~convrec.llm.prompt_features.PromptFeatures.history` gives it).
+    liked_at, top : float
+        The lowest rating that counts as liked; the scale's top, which every kept item shows
+        (as a session's liked titles do at inference).
+    rng : numpy.random.Generator
+        Draws the number of items, uniform in 1..5.
+
+    Returns
+    -------
+    (items, ratings)
+        Newest first, each rated ``top``; the history unchanged when nothing in it is liked.
+    """
+    oldest_first = np.flatnonzero(ratings[::-1] >= liked_at)
+    if not len(oldest_first):
+        return items, ratings
+    n = int(rng.integers(1, 6))
+    keep = (len(items) - 1 - oldest_first[:n])[::-1]  # positions in the newest-first arrays
+    return items[keep], np.full(len(keep), top, np.float32)
 
 
 def start_from_adapter(config: TrainConfig) -> Backbone:
