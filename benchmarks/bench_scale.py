@@ -13,6 +13,7 @@ Usage: python benchmarks/bench_scale.py --interactions 1000000 [--json out.json]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -28,6 +29,8 @@ log = logging.getLogger("bench_scale")
 
 MODELS = ("cf_itemknn", "cf_seqknn", "cf_seqlinear")
 STAGES = ("load", *MODELS, "recommender")
+PIPELINE = ("load", *MODELS, "recommender_build")
+"""The stages ``total_seconds`` adds up (the chat turn is reported by its percentiles)."""
 """Child processes, in order; ``recommender`` reports two stages: ``recommender_build`` and
 ``chat_turn``."""
 RSS_METHOD = (
@@ -94,8 +97,28 @@ def stage_load(source: Path, cache: Path) -> dict[str, Any]:
     seconds = time.perf_counter() - start
     out = {"seconds": round(seconds, 3), "peak_rss_gb": peak_rss_gb(), "base_rss_gb": base}
     out.update(users=data.n_users, items=data.n_items, interactions=data.n_interactions)
+    out["shape"] = data_shape(data)
     save_dataset(data, cache)
     return {"load": out}
+
+
+def data_shape(data: Any) -> dict[str, float]:
+    """How MovieLens-like the set is: popularity and activity skew, ratings, density."""
+    import numpy as np
+
+    per_item = np.sort(np.bincount(data.item, minlength=data.n_items))[::-1]
+    per_user = np.bincount(data.user, minlength=data.n_users)
+    n = max(1, data.n_interactions)
+    return {
+        "density": round(n / max(1, data.n_users * data.n_items), 6),
+        "top_item_share": round(float(per_item[0]) / n, 5),
+        "top_10pct_items_share": round(float(per_item[: max(1, data.n_items // 10)].sum()) / n, 4),
+        "item_ratings_median": float(np.median(per_item)),
+        "user_ratings_min": int(per_user.min()),
+        "user_ratings_median": float(np.median(per_user)),
+        "user_ratings_max": int(per_user.max()),
+        "rating_mean": round(float(data.rating.mean()), 3),
+    }
 
 
 def stage_model(name: str, cache: Path, grid: bool) -> dict[str, Any]:
@@ -177,6 +200,8 @@ def stage_recommender(cache: Path, turns: int) -> dict[str, Any]:
 def child(args: argparse.Namespace) -> None:
     """Run one stage in this (fresh) process; write its result as JSON to ``args.result``."""
     cache = Path(args.cache)
+    with contextlib.suppress(OSError):  # on a shared machine, the first to go if memory runs out
+        Path("/proc/self/oom_score_adj").write_text("1000")
     if args.child == "load":
         result = stage_load(Path(args.source), cache)
     elif args.child in MODELS:
@@ -189,6 +214,13 @@ def child(args: argparse.Namespace) -> None:
 
 
 # ---------------------------------------------------------------- the parent
+
+
+def skipped(stage: str, why: str) -> dict[str, Any]:
+    """The result of a stage that did not finish: ``{"skipped": why}`` for each it reports."""
+    log.warning("stage %s: %s", stage, why)
+    names = ("recommender_build", "chat_turn") if stage == "recommender" else (stage,)
+    return {name: {"skipped": why} for name in names}
 
 
 def run_stage(stage: str, args: argparse.Namespace, source: Path, work: Path) -> dict[str, Any]:
@@ -204,9 +236,18 @@ def run_stage(stage: str, args: argparse.Namespace, source: Path, work: Path) ->
            "MKL_NUM_THREADS": threads, "OMP_WAIT_POLICY": "PASSIVE"}  # fmt: skip
     log.info("stage %s: start", stage)
     start = time.perf_counter()
-    done = subprocess.run(command, env=env, check=False)
+    try:
+        done = subprocess.run(command, env=env, check=False, timeout=args.stage_timeout)
+    except subprocess.TimeoutExpired:
+        if stage == "load":
+            raise SystemExit(f"loading took over --stage-timeout {args.stage_timeout} s") from None
+        return skipped(stage, f"stopped after {args.stage_timeout:g} s (--stage-timeout)")
     if done.returncode != 0 or not result.is_file():
-        raise SystemExit(f"stage {stage} failed (exit status {done.returncode})")
+        why = f"exit status {done.returncode}" + (" (killed: out of memory?)" if done.returncode
+                                                  == -9 else "")  # fmt: skip
+        if stage == "load":
+            raise SystemExit(f"stage load failed: {why}")
+        return skipped(stage, f"failed: {why}")
     out: dict[str, Any] = json.loads(result.read_text())
     log.info("stage %s: done in %.1f s (process wall), %s", stage,
              time.perf_counter() - start, json.dumps(out))  # fmt: skip
@@ -237,6 +278,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--turns", type=int, default=20, help="chat turns timed (default 20)")
     p.add_argument("--grid", action="store_true", help="protocol B's whole grid per model")
     p.add_argument("--stages", default=",".join(STAGES), help=f"subset of {','.join(STAGES)}")
+    p.add_argument(
+        "--stage-timeout",
+        type=float,
+        help="stop a stage after this many seconds and record it as skipped (default: none)",
+    )
     p.add_argument("--progress", action="store_true", help="draw convrec's progress bars")
     p.add_argument("--workdir", help="keep the generated data and cache here (default: temp)")
     for hidden in ("--child", "--source", "--cache", "--result"):
@@ -292,8 +338,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         threads=args.threads,
         protocol_b_grid="full" if args.grid else "model defaults, one fit on train+valid",
         stages=stages,
-        total_seconds=round(sum(s["seconds"] for k, s in stages.items()
-                                if k != "chat_turn" and "seconds" in s), 3),  # fmt: skip
+        total_seconds=round(
+            sum(s["seconds"] for k, s in stages.items() if k in PIPELINE and "seconds" in s), 3
+        ),
         peak_rss_gb=max(s["peak_rss_gb"] for s in timed),
     )
     info = machine()

@@ -9,15 +9,15 @@ ratings are written block by block of users, so 25M rows never sit in memory at 
 The shape (see benchmarks/README.md, ``bench_scale.py``):
 
 - users ``U = round(N / 154)`` (ml-25m: 25,000,095 / 162,541 = 153.8; ml-1m 165.6);
-- items ``I = max(1500, round(3706 * (N / 1e6) ** 0.86))``: the power law through ml-1m
+- items ``I = max(1500, round(3706 * (N / 1e6) ** 0.860))``: the power law through ml-1m
   (1M, 3,706 rated movies) and ml-25m (25M, 59,047); the floor keeps small sets from being
   denser than ml-100k (1,682 items);
 - user activity ``20 + LogNormal(0, 1.39)`` scaled to sum to ``N`` (ml-25m: at least 20 per
   user, median about 71, mean 154), capped at half the catalogue;
 - item popularity ``p(r) ~ (r + 300) ** -2.07`` over a random permutation of the ids
   (ml-25m: the top movie holds about 0.33 % of the ratings, the median one a few ratings);
-  each user's items are distinct, drawn by popularity, then uniformly once the popular ones
-  are taken (heavy users);
+  each user's items are distinct, drawn by popularity, then by its square root and last
+  uniformly once the popular ones are taken (heavy users);
 - ratings from the ml-25m half-star histogram (or ml-1m's 1..5 with ``whole_stars``);
 - timestamps: a start per user, uniform over ml-25m's span (1995-01-09 to 2019-11-21), then
   uniform over an exponential session length (mean 180 days); the order within a user carries
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +41,8 @@ import pyarrow.csv as pacsv
 log = logging.getLogger("bench_scale")
 
 USERS_PER = 154.0
-ITEMS_AT_1M, ITEMS_EXPONENT, MIN_ITEMS = 3706, 0.86, 1500
+ITEMS_AT_1M, MIN_ITEMS = 3706, 1500
+ITEMS_EXPONENT = math.log(59047 / 3706) / math.log(25)  # 0.860: through ml-1m and ml-25m
 MIN_ACTIVITY, ACTIVITY_SIGMA = 20, 1.39
 POP_OFFSET, POP_EXPONENT = 300.0, 2.07
 T_START, T_END = 789_652_009, 1_574_327_703  # ml-25m's first and last rating
@@ -61,23 +63,27 @@ GENRES = {  # ml-25m movies.csv: movies per genre (of 62,423)
 NO_GENRES = "(no genres listed)"
 
 _ADJECTIVES = (
-    "Amber Ashen Autumn Azure Bitter Blue Bright Broken Burning Crimson Crystal Distant Dusty "
-    "Electric Emerald Empty Endless Fading Fallen Final Frozen Gentle Gilded Golden Grand Green "
-    "Hidden Hollow Iron Ivory Last Lonely Long Lost Lucky Marble Midnight Misty Northern Pale "
-    "Paper Quiet Rapid Restless Rusty Sacred Scarlet Secret Silent Silver Sleeping Southern "
-    "Stolen Strange Summer Sunken Swift Tender Velvet Wandering Western Wild Winter Wooden"
-).split()
+    "Amber", "Ashen", "Autumn", "Azure", "Bitter", "Blue", "Bright", "Broken", "Burning",
+    "Crimson", "Crystal", "Distant", "Dusty", "Electric", "Emerald", "Empty", "Endless", "Fading",
+    "Fallen", "Final", "Frozen", "Gentle", "Gilded", "Golden", "Grand", "Green", "Hidden",
+    "Hollow", "Iron", "Ivory", "Last", "Lonely", "Long", "Lost", "Lucky", "Marble", "Midnight",
+    "Misty", "Northern", "Pale", "Paper", "Quiet", "Rapid", "Restless", "Rusty", "Sacred",
+    "Scarlet", "Secret", "Silent", "Silver", "Sleeping", "Southern", "Stolen", "Strange", "Summer",
+    "Sunken", "Swift", "Tender", "Velvet", "Wandering", "Western", "Wild", "Winter", "Wooden"
+)  # fmt: skip
 _NOUNS = (
-    "Anchor Arrow Bell Bridge Canyon Castle Circus Coast Crown Dancer Desert Diamond Dream "
-    "Echo Engine Falcon Feather Garden Harbor Harvest Horizon Island Journey Kingdom Lantern "
-    "Letter Meadow Mirror Mountain Orchard Painter Palace Passage Pilot Prairie Promise Railway "
-    "River Road Sailor Shadow Signal Sky Soldier Stranger Stream Sunset Tide Tower Traveler "
-    "Valley Voyage Window Wolf"
-).split()
+    "Anchor", "Arrow", "Bell", "Bridge", "Canyon", "Castle", "Circus", "Coast", "Crown", "Dancer",
+    "Desert", "Diamond", "Dream", "Echo", "Engine", "Falcon", "Feather", "Garden", "Harbor",
+    "Harvest", "Horizon", "Island", "Journey", "Kingdom", "Lantern", "Letter", "Meadow", "Mirror",
+    "Mountain", "Orchard", "Painter", "Palace", "Passage", "Pilot", "Prairie", "Promise",
+    "Railway", "River", "Road", "Sailor", "Shadow", "Signal", "Sky", "Soldier", "Stranger",
+    "Stream", "Sunset", "Tide", "Tower", "Traveler", "Valley", "Voyage", "Window", "Wolf"
+)  # fmt: skip
 _PLACES = (
-    "Alps Andes Bay Border City Delta East Fjords Forest Frontier Glacier Highlands Isles "
-    "Lagoon Lakes Moon North Ocean Plains Reef Sahara Sea South Steppe Tropics Tundra West"
-).split()
+    "Alps", "Andes", "Bay", "Border", "City", "Delta", "East", "Fjords", "Forest", "Frontier",
+    "Glacier", "Highlands", "Isles", "Lagoon", "Lakes", "Moon", "North", "Ocean", "Plains", "Reef",
+    "Sahara", "Sea", "South", "Steppe", "Tropics", "Tundra", "West"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -127,10 +133,13 @@ def popularity(rng: np.random.Generator, n_items: int) -> np.ndarray:
 def user_items(rng: np.random.Generator, counts: np.ndarray, cdf: np.ndarray) -> np.ndarray:
     """Sorted ``int64`` keys ``user * n_items + item``: ``counts[u]`` distinct items per user.
 
-    Draws by popularity (``cdf``) with replacement and keeps the distinct ones, a few rounds;
-    then uniformly for what heavy users still lack; extras are dropped at random.
+    Draws by popularity (``cdf``) with replacement and keeps the distinct ones, four rounds;
+    then four by the square root of popularity and then uniformly, for what heavy users still
+    lack; extras are dropped at random.
     """
     n_items = len(cdf)
+    p = np.diff(cdf, prepend=0.0)
+    tempered = np.cumsum(np.sqrt(p)) / np.sqrt(p).sum()
     users = np.arange(len(counts), dtype=np.int64)
     keys = np.zeros(0, np.int64)
     need = counts.copy()
@@ -138,8 +147,8 @@ def user_items(rng: np.random.Generator, counts: np.ndarray, cdf: np.ndarray) ->
         need = np.maximum(need, 0)
         draws = np.ceil(need * 1.1).astype(np.int64) + (need > 0)
         who = np.repeat(users, draws)
-        if round_ < 4:
-            items = np.searchsorted(cdf, rng.random(len(who)), side="right")
+        if round_ < 8:
+            items = np.searchsorted(cdf if round_ < 4 else tempered, rng.random(len(who)), "right")
         else:
             items = rng.integers(0, n_items, len(who))
         keys = _distinct(np.concatenate([keys, who * n_items + np.minimum(items, n_items - 1)]))
@@ -172,7 +181,8 @@ def titles_and_genres(rng: np.random.Generator, n_items: int) -> tuple[list[str]
     the = rng.random(n_items) < 0.15
     titles = []
     for j in range(n_items):
-        name = f"{_ADJECTIVES[a[j]]} {_NOUNS[b[j]]}" + (f" of the {_PLACES[c[j] - 1]}" if c[j] else "")
+        place = f" of the {_PLACES[c[j] - 1]}" if c[j] else ""
+        name = f"{_ADJECTIVES[a[j]]} {_NOUNS[b[j]]}{place}"
         titles.append(f"{name}, The ({int(years[j])})" if the[j] else f"{name} ({int(years[j])})")
     names = sorted(GENRES)
     rates = np.array([GENRES[g] for g in names], np.float64) / 62423
