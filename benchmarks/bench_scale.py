@@ -95,7 +95,8 @@ def stage_load(source: Path, cache: Path) -> dict[str, Any]:
     start = time.perf_counter()
     data = load_dataset(source)
     seconds = time.perf_counter() - start
-    out = {"seconds": round(seconds, 3), "peak_rss_gb": peak_rss_gb(), "base_rss_gb": base}
+    out: dict[str, Any] = {"seconds": round(seconds, 3), "peak_rss_gb": peak_rss_gb(),
+                           "base_rss_gb": base}  # fmt: skip
     out.update(users=data.n_users, items=data.n_items, interactions=data.n_interactions)
     out["shape"] = data_shape(data)
     save_dataset(data, cache)
