@@ -111,6 +111,21 @@ def test_json_replaces_the_run_of_the_same_size(tmp_path: Path) -> None:
     ]
 
 
+def test_a_model_that_refuses_the_data_is_recorded_as_skipped(
+    generated: tuple[Path, scale_data.Shape], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from convrec.cf.seqlinear import SequentialLinear
+    from convrec.data.store import save_dataset
+
+    def refuse(self: object, *args: object) -> None:
+        raise ValueError("catalogue too large for this test")
+
+    monkeypatch.setattr(SequentialLinear, "fit", refuse)
+    save_dataset(load_dataset(generated[0]), tmp_path / "cache")
+    result = bench_scale.stage_model("cf_seqlinear", tmp_path / "cache", grid=False)
+    assert result == {"cf_seqlinear": {"skipped": "catalogue too large for this test"}}
+
+
 def test_bad_arguments_are_refused() -> None:
     with pytest.raises(SystemExit):
         bench_scale.parse([])
