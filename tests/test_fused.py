@@ -261,6 +261,11 @@ def test_convrec_export(adapter, tmp_path, capsys):
     assert shipped_fusion(tmp_path / "a") == ShippedFusion(0.4, "zscore", 0.4, 20)
     assert main(["export", str(adapter), "--out", str(tmp_path / "b"), "--rating-alpha", "1"]) == 2
     assert "--rating-alpha needs --alpha" in capsys.readouterr().err
+    quiet = ["--alpha", "0.4", "--no-llm-explanations"]
+    assert main(["export", str(adapter), "--out", str(tmp_path / "e"), *quiet]) == 0
+    assert shipped_fusion(tmp_path / "e") == ShippedFusion(0.4, "zscore", 0.4, 20, False)
+    assert main(["export", str(adapter), "--out", str(tmp_path / "f"), quiet[-1]]) == 2
+    assert "--no-llm-explanations needs --alpha" in capsys.readouterr().err
     beams = ["--explain-beams", "4", "--explain-no-repeat-ngram", "3"]
     assert main(["export", str(adapter), "--out", str(tmp_path / "c"), *beams]) == 0
     from convrec.llm.model import LLMModel

@@ -120,6 +120,13 @@ def add_export_args(p: argparse.ArgumentParser) -> None:
     fusion = p.add_argument_group("fusion chosen on validation (convrec eval's fused model)")
     opts = {**EXPORT_FUSION_OPTIONS, "fusion": Option(help="with --alpha", choices=FUSIONS)}
     add_config_options(fusion, ShippedFusion, list(opts), opts)
+    fusion.add_argument(
+        "--no-llm-explanations",
+        dest="llm_explanations",
+        action="store_false",
+        help="with --alpha: show the explanations rendered from the facts instead of the "
+        "adapter's texts (for an adapter whose texts rarely pass the fact check)",
+    )
     decoding = p.add_argument_group("decoding of explanations")
     names = list(EXPORT_DECODING_OPTIONS)
     add_config_options(decoding, Decoding, names, EXPORT_DECODING_OPTIONS)
