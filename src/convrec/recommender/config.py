@@ -15,8 +15,9 @@ weighted sum, and reciprocal-rank fusion."""
 CF_MODELS = ("SequentialKNN", "SequentialLinear")
 """Candidate models a :class:`RecommenderConfig` may name in ``cf["model"]``
 (:class:`~convrec.cf.sequential.SequentialKNN`: any catalogue size;
-:class:`~convrec.cf.seqlinear.SequentialLinear`: more accurate, catalogues up to
-:data:`convrec.cf.seqlinear.MAX_ITEMS` items)."""
+:class:`~convrec.cf.seqlinear.SequentialLinear`: more accurate; an exact dense solve up to
+:data:`convrec.cf.seqlinear.MAX_ITEMS` items, a candidate-restricted sparse one beyond, see its
+``solver``)."""
 
 RATING_MODELS = ("BiasBaseline", "KNNBaseline", "Blend")
 """Rating models a :class:`RecommenderConfig` may name (each carries, or for ``Blend`` holds
