@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from convrec.cf import seqlinear
 from convrec.cf.knn import keep_top_k
 from convrec.cf.seqlinear import SequentialLinear, keep_largest_magnitude
 from convrec.cf.sequential import (
@@ -294,8 +293,8 @@ def test_sequential_linear_rejects_bad_parameters(params, match):
         SequentialLinear(**params)
 
 
-def test_sequential_linear_refuses_catalogues_it_cannot_solve(monkeypatch):
+def test_sequential_linear_refuses_a_dense_solve_above_its_limit():
     data = _random_data(8)
-    monkeypatch.setattr(seqlinear, "MAX_ITEMS", data.n_items - 1)
-    with pytest.raises(ValueError, match="need SequentialKNN"):
-        SequentialLinear().fit(data, np.arange(data.n_interactions))
+    model = SequentialLinear(solver="dense", max_dense_items=data.n_items - 1)
+    with pytest.raises(ValueError, match="need solver='sparse' or 'auto'"):
+        model.fit(data, np.arange(data.n_interactions))

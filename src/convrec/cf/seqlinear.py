@@ -6,23 +6,33 @@ item at ``t``; ``W = (X^T X + l2 I)^{-1} X^T Y`` (the item-transition part of th
 session models of Choi et al., 2021, "Session-aware linear item-item models"). Its rows
 become the neighbour lists of the native engine, so scoring, top-k and evidence are the
 same kernels as for the other :class:`~convrec.cf.sequential.NeighbourModel` s.
+
+Up to :data:`MAX_ITEMS` items (by default) the solve is dense and exact; larger catalogues
+take the candidate-restricted solve of :mod:`convrec.cf.ridge`, whose memory grows with
+``n_items x candidates`` instead of ``n_items ** 2``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
 from convrec import progress
+from convrec.cf.ridge import candidate_ridge, keep_largest_magnitude_csr
 from convrec.cf.sequential import NeighbourModel, Ties, _csr, positions_from_end, user_sequences
 from convrec.data.dataset import Dataset, canonical_csr
 
 MAX_ITEMS = 20_000
-"""Largest catalogue :class:`SequentialLinear` fits: the solve holds two dense
+"""Largest catalogue a dense solve takes (:class:`SequentialLinear`'s default
+``max_dense_items``, and :class:`~convrec.cf.ease.EASE`'s limit): it holds two dense
 ``float64[n_items, n_items]`` matrices (3.2 GB each at this size)."""
+
+Solver = Literal["auto", "dense", "sparse"]
+SOLVERS = ("auto", "dense", "sparse")
 
 
 @dataclass
@@ -50,12 +60,28 @@ class SequentialLinear(NeighbourModel):
     ties
         ``"item_order"`` (default) trusts the split's order of interactions sharing a
         timestamp; ``"simultaneous"`` gives them one position.
+    solver
+        ``"dense"``: the exact solve, two dense ``float64[n_items, n_items]`` matrices;
+        ``"sparse"``: each column of ``W`` solved over its ``candidates`` input items only
+        (:func:`~convrec.cf.ridge.candidate_ridge`, memory ``O(n_items * (candidates +
+        gram_neighbours))`` beyond the examples); ``"auto"`` (default): dense up to
+        ``max_dense_items`` items, sparse beyond.
+    max_dense_items
+        Largest catalogue (``int >= 1``) the dense solve takes: ``"auto"`` switches to the
+        sparse solve above it, ``"dense"`` refuses.
+    candidates
+        Sparse solve: input items per target item (``int >= 1``), those that most often
+        precede it, padded with the most frequent items; ``>= n_items`` (with
+        ``gram_neighbours >= n_items - 1``) gives the dense solve's ``W``.
+    gram_neighbours
+        Sparse solve: off-diagonal entries of ``X^T X`` kept per item (``int >= 1``), the
+        largest.
 
     Raises
     ------
     ValueError
-        At fit, for catalogues over :data:`MAX_ITEMS` items (use
-        :class:`~convrec.cf.sequential.SequentialKNN`).
+        For a bad parameter; at fit, with ``solver="dense"``, for catalogues over
+        ``max_dense_items`` items.
     """
 
     k: int = 500
@@ -65,6 +91,10 @@ class SequentialLinear(NeighbourModel):
     long_weight: float = 0.5
     l2: float = 300.0
     ties: Ties = "item_order"
+    solver: Solver = "auto"
+    max_dense_items: int = MAX_ITEMS
+    candidates: int = 256
+    gram_neighbours: int = 1024
 
     def __post_init__(self) -> None:
         if self.k < 0 or self.window < 1:
@@ -77,6 +107,33 @@ class SequentialLinear(NeighbourModel):
             )
         if self.ties not in ("item_order", "simultaneous"):
             raise ValueError(f"ties must be 'item_order' or 'simultaneous', got {self.ties!r}")
+        if self.solver not in SOLVERS:
+            raise ValueError(f"solver must be 'auto', 'dense' or 'sparse', got {self.solver!r}")
+        if min(self.max_dense_items, self.candidates, self.gram_neighbours) < 1:
+            raise ValueError(
+                "need max_dense_items >= 1, candidates >= 1 and gram_neighbours >= 1, got "
+                f"max_dense_items={self.max_dense_items}, candidates={self.candidates}, "
+                f"gram_neighbours={self.gram_neighbours}"
+            )
+
+    def dense_solve(self, n_items: int) -> bool:
+        """Whether a fit on ``n_items`` items takes the dense solve (``False``: sparse).
+
+        Raises
+        ------
+        ValueError
+            ``solver="dense"`` and ``n_items > max_dense_items``.
+        """
+        if self.solver == "sparse":
+            return False
+        if n_items <= self.max_dense_items:
+            return True
+        if self.solver == "dense":
+            raise ValueError(
+                f"SequentialLinear(solver='dense') solves a dense {n_items} x {n_items} system; "
+                f"catalogues above {self.max_dense_items} items need solver='sparse' or 'auto'"
+            )
+        return False
 
     def recency(self, positions: np.ndarray) -> np.ndarray:
         """``float64[m]`` weights of history items ``positions`` (``int[m]``, 0 = newest)."""
@@ -92,12 +149,16 @@ class SequentialLinear(NeighbourModel):
 
     def _neighbours(self, data: Dataset, rows: np.ndarray) -> sp.csr_matrix:
         n = data.n_items
-        if n > MAX_ITEMS:
-            raise ValueError(
-                f"SequentialLinear solves a dense {n} x {n} system; catalogues above "
-                f"{MAX_ITEMS} items need SequentialKNN"
-            )
+        dense = self.dense_solve(n)
         x, y = self.examples(data, rows)
+        if not dense:
+            try:
+                w_sparse = candidate_ridge(
+                    x, y, self.l2, self.candidates, self.gram_neighbours, "SequentialLinear"
+                )
+            except ValueError as err:
+                raise ValueError(f"SequentialLinear: {err}") from err
+            return keep_largest_magnitude_csr(w_sparse, self.k)
         gram = (x.T @ x).toarray() + self.l2 * np.eye(n)
         rhs = (x.T @ y).toarray()
         try:
@@ -151,4 +212,4 @@ def keep_largest_magnitude(dense: np.ndarray, k: int, chunk: int = 1024) -> sp.c
     return canonical_csr(sp.csr_matrix(dense.astype(np.float32)))
 
 
-__all__ = ["MAX_ITEMS", "SequentialLinear", "keep_largest_magnitude"]
+__all__ = ["MAX_ITEMS", "SOLVERS", "SequentialLinear", "Solver", "keep_largest_magnitude"]

@@ -15,8 +15,9 @@ weighted sum, and reciprocal-rank fusion."""
 CF_MODELS = ("SequentialKNN", "SequentialLinear", "RecencyItemKNN")
 """Candidate models a :class:`RecommenderConfig` may name in ``cf["model"]`` or
 ``session_cf["model"]`` (:class:`~convrec.cf.sequential.SequentialKNN`: any catalogue size;
-:class:`~convrec.cf.seqlinear.SequentialLinear`: more accurate on long histories, catalogues up
-to :data:`convrec.cf.seqlinear.MAX_ITEMS` items; :class:`~convrec.cf.sequential.RecencyItemKNN`:
+:class:`~convrec.cf.seqlinear.SequentialLinear`: more accurate on long histories, an exact dense
+solve up to :data:`convrec.cf.seqlinear.MAX_ITEMS` items, a candidate-restricted sparse one
+beyond (see its ``solver``); :class:`~convrec.cf.sequential.RecencyItemKNN`:
 cosine neighbours with an optional popularity prior, the best on new sessions)."""
 
 SESSION_CF: dict[str, Any] = {"model": "RecencyItemKNN", "k": 200, "tau": 1.0, "popularity": 0.2}
