@@ -672,3 +672,14 @@ def test_nearly_every_ml100k_title_can_be_named_in_a_sentence(ml_titles):
             if not liked or ml_titles.display(liked[0]).rsplit(" (", 1)[0] != body:
                 missed.append(message)
     assert len(missed) <= 10, missed
+
+
+def test_model_numbers_are_tidied_back_together():
+    from convrec.data.titles import tidy_text
+
+    raw = "close to star wars ( 1977 ), which you rated 4 / 5 : 48 people rated it 3. 7 / 5 ."
+    want = "close to star wars (1977), which you rated 4/5: 48 people rated it 3.7/5."
+    assert tidy_text(raw) == want
+    assert tidy_text("it came out in 1996. 5 people liked it") == (
+        "it came out in 1996. 5 people liked it"
+    )

@@ -481,3 +481,5 @@ def test_rerank_trains_on_session_shaped_profiles(llm_data, tiny_t5_dir, tmp_pat
     assert result.step == 4 and all(np.isfinite(h["loss"]) for h in result.history)
     saved = json.loads((tmp_path / "s" / "convrec_config.json").read_text())
     assert saved["train"]["session_share"] == 1.0
+    # explanations are generated as long as the targets it learned
+    assert saved["llm"]["explain_max_tokens"] == saved["train"]["max_target_length"]

@@ -22,14 +22,18 @@ _YEAR_AFTER = re.compile(r"\s*\(\s*(\d{4})\s*\)")
 _CONTRACTION = re.compile(r"\s*'\s*(s|t|re|ve|ll|d|m)\b")
 _BEFORE_PUNCT = re.compile(r"\s+([.,:;!?)])")
 _AFTER_PAREN = re.compile(r"\(\s+")
+# "3. 7 / 5": a one-digit decimal and a fraction ("1996. 5 people" stays two numbers)
+_IN_NUMBER = re.compile(r"(?<=\b\d)\s*(\.)\s*(?=\d)|(?<=\d)\s*(/)\s*(?=\d)")
 
 
 def tidy_text(text: str) -> str:
     """Undo a word-piece detokeniser's spacing.
 
-    ``"it ' s great ."`` -> ``"it's great."``; ``"alien ( 1979 )"`` -> ``"alien (1979)"``.
+    ``"it ' s great ."`` -> ``"it's great."``; ``"alien ( 1979 )"`` -> ``"alien (1979)"``;
+    ``"rated 3. 7 / 5"`` -> ``"rated 3.7/5"``.
     """
     text = _CONTRACTION.sub(r"'\1", text)
+    text = _IN_NUMBER.sub(lambda m: m.group(1) or m.group(2), text)
     return _AFTER_PAREN.sub("(", _BEFORE_PUNCT.sub(r"\1", text)).strip()
 
 

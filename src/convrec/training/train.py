@@ -294,6 +294,7 @@ class Trainer:
                 for k, v in asdict(
                     LLMConfig(
                         n_candidates=self.config.n_candidates,
+                        explain_max_tokens=self.config.max_target_length,  # what it learned
                         ranking=self.config.ranking,
                         templates=self.config.inference_templates,
                     )
