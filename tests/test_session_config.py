@@ -171,3 +171,19 @@ def test_content_proposes_items_nobody_has_chosen() -> None:
     rec.config = dataclasses.replace(config, cbf_candidates=0)
     listed = [i.item_id for i in rec.recommend(history=liked, k=5, explain=False)]
     assert data.items.external[cold] not in listed
+
+
+def test_the_fused_grid_asks_the_llm_about_each_session_once(index_llm) -> None:
+    from convrec.evaluation.fused import CachedLLM
+
+    llm = index_llm()
+    cached = CachedLLM(llm)
+    histories = [(np.array([3, 1], np.int32), np.array([5.0, 5.0], np.float32))]
+    cands = np.array([[4, 7, 9]], np.int32)
+    first = cached.score_candidates_for(histories, cands)
+    again = cached.score_candidates_for([(h.copy(), r.copy()) for h, r in histories], cands.copy())
+    np.testing.assert_array_equal(first, again)
+    assert llm.widths == [3]  # one call
+    other = [(np.array([3], np.int32), np.array([5.0], np.float32))]
+    cached.score_candidates_for(other, cands)
+    assert llm.widths == [3, 3]  # another session: asked again

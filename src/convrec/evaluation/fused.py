@@ -88,6 +88,27 @@ class CachedLLM:
         """``float32[N]`` as ``LLMModel.predict_ratings``."""
         return self._cached("rate", users, items, self.model.predict_ratings)
 
+    def score_candidates_for(
+        self, histories: list[tuple[np.ndarray, np.ndarray]], candidates: np.ndarray
+    ) -> np.ndarray:
+        """``float32[B, C]`` as ``LLMModel.score_candidates_for`` (sessions, protocol S): each
+        session is answered once whatever the grid point."""
+        key = (
+            "sessions",
+            b"".join(
+                np.ascontiguousarray(i, np.int32).tobytes()
+                + b"|"
+                + np.ascontiguousarray(r, np.float32).tobytes()
+                + b";"
+                for i, r in histories
+            ),
+            np.ascontiguousarray(candidates, np.int32).tobytes(),
+            tuple(np.shape(candidates)),
+        )
+        if key not in self._memo:
+            self._memo[key] = np.asarray(self.model.score_candidates_for(histories, candidates))
+        return self._memo[key]
+
     def __getattr__(self, name: str) -> Any:  # explain, save_pretrained, ...
         return getattr(self.model, name)
 
