@@ -1,6 +1,7 @@
-// The CF engine's C++ interface: item-item similarity, batched neighbour scoring with fused top-k,
-// and score fusion. CPU (scoring_cpu.cpp) and CUDA (scoring_cuda.cu) share these signatures; all
-// pointers are host pointers (the CUDA path copies to and from the device itself).
+// The CF engine's C++ interface: item-item similarity (CPU: similarity_cpu.cpp), batched neighbour
+// scoring with fused top-k, and score fusion. CPU (scoring_cpu.cpp) and CUDA (scoring_cuda.cu)
+// share these signatures; all pointers are host pointers (the CUDA path copies to and from the
+// device itself).
 #pragma once
 
 #include <cstdint>

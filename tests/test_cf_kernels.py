@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from convrec import _native
 from convrec.cf import oracle
 from convrec.cf._checks import as_csr
+from convrec.cf.knn import keep_top_k
 
 MEASURES = ["cosine", "adjusted_cosine", "pearson", "bm25"]
 SETTINGS = settings(max_examples=40, deadline=None)
@@ -111,6 +112,62 @@ def test_similarity_matches_oracle(seed, n_users, n_items, density, k, measure, 
     got = native_similarity(ui, k, measure, shrink)
     want = oracle.item_similarity(ui, k, measure, shrink)
     assert_csr_equal(got, want)
+
+
+@SETTINGS
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_users=st.integers(1, 30),
+    n_items=st.integers(1, 25),
+    density=st.floats(0.0, 0.6),
+    k=st.integers(1, 8),
+    measure=st.sampled_from(MEASURES),
+    shrink=st.sampled_from([0.0, 2.5]),
+)
+def test_similarity_of_binary_data_matches_oracle(
+    seed, n_users, n_items, density, k, measure, shrink
+) -> None:
+    ui = random_ratings(seed, n_users, n_items, density)
+    ui.data[:] = 1.0  # all ones: cosine sums co-occurrence counts
+    got = native_similarity(ui, k, measure, shrink)
+    assert_csr_equal(got, oracle.item_similarity(ui, k, measure, shrink))
+
+
+def binary_cosine_top_k(ui: sp.csr_matrix, k: int, shrink: float) -> sp.csr_matrix:
+    """Exact top-k cosine of 0/1 data: co-occurrence counts / (norm_i * norm_j), shrunk by
+    n / (n + shrink), rounded to float32, in the kernel's own double operations."""
+    counts = (ui.T.astype(np.float64) @ ui.astype(np.float64)).tocoo()  # integers: exact
+    norm = np.sqrt(np.bincount(ui.indices, minlength=ui.shape[1]).astype(np.float64))
+    off = counts.row != counts.col
+    row, col, n = counts.row[off], counts.col[off], counts.data[off]
+    sim = n / (norm[row] * norm[col])
+    if shrink > 0:
+        sim = sim * (n / (n + shrink))
+    full = sp.csr_matrix((sim.astype(np.float32), (row, col)), shape=counts.shape)
+    return keep_top_k(full, k)
+
+
+@pytest.mark.parametrize("shrink", [0.0, 4.0])
+def test_similarity_of_a_wide_catalogue_is_exact_and_thread_independent(shrink: float) -> None:
+    # 3,000 items, Zipf-like popularity: pairs in the kernel's dense head (its 2,048 most popular
+    # items), in its tail, and across the two, with many tied counts to break to the lower id.
+    rng = np.random.default_rng(7)
+    n_users, n_items = 300, 3_000
+    popularity = 1.0 / np.arange(1, n_items + 1) ** 0.8
+    popularity = popularity[rng.permutation(n_items)] / popularity.sum()
+    items = rng.choice(n_items, size=(n_users, 60), p=popularity)
+    users = np.repeat(np.arange(n_users), 60)
+    ones = np.ones(users.size)
+    ui = as_csr(sp.csr_matrix((ones, (users, items.ravel())), shape=(n_users, n_items)), "ui")
+    ui.data[:] = 1.0  # duplicates were summed
+    want = binary_cosine_top_k(ui, 20, shrink)
+    for threads in (1, 2):
+        indptr, indices, data = _native.item_similarity(
+            ui.indptr, ui.indices, ui.data, n_items, 20, "cosine", shrink, 1.2, 0.75, threads
+        )
+        np.testing.assert_array_equal(indptr, want.indptr)
+        np.testing.assert_array_equal(indices, want.indices)
+        np.testing.assert_array_equal(data, want.data)
 
 
 # --- scoring + top-k ----------------------------------------------------------------------
