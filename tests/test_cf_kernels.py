@@ -97,8 +97,7 @@ def test_similarity_top_k_keeps_the_best_and_breaks_ties_low(measure: str) -> No
         assert list(top.indices[top.indptr[i] : top.indptr[i + 1]]) == want
 
 
-@SETTINGS
-@given(
+SIMILARITY_CASES = given(
     seed=st.integers(0, 2**32 - 1),
     n_users=st.integers(1, 30),
     n_items=st.integers(1, 25),
@@ -107,6 +106,11 @@ def test_similarity_top_k_keeps_the_best_and_breaks_ties_low(measure: str) -> No
     measure=st.sampled_from(MEASURES),
     shrink=st.sampled_from([0.0, 2.5]),
 )
+"""Small random rating matrices and similarity settings, for the oracle comparisons."""
+
+
+@SETTINGS
+@SIMILARITY_CASES
 def test_similarity_matches_oracle(seed, n_users, n_items, density, k, measure, shrink) -> None:
     ui = random_ratings(seed, n_users, n_items, density)
     got = native_similarity(ui, k, measure, shrink)
@@ -115,15 +119,7 @@ def test_similarity_matches_oracle(seed, n_users, n_items, density, k, measure, 
 
 
 @SETTINGS
-@given(
-    seed=st.integers(0, 2**32 - 1),
-    n_users=st.integers(1, 30),
-    n_items=st.integers(1, 25),
-    density=st.floats(0.0, 0.6),
-    k=st.integers(1, 8),
-    measure=st.sampled_from(MEASURES),
-    shrink=st.sampled_from([0.0, 2.5]),
-)
+@SIMILARITY_CASES
 def test_similarity_of_binary_data_matches_oracle(
     seed, n_users, n_items, density, k, measure, shrink
 ) -> None:
