@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from convrec.cf._checks import check_item, check_positive_int
-from convrec.cf.base import CFModel, sparse_row_top_k, top_k_dense
+from convrec.cf.base import CFModel, sparse_row_top_k
 from convrec.cf.knn import KNNConfig, keep_top_k, native_similarity
 from convrec.cf.scoring import score_dense, score_topk
 from convrec.cf.types import FloatArray, IntArray
@@ -291,13 +291,12 @@ class NeighbourModel(CFModel):
         """
         k = check_positive_int(k, "k")
         hist = self._seen(self._users(users))
-        if not self.prior_.any():
-            ids, scores, _, _ = score_topk(
-                hist, self.neighbours_, k, exclude_seen=exclude_seen, num_threads=num_threads
-            )
-            return ids, scores
-        dense = self.score_items(hist, num_threads)
-        return top_k_dense(dense, k, hist if exclude_seen else None)
+        prior = self.prior_ if self.prior_.any() else None
+        ids, scores, _, _ = score_topk(
+            hist, self.neighbours_, k, exclude_seen=exclude_seen, num_threads=num_threads,
+            prior=prior,
+        )  # fmt: skip
+        return ids, scores
 
     def similar_items(self, item: Any, k: int = 10) -> tuple[IntArray, FloatArray]:
         """The ``k`` largest positive entries of ``item``'s row of ``neighbours_`` (the items
