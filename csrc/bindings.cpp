@@ -266,6 +266,95 @@ py::tuple fuse_topk(const py::array& candidates, const py::array& sources,
   return py::make_tuple(ids, scores, shares);
 }
 
+py::array_t<float> score_dense(const py::array& hist_indptr, const py::array& hist_indices,
+                               const py::array& hist_data, const py::array& nbr_indptr,
+                               const py::array& nbr_indices, const py::array& nbr_data,
+                               int32_t n_cols, int num_threads) {
+  if (n_cols < 0) throw py::value_error("n_cols must be >= 0");
+  const convrec::CsrView nbr = csr_input(nbr_indptr, nbr_indices, nbr_data, n_cols,
+                                         "neighbours", false);
+  const convrec::CsrView hist = csr_input(hist_indptr, hist_indices, hist_data, nbr.n_rows,
+                                          "histories", false);
+  py::array_t<float> out(
+      {static_cast<py::ssize_t>(hist.n_rows), static_cast<py::ssize_t>(n_cols)});
+  float* o = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    std::memset(o, 0, sizeof(float) * static_cast<size_t>(hist.n_rows) * n_cols);
+    convrec::score_dense_cpu(hist, nbr, num_threads, o);
+  }
+  return out;
+}
+
+template <class T>
+py::tuple rank_topk_typed(const py::array& scores, const int32_t* ptr, const int32_t* idx,
+                          const int64_t* tgt, int32_t k, int num_threads) {
+  const T* s = static_cast<const T*>(scores.data());
+  const int32_t B = static_cast<int32_t>(scores.shape(0));
+  const int32_t n = checked_int32(scores.shape(1), "items");
+  py::array_t<int64_t> rank(tgt != nullptr ? B : 0);
+  py::array_t<int32_t> top({static_cast<py::ssize_t>(B), static_cast<py::ssize_t>(k)});
+  int64_t* r = tgt != nullptr ? rank.mutable_data() : nullptr;
+  int32_t* t = top.mutable_data();
+  {
+    py::gil_scoped_release release;
+    convrec::rank_topk_cpu<T>(s, B, n, ptr, idx, tgt, k, num_threads, r, t);
+  }
+  if (tgt == nullptr) return py::make_tuple(py::none(), top);
+  return py::make_tuple(rank, top);
+}
+
+py::tuple rank_topk(const py::array& scores, const py::array& exclude_indptr,
+                    const py::array& exclude_indices, const py::object& target, int32_t k,
+                    int num_threads) {
+  if (k < 0) throw py::value_error("k must be >= 0");
+  if (scores.ndim() != 2) {
+    throw py::value_error("scores must be 2-D, got shape " + shape_of(scores));
+  }
+  if (!(scores.flags() & py::array::c_style)) throw py::value_error("scores must be C-contiguous");
+  const int32_t B = checked_int32(scores.shape(0), "rows");
+  const int32_t n = checked_int32(scores.shape(1), "items");
+  const int32_t* ptr = input<int32_t>(exclude_indptr, "exclude_indptr", 1);
+  const int32_t* idx = input<int32_t>(exclude_indices, "exclude_indices", 1);
+  if (exclude_indptr.shape(0) != static_cast<py::ssize_t>(B) + 1 || ptr[0] != 0 ||
+      ptr[B] != exclude_indices.shape(0)) {
+    throw py::value_error("exclude must be a CSR with one row per score row (" +
+                          std::to_string(B) + ")");
+  }
+  for (int32_t b = 0; b < B; ++b) {
+    if (ptr[b + 1] < ptr[b]) throw py::value_error("exclude_indptr must be non-decreasing");
+  }
+  for (py::ssize_t e = 0; e < exclude_indices.shape(0); ++e) {
+    if (idx[e] < 0 || idx[e] >= n) {
+      throw py::value_error("exclude_indices out of range [0, " + std::to_string(n) + ")");
+    }
+  }
+  const int64_t* tgt = nullptr;
+  py::array target_arr;
+  if (!target.is_none()) {
+    target_arr = target.cast<py::array>();
+    if (!target_arr.dtype().is(py::dtype::of<int64_t>()) || target_arr.ndim() != 1 ||
+        target_arr.shape(0) != B || !(target_arr.flags() & py::array::c_style)) {
+      throw py::value_error("target must be a C-contiguous int64 array with one item per row");
+    }
+    tgt = static_cast<const int64_t*>(target_arr.data());
+    for (int32_t b = 0; b < B; ++b) {
+      if (tgt[b] < 0 || tgt[b] >= n) {
+        throw py::value_error("target " + std::to_string(tgt[b]) + " of row " +
+                              std::to_string(b) + " out of range [0, " + std::to_string(n) + ")");
+      }
+    }
+  }
+  if (scores.dtype().is(py::dtype::of<float>())) {
+    return rank_topk_typed<float>(scores, ptr, idx, tgt, k, num_threads);
+  }
+  if (scores.dtype().is(py::dtype::of<double>())) {
+    return rank_topk_typed<double>(scores, ptr, idx, tgt, k, num_threads);
+  }
+  throw py::value_error("scores must have dtype float32 or float64, got " +
+                        std::string(py::str(scores.dtype())));
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_native, m) {
@@ -293,6 +382,15 @@ PYBIND11_MODULE(_native, m) {
         "Batched neighbour scoring with fused top-k -> (ids, scores, evidence, weight); "
         "item_order (position -> id) says the neighbour matrix is stored in that layout; "
         "scan ('auto', 'bitmap', 'list') picks how the CPU finds reached items.");
+  m.def("score_dense", &score_dense, py::arg("hist_indptr"), py::arg("hist_indices"),
+        py::arg("hist_data"), py::arg("nbr_indptr"), py::arg("nbr_indices"),
+        py::arg("nbr_data"), py::arg("n_cols"), py::arg("num_threads") = 1,
+        "Dense histories @ neighbours, float32[B, n_cols], summed in history order.");
+  m.def("rank_topk", &rank_topk, py::arg("scores"), py::arg("exclude_indptr"),
+        py::arg("exclude_indices"), py::arg("target") = py::none(), py::arg("k") = 10,
+        py::arg("num_threads") = 1,
+        "Pessimistic rank of each row's target and the row's top k outside exclude -> "
+        "(rank int64[B] or None, top int32[B, k]).");
   m.def("fuse_topk", &fuse_topk, py::arg("candidates"), py::arg("sources"), py::arg("weights"),
         py::arg("k"), py::arg("method") = "weighted", py::arg("normalisation") = "zscore",
         py::arg("rrf_k") = 60.0, py::arg("num_threads") = 1, py::arg("use_cuda") = false,

@@ -85,6 +85,23 @@ void score_topk_cpu(const CsrView& histories, const CsrView& neighbours, const L
 void score_topk_cuda(const CsrView& histories, const CsrView& neighbours, bool exclude_seen,
                      const TopKOut& out);
 
+// Dense histories @ neighbours for evaluation: out[b, i] += w(h) * sim(h, i) over row b's history
+// in history order, in float32 (score_topk's sums exactly). out float32[B, n_cols] must be zero;
+// neighbours.n_rows == histories.n_cols. (ranking_cpu.cpp)
+void score_dense_cpu(const CsrView& histories, const CsrView& neighbours, int num_threads,
+                     float* out);
+
+// Per row b of scores T[B, n_cols] (NaN reads as -inf), with the excluded items of row b in
+// ex_indices[ex_indptr[b], ex_indptr[b + 1]):
+//   out_rank[b] (when target is not null) = #{j != target[b], j not excluded :
+//     s[j] >= s[target[b]]}, the pessimistic 0-based rank; the target competes even if excluded;
+//   out_top int32[B, k] = the k items not excluded with s > -inf, by (score desc, index asc),
+//     -1 for padding and for items scored +inf.
+template <class T>
+void rank_topk_cpu(const T* scores, int32_t n_rows, int32_t n_cols, const int32_t* ex_indptr,
+                   const int32_t* ex_indices, const int64_t* target, int32_t k, int num_threads,
+                   int64_t* out_rank, int32_t* out_top);
+
 enum class FusionMethod : int { weighted = 0, rrf = 1 };
 enum class Normalisation : int { zscore = 0, minmax = 1, none = 2 };
 

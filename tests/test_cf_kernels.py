@@ -214,6 +214,61 @@ def test_score_topk_matches_oracle(
         assert ev is None and ev_w is None
 
 
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_users=st.integers(0, 8),
+    n_items=st.integers(1, 25),
+    n_cols=st.integers(0, 30),
+)
+@SETTINGS
+def test_score_dense_matches_oracle(seed, n_users, n_items, n_cols) -> None:
+    rng = np.random.default_rng(seed)
+    nbr = as_csr(sp.random(n_items, n_cols, 0.3, "csr", rng=rng, dtype=np.float32), "nbr")
+    hist = as_csr(sp.random(n_users, n_items, 0.3, "csr", rng=rng, dtype=np.float32), "hist")
+    got = _native.score_dense(
+        hist.indptr, hist.indices, hist.data, nbr.indptr, nbr.indices, nbr.data, n_cols, 2
+    )
+    np.testing.assert_array_equal(got, oracle.score_dense(hist, nbr))  # same float32 sums
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_users=st.integers(0, 6),
+    n_items=st.integers(1, 30),
+    k=st.integers(0, 12),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    threads=st.integers(1, 2),
+)
+@SETTINGS
+def test_rank_topk_matches_oracle(seed, n_users, n_items, k, dtype, threads) -> None:
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(-2, 3, (n_users, n_items)).astype(dtype)  # many ties
+    for value, share in ((np.nan, 0.1), (-np.inf, 0.1), (np.inf, 0.05), (-0.0, 0.1)):
+        scores[rng.random(scores.shape) < share] = value
+    exclude = as_csr(sp.random(n_users, n_items, 0.3, "csr", rng=rng, dtype=np.float32), "ex")
+    target = rng.integers(0, n_items, n_users).astype(np.int64)
+    rank, top = _native.rank_topk(scores, exclude.indptr, exclude.indices, target, k, threads)
+    want_rank, want_top = oracle.rank_topk(scores, exclude, k, target)
+    np.testing.assert_array_equal(rank, want_rank)
+    np.testing.assert_array_equal(top, want_top)
+    none, top_only = _native.rank_topk(scores, exclude.indptr, exclude.indices, None, k, threads)
+    assert none is None
+    np.testing.assert_array_equal(top_only, want_top)
+
+
+def test_rank_topk_rejects_bad_inputs() -> None:
+    scores = np.zeros((2, 3), np.float32)
+    ptr, idx = np.array([0, 1, 1], np.int32), np.array([2], np.int32)
+    with pytest.raises(ValueError, match="exclude_indices out of range"):
+        _native.rank_topk(scores, ptr, np.array([3], np.int32), None, 2)
+    with pytest.raises(ValueError, match="one row per score row"):
+        _native.rank_topk(scores, np.array([0, 1], np.int32), idx, None, 2)
+    with pytest.raises(ValueError, match="target 5 of row 1 out of range"):
+        _native.rank_topk(scores, ptr, idx, np.array([0, 5], np.int64), 2)
+    with pytest.raises(ValueError, match="float32 or float64"):
+        _native.rank_topk(scores.astype(np.int32), ptr, idx, None, 2)
+
+
 @pytest.mark.parametrize("scan", SCANS)
 @pytest.mark.parametrize("exclude", [True, False])
 @pytest.mark.parametrize("threads", [1, 2])

@@ -13,6 +13,8 @@ from convrec.cf.sequential import (
     RecencyItemKNN,
     SequentialKNN,
     positions_from_end,
+    transition_blocks,
+    transition_counts,
     user_sequences,
 )
 from convrec.data import build_dataset
@@ -298,3 +300,40 @@ def test_sequential_linear_refuses_a_dense_solve_above_its_limit():
     model = SequentialLinear(solver="dense", max_dense_items=data.n_items - 1)
     with pytest.raises(ValueError, match="need solver='sparse' or 'auto'"):
         model.fit(data, np.arange(data.n_interactions))
+
+
+def _transition_oracle(user, item, timestamp, n_items, window, decay, backward, ties):
+    """The documented sum, one pair at a time."""
+    c = np.zeros((n_items, n_items))
+    for p in range(len(item)):
+        for q in range(p + 1, min(p + window, len(item) - 1) + 1):
+            if user[q] != user[p] or item[q] == item[p]:
+                continue
+            g = decay ** (q - p - 1)
+            if ties == "simultaneous" and timestamp[p] == timestamp[q]:
+                c[item[p], item[q]] += g * (1 + backward) / 2
+                c[item[q], item[p]] += g * (1 + backward) / 2
+            else:
+                c[item[p], item[q]] += g
+                c[item[q], item[p]] += g * backward
+    return c
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_transition_blocks_are_the_pairwise_sum_whatever_the_block_size(seed):
+    rng = np.random.default_rng(seed)
+    m, n = int(rng.integers(1, 120)), int(rng.integers(1, 12))
+    user = np.sort(rng.integers(0, 6, m)).astype(np.int32)
+    item = rng.integers(0, n, m).astype(np.int32)
+    stamp = np.sort(rng.integers(0, 4, m)).astype(np.int64)  # many shared timestamps
+    for ties in ("simultaneous", "item_order"):
+        kw = dict(window=int(rng.integers(1, 5)), decay=0.7, backward=0.5, ties=ties)
+        want = _transition_oracle(user, item, stamp, n, **kw)
+        np.testing.assert_allclose(transition_counts(user, item, stamp, n, **kw).toarray(), want)
+        for max_pairs in (1, 7, 10**6):
+            blocks = list(transition_blocks(user, item, stamp, n, max_pairs=max_pairs, **kw))
+            assert [first for first, _ in blocks] == list(
+                np.cumsum([0] + [b.shape[0] for _, b in blocks])[:-1]
+            )
+            got = sp.vstack([b for _, b in blocks]).toarray()
+            np.testing.assert_allclose(got, want)

@@ -43,6 +43,24 @@ def score_topk(
     item_order: _I32 | None = None,
     scan: str = "auto",
 ) -> tuple[_I32, _F32, _I32 | None, _F32 | None]: ...
+def score_dense(
+    hist_indptr: _I32,
+    hist_indices: _I32,
+    hist_data: _F32,
+    nbr_indptr: _I32,
+    nbr_indices: _I32,
+    nbr_data: _F32,
+    n_cols: int,
+    num_threads: int = 1,
+) -> _F32: ...
+def rank_topk(
+    scores: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    exclude_indptr: _I32,
+    exclude_indices: _I32,
+    target: npt.NDArray[np.int64] | None = None,
+    k: int = 10,
+    num_threads: int = 1,
+) -> tuple[npt.NDArray[np.int64] | None, _I32]: ...
 @overload
 def fuse_topk(
     candidates: _I32,

@@ -158,6 +158,42 @@ def score_topk(
     return ids, scores, evidence, evidence_weight
 
 
+def score_dense(histories: sp.csr_matrix, neighbours: sp.csr_matrix) -> FloatArray:
+    """Reference of ``_native.score_dense``: ``float32[B, n_cols]`` sums in history order."""
+    out = np.zeros((histories.shape[0], neighbours.shape[1]), np.float32)
+    for b in range(histories.shape[0]):
+        for e in range(histories.indptr[b], histories.indptr[b + 1]):
+            h, w = histories.indices[e], np.float32(histories.data[e])
+            nbr = slice(neighbours.indptr[h], neighbours.indptr[h + 1])
+            out[b, neighbours.indices[nbr]] += w * neighbours.data[nbr]
+    return out
+
+
+def rank_topk(
+    scores: np.ndarray, exclude: sp.csr_matrix, k: int, target: np.ndarray | None = None
+) -> tuple[np.ndarray | None, IntArray]:
+    """Reference of ``_native.rank_topk``: pessimistic ranks and top-k lists.
+
+    ``rank[b] = #{j != target, j not excluded: s[j] >= s[target]}`` with NaN as ``-inf``
+    (the target competes even when excluded); ``top[b]`` the ``k`` items outside
+    ``exclude`` above ``-inf`` by (score desc, index asc), ``-1`` for padding and ``+inf``.
+    """
+    s = np.where(np.isnan(scores), -np.inf, scores).astype(np.float64)
+    n_rows, n_cols = s.shape
+    rank = None if target is None else np.zeros(n_rows, np.int64)
+    top = np.full((n_rows, k), -1, np.int32)
+    for b in range(n_rows):
+        out = set(exclude.indices[exclude.indptr[b] : exclude.indptr[b + 1]].tolist())
+        if rank is not None and target is not None:
+            t = int(target[b])
+            rival = [j for j in range(n_cols) if j != t and j not in out]
+            rank[b] = int((s[b, rival] >= s[b, t]).sum())
+        cand = np.array([j for j in range(n_cols) if j not in out and s[b, j] > -np.inf], np.int64)
+        best = cand[_rank_order(s[b, cand], cand)][:k] if len(cand) else cand
+        top[b, : len(best)] = np.where(np.isfinite(s[b, best]), best, -1)
+    return rank, top
+
+
 def fuse_topk(
     candidates: np.ndarray,
     sources: np.ndarray,

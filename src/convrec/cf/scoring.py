@@ -16,9 +16,10 @@ the tie rule, the output and the evidence).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from convrec import _native
@@ -26,6 +27,8 @@ from convrec.cf._backend import resolve_backend
 from convrec.cf._checks import as_csr, check_num_threads, check_positive_int
 from convrec.cf.types import FloatArray, IntArray
 from convrec.data.dataset import canonical_csr
+
+Int64Array = npt.NDArray[np.int64]
 
 TopK = tuple[IntArray, FloatArray, IntArray | None, FloatArray | None]
 
@@ -284,13 +287,70 @@ def score_dense(
     nbr = as_neighbours(neighbours)
     hist = as_csr(histories, "histories", n_cols=nbr.shape[0], copy=False)
     n_cols = nbr.shape[1]
+    threads = check_num_threads(num_threads)
+    if resolve_backend(backend) == "cpu":
+        return _native.score_dense(
+            hist.indptr, hist.indices, hist.data, nbr.indptr, nbr.indices, nbr.data, n_cols, threads
+        )
     out = np.zeros((hist.shape[0], n_cols), dtype=np.float32)
     if n_cols == 0 or hist.shape[0] == 0:
         return out
-    ids, scores, _, _ = _native_topk(
-        hist, nbr, n_cols, False, 0, check_num_threads(num_threads), backend
-    )
+    ids, scores, _, _ = _native_topk(hist, nbr, n_cols, False, 0, threads, backend)
     row = np.broadcast_to(np.arange(len(ids))[:, None], ids.shape)
     hit = ids >= 0
     out[row[hit], ids[hit]] = scores[hit]
     return out
+
+
+@overload
+def rank_top_k(
+    scores: np.ndarray, exclude: Any, k: int = ..., *, target: None = ..., num_threads: int = ...
+) -> tuple[None, IntArray]: ...
+@overload
+def rank_top_k(
+    scores: np.ndarray, exclude: Any, k: int = ..., *, target: np.ndarray, num_threads: int = ...
+) -> tuple[Int64Array, IntArray]: ...
+def rank_top_k(
+    scores: np.ndarray,
+    exclude: Any,
+    k: int = 10,
+    *,
+    target: np.ndarray | None = None,
+    num_threads: int = 1,
+) -> tuple[Int64Array | None, IntArray]:
+    """Each row's best ``k`` items outside ``exclude``, and the pessimistic rank of a target,
+    in one native pass over a dense score matrix (evaluation's full ranking).
+
+    Parameters
+    ----------
+    scores
+        ``float32[B, n]`` or ``float64[B, n]`` (anything else is read as float64); NaN reads
+        as ``-inf``.
+    exclude
+        ``[B, n]`` sparse matrix of the items left out of each row (the history).
+    k
+        List length.
+    target
+        ``int[B]`` held-out item per row, or None for no ranks.
+
+    Returns
+    -------
+    (rank, top)
+        ``rank`` ``int64[B]`` is ``#{j != target, j not excluded: s[j] >= s[target]}`` (ties
+        against the target; the target competes even when excluded), None without a target;
+        ``top`` ``int32[B, k]`` lists the items above ``-inf`` by (score desc, index asc),
+        ``-1`` for padding and for items scored ``+inf``.
+    """
+    s = np.asarray(scores)
+    if s.dtype not in (np.float32, np.float64):
+        s = s.astype(np.float64)
+    s = np.ascontiguousarray(s)
+    if s.ndim != 2:
+        raise ValueError(f"scores must be 2-D (rows x items), got shape {s.shape}")
+    ex = as_csr(exclude, "exclude", n_cols=s.shape[1], copy=False)
+    if ex.shape[0] != s.shape[0]:
+        raise ValueError(f"exclude has {ex.shape[0]} rows, scores {s.shape[0]}")
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    t = None if target is None else np.ascontiguousarray(target, dtype=np.int64)
+    return _native.rank_topk(s, ex.indptr, ex.indices, t, k, check_num_threads(num_threads))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -106,6 +107,74 @@ def history_weights(
     return _csr(w, user, item, (data.n_users, data.n_items))
 
 
+def transition_blocks(
+    user: np.ndarray,
+    item: np.ndarray,
+    timestamp: np.ndarray,
+    n_items: int,
+    *,
+    window: int,
+    decay: float,
+    backward: float,
+    ties: Ties,
+    max_pairs: int = 1 << 24,
+) -> Iterator[tuple[int, sp.csr_matrix]]:
+    """Directed sequential co-occurrence ``C[h, i]`` (how often ``i`` follows ``h`` closely),
+    a block of head items ``h`` at a time.
+
+    Every pair of one user's interactions ``d`` rows apart (``1 <= d <= window``)
+    adds ``decay ** (d - 1)`` to ``C[earlier, later]`` and ``backward`` times that
+    to ``C[later, earlier]``. With ``ties="simultaneous"`` a pair sharing a
+    timestamp has no direction and adds ``(1 + backward) / 2`` times the weight
+    both ways. Memory follows the block, not the whole matrix: a block holds the
+    heads of at most about ``max_pairs`` pairs (of one item at least).
+
+    Parameters
+    ----------
+    user, item, timestamp
+        ``int32[m]``, ``int32[m]``, ``int64[m]`` in :func:`user_sequences` order.
+    n_items
+        Matrix size.
+    max_pairs
+        Pairs per block, about.
+
+    Yields
+    ------
+    (first, rows)
+        ``rows`` is ``C[first : first + rows.shape[0]]``, a ``float64[h, n_items]`` CSR;
+        ``C``'s diagonal is zero. The blocks cover every head item, in order.
+    """
+    m = len(item)
+    by_item = np.argsort(item, kind="stable")
+    starts = np.zeros(n_items + 1, dtype=np.int64)
+    np.cumsum(np.bincount(item, minlength=n_items), out=starts[1:])
+    per_block = max(max_pairs // (2 * max(window, 1)), 1)
+    both_ways = (1.0 + backward) / 2.0
+    lo = 0
+    while lo < n_items:
+        hi = int(np.searchsorted(starts, starts[lo] + per_block, side="right")) - 1
+        hi = min(max(hi, lo + 1), n_items)
+        head = by_item[starts[lo] : starts[hi]]
+        rows: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+        cols: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+        values: list[np.ndarray] = [np.zeros(0)]
+        for d in range(1, window + 1):
+            g = decay ** (d - 1)
+            for other, weight in ((head + d, 1.0), (head - d, backward)):
+                ok = (other >= 0) & (other < m)
+                h, o = head[ok], other[ok]
+                same = user[o] == user[h]
+                h, o = h[same], o[same]
+                tie = timestamp[h] == timestamp[o] if ties == "simultaneous" else False
+                rows.append(item[h])
+                cols.append(item[o])
+                values.append(np.where(tie, both_ways, weight) * g * np.ones(len(h)))
+        r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(values)
+        keep = (r != c) & (v != 0)
+        yield lo, _csr(v[keep], r[keep] - lo, c[keep], (hi - lo, n_items), np.float64)
+        lo = hi
+
+
 def transition_counts(
     user: np.ndarray,
     item: np.ndarray,
@@ -117,54 +186,24 @@ def transition_counts(
     backward: float,
     ties: Ties,
 ) -> sp.csr_matrix:
-    """Directed sequential co-occurrence ``C[h, i]``: how often ``i`` follows ``h`` closely.
-
-    Every pair of one user's interactions ``d`` rows apart (``1 <= d <= window``)
-    adds ``decay ** (d - 1)`` to ``C[earlier, later]`` and ``backward`` times that
-    to ``C[later, earlier]``. With ``ties="simultaneous"`` a pair sharing a
-    timestamp has no direction and adds ``(1 + backward) / 2`` times the weight
-    both ways.
-
-    Parameters
-    ----------
-    user, item, timestamp
-        ``int32[m]``, ``int32[m]``, ``int64[m]`` in :func:`user_sequences` order.
-    n_items
-        Matrix size.
-
-    Returns
-    -------
-    scipy.sparse.csr_matrix
-        ``float64[n_items, n_items]`` with a zero diagonal.
-    """
-    heads: list[np.ndarray] = []
-    tails: list[np.ndarray] = []
-    values: list[np.ndarray] = []
-    both_ways = (1.0 + backward) / 2.0
-    for d in range(1, window + 1):
-        same = user[d:] == user[:-d]
-        h, i = item[:-d][same], item[d:][same]
-        g = decay ** (d - 1)
-        if ties == "simultaneous":
-            tie = timestamp[:-d][same] == timestamp[d:][same]
-        else:
-            tie = np.zeros(len(h), dtype=bool)
-        heads += [h, i]
-        tails += [i, h]
-        values += [np.where(tie, both_ways, 1.0) * g, np.where(tie, both_ways, backward) * g]
-    if not heads:
+    """The whole ``float64[n_items, n_items]`` matrix of :func:`transition_blocks`."""
+    blocks = transition_blocks(
+        user, item, timestamp, n_items, window=window, decay=decay, backward=backward, ties=ties
+    )
+    parts = [rows for _, rows in blocks]
+    if not parts:
         return sp.csr_matrix((n_items, n_items), dtype=np.float64)
-    h_all, i_all = np.concatenate(heads), np.concatenate(tails)
-    v_all = np.concatenate(values)
-    keep = (h_all != i_all) & (v_all != 0)
-    return _csr(v_all[keep], h_all[keep], i_all[keep], (n_items, n_items), np.float64)
+    return canonical_csr(sp.vstack(parts, format="csr"))
 
 
-def normalise_pairs(sim: sp.csr_matrix, counts: np.ndarray, alpha: float) -> sp.csr_matrix:
-    """``S[h, i] / (n_h ** alpha * n_i ** (1 - alpha))`` for ``float[n_items]`` item counts."""
+def normalise_pairs(
+    sim: sp.csr_matrix, counts: np.ndarray, alpha: float, first_row: int = 0
+) -> sp.csr_matrix:
+    """``S[h, i] / (n_h ** alpha * n_i ** (1 - alpha))`` for ``float[n_items]`` item counts,
+    where ``sim``'s row ``r`` is item ``h = first_row + r``."""
     coo = sim.tocoo()
     n = np.maximum(np.asarray(counts, dtype=np.float64), 1.0)
-    scale = np.power(n[coo.row], alpha) * np.power(n[coo.col], 1.0 - alpha)
+    scale = np.power(n[coo.row + first_row], alpha) * np.power(n[coo.col], 1.0 - alpha)
     return _csr(coo.data / scale, coo.row, coo.col, sim.shape, np.float64)
 
 
@@ -407,7 +446,10 @@ class SequentialKNN(NeighbourModel):
     def _neighbours(self, data: Dataset, rows: np.ndarray) -> sp.csr_matrix:
         user, item, timestamp = user_sequences(data, rows)
         counts = np.bincount(item, minlength=data.n_items)
-        trans = transition_counts(
+        cos = None
+        if self.cosine:
+            cos = item_cosine(data, rows, max(data.n_items - 1, 1)).astype(np.float64)
+        blocks = transition_blocks(
             user,
             item,
             timestamp,
@@ -417,11 +459,15 @@ class SequentialKNN(NeighbourModel):
             backward=self.backward,
             ties=self.ties,
         )
-        sim = normalise_pairs(trans, counts, self.alpha)
-        if self.cosine:
-            cos = item_cosine(data, rows, max(data.n_items - 1, 1)).astype(np.float64)
-            sim = sim + self.cosine * cos
-        return keep_top_k(sim, self.k)
+        parts = []
+        for first, trans in blocks:
+            sim = normalise_pairs(trans, counts, self.alpha, first)
+            if cos is not None:
+                sim = sim + self.cosine * cos[first : first + sim.shape[0]]
+            parts.append(keep_top_k(sim, self.k))
+        if not parts:
+            return sp.csr_matrix((data.n_items, data.n_items), dtype=np.float32)
+        return canonical_csr(sp.vstack(parts, format="csr"))
 
     def _prior(self, data: Dataset, rows: np.ndarray) -> np.ndarray:
         return popularity_prior(data, rows, self.popularity)
@@ -445,6 +491,7 @@ __all__ = [
     "normalise_pairs",
     "popularity_prior",
     "positions_from_end",
+    "transition_blocks",
     "transition_counts",
     "user_sequences",
 ]

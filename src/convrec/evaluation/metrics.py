@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from convrec.cf.scoring import rank_top_k
+
 
 def rmse(predicted: np.ndarray, actual: np.ndarray) -> float:
     """Root mean squared error of ``float[n]`` predictions against ``float[n]`` truths."""
@@ -43,16 +45,8 @@ def pessimistic_rank(scores: np.ndarray, target: np.ndarray, exclude: sp.csr_mat
     numpy.ndarray
         ``int64[B]`` ranks.
     """
-    s = np.where(np.isnan(scores), -np.inf, scores).astype(np.float64, copy=True)
-    rows = np.arange(len(target))
-    # a target inside its own history still competes; everything else there is removed
-    mask = exclude.tocoo()
-    keep = mask.col != target[mask.row]
-    s[mask.row[keep], mask.col[keep]] = np.nan
-    t = s[rows, target]
-    with np.errstate(invalid="ignore"):
-        ahead = (s >= t[:, None]).sum(axis=1)
-    return (ahead - 1).astype(np.int64)
+    rank, _ = rank_top_k(scores, exclude, 0, target=target)
+    return rank
 
 
 def ranking_metrics(rank0: np.ndarray, ks: Sequence[int] = (5, 10)) -> dict[str, float]:
@@ -91,12 +85,8 @@ def top_k_items(scores: np.ndarray, exclude: sp.csr_matrix, k: int = 10) -> np.n
     numpy.ndarray
         ``int32[B, k]`` item indices, best first, padded with -1.
     """
-    s = _masked(scores, exclude)
-    if s.shape[1] < k:  # fewer items than k: pad the lists
-        s = np.pad(s, ((0, 0), (0, k - s.shape[1])), constant_values=-np.inf)
-    order = np.argsort(-s, axis=1, kind="stable")[:, :k]
-    top = np.take_along_axis(s, order, axis=1)
-    return np.where(np.isfinite(top), order, -1).astype(np.int32)
+    _, top = rank_top_k(scores, exclude, k)
+    return top
 
 
 def intra_list_diversity(lists: np.ndarray, item_vectors: np.ndarray | sp.spmatrix) -> float:

@@ -12,14 +12,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from convrec import progress
+from convrec.cf.scoring import rank_top_k
 from convrec.data.dataset import Dataset
 from convrec.evaluation.metrics import (
     diversity_metrics,
     explanation_metrics,
-    pessimistic_rank,
     ranking_metrics,
     rating_metrics,
-    top_k_items,
 )
 from convrec.evaluation.specs import (
     LLM_NAME,
@@ -316,10 +315,17 @@ def rating_scale(data: Dataset) -> tuple[float, float]:
     return float(data.rating.min()), float(data.rating.max())
 
 
+SCORE_BLOCK = 1 << 22
+"""Scores per ranking batch (users x items): small enough that a batch's arrays are reused
+from the allocator instead of being faulted in afresh (16 MB of float32)."""
+
+
 def _ranking_task(
     model: Any, data: Dataset, split: Split, part: str, batch: int = 1024, *, desc: str = "ranking"
 ) -> dict[str, float]:
-    """Full ranking of each user's held-out item against every item outside the history."""
+    """Full ranking of each user's held-out item against every item outside the history;
+    at most ``batch`` users, and about :data:`SCORE_BLOCK` scores, at a time."""
+    batch = max(1, min(batch, SCORE_BLOCK // max(data.n_items, 1)))
     targets = split.part(part)
     history_rows = split.train if part == "valid" else split.part("train+valid")
     history = data.user_items(history_rows, values="ones")
@@ -330,16 +336,17 @@ def _ranking_task(
     with progress.bar(len(targets), desc=desc, unit="users") as scored:
         for start in range(0, len(targets), batch):
             sl = slice(start, start + batch)
-            scores = np.asarray(model.score_items(users[sl]), dtype=np.float64)
+            scores = np.asarray(model.score_items(users[sl]))
             if scores.shape != (len(users[sl]), data.n_items):
                 raise ValueError(
                     f"score_items returned shape {scores.shape}, "
                     f"expected ({len(users[sl])}, {data.n_items})"
                 )
-            exclude = sp.csr_matrix(history[users[sl]])
-            ranks[sl] = pessimistic_rank(scores, items[sl], exclude)
+            exclude = history[users[sl]]
+            k = DIVERSITY_K if part == "test" else 0
+            ranks[sl], top = rank_top_k(scores, exclude, k, target=items[sl])
             if part == "test":
-                lists.append(top_k_items(scores, exclude, DIVERSITY_K))
+                lists.append(top)
             scored.update(len(scores))
     metrics = ranking_metrics(ranks)
     if lists:
