@@ -129,3 +129,23 @@ def test_keep_largest_magnitude_csr_matches_the_dense_version():
             keep_largest_magnitude_csr(sp.csr_matrix(dense), k).toarray(),
             keep_largest_magnitude(dense.copy(), k).toarray(),
         )
+
+
+def test_examples_past_max_inputs_are_a_seeded_subset_of_whole_examples(ml100k):
+    rows = np.arange(ml100k.n_interactions)
+    x_all, y_all = SequentialLinear().examples(ml100k, rows)
+    x_sub, y_sub = SequentialLinear(max_inputs=x_all.nnz // 4).examples(ml100k, rows)
+    assert 0.2 * x_all.nnz < x_sub.nnz < 0.3 * x_all.nnz
+    again, _ = SequentialLinear(max_inputs=x_all.nnz // 4).examples(ml100k, rows)
+    assert (again != x_sub).nnz == 0  # seeded
+    # every kept example is one of the full set's rows, whole: find each by its target and inputs
+    full = {
+        (y_all.indices[r], x_all[r].indices.tobytes(), x_all[r].data.tobytes())
+        for r in range(x_all.shape[0])
+    }
+    for r in range(0, x_sub.shape[0], 97):
+        assert (y_sub.indices[r], x_sub[r].indices.tobytes(), x_sub[r].data.tobytes()) in full
+    model = SequentialLinear(max_inputs=x_all.nnz // 4).fit(ml100k, rows)
+    assert model.neighbours_.nnz > 0
+    with pytest.raises(ValueError, match="max_inputs"):
+        SequentialLinear(max_inputs=0)

@@ -76,7 +76,8 @@ def pruned_gram(
         raise ValueError("pruned_gram needs a non-negative X")
     n = x.shape[1]
     xt = x.T.tocsr()
-    diag = np.asarray(x.multiply(x).sum(axis=0), dtype=np.float64).ravel()
+    x.sum_duplicates()  # in place; the squares below need one entry per (row, column)
+    diag = np.bincount(x.indices, weights=np.square(x.data), minlength=n).astype(np.float64)
     off_total = xt @ np.asarray(x.sum(axis=1), dtype=np.float64).ravel() - diag
     step = max(1, BLOCK_ENTRIES // max(n, 1))
     rows, cols, vals = [], [], []

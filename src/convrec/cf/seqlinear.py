@@ -14,6 +14,7 @@ take the candidate-restricted solve of :mod:`convrec.cf.ridge`, whose memory gro
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,6 +26,8 @@ from convrec import progress
 from convrec.cf.ridge import candidate_ridge, keep_largest_magnitude_csr
 from convrec.cf.sequential import NeighbourModel, Ties, _csr, positions_from_end, user_sequences
 from convrec.data.dataset import Dataset, canonical_csr
+
+log = logging.getLogger(__name__)
 
 MAX_ITEMS = 20_000
 """Largest catalogue a dense solve takes (:class:`SequentialLinear`'s default
@@ -76,6 +79,11 @@ class SequentialLinear(NeighbourModel):
     gram_neighbours
         Sparse solve: off-diagonal entries of ``X^T X`` kept per item (``int >= 1``), the
         largest.
+    max_inputs
+        Most input entries (``int >= 1``) the examples ``X`` may hold, about 12 bytes each
+        (and as much again for ``X^T``): above, a seeded random subset of the examples (next
+        items) is fitted, each whole. 100M (the default) is about 25M interactions at
+        ``window = 4``; MovieLens-25M at ``window = 50`` fits about a tenth of its examples.
 
     Raises
     ------
@@ -95,6 +103,7 @@ class SequentialLinear(NeighbourModel):
     max_dense_items: int = MAX_ITEMS
     candidates: int = 256
     gram_neighbours: int = 1024
+    max_inputs: int = 100_000_000
 
     def __post_init__(self) -> None:
         if self.k < 0 or self.window < 1:
@@ -109,11 +118,12 @@ class SequentialLinear(NeighbourModel):
             raise ValueError(f"ties must be 'item_order' or 'simultaneous', got {self.ties!r}")
         if self.solver not in SOLVERS:
             raise ValueError(f"solver must be 'auto', 'dense' or 'sparse', got {self.solver!r}")
-        if min(self.max_dense_items, self.candidates, self.gram_neighbours) < 1:
+        if min(self.max_dense_items, self.candidates, self.gram_neighbours, self.max_inputs) < 1:
             raise ValueError(
-                "need max_dense_items >= 1, candidates >= 1 and gram_neighbours >= 1, got "
+                "need max_dense_items >= 1, candidates >= 1, gram_neighbours >= 1 and "
+                "max_inputs >= 1, got "
                 f"max_dense_items={self.max_dense_items}, candidates={self.candidates}, "
-                f"gram_neighbours={self.gram_neighbours}"
+                f"gram_neighbours={self.gram_neighbours}, max_inputs={self.max_inputs}"
             )
 
     def dense_solve(self, n_items: int) -> bool:
@@ -173,28 +183,56 @@ class SequentialLinear(NeighbourModel):
         return keep_largest_magnitude(w, self.k)
 
     def examples(self, data: Dataset, rows: np.ndarray) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-        """The regression examples of ``rows``: one per interaction with a predecessor.
+        """The regression examples of ``rows``: one per interaction with a predecessor (a
+        seeded random subset of them when their inputs would pass ``max_inputs``).
 
         Returns
         -------
         (X, Y)
-            ``float64[m', n_items]`` recency-weighted previous ``window`` items and the
-            one-hot ``float64[m', n_items]`` next item, in :func:`user_sequences` order.
+            ``float64[m', n_items]`` recency-weighted previous ``window`` items (canonical
+            CSR) and the one-hot ``float64[m', n_items]`` next item, in :func:`user_sequences`
+            order.
         """
         user, item, timestamp = user_sequences(data, rows)
         pos = positions_from_end(user, timestamp, self.ties)
         m, n = len(user), data.n_items
-        ex, col, val = [], [], []
-        for d in range(1, min(self.window, max(m - 1, 1)) + 1):
-            t = np.flatnonzero(user[d:] == user[:-d]) + d  # targets with a row d before
-            ex.append(t)
-            col.append(item[t - d])
-            val.append(self.recency(np.maximum(pos[t - d] - pos[t] - 1, 0)))
-        x = _csr(np.concatenate(val), np.concatenate(ex), np.concatenate(col), (m, n), np.float64)
-        has_input = np.diff(x.indptr) > 0
-        nxt = item[has_input]
+        at = np.arange(m)
+        first = np.zeros(m, dtype=np.int64)  # each row's user's first row
+        if m:
+            starts = np.flatnonzero(np.r_[True, user[1:] != user[:-1]])
+            first = np.repeat(starts, np.diff(np.r_[starts, m]))
+        n_in = np.minimum(at - first, self.window)  # same-user predecessors an example reads
+        targets = np.flatnonzero(n_in > 0)
+        total = int(n_in[targets].sum())
+        if total > self.max_inputs:
+            share = self.max_inputs / total
+            targets = targets[np.random.default_rng(0).random(len(targets)) < share]
+            log.info(
+                "SequentialLinear: %d input entries > max_inputs %d: fitting %.1f%% of the "
+                "examples (%d)",
+                total,
+                self.max_inputs,
+                100 * share,
+                len(targets),
+            )
+        counts = n_in[targets]
+        indptr = np.zeros(len(targets) + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        indices = np.empty(int(indptr[-1]), dtype=np.int32)
+        values = np.empty(int(indptr[-1]), dtype=np.float64)
+        for d in range(1, self.window + 1):  # each example's d-th previous row
+            has = np.flatnonzero(counts >= d)
+            if len(has) == 0:
+                break
+            t = targets[has]
+            slot = indptr[has] + (d - 1)
+            indices[slot] = item[t - d]
+            values[slot] = self.recency(np.maximum(pos[t - d] - pos[t] - 1, 0))
+        x = sp.csr_matrix((values, indices, indptr), shape=(len(targets), n))
+        x.sum_duplicates()  # sorted, an item met twice in one window summed
+        nxt = item[targets]
         y = _csr(np.ones(len(nxt)), np.arange(len(nxt)), nxt, (len(nxt), n), np.float64)
-        return x[has_input], y
+        return x, y
 
 
 def keep_largest_magnitude(dense: np.ndarray, k: int, chunk: int = 1024) -> sp.csr_matrix:
