@@ -543,3 +543,13 @@ def test_cuda_matches_cpu_exactly() -> None:
             gpu_f = _native.fuse_topk(cand, src, w, 10, method, norm, 60.0, 1, True)
             for got, want in zip(gpu_f, cpu_f, strict=True):
                 np.testing.assert_array_equal(got, want)
+
+
+def test_thread_count_zero_means_openmp_default() -> None:
+    from convrec.cf._checks import check_num_threads
+
+    assert check_num_threads(0) == _native.max_threads() >= 1
+    assert check_num_threads(3) == 3
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="num_threads"):
+            check_num_threads(bad)

@@ -66,7 +66,13 @@ def check_positive_int(value: Any, name: str) -> int:
 
 
 def check_num_threads(num_threads: Any) -> int:
-    """Validate an OpenMP thread count (an integer > 0)."""
+    """An OpenMP thread count: an integer > 0, or 0 for OpenMP's default (``OMP_NUM_THREADS``
+    when set, else every core)."""
+    is_int = isinstance(num_threads, numbers.Integral) and not isinstance(num_threads, bool)
+    if is_int and num_threads == 0:
+        from convrec import _native
+
+        return int(_native.max_threads())
     return check_positive_int(num_threads, "num_threads")
 
 

@@ -23,7 +23,7 @@ def fuse(
     method: str = "weighted",
     normalisation: str = "zscore",
     rrf_k: float = 60.0,
-    num_threads: int = 1,
+    num_threads: int = 0,
     backend: str = "auto",
 ) -> tuple[IntArray, FloatArray]:
     """Fuse S score sources over each user's candidates and keep the top k.
@@ -47,7 +47,7 @@ def fuse(
     rrf_k : float
         RRF offset (>= 0).
     num_threads : int
-        OpenMP threads (CPU backend).
+        OpenMP threads (CPU backend); 0 (the default): OMP_NUM_THREADS, else every core.
     backend : {"auto", "cpu", "cuda"}
 
     Returns
@@ -72,7 +72,7 @@ def fuse_with_shares(
     method: str = "weighted",
     normalisation: str = "zscore",
     rrf_k: float = 60.0,
-    num_threads: int = 1,
+    num_threads: int = 0,
     backend: str = "auto",
 ) -> tuple[IntArray, FloatArray, FloatArray]:
     """:func:`fuse`, and each source's share of every candidate's fused score, from the same

@@ -65,7 +65,7 @@ ItemKNNConfig = KNNConfig  # the name the first release exported
 
 
 def native_similarity(
-    matrix: sp.csr_matrix, config: KNNConfig, num_threads: int = 1, n_neighbours: int = 0
+    matrix: sp.csr_matrix, config: KNNConfig, num_threads: int = 0, n_neighbours: int = 0
 ) -> sp.csr_matrix:
     """Top-K column-column similarities of ``matrix`` from the native kernel.
 
@@ -164,7 +164,7 @@ class _NeighbourRecommender(CFModel):
         """The :class:`KNNConfig` fields (the constructor arguments)."""
         return asdict(self.config)
 
-    def fit(self: _Model, user_items: Any, rows: Any = None, num_threads: int = 1) -> _Model:
+    def fit(self: _Model, user_items: Any, rows: Any = None, num_threads: int = 0) -> _Model:
         """Build the neighbours.
 
         Parameters
@@ -176,7 +176,7 @@ class _NeighbourRecommender(CFModel):
         rows : numpy.ndarray, optional
             Interaction rows, only with a Dataset.
         num_threads : int
-            OpenMP threads.
+            OpenMP threads; 0 (the default): OMP_NUM_THREADS, else every core.
 
         Returns
         -------
@@ -248,7 +248,7 @@ class _NeighbourRecommender(CFModel):
         user_items_batch: Any,
         k: int = 10,
         exclude_seen: bool = True,
-        num_threads: int = 1,
+        num_threads: int = 0,
         backend: str = "auto",
         return_evidence: bool = False,
         n_evidence: int = 3,
@@ -266,7 +266,7 @@ class _NeighbourRecommender(CFModel):
         exclude_seen : bool
             Leave the user's own (history) items out of the results.
         num_threads : int
-            OpenMP threads (CPU backend).
+            OpenMP threads (CPU backend); 0 (the default): OMP_NUM_THREADS, else every core.
         backend : {"auto", "cpu", "cuda"}
         return_evidence : bool
             Also return, per returned item, the ``n_evidence`` neighbour rows that contributed
@@ -304,7 +304,7 @@ class _NeighbourRecommender(CFModel):
             return ids, scores, ev, ev_w
         return ids, scores
 
-    def score_items(self, users: Any, num_threads: int = 1) -> FloatArray:
+    def score_items(self, users: Any, num_threads: int = 0) -> FloatArray:
         """Dense scores of every item, for evaluation (own items are not masked).
 
         Parameters
@@ -394,7 +394,7 @@ class UserKNN(_NeighbourRecommender):
     def _similarity(self, ui: sp.csr_matrix, num_threads: int) -> sp.csr_matrix:
         return native_similarity(as_csr(ui.T, "item_users"), self.config, num_threads)
 
-    def neighbours_of(self, user_items_batch: Any, num_threads: int = 1) -> sp.csr_matrix:
+    def neighbours_of(self, user_items_batch: Any, num_threads: int = 0) -> sp.csr_matrix:
         """Top-K training-user neighbours of new histories.
 
         Parameters

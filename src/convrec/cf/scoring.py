@@ -113,7 +113,7 @@ def score_topk(
     exclude_seen: bool = False,
     exclude: Any = None,
     n_evidence: int = 0,
-    num_threads: int = 1,
+    num_threads: int = 0,
     backend: str = "auto",
     layout: ItemLayout | None = None,
     prior: Any = None,
@@ -138,7 +138,7 @@ def score_topk(
     n_evidence : int
         E >= 0: per returned column, the E history rows that contributed most.
     num_threads : int
-        OpenMP threads (CPU backend).
+        OpenMP threads (CPU backend); 0 (the default): OMP_NUM_THREADS, else every core.
     backend : {"auto", "cpu", "cuda"}
     layout : ItemLayout, optional
         ``neighbours`` renumbered (see :meth:`ItemLayout.by_popularity`), which the CPU kernel
@@ -267,7 +267,7 @@ def _with_prior(
 
 
 def score_dense(
-    histories: Any, neighbours: Any, num_threads: int = 1, backend: str = "auto"
+    histories: Any, neighbours: Any, num_threads: int = 0, backend: str = "auto"
 ) -> FloatArray:
     """Dense ``histories @ neighbours`` from the native kernel, for evaluation.
 
@@ -316,7 +316,7 @@ def rank_top_k(
     k: int = 10,
     *,
     target: np.ndarray | None = None,
-    num_threads: int = 1,
+    num_threads: int = 0,
 ) -> tuple[Int64Array | None, IntArray]:
     """Each row's best ``k`` items outside ``exclude``, and the pessimistic rank of a target,
     in one native pass over a dense score matrix (evaluation's full ranking).

@@ -301,7 +301,7 @@ class NeighbourModel(CFModel):
             raise RuntimeError(f"{type(self).__name__} is not fitted: call fit() or load()")
         return self.weights_
 
-    def score_items(self, users: Any, num_threads: int = 1) -> FloatArray:
+    def score_items(self, users: Any, num_threads: int = 0) -> FloatArray:
         """Scores of every item (native kernel, plus the prior).
 
         Parameters
@@ -320,7 +320,7 @@ class NeighbourModel(CFModel):
         return scores
 
     def recommend(
-        self, users: Any, k: int = 10, exclude_seen: bool = True, num_threads: int = 1
+        self, users: Any, k: int = 10, exclude_seen: bool = True, num_threads: int = 0
     ) -> tuple[IntArray, FloatArray]:
         """Top-k items: ``(ids int32[B, k], scores float32[B, k])``.
 
