@@ -9,6 +9,8 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from convrec import _native
+
 
 def as_csr(matrix: Any, name: str, n_cols: int | None = None, copy: bool = True) -> sp.csr_matrix:
     """Return a canonical CSR copy: int32 indices, float32 finite data, sorted, no duplicates.
@@ -70,8 +72,6 @@ def check_num_threads(num_threads: Any) -> int:
     when set, else every core)."""
     is_int = isinstance(num_threads, numbers.Integral) and not isinstance(num_threads, bool)
     if is_int and num_threads == 0:
-        from convrec import _native
-
         return int(_native.max_threads())
     return check_positive_int(num_threads, "num_threads")
 
