@@ -27,7 +27,9 @@ class _Vocab:
         return self.vocab
 
 
-VOCAB = _Vocab({"1": 10, "2": 11, "##3": 12, "▁4": 13, ".": 20, "/": 21, "the": 1, "1a": 2})
+VOCAB = _Vocab(
+    {"1": 10, "2": 11, "##3": 12, "▁4": 13, ".": 20, "/": 21, "the": 1, "1a": 2, "five": 3}
+)
 
 
 def test_number_runs_span_first_to_last_digit():
@@ -59,6 +61,7 @@ def test_only_the_prompts_numbers_can_be_written():
     assert out[0].argmax() == 13  # "1.2/" + "4": the prompt's number
     assert torch.isinf(out[1, sorted(DIGITS)]).all()  # no digit at all in row 1
     assert (out[:, [1, 2, 20, 21]] == 0).all()  # words and separators are never blocked
+    assert torch.isinf(out[0, 3]) and out[1, 3] == 0  # a number word: only inside a number
 
 
 class _PreferDigits(LogitsProcessor):

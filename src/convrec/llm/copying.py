@@ -22,21 +22,29 @@ from transformers import LogitsProcessor
 SEPARATORS = frozenset({".", "/", ","})
 """Tokens that may sit inside a number ("3.7/5", "1,024")."""
 
+NUMBER_WORDS = frozenset(
+    ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+)
+"""Words a model blocked from a digit writes instead ("4. one / five"): not allowed inside a
+number run, free elsewhere ("one of the titles")."""
+
 _PIECE_MARKS = "#▁Ġ"
 """Word-piece / sentencepiece / byte-BPE prefixes stripped before reading a token's text."""
 
 
 @lru_cache(maxsize=8)
-def _number_tokens(tokenizer: Any) -> tuple[frozenset[int], frozenset[int]]:
-    """(digit token ids, separator token ids) of a tokenizer's vocabulary."""
-    digits, separators = set(), set()
+def _number_tokens(tokenizer: Any) -> tuple[frozenset[int], frozenset[int], frozenset[int]]:
+    """(digit, separator, number word) token ids of a tokenizer's vocabulary."""
+    digits, separators, words = set(), set(), set()
     for piece, token_id in tokenizer.get_vocab().items():
         text = piece.lstrip(_PIECE_MARKS)
         if text.isdigit() and text.isascii():
             digits.add(int(token_id))
         elif text in SEPARATORS:
             separators.add(int(token_id))
-    return frozenset(digits), frozenset(separators)
+        elif text.lower() in NUMBER_WORDS and not piece.startswith("##"):
+            words.add(int(token_id))
+    return frozenset(digits), frozenset(separators), frozenset(words)
 
 
 def number_runs(
@@ -86,7 +94,7 @@ class CopyNumbers(LogitsProcessor):
     """
 
     def __init__(self, tokenizer: Any, prompt_ids: Sequence[Sequence[int]], num_beams: int = 1):
-        self.digits, self.separators = _number_tokens(tokenizer)
+        self.digits, self.separators, self.words = _number_tokens(tokenizer)
         self.num_beams = num_beams
         self.next_digits: list[dict[tuple[int, ...], list[int]]] = []
         for ids in prompt_ids:
@@ -97,6 +105,7 @@ class CopyNumbers(LogitsProcessor):
                         table.setdefault(run[:cut], set()).add(run[cut])
             self.next_digits.append({key: sorted(v) for key, v in table.items()})
         self._digit_ids = torch.tensor(sorted(self.digits), dtype=torch.long)
+        self._word_ids = torch.tensor(sorted(self.words), dtype=torch.long)
 
     def allowed(self, row: int, generated: Sequence[int]) -> list[int]:
         """Digit tokens that may follow ``generated`` in prompt ``row``."""
@@ -106,13 +115,17 @@ class CopyNumbers(LogitsProcessor):
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         digit_ids = self._digit_ids.to(scores.device)
         digit_ids = digit_ids[digit_ids < scores.shape[-1]]
+        word_ids = self._word_ids.to(scores.device)
+        word_ids = word_ids[word_ids < scores.shape[-1]]
         for r, generated in enumerate(input_ids.tolist()):
             keep = self.allowed(r // self.num_beams, generated)
             kept = scores[r, keep].clone() if keep else None
             scores[r, digit_ids] = -float("inf")
+            if trailing_run(generated, self.digits, self.separators):
+                scores[r, word_ids] = -float("inf")  # "4." goes on with a digit, not "one"
             if kept is not None:
                 scores[r, keep] = kept
         return scores
 
 
-__all__ = ["SEPARATORS", "CopyNumbers", "number_runs", "trailing_run"]
+__all__ = ["NUMBER_WORDS", "SEPARATORS", "CopyNumbers", "number_runs", "trailing_run"]
