@@ -44,8 +44,9 @@ class LLMConfig:
         C, the CF engine's top-C items that ``score_items`` re-scores.
     explain_max_tokens : int
         Length limit of generated explanations.
-    explain_beams, explain_length_penalty, explain_no_repeat_ngram :
-        Their decoding (:class:`~convrec.llm.scoring.Decoding`): greedy by default.
+    explain_beams, explain_length_penalty, explain_no_repeat_ngram, explain_copy_numbers :
+        Their decoding (:class:`~convrec.llm.scoring.Decoding`): greedy by default, with the
+        numbers copied from the prompt (its facts) by default.
     templates : dict
         Task value -> template id used at inference (default: each task's default).
     inference : {"merged", "int8", "lora"}
@@ -69,6 +70,7 @@ class LLMConfig:
     explain_beams: int = 1
     explain_length_penalty: float = 1.0
     explain_no_repeat_ngram: int = 0
+    explain_copy_numbers: bool = True
     templates: dict[str, str] = field(default_factory=dict)
     inference: str = "merged"
     ranking: str = "pointwise"
@@ -83,7 +85,10 @@ class LLMConfig:
     def decoding(self) -> Decoding:
         """The decoding of explanations."""
         return Decoding(
-            self.explain_beams, self.explain_length_penalty, self.explain_no_repeat_ngram
+            self.explain_beams,
+            self.explain_length_penalty,
+            self.explain_no_repeat_ngram,
+            self.explain_copy_numbers,
         )
 
 

@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import EncoderDecoderCache
+from transformers import EncoderDecoderCache, LogitsProcessorList
 
 from convrec.data.titles import tidy_text
 from convrec.llm.backbone import Backbone
 from convrec.llm.bert_decoder import first_step_logits, folds, heads_tokens
+from convrec.llm.copying import CopyNumbers
 from convrec.llm.decoder_heads import answer_logits, answer_margin, cross_cache, keeps_logits
 from convrec.llm.scoring_types import RATING_VALUES, Decoding, RatingScores
 from convrec.llm.tasks import RANKING_ANSWERS, RERANK_CUE
@@ -405,7 +406,11 @@ class Scorer:
         tok = self.backbone.tokenizer
         config = self._generation_config(max_new_tokens, decoding)
         for idx, batch in self._batches(prompts):
-            gen = self.model.generate(**batch, generation_config=config)[:, 1:].cpu()
+            extra: dict[str, Any] = {}
+            if decoding is not None and decoding.copy_numbers:
+                copy_numbers = CopyNumbers(tok, batch["input_ids"].tolist(), config.num_beams)
+                extra["logits_processor"] = LogitsProcessorList([copy_numbers])
+            gen = self.model.generate(**batch, generation_config=config, **extra)[:, 1:].cpu()
             n_tokens += int((gen != self.backbone.pad_id).sum())
             for k, row in zip(idx, gen.tolist(), strict=True):
                 texts[k] = tidy_text(tok.decode(row, skip_special_tokens=True))
