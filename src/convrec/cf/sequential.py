@@ -175,27 +175,6 @@ def transition_blocks(
         lo = hi
 
 
-def transition_counts(
-    user: np.ndarray,
-    item: np.ndarray,
-    timestamp: np.ndarray,
-    n_items: int,
-    *,
-    window: int,
-    decay: float,
-    backward: float,
-    ties: Ties,
-) -> sp.csr_matrix:
-    """The whole ``float64[n_items, n_items]`` matrix of :func:`transition_blocks`."""
-    blocks = transition_blocks(
-        user, item, timestamp, n_items, window=window, decay=decay, backward=backward, ties=ties
-    )
-    parts = [rows for _, rows in blocks]
-    if not parts:
-        return sp.csr_matrix((n_items, n_items), dtype=np.float64)
-    return canonical_csr(sp.vstack(parts, format="csr"))
-
-
 def normalise_pairs(
     sim: sp.csr_matrix, counts: np.ndarray, alpha: float, first_row: int = 0
 ) -> sp.csr_matrix:
@@ -406,9 +385,9 @@ class SequentialKNN(NeighbourModel):
     """Recency-weighted history x neighbours from sequential (transition) co-occurrence.
 
     ``S = top_k(T / (n_h ** alpha * n_i ** (1 - alpha)) + cosine * cos)`` where
-    ``T`` is :func:`transition_counts` of the fitted sequences, ``n`` the item
-    counts and ``cos`` the native item cosine (:func:`item_cosine`, all pairs); history
-    weights as in :class:`RecencyItemKNN`; an optional popularity prior
+    ``T`` is the transition counts (:func:`transition_blocks`) of the fitted sequences,
+    ``n`` the item counts and ``cos`` the native item cosine (:func:`item_cosine`, all
+    pairs); history weights as in :class:`RecencyItemKNN`; an optional popularity prior
     ``popularity * n_i / max n`` breaks ties among items no history item points to.
 
     Parameters
@@ -492,6 +471,5 @@ __all__ = [
     "popularity_prior",
     "positions_from_end",
     "transition_blocks",
-    "transition_counts",
     "user_sequences",
 ]
