@@ -61,7 +61,10 @@ def test_shipped_explanation_decoding_loads():
     config = json.loads((folder / "convrec_config.json").read_text())["llm"]
     model = LLMModel.from_pretrained(folder)
     assert model.config.decoding() == Decoding(
-        config["explain_beams"], config["explain_length_penalty"], config["explain_no_repeat_ngram"]
+        config["explain_beams"],
+        config["explain_length_penalty"],
+        config["explain_no_repeat_ngram"],
+        config.get("explain_copy_numbers", True),  # numbers copied from the prompt by default
     )
     assert model.config.decoding().num_beams == 4
 
