@@ -100,7 +100,7 @@ def test_scorer_generation_applies_the_copy_rule(tiny_t5_dir):
     backbone = load_backbone(BackboneConfig(name_or_path=str(tiny_t5_dir)), lora=False)
     prompts = ["item 12 is rated 3.4/5 by 27 users", "no number here"]
     scorer = Scorer(backbone, batch_size=2)
-    copied, _ = scorer.generate(prompts, 16, Decoding(copy_numbers=True))
-    plain, _ = scorer.generate(prompts, 16, Decoding())
+    copied, _ = scorer.generate(prompts, 16)  # copying is the default
+    plain, _ = scorer.generate(prompts, 16, Decoding(copy_numbers=False))
     assert len(copied) == len(plain) == 2
     assert not any(ch.isdigit() for ch in copied[1])  # nothing to copy from prompt 1

@@ -159,7 +159,7 @@ def test_beam_decoding_is_configured_length_limited_and_wired_to_explain(setup):
     rows = split.test[:4]
     prompts = builder.prompts(Task.EXPLANATION, data.user[rows], data.item[rows])
     scorer = Scorer(backbone, batch_size=4)
-    beam = Decoding(num_beams=3, length_penalty=0.6, no_repeat_ngram_size=2)
+    beam = Decoding(num_beams=3, length_penalty=0.6, no_repeat_ngram_size=2, copy_numbers=True)
     config = scorer._generation_config(5, beam)
     assert (config.num_beams, config.length_penalty, config.no_repeat_ngram_size) == (3, 0.6, 2)
     assert config.do_sample is False and scorer._generation_config(5).num_beams == 1

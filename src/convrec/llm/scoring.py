@@ -392,8 +392,8 @@ class Scorer:
     def generate(
         self, prompts: Sequence[str], max_new_tokens: int = 32, decoding: Decoding | None = None
     ) -> tuple[list[str], int]:
-        """Batched generation, length-limited: greedy unless ``decoding`` says otherwise;
-        texts are tidied (:func:`tidy_text`).
+        """Batched generation, length-limited: greedy, with numbers copied from the prompt,
+        unless ``decoding`` says otherwise; texts are tidied (:func:`tidy_text`).
 
         Returns
         -------
@@ -407,7 +407,7 @@ class Scorer:
         config = self._generation_config(max_new_tokens, decoding)
         for idx, batch in self._batches(prompts):
             extra: dict[str, Any] = {}
-            if decoding is not None and decoding.copy_numbers:
+            if (decoding or Decoding()).copy_numbers:
                 copy_numbers = CopyNumbers(tok, batch["input_ids"].tolist(), config.num_beams)
                 extra["logits_processor"] = LogitsProcessorList([copy_numbers])
             gen = self.model.generate(**batch, generation_config=config, **extra)[:, 1:].cpu()

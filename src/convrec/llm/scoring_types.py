@@ -23,14 +23,14 @@ class Decoding:
     no_repeat_ngram_size : int
         > 0: no n-gram of that size occurs twice in one text.
     copy_numbers : bool
-        Numbers are copied from the prompt: a digit may only continue a number the prompt
-        contains (:class:`~convrec.llm.copying.CopyNumbers`).
+        Numbers are copied from the prompt (default): a digit may only continue a number the
+        prompt contains (:class:`~convrec.llm.copying.CopyNumbers`).
     """
 
     num_beams: int = 1
     length_penalty: float = 1.0
     no_repeat_ngram_size: int = 0
-    copy_numbers: bool = False
+    copy_numbers: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.num_beams, bool) or not isinstance(self.num_beams, int):
