@@ -28,7 +28,18 @@ class _Vocab:
 
 
 VOCAB = _Vocab(
-    {"1": 10, "2": 11, "##3": 12, "▁4": 13, ".": 20, "/": 21, "the": 1, "1a": 2, "five": 3}
+    {
+        "1": 10,
+        "2": 11,
+        "##3": 12,
+        "4": 13,
+        ".": 20,
+        "/": 21,
+        "the": 1,
+        "1a": 2,
+        "five": 3,
+        "##th": 4,
+    }
 )
 
 
@@ -60,8 +71,9 @@ def test_only_the_prompts_numbers_can_be_written():
     out = proc(torch.tensor([[1, 10, 20, 11, 21], [1, 1, 1, 1, 1]]), scores.clone())
     assert out[0].argmax() == 13  # "1.2/" + "4": the prompt's number
     assert torch.isinf(out[1, sorted(DIGITS)]).all()  # no digit at all in row 1
-    assert (out[:, [1, 2, 20, 21]] == 0).all()  # words and separators are never blocked
+    assert (out[:, [1, 2, 20, 21]] == 0).all()  # other words and separators: never blocked
     assert torch.isinf(out[0, 3]) and out[1, 3] == 0  # a number word: only inside a number
+    assert torch.isinf(out[0, 4]) and out[1, 4] == 0  # no "4/5th" either
 
 
 class _PreferDigits(LogitsProcessor):
@@ -104,3 +116,10 @@ def test_scorer_generation_applies_the_copy_rule(tiny_t5_dir):
     plain, _ = scorer.generate(prompts, 16, Decoding(copy_numbers=False))
     assert len(copied) == len(plain) == 2
     assert not any(ch.isdigit() for ch in copied[1])  # nothing to copy from prompt 1
+
+
+def test_attached_letters_follow_the_vocabularys_word_marks():
+    from convrec.llm.copying import _number_tokens
+
+    digits, seps, inside = _number_tokens(_Vocab({"▁4": 1, "th": 2, "▁the": 3, "▁five": 4}))
+    assert digits == {1} and not seps and inside == {2, 4}  # "th" attaches, "▁the" does not

@@ -25,8 +25,8 @@ SEPARATORS = frozenset({".", "/", ","})
 NUMBER_WORDS = frozenset(
     ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
 )
-"""Words a model blocked from a digit writes instead ("4. one / five"): not allowed inside a
-number run, free elsewhere ("one of the titles")."""
+"""Words a model denied a digit writes instead ("4. one / five"): not allowed inside a number
+run, free elsewhere ("one of the titles")."""
 
 _PIECE_MARKS = "#▁Ġ"
 """Word-piece / sentencepiece / byte-BPE prefixes stripped before reading a token's text."""
@@ -34,17 +34,25 @@ _PIECE_MARKS = "#▁Ġ"
 
 @lru_cache(maxsize=8)
 def _number_tokens(tokenizer: Any) -> tuple[frozenset[int], frozenset[int], frozenset[int]]:
-    """(digit, separator, number word) token ids of a tokenizer's vocabulary."""
-    digits, separators, words = set(), set(), set()
-    for piece, token_id in tokenizer.get_vocab().items():
+    """(digit, separator, blocked-inside-a-number) token ids of a tokenizer's vocabulary.
+
+    Blocked inside a number: the number words, and letter pieces that attach to the token
+    before them (WordPiece ``##th``; a piece without the ``▁`` / ``Ġ`` word mark where the
+    vocabulary uses one), which turn "4/5" into "4/5th".
+    """
+    vocab = tokenizer.get_vocab()
+    marked = any(p[:1] in ("▁", "Ġ") for p in vocab)
+    digits, separators, inside = set(), set(), set()
+    for piece, token_id in vocab.items():
         text = piece.lstrip(_PIECE_MARKS)
+        attached = piece.startswith("##") or (marked and piece[:1] not in ("▁", "Ġ"))
         if text.isdigit() and text.isascii():
             digits.add(int(token_id))
         elif text in SEPARATORS:
             separators.add(int(token_id))
-        elif text.lower() in NUMBER_WORDS and not piece.startswith("##"):
-            words.add(int(token_id))
-    return frozenset(digits), frozenset(separators), frozenset(words)
+        elif (text.lower() in NUMBER_WORDS and not attached) or (attached and text.isalpha()):
+            inside.add(int(token_id))
+    return frozenset(digits), frozenset(separators), frozenset(inside)
 
 
 def number_runs(
@@ -122,7 +130,7 @@ class CopyNumbers(LogitsProcessor):
             kept = scores[r, keep].clone() if keep else None
             scores[r, digit_ids] = -float("inf")
             if trailing_run(generated, self.digits, self.separators):
-                scores[r, word_ids] = -float("inf")  # "4." goes on with a digit, not "one"
+                scores[r, word_ids] = -float("inf")  # no "4. one", no "4/5th"
             if kept is not None:
                 scores[r, keep] = kept
         return scores
