@@ -39,6 +39,8 @@ VOCAB = _Vocab(
         "1a": 2,
         "five": 3,
         "##th": 4,
+        "5th": 5,
+        "1990s": 6,
     }
 )
 
@@ -71,9 +73,13 @@ def test_only_the_prompts_numbers_can_be_written():
     out = proc(torch.tensor([[1, 10, 20, 11, 21], [1, 1, 1, 1, 1]]), scores.clone())
     assert out[0].argmax() == 13  # "1.2/" + "4": the prompt's number
     assert torch.isinf(out[1, sorted(DIGITS)]).all()  # no digit at all in row 1
-    assert (out[:, [1, 2, 20, 21]] == 0).all()  # other words and separators: never blocked
+    assert (out[:, [1, 20, 21]] == 0).all()  # other words and separators: never blocked
+    assert torch.isinf(out[:, 2]).all()  # "1a" mixes digits and letters: a number too
     assert torch.isinf(out[0, 3]) and out[1, 3] == 0  # a number word: only inside a number
     assert torch.isinf(out[0, 4]) and out[1, 4] == 0  # no "4/5th" either
+    assert torch.isinf(out[:, 5]).all()  # nor a "5th" the prompt does not have
+    with_mixed = CopyNumbers(VOCAB, [[1, 6, 1]])
+    assert with_mixed.allowed(0, [1]) == [6]  # "1990s" is in this prompt
 
 
 class _PreferDigits(LogitsProcessor):
@@ -121,5 +127,7 @@ def test_scorer_generation_applies_the_copy_rule(tiny_t5_dir):
 def test_attached_letters_follow_the_vocabularys_word_marks():
     from convrec.llm.copying import _number_tokens
 
-    digits, seps, inside = _number_tokens(_Vocab({"▁4": 1, "th": 2, "▁the": 3, "▁five": 4}))
+    vocab = _Vocab({"▁4": 1, "th": 2, "▁the": 3, "▁five": 4, "▁5th": 5})
+    digits, seps, inside, mixed = _number_tokens(vocab)
     assert digits == {1} and not seps and inside == {2, 4}  # "th" attaches, "▁the" does not
+    assert mixed == {5}

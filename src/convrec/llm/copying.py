@@ -33,16 +33,19 @@ _PIECE_MARKS = "#▁Ġ"
 
 
 @lru_cache(maxsize=8)
-def _number_tokens(tokenizer: Any) -> tuple[frozenset[int], frozenset[int], frozenset[int]]:
-    """(digit, separator, blocked-inside-a-number) token ids of a tokenizer's vocabulary.
+def _number_tokens(
+    tokenizer: Any,
+) -> tuple[frozenset[int], frozenset[int], frozenset[int], frozenset[int]]:
+    """(digit, separator, blocked-inside-a-number, mixed) token ids of a vocabulary.
 
     Blocked inside a number: the number words, and letter pieces that attach to the token
     before them (WordPiece ``##th``; a piece without the ``▁`` / ``Ġ`` word mark where the
-    vocabulary uses one), which turn "4/5" into "4/5th".
+    vocabulary uses one), which turn "4/5" into "4/5th". Mixed: tokens of digits and letters
+    ("5th", "1990s"), written only where the prompt has them.
     """
     vocab = tokenizer.get_vocab()
     marked = any(p[:1] in ("▁", "Ġ") for p in vocab)
-    digits, separators, inside = set(), set(), set()
+    digits, separators, inside, mixed = set(), set(), set(), set()
     for piece, token_id in vocab.items():
         text = piece.lstrip(_PIECE_MARKS)
         attached = piece.startswith("##") or (marked and piece[:1] not in ("▁", "Ġ"))
@@ -50,9 +53,11 @@ def _number_tokens(tokenizer: Any) -> tuple[frozenset[int], frozenset[int], froz
             digits.add(int(token_id))
         elif text in SEPARATORS:
             separators.add(int(token_id))
+        elif any(c.isdigit() for c in text):
+            mixed.add(int(token_id))
         elif (text.lower() in NUMBER_WORDS and not attached) or (attached and text.isalpha()):
             inside.add(int(token_id))
-    return frozenset(digits), frozenset(separators), frozenset(inside)
+    return frozenset(digits), frozenset(separators), frozenset(inside), frozenset(mixed)
 
 
 def number_runs(
@@ -102,21 +107,21 @@ class CopyNumbers(LogitsProcessor):
     """
 
     def __init__(self, tokenizer: Any, prompt_ids: Sequence[Sequence[int]], num_beams: int = 1):
-        self.digits, self.separators, self.words = _number_tokens(tokenizer)
+        self.digits, self.separators, self.words, mixed = _number_tokens(tokenizer)
         self.num_beams = num_beams
         self.next_digits: list[dict[tuple[int, ...], list[int]]] = []
         for ids in prompt_ids:
-            table: dict[tuple[int, ...], set[int]] = {}
+            table: dict[tuple[int, ...], set[int]] = {(): set(mixed.intersection(ids))}
             for run in number_runs(list(ids), self.digits, self.separators):
                 for cut in range(len(run)):
                     if run[cut] in self.digits:
                         table.setdefault(run[:cut], set()).add(run[cut])
             self.next_digits.append({key: sorted(v) for key, v in table.items()})
-        self._digit_ids = torch.tensor(sorted(self.digits), dtype=torch.long)
+        self._digit_ids = torch.tensor(sorted(self.digits | mixed), dtype=torch.long)
         self._word_ids = torch.tensor(sorted(self.words), dtype=torch.long)
 
     def allowed(self, row: int, generated: Sequence[int]) -> list[int]:
-        """Digit tokens that may follow ``generated`` in prompt ``row``."""
+        """Digit (and mixed, "5th") tokens that may follow ``generated`` in prompt ``row``."""
         run = trailing_run(generated, self.digits, self.separators)
         return self.next_digits[row].get(run, [])
 
