@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 import numpy as np
 import scipy.sparse as sp
 
+from convrec import progress
 from convrec.cf._checks import check_item, check_positive_int
 from convrec.cf.base import CFModel, sparse_row_top_k
 from convrec.cf.knn import KNNConfig, keep_top_k, native_similarity
@@ -439,11 +440,13 @@ class SequentialKNN(NeighbourModel):
             ties=self.ties,
         )
         parts = []
-        for first, trans in blocks:
-            sim = normalise_pairs(trans, counts, self.alpha, first)
-            if cos is not None:
-                sim = sim + self.cosine * cos[first : first + sim.shape[0]]
-            parts.append(keep_top_k(sim, self.k))
+        with progress.bar(data.n_items, desc="SequentialKNN neighbours", unit="items") as bar:
+            for first, trans in blocks:
+                sim = normalise_pairs(trans, counts, self.alpha, first)
+                if cos is not None:
+                    sim = sim + self.cosine * cos[first : first + sim.shape[0]]
+                parts.append(keep_top_k(sim, self.k))
+                bar.update(sim.shape[0])
         if not parts:
             return sp.csr_matrix((data.n_items, data.n_items), dtype=np.float32)
         return canonical_csr(sp.vstack(parts, format="csr"))
