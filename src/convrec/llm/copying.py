@@ -6,8 +6,12 @@ an explanation states is checked against the facts, so a wrong one costs the who
 processor here works on token ids, with the prompt's own tokenisation: a *number run* is a
 stretch of digit tokens and the separators ``. / ,`` between them, starting with a digit. While
 generating, the run that ends the text so far must stay a prefix of a run of the prompt; digit
-tokens that would leave every prompt run get ``-inf``. Words and separators are never blocked, so
-a number can end anywhere a prompt's number could be cut (the fact check judges the rest).
+tokens that would leave every prompt run get ``-inf``. Inside a number, the words a model writes
+instead of a blocked digit ("4. one / five") and letter pieces that glue onto it ("4/5th") are
+blocked too; tokens mixing digits and letters ("5th") are allowed only where the prompt has them.
+Separators and other words are never blocked, so a number can end anywhere a prompt's number
+could be cut (the fact check judges the rest). Which of the prompt's numbers goes where is the
+model's choice: copying the wrong one (another title's rating) is left to the check.
 """
 
 from __future__ import annotations
