@@ -135,10 +135,11 @@ class CopyNumbers(LogitsProcessor):
         word_ids = self._word_ids.to(scores.device)
         word_ids = word_ids[word_ids < scores.shape[-1]]
         for r, generated in enumerate(input_ids.tolist()):
-            keep = self.allowed(r // self.num_beams, generated)
+            run = trailing_run(generated, self.digits, self.separators)
+            keep = self.next_digits[r // self.num_beams].get(run, [])
             kept = scores[r, keep].clone() if keep else None
             scores[r, digit_ids] = -float("inf")
-            if trailing_run(generated, self.digits, self.separators):
+            if run:
                 scores[r, word_ids] = -float("inf")  # no "4. one", no "4/5th"
             if kept is not None:
                 scores[r, keep] = kept
