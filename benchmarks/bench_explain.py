@@ -22,7 +22,11 @@ The measures read only the shown texts, so the script runs on older convrec vers
 (the reference "before" numbers).
 
     python benchmarks/bench_explain.py --json out.json [--users 40 --sessions 20] [--no-llm]
-        [--only ml-100k|amazon-mi5]
+        [--only ml-100k|amazon-mi5] [--adapter DIR]
+
+``--adapter DIR`` measures a trained adapter directory (``convrec train --out DIR``) in place
+of the shipped ml-100k one, on the shipped recommender's CF side (with ``--only amazon-mi5``:
+in place of the amazon-mi5 one).
 """
 
 from __future__ import annotations
@@ -166,16 +170,24 @@ def main(argv: list[str] | None = None) -> int:
         "every explanation, to measure how many of its texts pass the fact check)",
     )
     parser.add_argument("--json", type=Path, help="also write the result here")
+    parser.add_argument(
+        "--adapter", type=Path, help="an adapter directory in place of the shipped one"
+    )
     args = parser.parse_args(argv)
     if args.users < 0 or args.sessions < 0 or args.k <= 0:
         parser.error("--users and --sessions must be >= 0, -k > 0")
+    if args.adapter is not None and not (args.adapter / "convrec_config.json").is_file():
+        parser.error(f"--adapter {args.adapter}: not an adapter directory (no convrec_config.json)")
 
     from convrec import Recommender
 
     result: dict[str, Any] = {"k": args.k, "users": args.users, "sessions": args.sessions}
     if args.only in (None, "ml-100k"):
         start = time.perf_counter()
-        rec = Recommender.from_pretrained("ml-100k", llm=not args.no_llm)
+        if args.adapter is not None and args.only != "amazon-mi5":
+            rec = Recommender.from_pretrained("ml-100k", llm=False).with_adapter(args.adapter)
+        else:
+            rec = Recommender.from_pretrained("ml-100k", llm=not args.no_llm)
         entry = {"load_s": round(time.perf_counter() - start, 2), "llm": rec.llm is not None}
         rec = _llm_writes(rec, args.as_shipped)
         entry["llm_explanations"] = rec.config.llm_explanations
@@ -185,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         from convrec.llm.shipped import shipped_adapter
         from convrec.recommender.domains import load_domain
 
-        adapter = shipped_adapter("amazon-mi5")
+        adapter = args.adapter if args.only == "amazon-mi5" else shipped_adapter("amazon-mi5")
         start = time.perf_counter()
         mi5 = load_domain("amazon-mi5", str(MI5_FILE))
         if adapter is not None and not args.no_llm:

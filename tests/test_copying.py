@@ -10,7 +10,13 @@ torch = pytest.importorskip("torch")
 from transformers import LogitsProcessor, LogitsProcessorList  # noqa: E402
 
 from convrec.llm.backbone import BackboneConfig, load_backbone  # noqa: E402
-from convrec.llm.copying import CopyNumbers, number_runs, trailing_run  # noqa: E402
+from convrec.llm.copying import (  # noqa: E402
+    CopyNumbers,
+    CopySlots,
+    number_runs,
+    slot_runs,
+    trailing_run,
+)
 from convrec.llm.scoring import Decoding, Scorer  # noqa: E402
 
 DIGITS = frozenset({10, 11, 12, 13})  # "1" "2" "3" "4"
@@ -131,3 +137,31 @@ def test_attached_letters_follow_the_vocabularys_word_marks():
     digits, seps, inside, mixed = _number_tokens(vocab)
     assert digits == {1} and not seps and inside == {2, 4}  # "th" attaches, "▁the" does not
     assert mixed == {5}
+
+
+SLOT_VOCAB = _Vocab({"the": 1, "[": 7, "]": 8, "ta": 30, "f": 31, "##n": 32, "fm": 33, "ra": 34})
+
+
+def test_only_the_prompts_slot_names_can_be_written():
+    # prompts 0 and 1 name [ta] and [f ##n]; prompt 2 names no slot
+    named = [1, 7, 30, 8, 1, 7, 31, 32, 8]
+    proc = CopySlots(SLOT_VOCAB, [named, named, [1, 1]])
+    assert slot_runs([1, 7, 30, 8, 7, 31], proc.opening, proc.closing) == [(7, 30, 8)]
+    assert proc.open_slot([1, 7, 31]) == (7, 31) and proc.open_slot([7, 30, 8, 1]) == ()
+    scores = torch.zeros(3, 40)
+    scores[:, 34] = 5.0  # every row wants "ra"
+    out = proc(torch.tensor([[1, 1, 7], [1, 7, 31], [1, 1, 1]]), scores.clone())
+    assert sorted(torch.isfinite(out[0]).nonzero().ravel().tolist()) == [30, 31]  # after "["
+    assert torch.isfinite(out[1]).nonzero().ravel().tolist() == [32]  # "[ f" goes on "##n"
+    assert proc.overridden == {0, 1}  # both wanted "ra", which their prompts do not name
+    free = proc(torch.tensor([[1, 1, 1], [7, 30, 8], [1, 1, 1]]), torch.zeros(3, 40))
+    assert torch.isfinite(free[:2]).all()  # outside a slot nothing is blocked
+    assert torch.isinf(free[2, 7]) and torch.isfinite(free[2, 30])  # no slot: no "[" either
+    assert proc.overridden == {0, 1}  # those rows' own choices were free
+    wants_slot = torch.zeros(3, 40)
+    wants_slot[2, 7] = 1.0
+    proc(torch.tensor([[1], [1], [1]]), wants_slot)
+    assert proc.overridden == {0, 1, 2}  # row 2 wanted a "[" its prompt has no slot for
+    beams = CopySlots(SLOT_VOCAB, [[1, 7, 30, 8], [1, 1]], num_beams=2)
+    out = beams(torch.tensor([[1]] * 4), torch.zeros(4, 40))
+    assert torch.isfinite(out[:2, 7]).all() and torch.isinf(out[2:, 7]).all()  # no slot: no "["

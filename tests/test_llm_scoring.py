@@ -1,5 +1,6 @@
 """Fast scoring paths against the naive references, and LLMModel's evaluation interface."""
 
+import dataclasses
 import os
 
 import numpy as np
@@ -172,11 +173,37 @@ def test_beam_decoding_is_configured_length_limited_and_wired_to_explain(setup):
     ).fit(data, split.train, item_neighbours(data, split.train))  # fmt: skip
     assert model.config.decoding() == beam
     assert model.explain(data.user[rows], data.item[rows]) == texts
+    # several candidates per prompt, prompt-major, each opened by another likely first token
+    three = dataclasses.replace(beam, candidates=3)
+    many, _ = scorer.generate(prompts, max_new_tokens=5, decoding=three)
+    assert len(many) == 12
+    (order, batch), *_ = scorer._batches(prompts)
+    openings = scorer._openings(batch, [], 3)[np.argsort(order)]  # in prompt order
+    assert all(len(set(row)) == 3 for row in openings.tolist())
+    special = set(backbone.tokenizer.all_special_ids)
+    assert not special & set(openings.ravel().tolist())
+    greedy = Decoding(copy_numbers=False)
+    two = dataclasses.replace(greedy, candidates=2)
+    firsts, _ = scorer.generate(prompts, max_new_tokens=5, decoding=two)
+    config = scorer._generation_config(4, greedy)
+    for i, prompt in enumerate(prompts):  # each candidate: its opening, then greedy
+        enc = backbone.tokenizer([prompt], return_tensors="pt")
+        for r in range(2):
+            dec = torch.tensor([[backbone.decoder_start_id, int(openings[i, r])]])
+            ids = backbone.model.generate(**enc, decoder_input_ids=dec, generation_config=config)
+            text = tidy_text(backbone.tokenizer.decode(ids[0, 1:], skip_special_tokens=True))
+            assert firsts[2 * i + r] == text
+    model.config = dataclasses.replace(model.config, explain_candidates=3)
+    options = model.explain_options(data.user[rows], data.item[rows])
+    assert options == [many[i * 3 : i * 3 + 3] for i in range(4)]
+    assert model.explain(data.user[rows], data.item[rows]) == texts
 
 
 def test_decoding_settings_are_checked_and_texts_tidied():
     with pytest.raises(ValueError, match="num_beams must be >= 1"):
         Decoding(num_beams=0)
+    with pytest.raises(ValueError, match="candidates must be >= 1"):
+        Decoding(candidates=0)
     with pytest.raises(ValueError, match="length_penalty must be finite"):
         Decoding(length_penalty=float("nan"))
     with pytest.raises(ValueError, match="no_repeat_ngram_size"):

@@ -452,7 +452,7 @@ def test_rerank_loss_is_the_cross_entropy_at_the_answer(tiny_t5_dir, default):
 
 
 def test_session_profiles_are_the_earliest_liked_items_rated_the_top():
-    from convrec.training.train import session_profile
+    from convrec.llm.prompt_examples import session_profile
 
     items = np.array([10, 11, 12, 13, 14, 15], np.int32)  # newest first
     ratings = np.array([5, 2, 4, 5, 1, 4], np.float32)
@@ -483,3 +483,35 @@ def test_rerank_trains_on_session_shaped_profiles(llm_data, tiny_t5_dir, tmp_pat
     assert saved["train"]["session_share"] == 1.0
     # explanations are generated as long as the targets it learned
     assert saved["llm"]["explain_max_tokens"] == saved["train"]["max_target_length"]
+
+
+def test_a_fact_slot_adapter_is_saved_loaded_and_prompted_with_slots(tiny_t5_dir, tmp_path):
+    """--fact-slots: the prompts setting is saved, the loaded LLM says it writes slot names,
+    and its explanation prompts name slots in place of values."""
+    from convrec.llm.tasks import Task
+
+    from .conftest import make_llm_data
+
+    data = make_llm_data(reviews=False)
+    config = TrainConfig(
+        tasks=("explanation",),
+        templates=("explanation-5",),
+        max_steps=2,
+        eval_every=0,
+        save_every=0,
+        **SMALL,
+    )
+    tiny = BackboneConfig(name_or_path=str(tiny_t5_dir), lora_r=4)
+    train(data, tmp_path / "slots", config, tiny, PromptConfig(fact_slots=True))
+    saved = json.loads((tmp_path / "slots" / "convrec_config.json").read_text())
+    assert saved["prompts"]["fact_slots"] is True
+    llm = LLMModel.from_pretrained(tmp_path / "slots")
+    llm.fit(data, np.arange(len(data.user)), item_neighbours(data, np.arange(len(data.user))))
+    assert llm.fact_slots
+    prompts = llm.builder.prompts(Task.EXPLANATION, np.arange(4), np.arange(4), "explanation-5")
+    assert all("citing these facts: " in p for p in prompts)
+    facts = [p.split("citing these facts: ", 1)[1] for p in prompts]
+    assert any("[ta]" in f for f in facts) and not any(c.isdigit() for f in facts for c in f)
+    assert len(llm.explain(np.arange(2), np.arange(2))) == 2
+    llm.config = dataclasses.replace(llm.config, templates={"explanation": "explanation-1"})
+    assert not llm.fact_slots  # a template without facts: nothing to fill

@@ -170,7 +170,10 @@ def test_fact_check_rejects_misquoted_ratings_titles_genres_and_negatives(rec):
     assert not check.check("Delta is an average match for your taste.", 3, liked, facts).ok
     assert not check.check("You liked Alpha and", 3, liked, facts).ok  # cut mid-phrase
     assert not check.check("", 3, liked, facts).ok
-    assert check.checked == 12 and check.failed == 9
+    count = f"Close to Alpha, which you rated {stand.count} people have rated it."
+    assert not check.check(count, 3, liked, facts).ok  # "you rated" with no rating after it
+    assert check.check("Close to Alpha (1990), which you rated 5/5.", 3, liked, facts).ok
+    assert check.checked == 14 and check.failed == 10
 
 
 def test_rendered_phrasings_vary_cite_facts_and_stay_positive():

@@ -21,7 +21,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     import os
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from convrec.cli.specs import BACKBONE_OPTIONS, TRAIN_GROUPS, TRAIN_OPTIONS
+    from convrec.cli.specs import BACKBONE_OPTIONS, PROMPT_OPTIONS, TRAIN_GROUPS, TRAIN_OPTIONS
     from convrec.llm.tasks import Task
 
     names = [name for group in TRAIN_GROUPS.values() for name in group]
@@ -49,7 +49,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out,
         config,
         BackboneConfig(**backbone),
-        PromptConfig(rerank_text=args.rerank_text),
+        PromptConfig(**config_values(args, PromptConfig, list(PROMPT_OPTIONS))),
         resume=args.resume,
         quiet=args.quiet,
     )
@@ -200,7 +200,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.num_beams is not None:
         from convrec.llm.scoring import Decoding
 
-        decoding = Decoding(args.num_beams, args.length_penalty, args.no_repeat_ngram_size)
+        decoding = Decoding(
+            args.num_beams,
+            args.length_penalty,
+            args.no_repeat_ngram_size,
+            candidates=args.candidates,
+        )
     out = export_adapter(args.adapter, args.out, args.dtype, fusion, decoding)
     size = (out / "adapter_model.safetensors").stat().st_size
     step = json.loads((out / "convrec_config.json").read_text())["export"]["source_step"]

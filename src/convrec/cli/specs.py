@@ -53,6 +53,10 @@ PROMPT_OPTIONS = {
         "back and rating of its 2 nearest history items) or full (genres, rating count and "
         "those items' titles too: about 2.5x slower to score)",
     ),
+    "fact_slots": Option(
+        help="explanations from facts: the model reads and writes slot names ([ta], [fm]...) "
+        "that the explainer fills from each item's facts, so it cannot misquote a number",
+    ),
 }
 """``convrec train``'s options of :class:`~convrec.llm.prompts.PromptConfig` fields."""
 
@@ -71,7 +75,10 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
         group = p.add_argument_group(title)
         if title == "model":
             add_config_options(group, BackboneConfig, list(BACKBONE_OPTIONS), BACKBONE_OPTIONS)
-            prompt = {"rerank_text": replace(PROMPT_OPTIONS["rerank_text"], choices=RERANK_TEXTS)}
+            prompt = {
+                **PROMPT_OPTIONS,
+                "rerank_text": replace(PROMPT_OPTIONS["rerank_text"], choices=RERANK_TEXTS),
+            }
             add_config_options(group, PromptConfig, list(prompt), prompt)
         add_config_options(group, TrainConfig, names, TRAIN_OPTIONS)
 
@@ -98,9 +105,10 @@ EXPORT_DECODING_OPTIONS = {
     ),
     "length_penalty": Option(flag="--explain-length-penalty", metavar="X"),
     "no_repeat_ngram_size": Option(flag="--explain-no-repeat-ngram", metavar="N"),
+    "candidates": Option(flag="--explain-candidates", metavar="N"),
 }
 """``convrec export``'s options of :class:`~convrec.llm.scoring.Decoding` fields (help from its
-docstring; both apply with ``--explain-beams``)."""
+docstring; the others apply with ``--explain-beams``)."""
 
 
 def add_export_args(p: argparse.ArgumentParser) -> None:

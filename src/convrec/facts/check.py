@@ -29,6 +29,9 @@ NEGATIVE = re.compile(
 
 _RATING = r"(\d+(?:\.\d+)?)\s*/\s*{top}\b"
 _OWN = re.compile(r"\b(you rated|you gave|your rating|which you rated)\b[^.;:]*$", re.I)
+_OWN_SAID = re.compile(r"\b(?:you rated|you gave)\b(?P<after>[^.;:,]*)", re.I)
+"""Where a text says the user rated something: the rating itself must follow (a title, shown
+as ``∎`` once titles are spotted, may come between)."""
 _NUMBER = re.compile(r"(#)?(?<![\w.])(\d[\d,]*(?:\.\d+)?)(%|s\b)?")
 _MODEL = re.compile(r"(?<=[A-Za-z])\s*-?\s*\d+\b")
 _END = re.compile(r"[.!?]\s*$")
@@ -111,14 +114,21 @@ class FactChecker:
         support: Sequence[Fact],
         predicted: float | None = None,
         allow_vacuous: bool = False,
+        count: bool = True,
     ) -> Verdict:
         """Check ``text`` about ``item`` against its facts (``support``: every fact found for
-        it, :meth:`FactBook.facts`) and the user's or session's ``liked`` items."""
-        self.checked += 1
+        it, :meth:`FactBook.facts`) and the user's or session's ``liked`` items; counted in
+        :attr:`checked` and :attr:`failed` unless not ``count`` (one of several candidate
+        texts of an item, whose outcome the caller counts once: :meth:`tally`)."""
         verdict = self._check(text, item, liked, support, predicted, allow_vacuous)
-        if not verdict.ok:
-            self.failed += 1
+        if count:
+            self.tally(verdict.ok)
         return verdict
+
+    def tally(self, ok: bool) -> None:
+        """Count one checked explanation, failed unless ``ok``."""
+        self.checked += 1
+        self.failed += not ok
 
     def _check(
         self,
@@ -154,6 +164,9 @@ class FactChecker:
                 cited.append(m.item)
         if NEGATIVE.search(rest):  # titles left out: "Bad Moon" says nothing against it
             return Verdict(False, "argues against the item")
+        for said in _OWN_SAID.finditer(rest):  # "which you rated 321 people...": no rating
+            if not self._rating.match(re.sub(r"^\s*(∎\s*)?", "", said.group("after"))):
+                return Verdict(False, "says you rated it but not how")
         found: list[Fact] = []
         liked_facts = {f.item_id: f for f in support if isinstance(f, Evidence)}
         for i in dict.fromkeys(cited):

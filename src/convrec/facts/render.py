@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from convrec.schema import (
     Evidence,
@@ -113,135 +115,225 @@ class Support:
         )
 
 
-def _own(e: Evidence) -> str:
-    if e.user_rating is None:
+SLOT = re.compile(r"\[\s*([a-z]+)\s*\]")
+"""A slot in delexicalised text: ``[ta]``, with the spaces a tokenizer's decoding may add."""
+
+
+def slot_values(s: Support) -> dict[str, str]:
+    """The text each slot of ``s`` stands for; a slot its facts lack is absent.
+
+    ``ta``/``tb`` the first two liked titles, ``ra``/``rb`` the user's own ratings of them
+    (``"5/5"``); ``fn``/``fm`` how many people who liked ``ta`` rated the item and their mean
+    (``"3.8/5"``), ``en``/``em`` the same for ``ta`` or ``tb``, ``cn`` the count alone; ``ga``
+    the genres shared with ``ta``, ``gs`` those shared with ``gn`` liked titles; ``sm``/``sn``
+    the item's mean and count, ``kn`` its count whatever its mean, ``kr`` its popularity rank
+    (``"#9"``); ``q`` what of the request it meets; ``so``/``sp`` the source that put it
+    forward and its share (``"45%"``).
+    """
+    out: dict[str, str] = {}
+    for e, t, r in zip(s.liked[:2], ("ta", "tb"), ("ra", "rb"), strict=False):
+        out[t] = e.title
+        if e.user_rating is not None:
+            out[r] = f"{own_rating_text(e.user_rating)}/5"
+    for f, n, m in ((s.fans, "fn", "fm"), (s.fans2, "en", "em")):
+        if f is not None:
+            out[n], out[m] = str(f.count), f"{rating_text(f.mean)}/5"
+    if s.fan_count is not None:
+        out["cn"] = str(s.fan_count.count)
+    if s.near_genres is not None:
+        out["ga"] = genre_text(s.near_genres.genres)
+    if s.genres is not None:
+        out["gs"], out["gn"] = genre_text(s.genres.genres), str(s.genres.n_liked)
+    if s.standing is not None:
+        out["sm"], out["sn"] = f"{rating_text(s.standing.mean)}/5", str(s.standing.count)
+    if s.rank is not None:
+        out["kn"], out["kr"] = str(s.rank.count), f"#{s.rank.rank}"
+    if s.request is not None:
+        out["q"] = request_text(s.request)
+    if s.source is not None:
+        out["so"] = SOURCE_WORDS.get(s.source.source, s.source.source)
+        out["sp"] = f"{round(100 * s.source.share)}%"
+    return out
+
+
+SLOT_KINDS = {
+    **dict.fromkeys(("ta", "tb"), "title"),
+    **dict.fromkeys(("ra", "rb"), "own rating"),
+    **dict.fromkeys(("fn", "en", "cn", "gn", "sn", "kn"), "count"),
+    **dict.fromkeys(("fm", "em", "sm"), "mean"),
+    **dict.fromkeys(("ga", "gs"), "genres"),
+    "kr": "rank",
+    "q": "request",
+    "so": "source",
+    "sp": "share",
+}
+"""What each slot of :func:`slot_values` stands for."""
+
+_WORD = re.compile(r"\[\s*[a-z]+\s*\]|[a-z']+|[^\sa-z]")
+_CONTEXT = 3
+
+
+def _slot_contexts(text: str) -> list[tuple[str, tuple[str, ...]]]:
+    """Each slot of a delexicalised ``text`` with the three words or marks before it (the
+    slots among them by kind, ``^`` before the text's start)."""
+    words = ["^"] * _CONTEXT
+    out = []
+    for w in _WORD.findall(text.lower()):
+        m = SLOT.fullmatch(w)
+        if m is None:
+            words.append(w)
+            continue
+        name = m.group(1)
+        out.append((name, tuple(words[-_CONTEXT:])))
+        words.append(f"<{SLOT_KINDS.get(name, name)}>")
+    return out
+
+
+def fill_slots(text: str, support: Support) -> str | None:
+    """Delexicalised ``text`` with each slot replaced by its value from ``support`` (the
+    sentence's first letter upper case); ``None`` when it names a slot the support lacks,
+    keeps a stray bracket, or puts a slot where the phrasings never put one of its kind
+    (a genre where a title goes: "people who liked [gs]"; :func:`slot_grammar`)."""
+    grammar = slot_grammar()
+    for name, context in _slot_contexts(text):
+        if SLOT_KINDS.get(name) not in grammar.get(context, ()):
+            return None
+    values = slot_values(support)
+    missing: list[str] = []
+
+    def value(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in values:
+            missing.append(name)
+            return ""
+        return values[name]
+
+    out = SLOT.sub(value, text)
+    if missing or "[" in out or "]" in out:
+        return None
+    return out[:1].upper() + out[1:]
+
+
+Words = Callable[[str], str]
+"""How a phrasing writes a slot: its value, or its name in brackets (``[ta]``)."""
+
+
+def _slot_name(name: str) -> str:
+    return f"[{name}]"
+
+
+def _own(s: Support, w: Words) -> str:
+    if s.liked[0].user_rating is None:
         return ""
-    return f", which you rated {own_rating_text(e.user_rating)}/5"
+    return f", which you rated {w('ra')}"
 
 
-def _tail(s: Support) -> str:
-    return f"; it is {request_text(s.request)}, as you asked" if s.request is not None else ""
+def _tail(s: Support, w: Words) -> str:
+    return f"; it is {w('q')}, as you asked" if s.request is not None else ""
 
 
 Rendered = tuple[str, tuple[Fact, ...]] | None
 """A sentence and the facts it states, or ``None`` when a phrasing lacks its facts."""
 
-Phrase = Callable[[Support], Rendered]
+Phrase = Callable[[Support, Words], Rendered]
 
 
-def _p1(s: Support) -> Rendered:
+def _p1(s: Support, w: Words) -> Rendered:
     if not (s.liked and s.fans):
         return None
-    a, f = s.liked[0], s.fans
     text = (
-        f"Close to {a.title}{_own(a)}: {f.count} people who liked it "
-        f"rated this one {rating_text(f.mean)}/5 on average."
+        f"Close to {w('ta')}{_own(s, w)}: {w('fn')} people who liked it "
+        f"rated this one {w('fm')} on average."
     )
-    return text, (a, f)
+    return text, (s.liked[0], s.fans)
 
 
-def _p2(s: Support) -> Rendered:
+def _p2(s: Support, w: Words) -> Rendered:
     if not (s.liked and s.fans):
         return None
-    a, f = s.liked[0], s.fans
     return (
-        f"People who liked {a.title} gave it {rating_text(f.mean)}/5 on average "
-        f"({f.count} of them rated it).",
-        (a, f),
+        f"People who liked {w('ta')} gave it {w('fm')} on average ({w('fn')} of them rated it).",
+        (s.liked[0], s.fans),
     )
 
 
-def _p3(s: Support) -> Rendered:
+def _p3(s: Support, w: Words) -> Rendered:
     if not (len(s.liked) > 1 and s.fans2):
         return None
-    a, b, f = s.liked[0], s.liked[1], s.fans2
     return (
-        f"You liked {a.title} and {b.title}; {f.count} people who liked either "
-        f"rated it {rating_text(f.mean)}/5.",
-        (a, b, f),
+        f"You liked {w('ta')} and {w('tb')}; {w('en')} people who liked either rated it {w('em')}.",
+        (s.liked[0], s.liked[1], s.fans2),
     )
 
 
-def _p4(s: Support) -> Rendered:
+def _p4(s: Support, w: Words) -> Rendered:
     if not (s.liked and s.near_genres and s.standing):
         return None
-    a, g, st = s.liked[0], s.near_genres, s.standing
     return (
-        f"It shares {genre_text(g.genres)} with {a.title}{_own(a)}, and averages "
-        f"{rating_text(st.mean)}/5 over {st.count} ratings.",
-        (a, g, st),
+        f"It shares {w('ga')} with {w('ta')}{_own(s, w)}, and averages "
+        f"{w('sm')} over {w('sn')} ratings.",
+        (s.liked[0], s.near_genres, s.standing),
     )
 
 
-def _p5(s: Support) -> Rendered:
+def _p5(s: Support, w: Words) -> Rendered:
     if not (s.liked and s.standing):
         return None
-    a, st = s.liked[0], s.standing
     return (
-        f"Its closest match among the titles you liked is {a.title}{_own(a)}; "
-        f"{st.count} people rated this one {rating_text(st.mean)}/5 on average.",
-        (a, st),
+        f"Its closest match among the titles you liked is {w('ta')}{_own(s, w)}; "
+        f"{w('sn')} people rated this one {w('sm')} on average.",
+        (s.liked[0], s.standing),
     )
 
 
-def _p6(s: Support) -> Rendered:
+def _p6(s: Support, w: Words) -> Rendered:
     if not (s.liked and s.near_genres and s.fans):
         return None
-    a, g, f = s.liked[0], s.near_genres, s.fans
     return (
-        f"If you enjoyed {a.title}, try this {genre_text(g.genres)} pick: its fans "
-        f"rate this one {rating_text(f.mean)}/5 ({f.count} of them).",
-        (a, g, f),
+        f"If you enjoyed {w('ta')}, try this {w('ga')} pick: its fans "
+        f"rate this one {w('fm')} ({w('fn')} of them).",
+        (s.liked[0], s.near_genres, s.fans),
     )
 
 
-def _p7(s: Support) -> Rendered:
+def _p7(s: Support, w: Words) -> Rendered:
     if not (len(s.liked) > 1 and s.standing):
         return None
-    a, b, st = s.liked[0], s.liked[1], s.standing
     return (
-        f"Picked for your liking {a.title} and {b.title}; it averages "
-        f"{rating_text(st.mean)}/5 from {st.count} ratings.",
-        (a, b, st),
+        f"Picked for your liking {w('ta')} and {w('tb')}; it averages "
+        f"{w('sm')} from {w('sn')} ratings.",
+        (s.liked[0], s.liked[1], s.standing),
     )
 
 
-def _p8(s: Support) -> Rendered:
+def _p8(s: Support, w: Words) -> Rendered:
     if not s.liked:
         return None
     a = s.liked[0]
     if s.near_genres is not None:
-        g = s.near_genres
-        return f"Like {a.title}{_own(a)}, it is {genre_text(g.genres)}.", (a, g)
-    if a.user_rating is not None:
-        mine = f"You rated {a.title} {own_rating_text(a.user_rating)}/5"
-    else:
-        mine = f"You liked {a.title}"
+        return f"Like {w('ta')}{_own(s, w)}, it is {w('ga')}.", (a, s.near_genres)
+    mine = f"You liked {w('ta')}" if a.user_rating is None else f"You rated {w('ta')} {w('ra')}"
     return f"{mine}, and people who chose it often chose this one too.", (a,)
 
 
-def _p9(s: Support) -> Rendered:
+def _p9(s: Support, w: Words) -> Rendered:
     if not (s.liked and s.fan_count):
         return None
-    a, f = s.liked[0], s.fan_count
-    return f"Close to {a.title}{_own(a)}: {f.count} people who liked it have rated this one.", (
-        a,
-        f,
-    )
+    text = f"Close to {w('ta')}{_own(s, w)}: {w('cn')} people who liked it have rated this one."
+    return text, (s.liked[0], s.fan_count)
 
 
-def _p10(s: Support) -> Rendered:
+def _p10(s: Support, w: Words) -> Rendered:
     if len(s.liked) < 2:
         return None
-    a, b = s.liked[0], s.liked[1]
-    return f"Of the titles you liked, {a.title} and {b.title} are closest to it.", (a, b)
+    text = f"Of the titles you liked, {w('ta')} and {w('tb')} are closest to it."
+    return text, (s.liked[0], s.liked[1])
 
 
-def _p11(s: Support) -> Rendered:
+def _p11(s: Support, w: Words) -> Rendered:
     if not (s.liked and s.rank):
         return None
-    a, r = s.liked[0], s.rank
-    return f"Close to {a.title}{_own(a)}; {r.count} people have rated it.", (a, r)
+    return f"Close to {w('ta')}{_own(s, w)}; {w('kn')} people have rated it.", (s.liked[0], s.rank)
 
 
 PERSONAL: tuple[Phrase, ...] = (_p1, _p2, _p3, _p4, _p5, _p6, _p7)
@@ -251,69 +343,64 @@ FALLBACK: tuple[Phrase, ...] = (_p8, _p9, _p10, _p11)
 """Phrasings that cite liked titles with neutral facts (when :data:`PERSONAL` has none left)."""
 
 
-def _q1(s: Support) -> Rendered:
+def _with_request(s: Support, *facts: Fact) -> tuple[Fact, ...]:
+    return facts if s.request is None else (*facts, s.request)
+
+
+def _q1(s: Support, w: Words) -> Rendered:
     if not s.standing:
         return None
-    st = s.standing
-    facts: tuple[Fact, ...] = (st,) if s.request is None else (st, s.request)
-    return f"{rating_text(st.mean)}/5 from {st.count} ratings{_tail(s)}.", facts
+    return f"{w('sm')} from {w('sn')} ratings{_tail(s, w)}.", _with_request(s, s.standing)
 
 
-def _q2(s: Support) -> Rendered:
+def _q2(s: Support, w: Words) -> Rendered:
     if not s.standing:
         return None
-    st = s.standing
-    facts: tuple[Fact, ...] = (st,) if s.request is None else (st, s.request)
-    return f"Rated {rating_text(st.mean)}/5 on average by {st.count} people{_tail(s)}.", facts
+    text = f"Rated {w('sm')} on average by {w('sn')} people{_tail(s, w)}."
+    return text, _with_request(s, s.standing)
 
 
-def _q3(s: Support) -> Rendered:
+def _q3(s: Support, w: Words) -> Rendered:
     if not (s.genres and s.standing):
         return None
-    g, st = s.genres, s.standing
     return (
-        f"It shares {genre_text(g.genres)} with {g.n_liked} of the titles you liked, and "
-        f"averages {rating_text(st.mean)}/5 over {st.count} ratings.",
-        (g, st),
+        f"It shares {w('gs')} with {w('gn')} of the titles you liked, and "
+        f"averages {w('sm')} over {w('sn')} ratings.",
+        (s.genres, s.standing),
     )
 
 
-def _q4(s: Support) -> Rendered:
+def _q4(s: Support, w: Words) -> Rendered:
     if not s.genres:
         return None
-    g = s.genres
-    facts: tuple[Fact, ...] = (g,) if s.request is None else (g, s.request)
-    words = genre_text(g.genres)
-    text = f"{words[:1].upper()}{words[1:]}, like {g.n_liked} of the titles you liked{_tail(s)}."
-    return text, facts
+    words = w("gs")
+    text = f"{words[:1].upper()}{words[1:]}, like {w('gn')} of the titles you liked{_tail(s, w)}."
+    return text, _with_request(s, s.genres)
 
 
-def _q5(s: Support) -> Rendered:
+def _q5(s: Support, w: Words) -> Rendered:
     if not s.rank or s.rank.rank > 100:
         return None
-    r = s.rank
-    facts: tuple[Fact, ...] = (r,) if s.request is None else (r, s.request)
-    return f"The #{r.rank} most rated title here, with {r.count} ratings{_tail(s)}.", facts
+    text = f"The {w('kr')} most rated title here, with {w('kn')} ratings{_tail(s, w)}."
+    return text, _with_request(s, s.rank)
 
 
-def _q6(s: Support) -> Rendered:
+def _q6(s: Support, w: Words) -> Rendered:
     if not s.request:
         return None
-    return f"It is {request_text(s.request)}, as you asked.", (s.request,)
+    return f"It is {w('q')}, as you asked.", (s.request,)
 
 
-def _q7(s: Support) -> Rendered:
+def _q7(s: Support, w: Words) -> Rendered:
     if not s.source:
         return None
-    src = s.source
-    who = SOURCE_WORDS.get(src.source, src.source)
-    return f"{who} put it forward: {round(100 * src.share)}% of its score.", (src,)
+    return f"{w('so')} put it forward: {w('sp')} of its score.", (s.source,)
 
 
-def _q8(s: Support) -> Rendered:
+def _q8(s: Support, w: Words) -> Rendered:
     if not s.rank:
         return None
-    return f"{s.rank.count} people have rated it{_tail(s)}.", (s.rank,)
+    return f"{w('kn')} people have rated it{_tail(s, w)}.", (s.rank,)
 
 
 GENERAL: tuple[Phrase, ...] = (_q1, _q2, _q3, _q4, _q5)
@@ -327,14 +414,16 @@ def seed_of(key: str) -> int:
 
 
 def render(
-    support: Support, key: str, used: set[str] | None = None
+    support: Support, key: str, used: set[str] | None = None, slots: bool = False
 ) -> tuple[str, tuple[Fact, ...]] | None:
     """One explanation of an item from its positive facts, or ``None`` when it has none.
 
     The phrasing is drawn deterministically from ``key`` (the item id) among those its
     facts allow, personal ones first; ``used`` (the phrasings and sentences already taken
     by the list, updated) steers it away from repeating a sentence shape within a list, and
-    never repeats a sentence while another is possible.
+    never repeats a sentence while another is possible. ``slots``: write each value as its
+    slot name (``"Close to [ta]: ..."``, see :func:`slot_values`), the delexicalised text an
+    LLM learns to write and :func:`fill_slots` turns back into this sentence.
 
     Returns
     -------
@@ -343,9 +432,11 @@ def render(
     """
     used = set() if used is None else used
     seed = seed_of(key)
+    w: Words = _slot_name if slots else slot_values(support).__getitem__
     for tiers in ((PERSONAL, FALLBACK), (GENERAL,), ((_q6, _q7),), ((_q8,),)):
         ready = [
-            [(p.__name__, out) for p in tier if (out := p(support)) is not None] for tier in tiers
+            [(p.__name__, out) for p in tier if (out := p(support, w)) is not None]
+            for tier in tiers
         ]
         if not any(ready):
             continue
@@ -359,39 +450,89 @@ def render(
         name, (text, claims) = next(((n, o) for n, o in order if o[0] not in used), order[0])
         used |= {name, text}
         if support.request is not None and support.request not in claims:
-            text, claims = text[:-1] + _tail(support) + ".", (*claims, support.request)
+            text, claims = text[:-1] + _tail(support, w) + ".", (*claims, support.request)
         return text, claims
     return None
 
 
-def facts_text(facts: Sequence[Fact], positive: float) -> str:
+def facts_text(facts: Sequence[Fact], positive: float, slots: bool = False) -> str:
     """The positive facts of an item as an LLM prompt shows them, e.g. ``"liked: Star Wars
     (1977) 5/5; 126 who liked Star Wars (1977) rated it 3.8/5; shares sci-fi with Star Wars
-    (1977); 3.9/5 from 452 ratings, #9 most rated"`` (``"none"`` when it has none)."""
+    (1977); 3.9/5 from 452 ratings; #9 most rated"`` (``"none"`` when it has none).
+
+    ``slots``: each value as its slot name instead (``"liked: [ta] [ra]; [fn] who liked [ta]
+    rated it [fm]; shares [ga] with [ta]; [sm] from [sn] ratings; [kr] most rated"``): which
+    facts an item has, for a model that writes delexicalised text (:func:`render`).
+    """
     s = Support.of(facts, positive)
+    w: Words = _slot_name if slots else slot_values(s).__getitem__
     bits = []
     if s.liked:
         bits.append(
             "liked: "
             + ", ".join(
-                e.title + ("" if e.user_rating is None else f" {own_rating_text(e.user_rating)}/5")
-                for e in s.liked
+                w(t) + ("" if e.user_rating is None else f" {w(r)}")
+                for e, t, r in zip(s.liked[:2], ("ta", "tb"), ("ra", "rb"), strict=False)
             )
         )
-    for f in (s.fans, s.fans2):
-        if f is not None:
-            who = " or ".join(f.liked_titles)
-            bits.append(f"{f.count} who liked {who} rated it {rating_text(f.mean)}/5")
+
+    def who(titles: tuple[str, ...]) -> str:  # the liked titles a fact counts from
+        return " or ".join([w(t) for t in ("ta", "tb")[: len(titles)]] if slots else titles)
+
+    if s.fans is not None:
+        bits.append(f"{w('fn')} who liked {who(s.fans.liked_titles)} rated it {w('fm')}")
+    if s.fans2 is not None:
+        bits.append(f"{w('en')} who liked {who(s.fans2.liked_titles)} rated it {w('em')}")
     if s.fans is None and s.fan_count is not None:  # its mean is not said
-        bits.append(f"{s.fan_count.count} who liked {s.fan_count.liked_titles[0]} rated it")
-    for g in (s.near_genres, s.genres):
-        if g is not None:
-            with_ = g.liked_titles[0] if g.liked_titles else f"{g.n_liked} liked titles"
-            bits.append(f"shares {genre_text(g.genres)} with {with_}")
+        bits.append(f"{w('cn')} who liked {who(s.fan_count.liked_titles[:1])} rated it")
+    if s.near_genres is not None:
+        bits.append(f"shares {w('ga')} with {who(s.near_genres.liked_titles[:1])}")
+    if s.genres is not None:
+        bits.append(f"shares {w('gs')} with {w('gn')} liked titles")
     if s.standing is not None:
-        bits.append(f"{rating_text(s.standing.mean)}/5 from {s.standing.count} ratings")
+        bits.append(f"{w('sm')} from {w('sn')} ratings")
     elif s.rank is not None:
-        bits.append(f"{s.rank.count} ratings")
+        bits.append(f"{w('kn')} ratings")
     if s.rank is not None and s.rank.rank <= 100:
-        bits.append(f"#{s.rank.rank} most rated")
+        bits.append(f"{w('kr')} most rated")
     return "; ".join(bits) or "none"
+
+
+@lru_cache(maxsize=1)
+def slot_grammar() -> dict[tuple[str, ...], frozenset[str]]:
+    """Which kinds of slot (:data:`SLOT_KINDS`) the phrasings put after each context of
+    three words or marks: the places a delexicalised text may put a slot, learned from the
+    sentences a model with :attr:`PromptConfig.fact_slots` is trained on."""
+    a = Evidence("a", "A", 0.0, 5.0)
+    b = Evidence("b", "B", 0.0, 4.0)
+    fans = FanRatings(("a",), ("A",), 4.0, 10, 4.5)
+    fans2 = FanRatings(("a", "b"), ("A", "B"), 4.0, 10, 4.5)
+    near = SharedGenres(("Drama",), 1, ("a",), ("A",))
+    wide = SharedGenres(("Drama",), 2)
+    stand = Standing(4.5, 10, 1)
+    asked = RequestMatch(("Drama",))
+    share = SourceShare("cf", 0.5)
+    full = (a, b, fans, fans2, near, wide, stand, share)
+    supports = []
+    for liked in ((a, b), (_unrated(a), _unrated(b))):
+        for genres in ((near, wide), ()):
+            for request in ((asked,), ()):
+                supports.append(Support.of((*liked, *full[2:4], *genres, *full[6:], *request), 0))
+    phrasings = (*PERSONAL, *FALLBACK, *GENERAL, _q6, _q7, _q8)
+    grammar: dict[tuple[str, ...], set[str]] = {}
+    for support in supports:
+        for phrase in phrasings:
+            out = phrase(support, _slot_name)
+            if out is None:
+                continue
+            texts = [out[0]]
+            if support.request is not None:
+                texts.append(out[0][:-1] + _tail(support, _slot_name) + ".")
+            for text in texts:
+                for name, context in _slot_contexts(text):
+                    grammar.setdefault(context, set()).add(SLOT_KINDS[name])
+    return {k: frozenset(v) for k, v in grammar.items()}
+
+
+def _unrated(e: Evidence) -> Evidence:
+    return Evidence(e.item_id, e.title, e.weight, None, e.similarity)

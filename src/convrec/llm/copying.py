@@ -12,6 +12,9 @@ blocked too; tokens mixing digits and letters ("5th") are allowed only where the
 Separators and other words are never blocked, so a number can end anywhere a prompt's number
 could be cut (the fact check judges the rest). Which of the prompt's numbers goes where is the
 model's choice: copying the wrong one (another title's rating) is left to the check.
+
+A model that writes slot names instead of values (``[fm]``, filled in from the facts) has
+:class:`CopySlots`: inside brackets, only a slot its prompt names may be written.
 """
 
 from __future__ import annotations
@@ -36,6 +39,18 @@ _PIECE_MARKS = "#▁Ġ"
 """Word-piece / sentencepiece / byte-BPE prefixes stripped before reading a token's text."""
 
 
+def marks_words(vocab: dict[str, int]) -> bool:
+    """Whether a vocabulary marks word starts (sentencepiece ``▁``, byte-BPE ``Ġ``) rather
+    than continuations (WordPiece ``##``)."""
+    return any(p[:1] in ("▁", "Ġ") for p in vocab)
+
+
+def continues_word(piece: str, marked: bool) -> bool:
+    """Whether ``piece`` attaches to the token before it (``##th``; in a vocabulary that
+    ``marked`` word starts, a piece without the mark)."""
+    return piece.startswith("##") or (marked and piece[:1] not in ("▁", "Ġ"))
+
+
 @lru_cache(maxsize=8)
 def _number_tokens(
     tokenizer: Any,
@@ -48,11 +63,11 @@ def _number_tokens(
     ("5th", "1990s"), written only where the prompt has them.
     """
     vocab = tokenizer.get_vocab()
-    marked = any(p[:1] in ("▁", "Ġ") for p in vocab)
+    marked = marks_words(vocab)
     digits, separators, inside, mixed = set(), set(), set(), set()
     for piece, token_id in vocab.items():
         text = piece.lstrip(_PIECE_MARKS)
-        attached = piece.startswith("##") or (marked and piece[:1] not in ("▁", "Ġ"))
+        attached = continues_word(piece, marked)
         if text.isdigit() and text.isascii():
             digits.add(int(token_id))
         elif text in SEPARATORS:
@@ -146,4 +161,95 @@ class CopyNumbers(LogitsProcessor):
         return scores
 
 
-__all__ = ["NUMBER_WORDS", "SEPARATORS", "CopyNumbers", "number_runs", "trailing_run"]
+def _bracket_tokens(tokenizer: Any) -> tuple[frozenset[int], frozenset[int]]:
+    """(opening, closing) square bracket token ids of a vocabulary."""
+    opening, closing = set(), set()
+    for piece, token_id in tokenizer.get_vocab().items():
+        text = piece.lstrip(_PIECE_MARKS)
+        if text == "[":
+            opening.add(int(token_id))
+        elif text == "]":
+            closing.add(int(token_id))
+    return frozenset(opening), frozenset(closing)
+
+
+def slot_runs(
+    ids: Sequence[int], opening: frozenset[int], closing: frozenset[int]
+) -> list[tuple[int, ...]]:
+    """The bracketed runs of a token id sequence, brackets included (``[ ta ]``)."""
+    runs, start = [], None
+    for k, token in enumerate(ids):
+        if token in opening:
+            start = k
+        elif token in closing and start is not None:
+            runs.append(tuple(ids[start : k + 1]))
+            start = None
+    return runs
+
+
+class CopySlots(LogitsProcessor):
+    """Inside a ``[`` ... ``]`` slot name, only a continuation of a slot the row's prompt
+    names may follow: a delexicalised explanation (:attr:`PromptConfig.fact_slots`) can
+    name no slot its item's facts lack. Outside a slot nothing is blocked.
+
+    A row whose own likeliest token was blocked (it wanted a slot the prompt lacks, or to
+    open one where the prompt has none) is recorded in :attr:`overridden`: whatever it
+    wrote there instead is a value in a role it was not written for ("people who liked
+    [genres]"), so its text should not be used. Rows are tracked as given, so this holds
+    for greedy decoding (beam search reorders its rows).
+
+    Parameters are those of :class:`CopyNumbers`.
+    """
+
+    def __init__(self, tokenizer: Any, prompt_ids: Sequence[Sequence[int]], num_beams: int = 1):
+        self.opening, self.closing = _bracket_tokens(tokenizer)
+        self.num_beams = num_beams
+        self.next_tokens: list[dict[tuple[int, ...], list[int]]] = []
+        for ids in prompt_ids:
+            table: dict[tuple[int, ...], set[int]] = {}
+            for run in slot_runs(list(ids), self.opening, self.closing):
+                for cut in range(1, len(run)):
+                    table.setdefault(run[:cut], set()).add(run[cut])
+            self.next_tokens.append({key: sorted(v) for key, v in table.items()})
+        self.overridden: set[int] = set()
+
+    def open_slot(self, generated: Sequence[int]) -> tuple[int, ...]:
+        """The slot the text ends inside of, from its ``[``; ``()`` outside a slot."""
+        for k in range(len(generated) - 1, -1, -1):
+            if generated[k] in self.closing:
+                return ()
+            if generated[k] in self.opening:
+                return tuple(generated[k:])
+        return ()
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        opening = [t for t in sorted(self.opening) if t < scores.shape[-1]]
+        for r, generated in enumerate(input_ids.tolist()):
+            table = self.next_tokens[r // self.num_beams]
+            run = self.open_slot(generated)
+            if not run:
+                if not table:  # a prompt without slots: no slot to open
+                    if int(scores[r].argmax()) in self.opening:
+                        self.overridden.add(r)
+                    scores[r, opening] = -float("inf")
+                continue
+            keep = table.get(run) or sorted(self.closing)
+            if int(scores[r].argmax()) not in keep:
+                self.overridden.add(r)
+            kept = scores[r, keep].clone()
+            scores[r, :] = -float("inf")
+            scores[r, keep] = kept
+        return scores
+
+
+__all__ = [
+    "NUMBER_WORDS",
+    "SEPARATORS",
+    "CopyNumbers",
+    "CopySlots",
+    "continues_word",
+    "marks_words",
+    "number_runs",
+    "slot_runs",
+    "trailing_run",
+]

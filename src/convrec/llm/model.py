@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,9 +44,11 @@ class LLMConfig:
         C, the CF engine's top-C items that ``score_items`` re-scores.
     explain_max_tokens : int
         Length limit of generated explanations.
-    explain_beams, explain_length_penalty, explain_no_repeat_ngram, explain_copy_numbers :
+    explain_beams, explain_length_penalty, explain_no_repeat_ngram, explain_copy_numbers,
+    explain_candidates :
         Their decoding (:class:`~convrec.llm.scoring.Decoding`): greedy by default, with the
-        numbers copied from the prompt (its facts) by default.
+        numbers copied from the prompt (its facts) by default, one text per item (more:
+        :meth:`LLMModel.explain_options`).
     templates : dict
         Task value -> template id used at inference (default: each task's default).
     inference : {"merged", "int8", "lora"}
@@ -71,6 +73,7 @@ class LLMConfig:
     explain_length_penalty: float = 1.0
     explain_no_repeat_ngram: int = 0
     explain_copy_numbers: bool = True
+    explain_candidates: int = 1
     templates: dict[str, str] = field(default_factory=dict)
     inference: str = "merged"
     ranking: str = "pointwise"
@@ -89,6 +92,7 @@ class LLMConfig:
             self.explain_length_penalty,
             self.explain_no_repeat_ngram,
             self.explain_copy_numbers,
+            self.explain_candidates,
         )
 
 
@@ -356,24 +360,45 @@ class LLMModel:
         out[rows, cands[rows, cols]] = scores[rows, cols]
         return out
 
+    @property
+    def fact_slots(self) -> bool:
+        """Whether explanations are written with slot names (``"close to [ta]: ..."``) that
+        the caller fills from the item's facts (:func:`convrec.facts.render.fill_slots`):
+        the prompts were trained with :attr:`PromptConfig.fact_slots` and the explanation
+        template shows the facts."""
+        template = self.builder.registry[
+            self._template(Task.EXPLANATION) or self.builder.registry.default(Task.EXPLANATION).id
+        ]
+        return self.config.prompts.fact_slots and "facts" in template.placeholders
+
     def explain(self, users: np.ndarray, items: np.ndarray) -> list[str]:
-        """One generated explanation per (user, item), at most ``explain_max_tokens`` tokens."""
-        task = Task.EXPLANATION
-        prompts = self.builder.prompts(task, users, items, self._template(task))
-        with self._active():
-            texts, _ = self.scorer.generate(
-                prompts, self.config.explain_max_tokens, self.config.decoding()
-            )
-        return texts
+        """One generated explanation per (user, item), at most ``explain_max_tokens`` tokens
+        (with slot names where :attr:`fact_slots`): the best of :meth:`explain_options`."""
+        return [texts[0] for texts in self.explain_options(users, items)]
 
     def explain_for(
         self, histories: list[tuple[np.ndarray, np.ndarray]], items: np.ndarray
     ) -> list[str]:
         """:meth:`explain` for explicit histories (see :meth:`score_candidates_for`)."""
+        return [texts[0] for texts in self.explain_options_for(histories, items)]
+
+    def explain_options(self, users: np.ndarray, items: np.ndarray) -> list[list[str]]:
+        """``explain_candidates`` generated explanations per (user, item), each opened by
+        another likely first word, likeliest first (:meth:`Scorer.generate`)."""
+        task = Task.EXPLANATION
+        return self._generate(self.builder.prompts(task, users, items, self._template(task)))
+
+    def explain_options_for(
+        self, histories: list[tuple[np.ndarray, np.ndarray]], items: np.ndarray
+    ) -> list[list[str]]:
+        """:meth:`explain_options` for explicit histories (see :meth:`score_candidates_for`)."""
         task = Task.EXPLANATION
         prompts = self.builder.prompts_for(task, histories, items, self._template(task))
+        return self._generate(prompts)
+
+    def _generate(self, prompts: list[str]) -> list[list[str]]:
+        decoding = replace(self.config.decoding(), copy_slots=self.fact_slots)
         with self._active():
-            texts, _ = self.scorer.generate(
-                prompts, self.config.explain_max_tokens, self.config.decoding()
-            )
-        return texts
+            texts, _ = self.scorer.generate(prompts, self.config.explain_max_tokens, decoding)
+        c = decoding.candidates
+        return [texts[i * c : (i + 1) * c] for i in range(len(prompts))]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -11,6 +12,10 @@ import numpy as np
 from convrec.facts.render import Support, render
 from convrec.llm.prompt_features import PromptFeatures
 from convrec.llm.tasks import RANKING_ANSWERS, Task, Template
+
+SESSION_SHARE = 0.3
+"""With :attr:`~convrec.llm.prompt_features.PromptConfig.fact_slots`, the share of explanation
+examples shown as sessions (:meth:`TrainingExamples.session_history`), drawn by row."""
 
 
 @dataclass(frozen=True)
@@ -41,14 +46,48 @@ class PromptRecord:
     target: str
 
 
+def session_profile(
+    items: np.ndarray,
+    ratings: np.ndarray,
+    liked_at: float,
+    top: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A session-shaped profile from a history: its 1 to 5 earliest liked items.
+
+    Parameters
+    ----------
+    items, ratings : numpy.ndarray
+        ``int32[h]`` / ``float32[h]`` a history, newest first (as
+        :meth:`~convrec.llm.prompt_features.PromptFeatures.history` gives it).
+    liked_at, top : float
+        The lowest rating that counts as liked; the scale's top, which every kept item shows
+        (as a session's liked titles do at inference).
+    rng : numpy.random.Generator
+        Draws the number of items, uniform in 1..5.
+
+    Returns
+    -------
+    (items, ratings)
+        Newest first, each rated ``top``; the history unchanged when nothing in it is liked.
+    """
+    oldest_first = np.flatnonzero(ratings[::-1] >= liked_at)
+    if not len(oldest_first):
+        return items, ratings
+    n = int(rng.integers(1, 6))
+    keep = (len(items) - 1 - oldest_first[:n])[::-1]  # positions in the newest-first arrays
+    return items[keep], np.full(len(keep), top, np.float32)
+
+
 class TrainingExamples(PromptFeatures):
     """What a fitted :class:`~convrec.llm.prompt_features.PromptFeatures` makes of interaction
     rows for training and validation: each row's target text, ranking positives and CF hard
     negatives, the rerank task's CF lists, and rendered :class:`PromptRecord` examples."""
 
     # ------------------------------------------------------------------ targets
-    def target(self, task: Task | str, row: int) -> str:
-        """Target text of an interaction row: rating digit, "yes" (ranking), or explanation."""
+    def target(self, task: Task | str, row: int, session: bool | None = None) -> str:
+        """Target text of an interaction row: rating digit, "yes" (ranking), or explanation
+        (``session``: see :meth:`fact_explanation`)."""
         data = self._data()
         task = Task(task)
         user, item, rating = int(data.user[row]), int(data.item[row]), float(data.rating[row])
@@ -62,16 +101,44 @@ class TrainingExamples(PromptFeatures):
             return RANKING_ANSWERS[1]  # the row's own item, read after its history, is next
         if data.summary is not None:
             return data.summary[row]
-        return self.fact_explanation(user, item, row)
+        return self.fact_explanation(user, item, row, session)
 
-    def fact_explanation(self, user: int, item: int, row: int = -1) -> str:
+    def session_history(self, user: int, item: int, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """A session-shaped history for ``row``'s explanation example: 1 to 5 of the user's
+        earliest liked items (:func:`session_profile`, seeded by the row), ``item`` left
+        out; their ratings are not cited as the user's (``own_ratings=False``)."""
+        data = self._data()
+        items, ratings = self.history(user, exclude_item=item)
+        rng = np.random.default_rng(zlib.crc32(f"history:{row}".encode()))
+        return session_profile(items, ratings, self.book.threshold, float(data.rating.max()), rng)
+
+    def session_shaped(self, row: int) -> bool:
+        """Whether training shows ``row``'s explanation example as a session's (a seeded
+        :data:`SESSION_SHARE` of rows, with :attr:`PromptConfig.fact_slots` only)."""
+        if not self.config.fact_slots or row < 0:
+            return False
+        return zlib.crc32(f"session:{row}".encode()) % 1000 < 1000 * SESSION_SHARE
+
+    def fact_explanation(
+        self, user: int, item: int, row: int = -1, session: bool | None = None
+    ) -> str:
         """A sentence rendered from the true facts that speak for ``item`` after ``user``'s
         history (the pair's own row left out), its phrasing and so its choice of facts
-        drawn by the row: varied targets for the explanation task on data without reviews."""
-        items, ratings = self.history(user, exclude_item=item)
+        drawn by the row: varied targets for the explanation task on data without reviews.
+
+        With :attr:`PromptConfig.fact_slots` the sentence names slots instead of values
+        (``"Close to [ta]: ..."``); ``session`` (default: :meth:`session_shaped`) renders
+        it after :meth:`session_history` instead, as for a session."""
+        if session is None:
+            session = self.session_shaped(row)
         own = row if row >= 0 else self._own_row(user, item)
-        facts = self.item_facts(items, ratings, item, own, user)
-        done = render(Support.of(facts, self.book.positive), f"{item}:{row}")
+        if session:
+            items, ratings = self.session_history(user, item, row)
+        else:
+            items, ratings = self.history(user, exclude_item=item)
+        facts = self.item_facts(items, ratings, item, own, user, own_ratings=not session)
+        support = Support.of(facts, self.book.positive)
+        done = render(support, f"{item}:{row}", slots=self.config.fact_slots)
         return done[0] if done is not None else f"{self.title_year(item)} is new here."
 
     # ------------------------------------------------------------------ records
@@ -206,6 +273,14 @@ class TrainingExamples(PromptFeatures):
         out = []
         for r, k, example in zip(rows.tolist(), pick.tolist(), examples, strict=True):
             u, i, before, target = example
-            text = pool[k].render(self.fields(u, i, before, facts="facts" in pool[k].placeholders))
+            facts = "facts" in pool[k].placeholders
+            if task is Task.EXPLANATION and self.session_shaped(r):
+                items, ratings = self.session_history(u, i, r)
+                fields = self.fields_for(
+                    items, ratings, i, own_row=r, user=u, facts=facts, own_ratings=False
+                )
+            else:
+                fields = self.fields(u, i, before, facts=facts)
+            text = pool[k].render(fields)
             out.append(PromptRecord(task, pool[k].id, u, i, r, text, target))
         return out

@@ -48,6 +48,14 @@ class PromptConfig:
         2.5x slower). Adapters saved before this setting existed read ``"full"``.
     rerank_evidence : int
         Nearest history items in a short rerank text.
+    fact_slots : bool
+        Explanations from facts are delexicalised (:func:`convrec.facts.render.render` with
+        ``slots``): the ``facts`` field names each fact's values by slot (``"[fn] who liked
+        [ta] rated it [fm]"``), the model writes slot names, and the explainer fills in the
+        values before the fact check. A model that writes no number or title itself cannot
+        misquote one. Training then also shows a share of its examples as sessions
+        (:data:`~convrec.llm.prompt_examples.SESSION_SHARE`): 1 to 5 of the user's
+        earliest liked titles, without their ratings.
     """
 
     n_recent: int = 3
@@ -59,6 +67,7 @@ class PromptConfig:
     n_negatives: int = 50
     rerank_text: str = "short"
     rerank_evidence: int = 2
+    fact_slots: bool = False
 
     def __post_init__(self) -> None:
         if self.rerank_text not in RERANK_TEXTS:
@@ -218,16 +227,27 @@ class PromptFeatures:
         return self.fields_for(items, ratings, item, own_row=own, user=user, facts=facts)
 
     def item_facts(
-        self, items: np.ndarray, ratings: np.ndarray, item: int, own_row: int = -1, user: int = -1
+        self,
+        items: np.ndarray,
+        ratings: np.ndarray,
+        item: int,
+        own_row: int = -1,
+        user: int = -1,
+        own_ratings: bool = True,
     ) -> tuple[Any, ...]:
         """The :class:`~convrec.schema.Fact` values of ``item`` after a history (``int32[h]``
-        newest first, ``float32[h]`` ratings), the pair's own row left out of its standing."""
+        newest first, ``float32[h]`` ratings), the pair's own row left out of its standing.
+
+        ``own_ratings`` False: the liked titles carry no rating of the user's (a session's
+        titles are said to be liked, not rated; ``ratings`` still choose which are liked)."""
         data = self._data()
         keep = np.asarray(items) != item
         oldest = np.asarray(items)[keep][::-1].tolist()
         values = np.asarray(ratings, np.float32)[keep][::-1].tolist()
         rated = dict(zip(oldest, values, strict=True))
         liked = Liked.of(np.asarray(list(rated), np.int32), rated, self.book.threshold, user)
+        if not own_ratings:
+            liked = Liked(liked.items, np.full(len(liked.items), np.nan, np.float32), user)
         left_out = [float(data.rating[own_row]) if own_row >= 0 else None]
         return self.book.facts(liked, [item], left_out=left_out)[0]
 
@@ -239,6 +259,7 @@ class PromptFeatures:
         own_row: int = -1,
         user: int = -1,
         facts: bool = False,
+        own_ratings: bool | None = None,
     ) -> PromptFields:
         """Prompt fields from an explicit history, e.g. a new session's liked titles.
 
@@ -256,6 +277,10 @@ class PromptFeatures:
         facts : bool
             Fill the ``facts`` field (:meth:`item_facts`; costs a little, so only for
             templates that show it).
+        own_ratings : bool, optional
+            Whether the facts cite the history's ratings as the user's own (default: for a
+            known ``user`` only; a session's titles carry the top rating in ``ratings`` for
+            the other fields, but nobody rated them).
         """
         data = self._data()
         items, ratings = np.asarray(items), np.asarray(ratings, np.float32)
@@ -276,17 +301,17 @@ class PromptFeatures:
         if len(nbr):
             nmean = float(np.dot(w, [rated[int(i)] for i in nbr]) / w.sum())
             stats.append(f"neighbour mean {nmean:.1f}")
+        known: tuple[Any, ...] = ()
+        if facts:
+            mine = user >= 0 if own_ratings is None else own_ratings
+            known = self.item_facts(items, ratings, item, own, user, own_ratings=mine)
         return PromptFields(
             item=self.item_text(item),
             keywords=self.keywords.text(item, own),
             profile=profile_text or "nothing yet",
             evidence=evidence or "none",
             stats=", ".join(stats),
-            facts=(
-                facts_text(self.item_facts(items, ratings, item, own, user), self.book.positive)
-                if facts
-                else ""
-            ),
+            facts=facts_text(known, self.book.positive, c.fact_slots) if facts else "",
         )
 
     def _history_neighbours(self, items: np.ndarray, item: int) -> tuple[np.ndarray, np.ndarray]:

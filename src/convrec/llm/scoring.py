@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import inspect
 from collections.abc import Iterator, Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ from transformers import EncoderDecoderCache, LogitsProcessorList
 from convrec.data.titles import tidy_text
 from convrec.llm.backbone import Backbone
 from convrec.llm.bert_decoder import first_step_logits, folds, heads_tokens
-from convrec.llm.copying import CopyNumbers
+from convrec.llm.copying import CopyNumbers, CopySlots, continues_word, marks_words
 from convrec.llm.decoder_heads import answer_logits, answer_margin, cross_cache, keeps_logits
 from convrec.llm.scoring_types import RATING_VALUES, Decoding, RatingScores
 from convrec.llm.tasks import RANKING_ANSWERS, RERANK_CUE
@@ -46,6 +47,21 @@ def _expectation(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     any shift per row cancels) and the expected rating: ``float32[N, 5]``, ``float32[N]``."""
     probs = torch.softmax(torch.from_numpy(scores), dim=-1).numpy().astype(np.float32)
     return probs, (probs @ np.asarray(RATING_VALUES, np.float32)).astype(np.float32)
+
+
+@lru_cache(maxsize=8)
+def _not_opening_ids(tokenizer: Any) -> tuple[int, ...]:
+    """Token ids a text cannot open with: special tokens and pieces that continue a word."""
+    vocab = tokenizer.get_vocab()
+    marked = marks_words(vocab)
+    special = set(tokenizer.all_special_ids)
+    out = (int(i) for p, i in vocab.items() if i in special or continues_word(p, marked))
+    return tuple(sorted(out))
+
+
+def _not_openings(tokenizer: Any, n: int) -> torch.Tensor:
+    ids = torch.tensor(_not_opening_ids(tokenizer), dtype=torch.long)
+    return ids[ids < n]
 
 
 class Scorer:
@@ -395,23 +411,68 @@ class Scorer:
         """Batched generation, length-limited: greedy, with numbers copied from the prompt,
         unless ``decoding`` says otherwise; texts are tidied (:func:`tidy_text`).
 
+        With ``decoding.candidates`` C > 1, each prompt gets C texts that open differently:
+        the C likeliest first tokens (under the same copy rules), each continued by the
+        decoding (greedy or beams). Beam search's C best would mostly share their opening
+        and so their phrasing; the first of these is the plain decoding's text whenever its
+        opening is the likeliest.
+
         Returns
         -------
-        texts : list of str, length N
+        texts : list of str, length N * ``decoding.candidates``
+            Prompt-major: the candidates of prompt ``i``, likeliest opening first, are
+            ``texts[i * c:(i + 1) * c]``.
         n_tokens : int
             Tokens generated in total (eos counted, padding not).
         """
-        texts: list[str] = [""] * len(prompts)
+        decoding = decoding or Decoding()
+        c = decoding.candidates
+        texts: list[str] = [""] * (len(prompts) * c)
         n_tokens = 0
         tok = self.backbone.tokenizer
         config = self._generation_config(max_new_tokens, decoding)
         for idx, batch in self._batches(prompts):
-            extra: dict[str, Any] = {}
-            if (decoding or Decoding()).copy_numbers:
-                copy_numbers = CopyNumbers(tok, batch["input_ids"].tolist(), config.num_beams)
-                extra["logits_processor"] = LogitsProcessorList([copy_numbers])
-            gen = self.model.generate(**batch, generation_config=config, **extra)[:, 1:].cpu()
+            prompt_ids = batch["input_ids"].tolist()
+            inputs: dict[str, Any] = dict(batch)
+            if c > 1:  # each prompt c times, its decoding opened by its c likeliest tokens
+                config.max_new_tokens = max_new_tokens - 1  # the opening is the first
+                openings = self._openings(batch, self._rules(decoding, prompt_ids, 1), c)
+                inputs = {k: v.repeat_interleave(c, dim=0) for k, v in batch.items()}
+                start = torch.full_like(openings, self.backbone.decoder_start_id)
+                inputs["decoder_input_ids"] = torch.stack([start, openings], -1).view(-1, 2)
+                prompt_ids = [ids for ids in prompt_ids for _ in range(c)]
+            rules = self._rules(decoding, prompt_ids, config.num_beams)
+            extra = {"logits_processor": LogitsProcessorList(rules)} if rules else {}
+            gen = self.model.generate(**inputs, generation_config=config, **extra)[:, 1:].cpu()
             n_tokens += int((gen != self.backbone.pad_id).sum())
-            for k, row in zip(idx, gen.tolist(), strict=True):
-                texts[k] = tidy_text(tok.decode(row, skip_special_tokens=True))
+            decoded = [tidy_text(tok.decode(row, skip_special_tokens=True)) for row in gen.tolist()]
+            if config.num_beams == 1:  # a text whose wanted slot was overridden is dropped
+                for rule in rules:
+                    for r in getattr(rule, "overridden", ()):
+                        decoded[r] = ""
+            for j, k in enumerate(idx.tolist()):
+                texts[k * c : (k + 1) * c] = decoded[j * c : (j + 1) * c]
         return texts, n_tokens
+
+    def _rules(self, decoding: Decoding, prompt_ids: list[list[int]], beams: int) -> list[Any]:
+        """The copy rules ``decoding`` asks for, over ``beams`` rows per prompt."""
+        tok = self.backbone.tokenizer
+        rules: list[Any] = []
+        if decoding.copy_numbers:
+            rules.append(CopyNumbers(tok, prompt_ids, beams))
+        if decoding.copy_slots:
+            rules.append(CopySlots(tok, prompt_ids, beams))
+        return rules
+
+    def _openings(self, batch: dict[str, torch.Tensor], rules: list[Any], c: int) -> torch.Tensor:
+        """``int64[n, c]``: the ``c`` likeliest first tokens of each prompt of ``batch``,
+        likeliest first, after the copy ``rules``; never a special token or a word piece
+        that continues a word."""
+        start = torch.full((len(batch["input_ids"]), 1), self.backbone.decoder_start_id)
+        start = start.to(self.device)
+        out = self.model(**batch, decoder_input_ids=start)
+        logits = out.logits[:, -1, :].float()
+        for rule in rules:
+            logits = rule(start, logits)
+        logits[:, _not_openings(self.backbone.tokenizer, logits.shape[-1])] = -float("inf")
+        return logits.topk(c, dim=-1).indices

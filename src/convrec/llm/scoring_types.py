@@ -25,18 +25,34 @@ class Decoding:
     copy_numbers : bool
         Numbers are copied from the prompt (default): a digit may only continue a number the
         prompt contains (:class:`~convrec.llm.copying.CopyNumbers`).
+    copy_slots : bool
+        Slot names are copied from the prompt (:class:`~convrec.llm.copying.CopySlots`): set
+        for a model that writes slot names (:attr:`PromptConfig.fact_slots`). In greedy
+        decoding a text is dropped (returned empty) where the model's own choice was a slot
+        its prompt lacks.
+    candidates : int
+        Texts returned per prompt, each opened by another of the prompt's likeliest first
+        tokens, likeliest first (:meth:`~convrec.llm.scoring.Scorer.generate`). The
+        recommender shows the first that passes the fact check and whose wording is new to
+        its list.
     """
 
     num_beams: int = 1
     length_penalty: float = 1.0
     no_repeat_ngram_size: int = 0
     copy_numbers: bool = True
+    candidates: int = 1
+    copy_slots: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.num_beams, bool) or not isinstance(self.num_beams, int):
             raise ValueError(f"num_beams must be an integer, got {self.num_beams!r}")
         if self.num_beams < 1:
             raise ValueError(f"num_beams must be >= 1, got {self.num_beams}")
+        if isinstance(self.candidates, bool) or not isinstance(self.candidates, int):
+            raise ValueError(f"candidates must be an integer, got {self.candidates!r}")
+        if self.candidates < 1:
+            raise ValueError(f"candidates must be >= 1, got {self.candidates}")
         if not np.isfinite(self.length_penalty):
             raise ValueError(f"length_penalty must be finite, got {self.length_penalty!r}")
         if not isinstance(self.no_repeat_ngram_size, int) or self.no_repeat_ngram_size < 0:

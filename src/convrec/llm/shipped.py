@@ -133,6 +133,7 @@ def export_adapter(
             explain_beams=decoding.num_beams,
             explain_length_penalty=decoding.length_penalty,
             explain_no_repeat_ngram=decoding.no_repeat_ngram_size,
+            explain_candidates=decoding.candidates,
         )
 
     card = Path(out) / MODEL_CARD  # a model card written for an earlier export stays

@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from convrec.data.dataset import Dataset
 from convrec.data.titles import TitleIndex
 from convrec.facts import FactBook, FactChecker, Liked, Support, render
+from convrec.facts.render import SLOT, fill_slots
 from convrec.recommender.profiles import Profile, rows_csr
 from convrec.schema import Evidence, Explanation, Fact, ItemFilter, ScoredItem
 
@@ -31,7 +32,9 @@ class Explainer:
     llm
         Optional LLM with ``explain(users, items)`` and ``explain_for(histories, items)``
         (sessions), both ``-> list[str]``; its text is shown only when the
-        :class:`~convrec.facts.FactChecker` finds every fact it states true.
+        :class:`~convrec.facts.FactChecker` finds every fact it states true. An LLM whose
+        ``fact_slots`` is true writes slot names, filled in from the item's facts first
+        (:func:`~convrec.facts.render.fill_slots`; a slot the item lacks fails the text).
     n_evidence : int
         History items cited at most.
     book : FactBook
@@ -108,29 +111,56 @@ class Explainer:
         use_llm: bool = True,
     ) -> list[tuple[Explanation, tuple[Fact, ...]]]:
         """:meth:`explain` for the items of one list, with every fact found for each; the
-        facts are computed in one batch and the LLM's texts generated in one batch."""
+        facts are computed in one batch and the LLM's texts generated in one batch.
+
+        An LLM with ``explain_options`` may write several texts per item (best first): the
+        first that passes the check and is worded unlike the list's earlier ones is shown,
+        else the first that passes. Each item counts once in the check's tallies.
+        """
         liked = self.liked(p)
         support = self.book.facts(liked, items, evidence, request, fused)
-        texts: list[str | None] = [None] * len(items)
-        if use_llm and self.llm is not None and items and (p.user is not None or len(p.items)):
-            targets = np.asarray(items, np.int32)
-            if p.user is not None:
-                texts = list(self.llm.explain(np.full(len(targets), p.user, np.int32), targets))
-            else:
-                history = p.llm_history(self.liked_rating)
-                texts = list(self.llm.explain_for([history] * len(targets), targets))
-        used: set[str] = set()
+        options = self._options(p, items) if use_llm else [()] * len(items)
+        used: set[str] = set()  # the rendered phrasings and sentences of the list
+        worded: set[str] = set()  # the LLM's wordings shown in the list
         out = []
-        for item, rating, facts, text in zip(items, ratings, support, texts, strict=True):
+        for item, rating, facts, texts in zip(items, ratings, support, options, strict=True):
             rendered = self._render(item, facts, used)
-            why = (
-                None if text is None else self._checked(text, item, liked, facts, rating, rendered)
-            )
-            if why is None:
+            first = chosen = None
+            for text in texts:
+                wording, checked = self._checked(text, item, liked, facts, rating, rendered)
+                if checked is None:
+                    continue
+                first = first or (wording, checked)
+                if wording not in worded:
+                    chosen = (wording, checked)
+                    break
+            chosen = chosen or first
+            if texts:
+                self.checker.tally(chosen is not None)
+            if chosen is not None:
+                worded.add(chosen[0])
+                why = chosen[1]
+            else:
                 reason, claims = rendered
                 why = Explanation(reason, _liked(claims), "template", rating, claims)
             out.append((why, facts))
         return out
+
+    def _options(self, p: Profile, items: Sequence[int]) -> list[Sequence[str]]:
+        """The LLM's candidate texts per item (none without an LLM or a history)."""
+        if self.llm is None or not items or (p.user is None and not len(p.items)):
+            return [()] * len(items)
+        targets = np.asarray(items, np.int32)
+        several = hasattr(self.llm, "explain_options")
+        if p.user is not None:
+            users = np.full(len(targets), p.user, np.int32)
+            if several:
+                return list(self.llm.explain_options(users, targets))
+            return [(t,) for t in self.llm.explain(users, targets)]
+        histories = [p.llm_history(self.liked_rating)] * len(targets)
+        if several:
+            return list(self.llm.explain_options_for(histories, targets))
+        return [(t,) for t in self.llm.explain_for(histories, targets)]
 
     def _render(
         self, item: int, facts: tuple[Fact, ...], used: set[str]
@@ -149,24 +179,33 @@ class Explainer:
         facts: tuple[Fact, ...],
         rating: float | None,
         rendered: tuple[str, tuple[Fact, ...]],
-    ) -> Explanation | None:
-        """The LLM's ``text`` as an explanation when the check passes it, else ``None``.
+    ) -> tuple[str, Explanation | None]:
+        """The LLM's ``text`` as an explanation when the check passes it, else ``None``;
+        first its wording (the text with its slot names masked, for telling phrasings apart).
 
         On review data the model writes what a reviewer would say (no facts to state):
         it passes when it states nothing false, and the rendered facts follow it.
         """
         restored = self.titles.restore(text).strip()
+        wording = SLOT.sub("[]", restored.lower())
+        if getattr(self.llm, "fact_slots", False):  # a delexicalised text: fill in the values
+            filled = fill_slots(restored, Support.of(facts, self.book.positive))
+            if filled is None:
+                return wording, None
+            restored = filled
         if self.reviews and restored and restored[-1] not in ".!?":
             restored += "."
-        verdict = self.checker.check(restored, item, liked, facts, rating, self.reviews)
+        verdict = self.checker.check(
+            restored, item, liked, facts, rating, self.reviews, count=False
+        )
         if not verdict.ok:
-            return None
+            return wording, None
         claims = verdict.claims
         if self.reviews:
             sentence = restored[:1].upper() + restored[1:]
             restored = f"{sentence} {rendered[0]}"
             claims = tuple(dict.fromkeys((*claims, *rendered[1])))
-        return Explanation(restored, _liked(claims), "llm", None, claims)
+        return wording, Explanation(restored, _liked(claims), "llm", None, claims)
 
     def scored_item(
         self,

@@ -27,6 +27,7 @@ from convrec.evaluation.splits import fingerprint, leave_last_out_split, random_
 from convrec.llm import checkpoint as ckpt
 from convrec.llm.backbone import Backbone, BackboneConfig, load_backbone
 from convrec.llm.model import LLMConfig
+from convrec.llm.prompt_examples import session_profile
 from convrec.llm.prompts import PromptBuilder, PromptConfig, saved_prompt_config
 from convrec.llm.scoring import RATING_VALUES, Scorer, answer_logits, keeps_logits
 from convrec.llm.tasks import REGISTRY, PromptFields, Task
@@ -387,7 +388,8 @@ class Trainer:
                 raise ValueError(
                     f"checkpoint {path} was trained on other prompts ({before}) than this run "
                     f"builds ({self.prompt_config}): resume with the same prompt settings "
-                    f"(convrec train --rerank-text {before.rerank_text})"
+                    f"(convrec train --rerank-text {before.rerank_text}"
+                    f"{' --fact-slots' if before.fact_slots else ''})"
                 )
         if state.get("num_processes") != self.acc.num_processes:
             raise ValueError(
@@ -536,39 +538,6 @@ class Trainer:
             self.valid_log,
             self.acc.unwrap_model(self.module).log_vars.detach().cpu().tolist(),
         )
-
-
-def session_profile(
-    items: np.ndarray,
-    ratings: np.ndarray,
-    liked_at: float,
-    top: float,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray]:
-    """A session-shaped profile from a history: its 1 to 5 earliest liked items.
-
-    Parameters
-    ----------
-    items, ratings : numpy.ndarray
-        ``int32[h]`` / ``float32[h]`` a history, newest first (as
-        :meth:`~convrec.llm.prompt_features.PromptFeatures.history` gives it).
-    liked_at, top : float
-        The lowest rating that counts as liked; the scale's top, which every kept item shows
-        (as a session's liked titles do at inference).
-    rng : numpy.random.Generator
-        Draws the number of items, uniform in 1..5.
-
-    Returns
-    -------
-    (items, ratings)
-        Newest first, each rated ``top``; the history unchanged when nothing in it is liked.
-    """
-    oldest_first = np.flatnonzero(ratings[::-1] >= liked_at)
-    if not len(oldest_first):
-        return items, ratings
-    n = int(rng.integers(1, 6))
-    keep = (len(items) - 1 - oldest_first[:n])[::-1]  # positions in the newest-first arrays
-    return items[keep], np.full(len(keep), top, np.float32)
 
 
 def start_from_adapter(config: TrainConfig) -> Backbone:

@@ -89,7 +89,7 @@ def build_validation(
         explain_prompts = b.prompts(
             Task.EXPLANATION, data.user[er], data.item[er], tpl(Task.EXPLANATION)
         )
-        refs = [b.target(Task.EXPLANATION, int(r)) for r in er]
+        refs = [b.target(Task.EXPLANATION, int(r), session=False) for r in er]
     rank_prompts: list[str] = []
     rank_shape = (0, 0)
     rank_target = np.zeros(0, np.int64)
