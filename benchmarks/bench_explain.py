@@ -197,7 +197,9 @@ def main(argv: list[str] | None = None) -> int:
         from convrec.llm.shipped import shipped_adapter
         from convrec.recommender.domains import load_domain
 
-        adapter = args.adapter if args.only == "amazon-mi5" else shipped_adapter("amazon-mi5")
+        adapter = shipped_adapter("amazon-mi5")
+        if args.adapter is not None and args.only == "amazon-mi5":
+            adapter = args.adapter
         start = time.perf_counter()
         mi5 = load_domain("amazon-mi5", str(MI5_FILE))
         if adapter is not None and not args.no_llm:

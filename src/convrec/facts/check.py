@@ -190,6 +190,9 @@ class FactChecker:
                 hit = [f for f in means if abs(f.mean - value) <= _TOLERANCE]
                 if not hit and (predicted is None or abs(predicted - value) > _TOLERANCE):
                     return Verdict(False, f"no fact rates it {said.group(0)}")
+                if len(hit) > 1:  # two means that round alike: the one whose count is said
+                    counts = {int(n) for n in re.findall(r"(?<![\d.])\d+(?![\d.])", rest)}
+                    hit = [f for f in hit if f.count in counts] or hit
                 found += hit
             specific += 1
         rest = self._rating.sub(" ", rest)

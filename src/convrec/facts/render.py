@@ -499,38 +499,41 @@ def facts_text(facts: Sequence[Fact], positive: float, slots: bool = False) -> s
 
 
 @lru_cache(maxsize=1)
-def slot_grammar() -> dict[tuple[str, ...], frozenset[str]]:
-    """Which kinds of slot (:data:`SLOT_KINDS`) the phrasings put after each context of
-    three words or marks: the places a delexicalised text may put a slot, learned from the
-    sentences a model with :attr:`PromptConfig.fact_slots` is trained on."""
+def slot_phrasings() -> tuple[str, ...]:
+    """Every phrasing as a model with :attr:`PromptConfig.fact_slots` learns it: the
+    delexicalised sentences :func:`render` writes (with and without the request's tail, the
+    user's ratings, shared genres), each once."""
     a = Evidence("a", "A", 0.0, 5.0)
     b = Evidence("b", "B", 0.0, 4.0)
     fans = FanRatings(("a",), ("A",), 4.0, 10, 4.5)
     fans2 = FanRatings(("a", "b"), ("A", "B"), 4.0, 10, 4.5)
-    near = SharedGenres(("Drama",), 1, ("a",), ("A",))
-    wide = SharedGenres(("Drama",), 2)
-    stand = Standing(4.5, 10, 1)
-    asked = RequestMatch(("Drama",))
-    share = SourceShare("cf", 0.5)
-    full = (a, b, fans, fans2, near, wide, stand, share)
-    supports = []
+    genres = (SharedGenres(("Drama",), 1, ("a",), ("A",)), SharedGenres(("Drama",), 2))
+    rest = (Standing(4.5, 10, 1), SourceShare("cf", 0.5))
+    texts: dict[str, None] = {}
     for liked in ((a, b), (_unrated(a), _unrated(b))):
-        for genres in ((near, wide), ()):
-            for request in ((asked,), ()):
-                supports.append(Support.of((*liked, *full[2:4], *genres, *full[6:], *request), 0))
-    phrasings = (*PERSONAL, *FALLBACK, *GENERAL, _q6, _q7, _q8)
+        for shared in (genres, ()):
+            for request in ((RequestMatch(("Drama",)),), ()):
+                support = Support.of((*liked, fans, fans2, *shared, *rest, *request), 0)
+                for phrase in (*PERSONAL, *FALLBACK, *GENERAL, _q6, _q7, _q8):
+                    out = phrase(support, _slot_name)
+                    if out is None:
+                        continue
+                    texts[out[0]] = None
+                    if request and not out[0].endswith("as you asked."):
+                        texts[out[0][:-1] + _tail(support, _slot_name) + "."] = None
+    return tuple(texts)
+
+
+@lru_cache(maxsize=1)
+def slot_grammar() -> dict[tuple[str, ...], frozenset[str]]:
+    """Which kinds of slot (:data:`SLOT_KINDS`) the phrasings put after each context of
+    three words or marks (:func:`slot_phrasings`): the places a delexicalised text may put
+    a slot, learned from the sentences a model with :attr:`PromptConfig.fact_slots` is
+    trained on."""
     grammar: dict[tuple[str, ...], set[str]] = {}
-    for support in supports:
-        for phrase in phrasings:
-            out = phrase(support, _slot_name)
-            if out is None:
-                continue
-            texts = [out[0]]
-            if support.request is not None:
-                texts.append(out[0][:-1] + _tail(support, _slot_name) + ".")
-            for text in texts:
-                for name, context in _slot_contexts(text):
-                    grammar.setdefault(context, set()).add(SLOT_KINDS[name])
+    for text in slot_phrasings():
+        for name, context in _slot_contexts(text):
+            grammar.setdefault(context, set()).add(SLOT_KINDS[name])
     return {k: frozenset(v) for k, v in grammar.items()}
 
 
