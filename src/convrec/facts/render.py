@@ -1,4 +1,6 @@
-"""Explanations rendered from facts: several phrasings, chosen per item, positive facts only."""
+"""Explanations rendered from facts: several phrasings, chosen per item, positive facts only;
+and their delexicalised forms (slot names in place of values) that a model learns to write and
+:func:`fill_slots` turns back into sentences."""
 
 from __future__ import annotations
 
