@@ -161,6 +161,7 @@ class CopyNumbers(LogitsProcessor):
         return scores
 
 
+@lru_cache(maxsize=8)
 def _bracket_tokens(tokenizer: Any) -> tuple[frozenset[int], frozenset[int]]:
     """(opening, closing) square bracket token ids of a vocabulary."""
     opening, closing = set(), set()
