@@ -124,10 +124,13 @@ class Explainer:
         worded: set[str] = set()  # the LLM's wordings shown in the list
         out = []
         for item, rating, facts, texts in zip(items, ratings, support, options, strict=True):
-            rendered = self._render(item, facts, used)
+            positive = Support.of(facts, self.book.positive)  # sorted once, read by each text
+            rendered = self._render(item, positive, used)
             first = chosen = None
             for text in texts:
-                wording, checked = self._checked(text, item, liked, facts, rating, rendered)
+                wording, checked = self._checked(
+                    text, item, liked, facts, positive, rating, rendered
+                )
                 if checked is None:
                     continue
                 first = first or (wording, checked)
@@ -162,10 +165,7 @@ class Explainer:
             return list(self.llm.explain_options_for(histories, targets))
         return [(t,) for t in self.llm.explain_for(histories, targets)]
 
-    def _render(
-        self, item: int, facts: tuple[Fact, ...], used: set[str]
-    ) -> tuple[str, tuple[Fact, ...]]:
-        support = Support.of(facts, self.book.positive)
+    def _render(self, item: int, support: Support, used: set[str]) -> tuple[str, tuple[Fact, ...]]:
         done = render(support, self.data.items.external[item], used)
         if done is None:  # no fact at all (an item nobody rated, no request, no share)
             return f"{self.titles.display(item)} is new here: nobody has rated it yet.", ()
@@ -177,6 +177,7 @@ class Explainer:
         item: int,
         liked: Liked,
         facts: tuple[Fact, ...],
+        positive: Support,
         rating: float | None,
         rendered: tuple[str, tuple[Fact, ...]],
     ) -> tuple[str, Explanation | None]:
@@ -189,7 +190,7 @@ class Explainer:
         restored = self.titles.restore(text).strip()
         wording = SLOT.sub("[]", restored.lower())
         if getattr(self.llm, "fact_slots", False):  # a delexicalised text: fill in the values
-            filled = fill_slots(restored, Support.of(facts, self.book.positive))
+            filled = fill_slots(restored, positive)
             if filled is None:
                 return wording, None
             restored = filled
