@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 from transformers import EncoderDecoderCache, LogitsProcessorList
+from transformers.modeling_outputs import BaseModelOutput
 
 from convrec.data.titles import tidy_text
 from convrec.llm.backbone import Backbone
@@ -436,8 +437,11 @@ class Scorer:
             inputs: dict[str, Any] = dict(batch)
             if c > 1:  # each prompt c times, its decoding opened by its c likeliest tokens
                 config.max_new_tokens = max_new_tokens - 1  # the opening is the first
-                openings = self._openings(batch, self._rules(decoding, prompt_ids, 1), c)
+                enc = self._encode(batch)  # once: the openings and every candidate read it
+                openings = self._openings(enc, batch, self._rules(decoding, prompt_ids, 1), c)
                 inputs = {k: v.repeat_interleave(c, dim=0) for k, v in batch.items()}
+                states = enc.last_hidden_state.repeat_interleave(c, dim=0)
+                inputs["encoder_outputs"] = BaseModelOutput(last_hidden_state=states)
                 start = torch.full_like(openings, self.backbone.decoder_start_id)
                 inputs["decoder_input_ids"] = torch.stack([start, openings], -1).view(-1, 2)
                 prompt_ids = [ids for ids in prompt_ids for _ in range(c)]
@@ -464,13 +468,16 @@ class Scorer:
             rules.append(CopySlots(tok, prompt_ids, beams))
         return rules
 
-    def _openings(self, batch: dict[str, torch.Tensor], rules: list[Any], c: int) -> torch.Tensor:
-        """``int64[n, c]``: the ``c`` likeliest first tokens of each prompt of ``batch``,
-        likeliest first, after the copy ``rules``; never a special token or a word piece
-        that continues a word."""
+    def _openings(
+        self, enc: Any, batch: dict[str, torch.Tensor], rules: list[Any], c: int
+    ) -> torch.Tensor:
+        """``int64[n, c]``: the ``c`` likeliest first tokens of each prompt of ``batch``
+        (encoded as ``enc``), likeliest first, after the copy ``rules``; never a special
+        token or a word piece that continues a word."""
         start = torch.full((len(batch["input_ids"]), 1), self.backbone.decoder_start_id)
         start = start.to(self.device)
-        out = self.model(**batch, decoder_input_ids=start)
+        mask = batch["attention_mask"]
+        out = self.model(encoder_outputs=enc, attention_mask=mask, decoder_input_ids=start)
         logits = out.logits[:, -1, :].float()
         for rule in rules:
             logits = rule(start, logits)
