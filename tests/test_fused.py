@@ -385,3 +385,62 @@ def test_an_empty_candidate_set_scores_nothing_on_every_llm_path(llm_data, adapt
     nothing = ItemFilter(year_min=1000, year_max=1001)  # no item fits
     assert len(rec.recommend(user=llm_data.users.external[0], filters=nothing, k=5)) == 0
     assert len(rec.recommend(history=[llm_data.items.external[0]], filters=nothing, k=5)) == 0
+
+
+def test_an_explainer_adapter_writes_the_explanations_and_leaves_the_rest(
+    llm_data, adapter, tmp_path, capsys
+):
+    """``convrec export --explainer``: the second adapter explains, the first still rates and
+    ranks exactly as alone; the pair survives re-export, save and a bank, and a mismatched
+    or nested explainer is refused by name."""
+    from convrec.cli import main
+    from convrec.llm.bank import AdapterBank
+    from convrec.llm.model import LLMModel
+    from convrec.llm.shipped import export_adapter
+
+    other = _perturbed_copy(adapter, tmp_path / "other")
+    cmd = ["export", str(adapter), "--out", str(tmp_path / "pair"), "--explainer", str(other)]
+    assert main([*cmd, "--explain-candidates", "2", "--inference", "int8"]) == 0
+    assert "pair/explainer" in capsys.readouterr().out
+    pair_dir = tmp_path / "pair"
+    saved = json.loads((pair_dir / "convrec_config.json").read_text())
+    assert (saved["llm"]["explainer"], saved["llm"]["inference"]) == ("explainer", "int8")
+    inner = json.loads((pair_dir / "explainer" / "convrec_config.json").read_text())["llm"]
+    assert inner["explain_candidates"] == 2 and inner.get("inference", "merged") == "merged"
+
+    rows = random_split(llm_data).train
+    neighbours = item_neighbours(llm_data, rows)
+    users, items = llm_data.user[:8], llm_data.item[:8]
+
+    def loaded(path, **kw):
+        return LLMModel.from_pretrained(path, **kw).fit(llm_data, rows, neighbours)
+
+    pair = loaded(pair_dir, inference="merged")
+    main_alone = loaded(export_adapter(adapter, tmp_path / "main"))
+    explainer_alone = loaded(pair_dir / "explainer")
+    np.testing.assert_array_equal(
+        pair.predict_ratings(users, items), main_alone.predict_ratings(users, items)
+    )
+    texts = pair.explain_options(users[:3], items[:3])
+    assert texts == explainer_alone.explain_options(users[:3], items[:3])
+    assert all(len(t) == 2 for t in texts)
+
+    again = export_adapter(pair_dir, tmp_path / "again")  # the explainer comes along
+    assert loaded(again).explain_options(users[:3], items[:3]) == texts
+    kept = pair.save_pretrained(tmp_path / "saved")
+    assert (kept / "explainer" / "adapter_model.safetensors").is_file()
+    assert loaded(kept, inference="merged").explainer is not None
+    bank = AdapterBank()
+    banked = LLMModel.from_pretrained(pair_dir, bank=bank, name="pair")
+    assert bank.names == ["pair", "pair/explainer"] and banked.explainer is not None
+
+    config = pair_dir / "explainer" / "convrec_config.json"
+    wrong = json.loads(config.read_text())
+    wrong["data"] = {"name": "another"}
+    config.write_text(json.dumps(wrong))
+    with pytest.raises(ValueError, match="explainer 'explainer' was trained on 'another'"):
+        LLMModel.from_pretrained(pair_dir)
+    with pytest.raises(ValueError, match="has an explainer of its own"):
+        export_adapter(adapter, tmp_path / "nested", explainer=again)
+    with pytest.raises(ValueError, match="inference must be one of"):
+        export_adapter(adapter, tmp_path / "x", inference="fp8")

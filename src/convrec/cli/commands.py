@@ -184,7 +184,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from convrec.llm.shipped import ShippedFusion, export_adapter
+    from convrec.cli.specs import EXPORT_DECODING_OPTIONS
+    from convrec.llm.shipped import EXPLAINER, ShippedFusion, export_adapter
 
     fusion = None
     if args.alpha is not None:
@@ -197,20 +198,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     elif not args.llm_explanations:
         raise ValueError("--no-llm-explanations needs --alpha")
     decoding = None
-    if args.num_beams is not None:
+    given = {name: getattr(args, name) for name in EXPORT_DECODING_OPTIONS}
+    if any(value is not None for value in given.values()):
         from convrec.llm.scoring import Decoding
 
-        decoding = Decoding(
-            args.num_beams,
-            args.length_penalty,
-            args.no_repeat_ngram_size,
-            candidates=args.candidates,
-        )
-    out = export_adapter(args.adapter, args.out, args.dtype, fusion, decoding)
-    size = (out / "adapter_model.safetensors").stat().st_size
-    step = json.loads((out / "convrec_config.json").read_text())["export"]["source_step"]
-    source = "" if step is None else f" from step {step}"
-    print(f"wrote {out}{source} (adapter_model.safetensors {size / 1e6:.1f} MB)")
+        decoding = Decoding(**{k: v for k, v in given.items() if v is not None})
+    out = export_adapter(
+        args.adapter, args.out, args.dtype, fusion, decoding, args.inference, args.explainer
+    )
+    for folder in (out, out / EXPLAINER):
+        if not (folder / "convrec_config.json").is_file():
+            continue
+        size = (folder / "adapter_model.safetensors").stat().st_size
+        step = json.loads((folder / "convrec_config.json").read_text())["export"]["source_step"]
+        source = "" if step is None else f" from step {step}"
+        print(f"wrote {folder}{source} (adapter_model.safetensors {size / 1e6:.1f} MB)")
     return 0
 
 

@@ -103,17 +103,25 @@ EXPORT_DECODING_OPTIONS = {
         metavar="N",
         help="beam search for explanations (default: as trained, greedy)",
     ),
-    "length_penalty": Option(flag="--explain-length-penalty", metavar="X"),
-    "no_repeat_ngram_size": Option(flag="--explain-no-repeat-ngram", metavar="N"),
-    "candidates": Option(flag="--explain-candidates", metavar="N"),
+    "length_penalty": Option(flag="--explain-length-penalty", default=None, metavar="X"),
+    "no_repeat_ngram_size": Option(flag="--explain-no-repeat-ngram", default=None, metavar="N"),
+    "candidates": Option(
+        flag="--explain-candidates",
+        default=None,
+        metavar="N",
+        help="texts written per item, each opening with another likely first word; the first "
+        "that passes the fact check and is worded unlike the list's earlier ones is shown "
+        "(default 1)",
+    ),
 }
 """``convrec export``'s options of :class:`~convrec.llm.scoring.Decoding` fields (help from its
-docstring; the others apply with ``--explain-beams``)."""
+docstring). Any of them sets the whole decoding, the ones not given at their defaults."""
 
 
 def add_export_args(p: argparse.ArgumentParser) -> None:
     """The options of ``convrec export`` (added on first use: Decoding imports torch)."""
     from convrec.llm.scoring import Decoding
+    from convrec.llm.scoring_types import INFERENCE_MODES
     from convrec.llm.shipped import ShippedFusion
     from convrec.recommender.config import FUSIONS
 
@@ -135,6 +143,21 @@ def add_export_args(p: argparse.ArgumentParser) -> None:
         help="with --alpha: show the explanations rendered from the facts instead of the "
         "adapter's texts (for an adapter whose texts rarely pass the fact check)",
     )
-    decoding = p.add_argument_group("decoding of explanations")
+    decoding = p.add_argument_group(
+        "decoding of explanations (any of these sets all four, the others at their defaults)"
+    )
     names = list(EXPORT_DECODING_OPTIONS)
     add_config_options(decoding, Decoding, names, EXPORT_DECODING_OPTIONS)
+    p.add_argument(
+        "--inference",
+        choices=INFERENCE_MODES,
+        help="what scores at inference: the LoRA-merged copy, that copy in dynamic int8 "
+        "(faster on CPU, small numeric differences) or the LoRA model (default: as saved)",
+    )
+    p.add_argument(
+        "--explainer",
+        metavar="SRC2",
+        help="a second adapter or training directory, exported along (with the decoding "
+        "above and its own inference setting) to write the explanations, so that the "
+        "rating and ranking skills of SRC stay as they are",
+    )

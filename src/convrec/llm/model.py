@@ -23,6 +23,7 @@ from convrec.llm.backbone import (
 )
 from convrec.llm.prompts import PromptBuilder, PromptConfig, saved_prompt_config
 from convrec.llm.scoring import Decoding, Scorer
+from convrec.llm.scoring_types import INFERENCE_MODES
 from convrec.llm.tasks import Task
 from convrec.schema import ItemNeighbours
 
@@ -55,6 +56,11 @@ class LLMConfig:
         What scores: a copy with LoRA merged into the weights (default; same results), that
         copy with dynamic int8 linear layers (about 1.5x faster on CPU, small numeric
         differences), or the LoRA-wrapped training model itself.
+    explainer : str, optional
+        A subdirectory of the adapter holding a second adapter that writes the explanations
+        (its own prompts, decoding and inference settings), so that an explanation skill can
+        be retrained without touching the rating and ranking skills of this one
+        (``convrec export --explainer``). None: this adapter explains.
     ranking : {"pointwise", "next", "rerank"}
         How candidates are scored: one ``ranking`` prompt per (user, candidate) answered
         yes / no (default), the ``next`` task (one history prompt per user, each candidate's
@@ -77,6 +83,7 @@ class LLMConfig:
     templates: dict[str, str] = field(default_factory=dict)
     inference: str = "merged"
     ranking: str = "pointwise"
+    explainer: str | None = None
 
     def __post_init__(self) -> None:
         if self.inference not in INFERENCE_MODES:
@@ -96,7 +103,6 @@ class LLMConfig:
         )
 
 
-INFERENCE_MODES = ("merged", "int8", "lora")
 RANKING_STYLES = ("pointwise", "next", "rerank")
 
 TrainHook = Callable[["LLMModel", Dataset, np.ndarray], None]
@@ -132,6 +138,7 @@ class LLMModel:
         self.bank: AdapterBank | None = None  # set by from_pretrained(..., bank=...)
         self.adapter_name = "default"
         self.source: Path | None = None  # the adapter directory a banked model came from
+        self.explainer: LLMModel | None = None  # writes the explanations when set
 
     @classmethod
     def from_pretrained(
@@ -164,12 +171,15 @@ class LLMModel:
             values["prompts"] = saved_prompt_config(dict(saved.get("prompts", {})))
         except (TypeError, ValueError) as err:  # e.g. a key this version does not know
             raise ValueError(f"{config_file}: bad prompts settings: {str(err)[:120]}") from None
-        if bank is None:
-            return cls(LLMConfig(**values), backbone=load_adapter(path))
         name = name or path.resolve().name
-        values["inference"] = "lora"
-        model = cls(LLMConfig(**values), backbone=bank.attach(name, path))
-        model.bank, model.adapter_name, model.source = bank, name, path
+        if bank is None:
+            model = cls(LLMConfig(**values), backbone=load_adapter(path))
+        else:
+            values["inference"] = "lora"
+            model = cls(LLMConfig(**values), backbone=bank.attach(name, path))
+            model.bank, model.adapter_name, model.source = bank, name, path
+        if model.config.explainer is not None:
+            model.explainer = _load_explainer(model, path, saved, bank, f"{name}/explainer")
         return model
 
     def save_pretrained(
@@ -192,7 +202,13 @@ class LLMModel:
             "prompts": asdict(self.config.prompts),
             "llm": llm,
         }
-        return atomic_dir(Path(path), lambda tmp: save_adapter_files(bb.model, tmp, config))
+
+        def fill(tmp: Path) -> None:
+            save_adapter_files(bb.model, tmp, config)
+            if self.explainer is not None and self.config.explainer is not None:
+                self.explainer.save_pretrained(tmp / self.config.explainer)
+
+        return atomic_dir(Path(path), fill)
 
     @property
     def scorer(self) -> Scorer:
@@ -225,6 +241,8 @@ class LLMModel:
         """
         self.data = data
         self.builder.fit(data, rows, neighbours)
+        if self.explainer is not None:
+            self.explainer.fit(data, rows, neighbours)
         if self.train_hook is not None:
             self.train_hook(self, data, np.asarray(rows, dtype=np.int64))
             self._scorer = None  # the weights changed: score from a fresh copy
@@ -366,6 +384,8 @@ class LLMModel:
         the caller fills from the item's facts (:func:`convrec.facts.render.fill_slots`):
         the prompts were trained with :attr:`PromptConfig.fact_slots` and the explanation
         template shows the facts."""
+        if self.explainer is not None:
+            return self.explainer.fact_slots
         template = self.builder.registry[
             self._template(Task.EXPLANATION) or self.builder.registry.default(Task.EXPLANATION).id
         ]
@@ -384,7 +404,10 @@ class LLMModel:
 
     def explain_options(self, users: np.ndarray, items: np.ndarray) -> list[list[str]]:
         """``explain_candidates`` generated explanations per (user, item), each opened by
-        another likely first word, likeliest first (:meth:`Scorer.generate`)."""
+        another likely first word, likeliest first (:meth:`Scorer.generate`); written by the
+        :attr:`explainer` where there is one."""
+        if self.explainer is not None:
+            return self.explainer.explain_options(users, items)
         task = Task.EXPLANATION
         return self._generate(self.builder.prompts(task, users, items, self._template(task)))
 
@@ -392,6 +415,8 @@ class LLMModel:
         self, histories: list[tuple[np.ndarray, np.ndarray]], items: np.ndarray
     ) -> list[list[str]]:
         """:meth:`explain_options` for explicit histories (see :meth:`score_candidates_for`)."""
+        if self.explainer is not None:
+            return self.explainer.explain_options_for(histories, items)
         task = Task.EXPLANATION
         prompts = self.builder.prompts_for(task, histories, items, self._template(task))
         return self._generate(prompts)
@@ -402,3 +427,30 @@ class LLMModel:
             texts, _ = self.scorer.generate(prompts, self.config.explain_max_tokens, decoding)
         c = decoding.candidates
         return [texts[i * c : (i + 1) * c] for i in range(len(prompts))]
+
+
+def _load_explainer(
+    model: LLMModel, path: Path, saved: dict[str, Any], bank: AdapterBank | None, name: str
+) -> LLMModel:
+    """The adapter in ``path / model.config.explainer`` (:attr:`LLMConfig.explainer`), checked
+    to be trained on the same data and to read the same item-kNN (the two share ``fit``)."""
+    assert model.config.explainer is not None
+    folder = path / model.config.explainer
+    where = f"{path / 'convrec_config.json'}: llm.explainer {model.config.explainer!r}"
+    if Path(model.config.explainer).is_absolute() or ".." in Path(model.config.explainer).parts:
+        raise ValueError(f"{where} must name a subdirectory of the adapter")
+    if not (folder / "convrec_config.json").is_file():
+        raise ValueError(
+            f"{where} is not an adapter directory ({folder} has no convrec_config.json)"
+        )
+    explainer = LLMModel.from_pretrained(folder, bank=bank, name=name)
+    if explainer.config.explainer is not None:
+        raise ValueError(f"{where}: an explainer cannot have an explainer of its own")
+    data = saved.get("data", {}).get("name")
+    own = read_adapter_config(folder).get("data", {}).get("name")
+    if data != own:
+        raise ValueError(f"{where} was trained on {own!r}, the adapter on {data!r}")
+    k, own_k = model.config.prompts.n_neighbours, explainer.config.prompts.n_neighbours
+    if k != own_k:
+        raise ValueError(f"{where} reads {own_k} neighbours per item, the adapter {k}")
+    return explainer

@@ -9,6 +9,10 @@ import numpy as np
 RATING_VALUES = (1, 2, 3, 4, 5)
 """The rating tokens a rating prompt is scored over."""
 
+INFERENCE_MODES = ("merged", "int8", "lora")
+"""What scores (:attr:`~convrec.llm.model.LLMConfig.inference`): the LoRA-merged copy, that
+copy with dynamic int8 linear layers, or the LoRA-wrapped model itself."""
+
 
 @dataclass(frozen=True)
 class Decoding:

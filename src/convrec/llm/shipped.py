@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from convrec.llm.scoring_types import INFERENCE_MODES
+
 if TYPE_CHECKING:
     from convrec.llm.scoring import Decoding
 
@@ -29,6 +31,8 @@ _CONFIG = "convrec_config.json"
 MODEL_CARD = "README.md"
 """The model card of an adapter directory (base model, data, commands, metrics, limits)."""
 _DTYPES = ("float16", "bfloat16", "float32")
+EXPLAINER = "explainer"
+"""The subdirectory :func:`export_adapter` writes an explainer adapter into."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,8 @@ def export_adapter(
     dtype: str = "float16",
     fusion: ShippedFusion | None = None,
     decoding: Decoding | None = None,
+    inference: str | None = None,
+    explainer: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Copy the adapter of ``source`` (a ``convrec train --out`` directory or one of its
     checkpoints) to ``out`` with its floating-point weights cast to ``dtype``.
@@ -107,8 +113,14 @@ def export_adapter(
 
     Only the adapter and ``convrec_config.json`` are copied (no optimizer or trainer
     state). ``fusion`` is written into the config as its ``"recommender"`` entry, the
-    explanation ``decoding`` into its ``"llm"`` entry. The directory is written atomically;
-    returns it.
+    explanation ``decoding`` and the ``inference`` mode (``"merged"``, ``"int8"``,
+    ``"lora"``: :class:`~convrec.llm.model.LLMConfig`) into its ``"llm"`` entry.
+
+    ``explainer`` (an adapter or training directory) is exported the same way, with the same
+    ``decoding`` but its own inference mode, into the ``explainer`` subdirectory: that
+    adapter then writes the explanations (:attr:`~convrec.llm.model.LLMConfig.explainer`).
+    Without it, an explainer ``source`` has is exported along. The directory is written
+    atomically; returns it.
     """
     import torch
     from safetensors.torch import load_file, save_file
@@ -128,13 +140,29 @@ def export_adapter(
     config["export"] = {"dtype": dtype, "source_step": _step_of(src, config)}
     if fusion is not None:
         config["recommender"] = asdict(fusion)
+    llm = config.setdefault("llm", {})
     if decoding is not None:
-        config.setdefault("llm", {}).update(
+        llm.update(
             explain_beams=decoding.num_beams,
             explain_length_penalty=decoding.length_penalty,
             explain_no_repeat_ngram=decoding.no_repeat_ngram_size,
             explain_candidates=decoding.candidates,
         )
+    if inference is not None:
+        if inference not in INFERENCE_MODES:
+            raise ValueError(f"inference must be one of {INFERENCE_MODES}, got {inference!r}")
+        llm["inference"] = inference
+    if explainer is None and llm.get("explainer"):
+        explainer = src / llm["explainer"]
+    if explainer is not None:
+        explainer = _adapter_dir(training_adapter(explainer))
+        if (
+            json.loads((explainer / _CONFIG).read_text(encoding="utf-8"))
+            .get("llm", {})
+            .get("explainer")
+        ):
+            raise ValueError(f"{explainer} has an explainer of its own: give a plain adapter")
+        llm["explainer"] = EXPLAINER
 
     card = Path(out) / MODEL_CARD  # a model card written for an earlier export stays
 
@@ -144,6 +172,8 @@ def export_adapter(
         write_json(tmp / _CONFIG, config)
         if card.is_file():
             shutil.copyfile(card, tmp / MODEL_CARD)
+        if explainer is not None:
+            export_adapter(explainer, tmp / EXPLAINER, dtype, decoding=decoding)
 
     return atomic_dir(Path(out), fill)
 
@@ -162,6 +192,9 @@ def copy_adapter(
         for name in _FILES:
             shutil.copyfile(src / name, tmp / name)
         write_json(tmp / _CONFIG, config)
+        explainer = config.get("llm", {}).get("explainer")
+        if explainer:
+            shutil.copytree(src / explainer, tmp / explainer)
 
     return atomic_dir(Path(out), fill)
 
