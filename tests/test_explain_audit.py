@@ -5,6 +5,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from convrec.facts.render import slot_phrasings
 from convrec.schema import (
@@ -156,12 +157,12 @@ def _requests(rec, n_users=60, n_sessions=30, seed=3):
     return out
 
 
-def _audit(rec):
-    """Every shown explanation of :func:`_requests`' lists, re-checked: (shown, LLM-written,
-    false claims, claim kinds)."""
+def _audit(rec, **sizes):
+    """Every shown explanation of :func:`_requests`' lists (``sizes``: its sizes), re-checked:
+    (shown, LLM-written, false claims, claim kinds)."""
     raw = Raw(rec)
     false, shown, llm, kinds = [], 0, 0, set()
-    for request in _requests(rec):
+    for request in _requests(rec, **sizes):
         out = rec.recommend(
             user=request.get("user"), history=request.get("history", ()),
             filters=request.get("filters"), k=5,
@@ -239,6 +240,19 @@ def test_every_shown_claim_of_slot_texts_is_true(ml100k_cf):
     shown, llm, false, kinds = _audit(rec)
     assert shown >= 500 and llm >= 0.9 * shown and not false, false[:5]
     assert {"liked", "fans", "genres", "standing", "request"} <= kinds
+
+
+def test_every_shown_claim_of_the_shipped_explainer_is_true():
+    """The shipped ml-100k adapter's own explainer, on known users, sessions and filtered
+    requests: most items get its text, and every claim shown is true."""
+    pytest.importorskip("torch")
+    from convrec import Recommender
+
+    rec = Recommender.from_pretrained("ml-100k")
+    assert rec.llm is not None and rec.llm.explainer is not None and rec.config.llm_explanations
+    shown, llm, false, kinds = _audit(rec, n_users=12, n_sessions=6)
+    assert shown >= 90 and llm >= 0.8 * shown and not false, false[:5]
+    assert {"liked", "fans", "standing"} <= kinds
 
 
 def test_support_holds_every_fact_found_and_all_are_true(ml100k_cf):

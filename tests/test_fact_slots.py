@@ -189,7 +189,8 @@ def test_the_explainer_fills_the_slots_from_each_items_facts_then_checks(ml100k)
     session = rec.recommend(liked=["Star Wars", "Fargo"], k=2)  # nobody rated them: no [ra]
     assert all(i.explanation_source == "template" for i in session)
     llm.text = "close to [ta]."
-    assert all(i.explanation_source == "llm" for i in rec.recommend(liked=["Star Wars"], k=2))
+    first = rec.recommend(liked=["Star Wars"], k=2)[0]  # (the second would repeat it)
+    assert (first.explanation_source, first.explanation) == ("llm", "Close to Star Wars (1977).")
     llm.text = "rated [zz] by many."  # a slot no fact fills
     assert all(i.explanation_source == "template" for i in rec.recommend(user="1", k=2))
 
@@ -226,3 +227,15 @@ def test_a_list_shows_each_items_first_passing_text_worded_unlike_the_ones_befor
     rec.llm.texts = texts[:1]
     rec.recommend(user="1", k=2)
     assert (rec.grounding.checked - before[0], rec.grounding.failed - before[1]) == (5, 2)
+
+
+def test_a_list_never_shows_the_same_sentence_twice(ml100k):
+    """One liked title, one phrasing: every item's text fills to the same sentence, so only
+    the first is shown and the others get their rendered facts; all three passed the check."""
+    rec = Recommender.build(ml100k, llm=OptionsLLM(["close to [ta]."]))
+    before = rec.grounding.checked, rec.grounding.failed
+    out = rec.recommend(liked=["Star Wars"], k=3)
+    assert [i.explanation_source for i in out] == ["llm", "template", "template"]
+    assert out[0].explanation == "Close to Star Wars (1977)."
+    assert len({i.explanation for i in out}) == 3
+    assert (rec.grounding.checked - before[0], rec.grounding.failed - before[1]) == (3, 0)

@@ -432,7 +432,8 @@ def test_an_explainer_adapter_writes_the_explanations_and_leaves_the_rest(
     assert loaded(kept, inference="merged").explainer is not None
     bank = AdapterBank()
     banked = LLMModel.from_pretrained(pair_dir, bank=bank, name="pair")
-    assert bank.names == ["pair", "pair/explainer"] and banked.explainer is not None
+    assert bank.names == ["pair"] and banked.explainer is not None  # its own int8 copy
+    assert banked.explainer.bank is None and banked.explainer.config.inference == "merged"
 
     config = pair_dir / "explainer" / "convrec_config.json"
     wrong = json.loads(config.read_text())

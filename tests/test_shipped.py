@@ -49,6 +49,12 @@ def test_a_shipped_adapter_is_a_small_plain_peft_adapter(name):
     for key in lora[:3]:
         loaded = params[key.replace("lora_A.weight", "lora_A.default.weight")]
         torch.testing.assert_close(loaded, saved[key].float())
+    explainer = config["llm"].get("explainer")
+    if explainer:  # a second plain adapter that writes the explanations
+        inner = json.loads((folder / explainer / "convrec_config.json").read_text())
+        assert "explanation" in inner["train"]["tasks"]
+        assert inner["data"]["name"] == config["data"]["name"]
+        assert (folder / explainer / "adapter_model.safetensors").stat().st_size < 10_000_000
 
 
 def test_shipped_explanation_decoding_loads():
@@ -77,18 +83,21 @@ def test_the_main_command_chats_with_the_shipped_adapter():
     fusion = shipped_fusion(shipped_adapter("ml-100k"))
     assert rec.llm is not None and rec.config.llm_candidates == fusion.llm_candidates
     assert rec.config.rating_alpha == fusion.rating_alpha
-    assert rec.config.llm_explanations is fusion.llm_explanations is False
+    assert rec.config.llm_explanations is fusion.llm_explanations is True
+    assert rec.llm.explainer is not None and rec.llm.fact_slots  # its explainer writes slots
     reply = Chat(rec).respond("I loved Star Wars and Fargo, give me 3", [])
     assert len(reply.items) == 3
     for item in reply.items:
         assert "llm" in item.components and item.explanation
-        assert item.explanation_source == "template"  # rendered facts, nothing generated
         assert item.title in reply.text
-    assert rec.grounding.checked == 0
-    rec.config = dataclasses.replace(rec.config, llm_explanations=True)
+        assert "[" not in item.explanation  # every slot filled in
+    sources = [item.explanation_source for item in reply.items]
+    assert set(sources) <= {"llm", "template"} and sources.count("llm") >= 2
+    assert rec.grounding.checked == 3  # each item's texts went through the check once
+    rec.config = dataclasses.replace(rec.config, llm_explanations=False)
     reply = Chat(rec).respond("I loved Heat and Alien, give me 3", [])
-    assert {item.explanation_source for item in reply.items} <= {"llm", "template"}
-    assert rec.grounding.checked >= 3  # every LLM explanation went through the check
+    assert {item.explanation_source for item in reply.items} == {"template"}
+    assert rec.grounding.checked == 3  # rendered facts, nothing generated
 
 
 def _broken_copy(tmp_path, how):
@@ -108,6 +117,8 @@ def _broken_copy(tmp_path, how):
         (out / "convrec_config.json").write_text(json.dumps(config))
     elif how == "not-json":
         (out / "convrec_config.json").write_text("{not json")
+    elif how == "no-explainer":
+        shutil.rmtree(out / "explainer")
     return out
 
 
@@ -116,6 +127,7 @@ BROKEN = {
     "garbage": "not a readable safetensors file",
     "unknown-key": "unknown backbone settings",
     "not-json": "not valid JSON",
+    "no-explainer": "llm.explainer 'explainer' is not an adapter directory",
 }
 
 

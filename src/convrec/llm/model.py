@@ -179,7 +179,7 @@ class LLMModel:
             model = cls(LLMConfig(**values), backbone=bank.attach(name, path))
             model.bank, model.adapter_name, model.source = bank, name, path
         if model.config.explainer is not None:
-            model.explainer = _load_explainer(model, path, saved, bank, f"{name}/explainer")
+            model.explainer = _load_explainer(model, path, saved)
         return model
 
     def save_pretrained(
@@ -429,11 +429,12 @@ class LLMModel:
         return [texts[i * c : (i + 1) * c] for i in range(len(prompts))]
 
 
-def _load_explainer(
-    model: LLMModel, path: Path, saved: dict[str, Any], bank: AdapterBank | None, name: str
-) -> LLMModel:
+def _load_explainer(model: LLMModel, path: Path, saved: dict[str, Any]) -> LLMModel:
     """The adapter in ``path / model.config.explainer`` (:attr:`LLMConfig.explainer`), checked
-    to be trained on the same data and to read the same item-kNN (the two share ``fit``)."""
+    to be trained on the same data and to read the same item-kNN (the two share ``fit``).
+
+    It loads on its own backbone, never into a bank: it scores with its own inference
+    setting (an int8 copy for the shipped one), which a bank's unmerged LoRA would not."""
     assert model.config.explainer is not None
     folder = path / model.config.explainer
     where = f"{path / 'convrec_config.json'}: llm.explainer {model.config.explainer!r}"
@@ -443,13 +444,13 @@ def _load_explainer(
         raise ValueError(
             f"{where} is not an adapter directory ({folder} has no convrec_config.json)"
         )
-    explainer = LLMModel.from_pretrained(folder, bank=bank, name=name)
-    if explainer.config.explainer is not None:
+    own = read_adapter_config(folder)
+    if own.get("llm", {}).get("explainer"):
         raise ValueError(f"{where}: an explainer cannot have an explainer of its own")
-    data = saved.get("data", {}).get("name")
-    own = read_adapter_config(folder).get("data", {}).get("name")
-    if data != own:
-        raise ValueError(f"{where} was trained on {own!r}, the adapter on {data!r}")
+    data, own_data = saved.get("data", {}).get("name"), own.get("data", {}).get("name")
+    if data != own_data:
+        raise ValueError(f"{where} was trained on {own_data!r}, the adapter on {data!r}")
+    explainer = LLMModel.from_pretrained(folder)
     k, own_k = model.config.prompts.n_neighbours, explainer.config.prompts.n_neighbours
     if k != own_k:
         raise ValueError(f"{where} reads {own_k} neighbours per item, the adapter {k}")

@@ -115,23 +115,29 @@ class Explainer:
 
         An LLM with ``explain_options`` may write several texts per item (best first): the
         first that passes the check and is worded unlike the list's earlier ones is shown,
-        else the first that passes. Each item counts once in the check's tallies.
+        else the first that passes; never a sentence the list already shows (the rendered
+        facts then). Each item counts once in the check's tallies (passed when any passed).
         """
         liked = self.liked(p)
         support = self.book.facts(liked, items, evidence, request, fused)
         options = self._options(p, items) if use_llm else [()] * len(items)
-        used: set[str] = set()  # the rendered phrasings and sentences of the list
+        used: set[str] = set()  # the phrasings and sentences rendered or shown in the list
         worded: set[str] = set()  # the LLM's wordings shown in the list
+        shown: set[str] = set()  # the sentences shown in the list
         out = []
         for item, rating, facts, texts in zip(items, ratings, support, options, strict=True):
             positive = Support.of(facts, self.book.positive)  # sorted once, read by each text
             rendered = self._render(item, positive, used)
             first = chosen = None
+            passed = False
             for text in texts:
                 wording, checked = self._checked(
                     text, item, liked, facts, positive, rating, rendered
                 )
                 if checked is None:
+                    continue
+                passed = True
+                if checked.reason in shown:  # a sentence the list already shows
                     continue
                 first = first or (wording, checked)
                 if wording not in worded:
@@ -139,13 +145,15 @@ class Explainer:
                     break
             chosen = chosen or first
             if texts:
-                self.checker.tally(chosen is not None)
+                self.checker.tally(passed)
             if chosen is not None:
                 worded.add(chosen[0])
+                used.add(chosen[1].reason)  # later rendered ones steer clear of it
                 why = chosen[1]
             else:
                 reason, claims = rendered
                 why = Explanation(reason, _liked(claims), "template", rating, claims)
+            shown.add(why.reason)
             out.append((why, facts))
         return out
 
