@@ -5,6 +5,7 @@ grounded explanation; the why turn follows it and asks about the first item show
 says which sources were loaded: by default the embedded default as `convrec chat` serves it (CF,
 content and the LLM of the shipped ml-100k adapter, whose candidate scores and explanations are
 part of each turn); --adapter none times CF and content alone, --adapter DIR another adapter.
+OpenMP's wait policy stays at its default, as `convrec chat` runs.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ import os
 import platform
 import re
 import time
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 

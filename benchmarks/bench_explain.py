@@ -27,6 +27,10 @@ The measures read only the shown texts, so the script runs on older convrec vers
 ``--adapter DIR`` measures a trained adapter directory (``convrec train --out DIR``) in place
 of the shipped ml-100k one, on the shipped recommender's CF side (with ``--only amazon-mi5``:
 in place of the amazon-mi5 one).
+
+OpenMP's wait policy stays at its default, as ``convrec chat`` and the Python API run: forcing
+``OMP_WAIT_POLICY=PASSIVE`` (as the CF benchmarks do) makes each of the decoder's many small
+steps wait for sleeping threads.
 """
 
 from __future__ import annotations
