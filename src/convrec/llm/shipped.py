@@ -119,8 +119,8 @@ def export_adapter(
     ``explainer`` (an adapter or training directory) is exported the same way, with the same
     ``decoding`` but its own inference mode, into the ``explainer`` subdirectory: that
     adapter then writes the explanations (:attr:`~convrec.llm.model.LLMConfig.explainer`).
-    Without it, an explainer ``source`` has is exported along. The directory is written
-    atomically; returns it.
+    Without it, the explainer ``source`` already has (if any) is exported along. The
+    directory is written atomically; returns it.
     """
     import torch
     from safetensors.torch import load_file, save_file
