@@ -239,3 +239,25 @@ def test_a_list_never_shows_the_same_sentence_twice(ml100k):
     assert out[0].explanation == "Close to Star Wars (1977)."
     assert len({i.explanation for i in out}) == 3
     assert (rec.grounding.checked - before[0], rec.grounding.failed - before[1]) == (3, 0)
+
+
+def test_a_text_that_names_a_liked_title_is_preferred(ml100k):
+    """Of two passing texts, the one naming a liked title is shown, though the model ranked
+    the genre sentence first; without a title to name, the genre sentence is shown."""
+    genres = (
+        "it shares [gs] with [gn] of the titles you liked, and averages [sm] over [sn] ratings."
+    )
+
+    def listed(texts):
+        return Recommender.build(ml100k, llm=OptionsLLM(texts)).recommend(user="1", k=5)
+
+    titled = listed(["close to [ta]."])
+    both = listed([genres, "close to [ta]."])
+    assert sum(i.explanation_source == "llm" for i in titled) >= 3
+    for alone, chosen in zip(titled, both, strict=True):
+        assert alone.item_id == chosen.item_id
+        if alone.explanation_source == "llm":
+            assert chosen.explanation == alone.explanation
+    untitled = listed([genres, "close to [zz]."])  # the second fails: no such slot
+    written = [i.explanation for i in untitled if i.explanation_source == "llm"]
+    assert written and all(text.startswith("It shares ") for text in written)

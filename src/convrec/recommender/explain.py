@@ -113,9 +113,10 @@ class Explainer:
         """:meth:`explain` for the items of one list, with every fact found for each; the
         facts are computed in one batch and the LLM's texts generated in one batch.
 
-        An LLM with ``explain_options`` may write several texts per item (best first): the
-        first that passes the check and is worded unlike the list's earlier ones is shown,
-        else the first that passes; never a sentence the list already shows (the rendered
+        An LLM with ``explain_options`` may write several texts per item (best first). Of
+        those that pass the check, the first that names a liked title and is worded unlike
+        the list's earlier ones is shown; else the first that names one, else the first
+        worded anew, else the first. Never a sentence the list already shows (the rendered
         facts then). Each item counts once in the check's tallies (passed when any passed).
         """
         liked = self.liked(p)
@@ -128,7 +129,7 @@ class Explainer:
         for item, rating, facts, texts in zip(items, ratings, support, options, strict=True):
             positive = Support.of(facts, self.book.positive)  # sorted once, read by each text
             rendered = self._render(item, positive, used)
-            first = chosen = None
+            chosen: tuple[int, str, Explanation] | None = None  # (rank, wording, explanation)
             passed = False
             for text in texts:
                 wording, checked = self._checked(
@@ -139,17 +140,17 @@ class Explainer:
                 passed = True
                 if checked.reason in shown:  # a sentence the list already shows
                     continue
-                first = first or (wording, checked)
-                if wording not in worded:
-                    chosen = (wording, checked)
+                rank = 2 * (not _names_liked(checked)) + (wording in worded)
+                if chosen is None or rank < chosen[0]:
+                    chosen = (rank, wording, checked)
+                if rank == 0:
                     break
-            chosen = chosen or first
             if texts:
                 self.checker.tally(passed)
             if chosen is not None:
-                worded.add(chosen[0])
-                used.add(chosen[1].reason)  # later rendered ones steer clear of it
-                why = chosen[1]
+                worded.add(chosen[1])
+                used.add(chosen[2].reason)  # later rendered ones steer clear of it
+                why = chosen[2]
             else:
                 reason, claims = rendered
                 why = Explanation(reason, _liked(claims), "template", rating, claims)
@@ -263,6 +264,15 @@ class Explainer:
             dataclasses.replace(it, why=why, support=facts)
             for it, (why, facts) in zip(items, written, strict=True)
         ]
+
+
+def _names_liked(why: Explanation) -> bool:
+    """Whether ``why`` names one of the user's liked titles (close to it, its fans...)."""
+    for fact in why.claims:
+        titles = (fact.title,) if isinstance(fact, Evidence) else getattr(fact, "liked_titles", ())
+        if any(title and title in why.reason for title in titles):
+            return True
+    return False
 
 
 def _liked(claims: Sequence[Fact]) -> tuple[Evidence, ...]:
