@@ -109,9 +109,9 @@ EXPORT_DECODING_OPTIONS = {
         flag="--explain-candidates",
         default=None,
         metavar="N",
-        help="texts written per item, each opening with another likely first word; the first "
-        "that passes the fact check and is worded unlike the list's earlier ones is shown "
-        "(default 1)",
+        help="texts written per item, each opening with another likely first word; of those "
+        "that pass the fact check, the first that names a liked title and is worded unlike "
+        "the list's earlier ones is shown (default 1)",
     ),
 }
 """``convrec export``'s options of :class:`~convrec.llm.scoring.Decoding` fields (help from its

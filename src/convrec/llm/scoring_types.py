@@ -37,8 +37,9 @@ class Decoding:
     candidates : int
         Texts returned per prompt, each opened by another of the prompt's likeliest first
         tokens, likeliest first (:meth:`~convrec.llm.scoring.Scorer.generate`). The
-        recommender shows the first that passes the fact check and whose wording is new to
-        its list.
+        recommender shows, of those that pass the fact check, the first that names a liked
+        title and is worded anew in its list (then: names one, worded anew, any), never a
+        sentence the list already shows.
     """
 
     num_beams: int = 1
