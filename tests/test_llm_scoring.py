@@ -178,7 +178,8 @@ def test_beam_decoding_is_configured_length_limited_and_wired_to_explain(setup):
     many, _ = scorer.generate(prompts, max_new_tokens=5, decoding=three)
     assert len(many) == 12
     (order, batch), *_ = scorer._batches(prompts)
-    openings = scorer._openings(scorer._encode(batch), batch, [], 3)[np.argsort(order)]
+    enc, mask = scorer._encode(batch), batch["attention_mask"]
+    openings = scorer._openings(enc, mask, [], 3)[np.argsort(order)]  # in prompt order
     assert all(len(set(row)) == 3 for row in openings.tolist())
     special = set(backbone.tokenizer.all_special_ids)
     assert not special & set(openings.ravel().tolist())

@@ -438,7 +438,8 @@ class Scorer:
             if c > 1:  # each prompt c times, its decoding opened by its c likeliest tokens
                 config.max_new_tokens = max_new_tokens - 1  # the opening is the first
                 enc = self._encode(batch)  # once: the openings and every candidate read it
-                openings = self._openings(enc, batch, self._rules(decoding, prompt_ids, 1), c)
+                rules = self._rules(decoding, prompt_ids, 1)
+                openings = self._openings(enc, batch["attention_mask"], rules, c)
                 inputs = {k: v.repeat_interleave(c, dim=0) for k, v in batch.items()}
                 states = enc.last_hidden_state.repeat_interleave(c, dim=0)
                 inputs["encoder_outputs"] = BaseModelOutput(last_hidden_state=states)
@@ -468,15 +469,11 @@ class Scorer:
             rules.append(CopySlots(tok, prompt_ids, beams))
         return rules
 
-    def _openings(
-        self, enc: Any, batch: dict[str, torch.Tensor], rules: list[Any], c: int
-    ) -> torch.Tensor:
-        """``int64[n, c]``: the ``c`` likeliest first tokens of each prompt of ``batch``
-        (encoded as ``enc``), likeliest first, after the copy ``rules``; never a special
-        token or a word piece that continues a word."""
-        start = torch.full((len(batch["input_ids"]), 1), self.backbone.decoder_start_id)
-        start = start.to(self.device)
-        mask = batch["attention_mask"]
+    def _openings(self, enc: Any, mask: torch.Tensor, rules: list[Any], c: int) -> torch.Tensor:
+        """``int64[n, c]``: the ``c`` likeliest first tokens of each of the ``n`` prompts
+        encoded as ``enc`` (``mask``: their ``int64[n, L]`` attention mask), likeliest first,
+        after the copy ``rules``; never a special token or a word piece that continues a word."""
+        start = torch.full((len(mask), 1), self.backbone.decoder_start_id, device=self.device)
         out = self.model(encoder_outputs=enc, attention_mask=mask, decoder_input_ids=start)
         logits = out.logits[:, -1, :].float()
         for rule in rules:
