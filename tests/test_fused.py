@@ -176,6 +176,34 @@ def test_a_new_session_gets_real_llm_scores_and_checked_explanations(llm_data, s
     np.testing.assert_allclose([i.components["llm"] for i in out], expected, rtol=1e-5)
 
 
+def test_protocol_s_with_an_adapter_reports_pools_and_llm_scored_cold_items(llm_data, adapter):
+    from convrec.evaluation.sessions import cold_items, run_sessions
+    from convrec.evaluation.specs import session_adapter_specs
+
+    specs = session_adapter_specs(AdapterLoader(adapter), candidates=C)
+    (report,) = run_sessions(llm_data, specs, sizes=(1,), cold_share=0.2)
+    payload = report.to_json()
+    assert set(payload["headroom"]) == {"llm", "fused"}
+    for name, room in payload["headroom"].items():
+        assert 0.0 < room["pool_recall"] <= 1.0
+        assert room["pool_random_ndcg@10"] <= room["pool_oracle_ndcg@10"]
+        assert room["hindsight_ndcg@10"] >= payload["models"][name]["ndcg@10"] - 1e-9
+    paired = payload["paired"]["fused"]
+    assert paired["ndcg@10_diff"] == pytest.approx(
+        payload["models"]["fused"]["ndcg@10"] - payload["models"][paired["vs"]]["ndcg@10"]
+    )
+    # cold items: only they are candidates, content picks the pool and the LLM scores it
+    assert {"random", "llm", "fused"} <= set(payload["cold"])
+    cold = set(cold_items(llm_data, 0, 0.2).tolist())
+    asked = [
+        set(np.frombuffer(key[2], np.int32).tolist()) - {-1}
+        for rec in specs[0].factory().shared._fitted.values()
+        for key in rec.llm._memo
+        if key[0] == "sessions"
+    ]
+    assert any(items and items <= cold for items in asked)
+
+
 def test_convrec_recommend_with_an_adapter_fuses_the_llm(ratings_csv, adapter, capsys):
     from convrec.cli import main
 

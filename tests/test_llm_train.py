@@ -13,11 +13,14 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 torch = pytest.importorskip("torch")
 
+from convrec.evaluation.sessions import user_split  # noqa: E402
 from convrec.llm import checkpoint as ckpt  # noqa: E402
 from convrec.llm.backbone import BackboneConfig, load_adapter, load_backbone  # noqa: E402
 from convrec.llm.model import LLMModel  # noqa: E402
 from convrec.llm.prompts import PromptConfig  # noqa: E402
+from convrec.llm.tasks import Task  # noqa: E402
 from convrec.recommender.neighbours import item_neighbours  # noqa: E402
+from convrec.training.config import split_rows, task_rows  # noqa: E402
 from convrec.training.train import TrainConfig, train  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning")
@@ -472,15 +475,33 @@ def test_session_profiles_are_the_earliest_liked_items_rated_the_top():
         TrainConfig(session_share=1.5)
 
 
+def test_split_s_keeps_protocol_s_valid_and_test_users_unseen(llm_data):
+    split = user_split(llm_data)
+    unseen = np.r_[split.valid_users, split.test_users]
+    rows = dataclasses.astuple(split_rows(llm_data, "S"))
+    default = dataclasses.astuple(split_rows(llm_data, None))
+    for part, full in zip(rows, default, strict=True):
+        assert len(part) and not np.isin(llm_data.user[part], unseen).any()
+        # every train user's row of that part is kept
+        mine = full[np.isin(llm_data.user[full], split.train_users)]
+        assert sorted(part.tolist()) == sorted(mine.tolist())
+    got = task_rows(llm_data, [Task.RATING, Task.RERANK], "S")
+    assert got[Task.RATING].tolist() == rows[0].tolist()
+    assert got[Task.RERANK].tolist() == rows[1].tolist()
+    with pytest.raises(ValueError, match="split must be one of A, B, C, S"):
+        TrainConfig(split="D")
+
+
 def test_rerank_trains_on_session_shaped_profiles(llm_data, tiny_t5_dir, tmp_path):
     config = TrainConfig(
-        tasks=("rerank",), weights=(1.0,), max_steps=4, eval_every=0, save_every=0,
-        session_share=1.0, **SMALL,
+        tasks=("rerank",), weights=(1.0,), max_steps=4, eval_every=2, save_every=0,
+        session_share=1.0, split="S", **SMALL,
     )  # fmt: skip
     result = train(llm_data, tmp_path / "s", config, BackboneConfig(str(tiny_t5_dir), lora_r=4))
     assert result.step == 4 and all(np.isfinite(h["loss"]) for h in result.history)
+    assert len(result.valid) == 2
     saved = json.loads((tmp_path / "s" / "convrec_config.json").read_text())
-    assert saved["train"]["session_share"] == 1.0
+    assert saved["train"]["session_share"] == 1.0 and saved["train"]["split"] == "S"
     # explanations are generated as long as the targets it learned
     assert saved["llm"]["explain_max_tokens"] == saved["train"]["max_target_length"]
 

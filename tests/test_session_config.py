@@ -187,3 +187,28 @@ def test_the_fused_grid_asks_the_llm_about_each_session_once(index_llm) -> None:
     other = [(np.array([3], np.int32), np.array([5.0], np.float32))]
     cached.score_candidates_for(other, cands)
     assert llm.widths == [3, 3]  # another session: asked again
+
+
+def test_when_cf_knows_nothing_content_picks_the_pool() -> None:
+    """A request that leaves only items nobody has chosen (here: every warm item blocked):
+    CF ties them all at zero, so content, not index order, decides which reach the pool."""
+    data = make_llm_data(n_users=40, n_items=30)
+    cold = np.arange(20, 30)
+    rows = np.flatnonzero(data.item < 20)
+    content = np.zeros(data.n_items, np.float32)
+    content[cold] = np.linspace(0.1, 1.0, len(cold))  # item 29 first, then 28, ...
+    config = RecommenderConfig(weights={"cf": 1.0, "cbf": 1.0}, n_candidates=4, cbf_candidates=1)
+    rec = Recommender.build(data, rows, config, cbf=GivenContent(content))
+    session = np.array([1, 4], np.int32)
+    warm = np.setdiff1d(np.arange(20), session).astype(np.int32)
+    ids, _ = rec.rank_sessions([session], blocked=[warm])
+    assert ids[0].tolist() == [29, 28, 27, 26]
+    # a session with CF evidence keeps its CF candidates; content has the last slot only
+    both, _ = rec.rank_sessions([session])
+    assert 29 in both[0].tolist() and len(set(both[0].tolist()) & set(range(20))) == 3
+    # without content candidates the engine's tie order fills the pool
+    rec.config = dataclasses.replace(config, cbf_candidates=0)
+    ids, _ = rec.rank_sessions([session], blocked=[warm])
+    assert sorted(ids[0].tolist()) == [20, 21, 22, 23]
+    with pytest.raises(ValueError, match="2 blocked lists for 1 sessions"):
+        rec.rank_sessions([session], blocked=[warm, warm])

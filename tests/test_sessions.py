@@ -277,3 +277,102 @@ def test_the_runner_reports_the_cold_block() -> None:
     assert cold["most_popular"]["hr@10"] == 0.0 and cold["ease"]["hr@10"] == 0.0
     assert cold["random"]["hr@10"] > 0.3
     assert "cold items: 20 items" in reports[0].table()
+
+
+def test_paired_differences_are_against_the_best_other_model() -> None:
+    from convrec.evaluation.sessions import paired_differences
+
+    got = paired_differences(
+        {"a": np.array([1.0, 0.0, 1.0]), "b": np.array([0.0, 0.0, 1.0]), "c": np.zeros(3)}
+    )
+    assert got["a"]["vs"] == "b" and got["b"]["vs"] == "a" and got["c"]["vs"] == "a"
+    assert got["a"]["ndcg@10_diff"] == pytest.approx(1 / 3)
+    assert got["a"]["ndcg@10_diff_se"] == pytest.approx(np.std([1, 0, 0], ddof=1) / np.sqrt(3))
+    assert got["c"]["ndcg@10_diff"] == pytest.approx(-2 / 3)
+
+
+class GivenPools:
+    """A model whose candidate pools are given per session (``int32[B, C]``)."""
+
+    def __init__(self, pools: np.ndarray) -> None:
+        self.pools = pools
+
+    def session_pools(self, data, rows, users, blocked=None):  # type: ignore[no-untyped-def]
+        assert blocked is not None and blocked.shape == (len(users), data.n_items)
+        return self.pools
+
+
+def test_pool_headroom_known_answers() -> None:
+    from convrec.evaluation.sessions import pool_headroom
+
+    data = make_llm_data(n_users=60, n_items=30)
+    sessions = build_sessions(data, user_split(data).test_users, 1)
+    b = len(sessions.users)
+    targets = [sessions.targets[i].indices for i in range(b)]
+    free = [np.flatnonzero(~np.asarray(sessions.seen[i].toarray()).ravel().astype(bool))
+            for i in range(b)]  # fmt: skip
+    # every candidate in the pool: all targets in, a perfect order scores 1
+    everything = np.full((b, data.n_items), -1, np.int32)
+    for i in range(b):
+        everything[i, : len(free[i])] = free[i]
+    got = pool_headroom(GivenPools(everything), data, sessions)
+    np.testing.assert_allclose(got["pool_recall"], 1.0)
+    np.testing.assert_allclose(got["pool_oracle_ndcg@10"], 1.0)
+    floor = random_floor(sessions)["ndcg@10"].mean()
+    assert abs(got["pool_random_ndcg@10"].mean() - floor) < 0.05
+    # only the first target: recall 1/T, and both orders put it first
+    first = np.full((b, 3), -1, np.int32)
+    first[:, 0] = [t[0] for t in targets]
+    got = pool_headroom(GivenPools(first), data, sessions)
+    n = np.asarray([len(t) for t in targets], float)
+    ideal = np.asarray([sum(1 / np.log2(np.arange(min(10, k)) + 2)) for k in n.astype(int)])
+    np.testing.assert_allclose(got["pool_recall"], 1 / n)
+    np.testing.assert_allclose(got["pool_oracle_ndcg@10"], 1 / ideal, rtol=1e-6)
+    np.testing.assert_allclose(got["pool_random_ndcg@10"], 1 / ideal, rtol=1e-6)
+    # no target in the pool: nothing to reach
+    others = np.stack([f[~np.isin(f, t)][:5] for f, t in zip(free, targets, strict=True)])
+    got = pool_headroom(GivenPools(others.astype(np.int32)), data, sessions)
+    assert not any(v.any() for v in got.values())
+
+
+class PopularPool:
+    """Test model with a pool: the ``size`` most chosen training items, ranked by count."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def fit(self, data: Dataset, rows: np.ndarray) -> "PopularPool":
+        self.count = np.bincount(data.item[rows], minlength=data.n_items).astype(np.float32)
+        return self
+
+    def session_pools(self, data, rows, users, blocked=None):  # type: ignore[no-untyped-def]
+        out = np.full((len(users), self.size), -1, np.int32)
+        for b in range(len(users)):
+            score = np.where(blocked[b].toarray().ravel() > 0, -np.inf, self.count)
+            out[b] = np.argsort(-score, kind="stable")[: self.size]
+        return out
+
+    def score_sessions(self, data, rows, users, blocked=None):  # type: ignore[no-untyped-def]
+        out = np.full((len(users), data.n_items), -np.inf, np.float32)
+        pools = self.session_pools(data, rows, users, blocked)
+        for b in range(len(users)):
+            out[b, pools[b]] = self.count[pools[b]]
+        return out
+
+
+def test_the_runner_reports_paired_differences_and_the_pools_headroom() -> None:
+    data = make_llm_data(n_users=120, n_items=40)
+    specs = [
+        ModelSpec("most_popular", MostPopular),
+        ModelSpec("pool", PopularPool, grid=[{"size": 2}, {"size": 20}]),
+    ]
+    (report,) = run_sessions(data, specs, sizes=(1,), cold_share=0.0)
+    payload = report.to_json()
+    assert payload["paired"]["pool"]["vs"] == "most_popular"
+    assert set(payload["paired"]) == {"most_popular", "pool"}
+    room = payload["headroom"]["pool"]
+    assert set(payload["headroom"]) == {"pool"}  # only models with a pool
+    assert 0.0 <= room["pool_random_ndcg@10"] <= room["pool_oracle_ndcg@10"] <= 1.0
+    assert room["hindsight_ndcg@10"] >= payload["models"]["pool"]["ndcg@10"] - 1e-12
+    assert room["hindsight"]["size"] in (2, 20)
+    assert "(paired)" in report.table() and "pool_oracle_ndcg@10" in report.table()

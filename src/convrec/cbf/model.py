@@ -132,9 +132,13 @@ class ContentModel(NpzModel):
             raise RuntimeError("ContentModel is not fitted: call fit() or ContentModel.load()")
         return self.item_embeddings_
 
-    def score_sessions(self, data: Dataset, rows: np.ndarray, users: np.ndarray) -> np.ndarray:
+    def score_sessions(
+        self, data: Dataset, rows: np.ndarray, users: np.ndarray, blocked: Any = None
+    ) -> np.ndarray:
         """Scores for new histories without refitting: the profiles built from the
         interactions ``rows`` (``int64[m]``, weighted as in :meth:`fit`) of ``users``.
+        ``blocked`` (items the caller will not recommend) changes nothing: every item is
+        scored by itself.
 
         Returns
         -------

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from convrec.data.dataset import Dataset
 from convrec.evaluation.metrics import top_k_items
@@ -218,17 +219,50 @@ class FusedModel:
         out[rows, ids[rows, cols]] = fused[rows, cols]
         return out
 
-    def score_sessions(self, data: Dataset, rows: np.ndarray, users: np.ndarray) -> np.ndarray:
-        """``float32[B, n_items]`` fused scores for sessions (protocol S): each of ``users``
-        (``int32[B]``) is known only by its interactions among ``rows`` (``int64[m]``), oldest
-        first; fused scores on the candidates, then (with a content source) every other item
-        below them in the content source's order, else ``-inf``."""
-        rec = self._fitted()
+    def _sessions(self, data: Dataset, rows: np.ndarray, users: np.ndarray) -> list[np.ndarray]:
+        """Per user of ``users``, its items among ``rows``, oldest first."""
         rows = np.asarray(rows, np.int64)
         rows = rows[np.lexsort((data.item[rows], data.timestamp[rows], data.user[rows]))]
         owner = data.user[rows]
-        sessions = [data.item[rows[owner == u]] for u in np.asarray(users).tolist()]
-        ids, fused = rec.rank_sessions(sessions)
+        return [data.item[rows[owner == u]] for u in np.asarray(users).tolist()]
+
+    def session_pools(
+        self,
+        data: Dataset,
+        rows: np.ndarray,
+        users: np.ndarray,
+        blocked: sp.csr_matrix | None = None,
+    ) -> np.ndarray:
+        """``int32[B, C]`` each session's candidate pool, the items the fusion orders (padded
+        with -1); arguments as :meth:`score_sessions`."""
+        ids, _ = self._rank(data, rows, users, blocked)
+        return ids
+
+    def _rank(
+        self, data: Dataset, rows: np.ndarray, users: np.ndarray, blocked: sp.csr_matrix | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        sessions = self._sessions(data, rows, users)
+        extra = None if blocked is None else [blocked[b].indices for b in range(len(sessions))]
+        return self._fitted().rank_sessions(sessions, blocked=extra)
+
+    def score_sessions(
+        self,
+        data: Dataset,
+        rows: np.ndarray,
+        users: np.ndarray,
+        blocked: sp.csr_matrix | None = None,
+    ) -> np.ndarray:
+        """``float32[B, n_items]`` fused scores for sessions (protocol S).
+
+        Each of ``users`` (``int32[B]``) is known only by its interactions among ``rows``
+        (``int64[m]``), oldest first; ``blocked`` (``[B, n_items]``, nonzero = blocked) are
+        items no session may be recommended besides its own, which the pool then leaves out
+        (as a request's filters do). Fused scores on the pool, then (with a content source)
+        every other item below them in the content source's order, else ``-inf``.
+        """
+        rec = self._fitted()
+        ids, fused = self._rank(data, rows, users, blocked)
+        sessions = self._sessions(data, rows, users)
         out = np.full((len(ids), rec.data.n_items), -np.inf, np.float32)
         r, c = np.nonzero(ids >= 0)
         out[r, ids[r, c]] = fused[r, c]

@@ -234,20 +234,73 @@ def _indicator(items: Sequence[np.ndarray], rows: int, n_items: int) -> sp.csr_m
 
 def session_scores(model: Any, data: Dataset, sessions: Sessions, batch: int = 512) -> np.ndarray:
     """``float32[B, n_items]`` scores of every item for each session, the model seeing only
-    the session: ``model.score_sessions(data, rows, users)`` when it has one (content,
-    LLM), else its :meth:`~convrec.cf.base.CFModel.fold_in` histories scored by
-    ``score_items``."""
+    the session: ``model.score_sessions(data, rows, users, blocked=...)`` when it has one
+    (content, LLM; ``blocked`` is the sessions' ``seen``, the items never candidates), else
+    its :meth:`~convrec.cf.base.CFModel.fold_in` histories scored by ``score_items``."""
     out = np.empty((len(sessions.users), data.n_items), np.float32)
     if hasattr(model, "score_sessions"):
-        for start in range(0, len(sessions.users), batch):
-            users = sessions.users[start : start + batch]
-            rows = sessions.rows[np.isin(data.user[sessions.rows], users)]
-            out[start : start + batch] = model.score_sessions(data, rows, users)
+        for start, users, rows in _batches(data, sessions, batch):
+            seen = sessions.seen[start : start + len(users)]
+            out[start : start + len(users)] = model.score_sessions(data, rows, users, blocked=seen)
         return out
     histories = model.fold_in(data, sessions.rows)[sessions.users]
     for start in range(0, len(sessions.users), batch):
         out[start : start + batch] = model.score_items(histories[start : start + batch])
     return out
+
+
+def _batches(
+    data: Dataset, sessions: Sessions, batch: int
+) -> Iterable[tuple[int, np.ndarray, np.ndarray]]:
+    """``(start, int32 users, int64 rows)`` of each batch of at most ``batch`` sessions."""
+    for start in range(0, len(sessions.users), batch):
+        users = sessions.users[start : start + batch]
+        yield start, users, sessions.rows[np.isin(data.user[sessions.rows], users)]
+
+
+POOL_SHUFFLES = 16
+"""Seeded random orders of a pool averaged for its ``pool_random_ndcg@10``."""
+
+
+def pool_headroom(model: Any, data: Dataset, sessions: Sessions) -> dict[str, np.ndarray]:
+    """What re-ordering a model's candidate pool can reach, per session.
+
+    ``model.session_pools`` gives each session's pool (``int32[B, C]``, as the fusion sees
+    it). Returns ``float64[B]`` arrays: ``pool_recall`` (share of the targets in the pool),
+    ``pool_oracle_ndcg@10`` (the pool ordered targets first: the best any re-ranker of it
+    can do) and ``pool_random_ndcg@10`` (the pool in random order, the mean of
+    :data:`POOL_SHUFFLES` seeded shuffles: what a re-ranker without skill gets).
+    """
+    pools = model.session_pools(data, sessions.rows, sessions.users, blocked=sessions.seen)
+    pools = np.asarray(pools, np.int32)
+    n = len(pools)
+    row = np.repeat(np.arange(n), pools.shape[1]).reshape(pools.shape)
+    valid = pools >= 0
+    in_pool = sp.csr_matrix(
+        (np.ones(int(valid.sum()), np.float32), (row[valid], pools[valid])),
+        shape=sessions.targets.shape,
+    )
+    hit = sessions.targets.multiply(in_pool).tocoo()
+    n_targets = np.diff(sessions.targets.indptr)
+    oracle = np.full(sessions.targets.shape, -np.inf, np.float32)
+    oracle[row[valid], pools[valid]] = 0.0
+    oracle[hit.row, hit.col] = 1.0
+    out = {
+        "pool_recall": np.bincount(hit.row, minlength=n) / np.maximum(n_targets, 1),
+        "pool_oracle_ndcg@10": _ndcg10(oracle, sessions),
+    }
+    rng = np.random.default_rng(0)
+    shuffled = np.zeros(n)
+    for _ in range(POOL_SHUFFLES):
+        scores = np.full(sessions.targets.shape, -np.inf, np.float32)
+        scores[row[valid], pools[valid]] = rng.random(int(valid.sum()), dtype=np.float32)
+        shuffled += _ndcg10(scores, sessions)
+    out["pool_random_ndcg@10"] = shuffled / POOL_SHUFFLES
+    return out
+
+
+def _ndcg10(scores: np.ndarray, sessions: Sessions) -> np.ndarray:
+    return target_set_metrics(scores, sessions.seen, sessions.targets, (10,))["ndcg@10"]
 
 
 def _evaluate(model: Any, data: Dataset, sessions: Sessions) -> dict[str, np.ndarray]:
@@ -257,6 +310,7 @@ def _evaluate(model: Any, data: Dataset, sessions: Sessions) -> dict[str, np.nda
 
 _REPORTED = ("ndcg@10", "recall@10", "recall@20", "hr@10", "ndcg@20", "hr@20")
 _COLD_REPORTED = ("hr@10", "ndcg@10", "recall@10")
+_HEADROOM = ("pool_recall", "pool_oracle_ndcg@10", "pool_random_ndcg@10")
 
 
 def _summarise(
@@ -281,6 +335,13 @@ class SessionReport(EvalReport):
     cold: dict[str, dict[str, float]] = field(default_factory=dict)
     """Per model: HR / NDCG / Recall@10 of the cold items (see :func:`cold_sessions`)."""
     cold_split: dict[str, int] = field(default_factory=dict)
+    paired: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per model: its test NDCG@10 minus that of the best other model (``"vs"``), per session,
+    with the standard error of that paired difference (the same sessions rank under both)."""
+    headroom: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per model with a candidate pool (llm, fused): :func:`pool_headroom` on the test
+    sessions, and ``hindsight_ndcg@10``, the best test NDCG@10 over its grid (``"hindsight"``:
+    that point), a bound on what choosing its fusion better could give."""
 
     def to_json(self) -> dict[str, Any]:
         out = super().to_json()
@@ -289,6 +350,9 @@ class SessionReport(EvalReport):
         if self.cold:
             out["cold"] = self.cold
             out["cold_split"] = self.cold_split
+        out["paired"] = self.paired
+        if self.headroom:
+            out["headroom"] = self.headroom
         return out
 
     def table(self) -> str:
@@ -302,6 +366,19 @@ class SessionReport(EvalReport):
                 " test sessions that later liked one",
                 *_rows(self.cold),
             ]
+        if self.paired:
+            lines += ["", "NDCG@10 minus the best other model's, per test session (paired):"]
+            lines += [
+                f"  {name}: {p['ndcg@10_diff']:+.4f} (se {p['ndcg@10_diff_se']:.4f}) vs {p['vs']}"
+                for name, p in self.paired.items()
+            ]
+        if self.headroom:
+            lines += ["", "candidate pools on the test sessions (what re-ranking them can reach):"]
+            shown = {
+                n: {k: v for k, v in h.items() if k != "hindsight"}
+                for n, h in self.headroom.items()
+            }
+            lines += _rows(shown)
         return "\n".join(lines)
 
 
@@ -352,20 +429,36 @@ def run_sessions(
         if len(cold) and len(cold_test[n].users) >= 2:
             reports[n].cold_split = {"items": len(cold), "sessions": len(cold_test[n].users)}
             reports[n].cold[RANDOM_NAME] = _summarise(random_floor(cold_test[n]), _COLD_REPORTED)
+    per_session: dict[int, dict[str, np.ndarray]] = {n: {} for n in sizes}
     for spec in models:
         start = time.perf_counter()
         best: dict[int, tuple[float, dict[str, Any], Any]] = {}
+        hindsight: dict[int, tuple[float, dict[str, Any]]] = {}
         for point in spec.grid:
             model = spec.factory(**dict(point)).fit(data, split.train)
+            pooled = hasattr(model, "session_pools")
             for n in sizes:
                 value = float(_evaluate(model, data, valid[n])[_SELECT].mean())
                 if n not in best or value > best[n][0]:
                     best[n] = (value, dict(point), model)
+                if pooled:  # models with a pool: how far a better-chosen point could go
+                    seen = float(_evaluate(model, data, test[n])[_SELECT].mean())
+                    if n not in hindsight or seen > hindsight[n][0]:
+                        hindsight[n] = (seen, dict(point))
         for n in sizes:
             _, params, model = best[n]
-            metrics = _summarise(_evaluate(model, data, test[n]))
+            per_user = _evaluate(model, data, test[n])
+            per_session[n][spec.name] = per_user[_SELECT]
+            metrics = _summarise(per_user)
             reports[n].models[spec.name] = metrics
             reports[n].params[spec.name] = params
+            if n in hindsight:
+                room = _summarise(pool_headroom(model, data, test[n]), _HEADROOM)
+                reports[n].headroom[spec.name] = {
+                    **{k: v for k, v in room.items() if not k.endswith("_se")},
+                    "hindsight_ndcg@10": hindsight[n][0],
+                    "hindsight": hindsight[n][1],
+                }
             log(
                 f"{spec.name} N={n}: ndcg@10={metrics['ndcg@10']:.4f} "
                 f"(se {metrics['ndcg@10_se']:.4f}), recall@20={metrics['recall@20']:.4f}"
@@ -383,7 +476,26 @@ def run_sessions(
         elapsed = round(time.perf_counter() - start, 3)
         for n in sizes:
             reports[n].seconds[spec.name] = elapsed
+    for n in sizes:
+        reports[n].paired = paired_differences(per_session[n])
     return [reports[n] for n in sizes]
+
+
+def paired_differences(per_session: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+    """Per model, its per-session metric (``float[B]``, the same sessions for every model)
+    minus the best other model's (highest mean): ``{"vs", "ndcg@10_diff", "ndcg@10_diff_se"}``,
+    the standard error being that of the B paired differences."""
+    means = {name: float(v.mean()) for name, v in per_session.items()}
+    out: dict[str, dict[str, Any]] = {}
+    for name, values in per_session.items():
+        others = [o for o in per_session if o != name]
+        if not others:
+            continue
+        rival = max(others, key=lambda o: means[o])
+        diff = values - per_session[rival]
+        se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
+        out[name] = {"vs": rival, "ndcg@10_diff": float(diff.mean()), "ndcg@10_diff_se": float(se)}
+    return out
 
 
 __all__ = [
@@ -397,6 +509,8 @@ __all__ = [
     "build_sessions",
     "cold_items",
     "cold_sessions",
+    "paired_differences",
+    "pool_headroom",
     "positive_threshold",
     "random_floor",
     "run_sessions",

@@ -104,12 +104,13 @@ class CandidateRanker:
         """
         c = max(k, self.config.n_candidates)
         cand, cf_scores, ev, ev_w = self._cf_candidates(profiles, blocked, c)
+        uninformed = (cand < 0) | (cf_scores == 0.0)  # no edge reached it and no prior
         cand, cf_scores = self._fill_popular(cand, cf_scores, blocked)
         by_source = self.config.weights if weights is None else weights
         content = None
         if self.cbf is not None and by_source.get("cbf", 0.0) > 0:
             content = np.stack([self.cbf.score_history(p.items, p.weights) for p in profiles])
-            self._add_content_candidates(cand, cf_scores, ev, ev_w, blocked, content)
+            self._add_content_candidates(cand, cf_scores, ev, ev_w, blocked, content, uninformed)
         sources, names = self._sources(profiles, cand, cf_scores, by_source, content)
         w = np.asarray([by_source.get(n, 0.0) for n in names], np.float32)
         method, normalisation = self.config.method, self.config.normalisation
@@ -176,26 +177,36 @@ class CandidateRanker:
         ev_w: np.ndarray | None,
         blocked: list[np.ndarray],
         content: np.ndarray,
+        uninformed: np.ndarray,
     ) -> None:
-        """Put each row's best ``config.cbf_candidates`` items by content that CF did not
-        propose in place of its last CF candidates (in place): how items nobody has chosen
-        yet (no CF edge) reach the fusion. Their CF score is the row's lowest, a bound on
-        what the engine gave them (they fell below its top-C).
+        """Give the content source the slots CF knows least about (in place): each row's last
+        ``config.cbf_candidates`` slots, and every slot the CF engine filled without
+        evidence (``uninformed``, ``bool[B, C]``: no edge and no prior reached the item, or
+        the popular fill). They take the row's best items by content that the kept CF
+        candidates do not hold, uninformed slots first: how items nobody has chosen yet
+        reach the fusion, and how content, not index order, picks the pool when CF has
+        nothing to say (a request whose filters leave only such items). Their CF score is
+        the row's lowest, a bound on what the engine gave them.
 
         ``content`` is ``float32[B, n_items]`` (the content source's scores of every item).
         """
-        m = min(self.config.cbf_candidates, cand.shape[1])
+        c = cand.shape[1]
+        m = min(self.config.cbf_candidates, c)
         if m <= 0:
             return
+        tail = np.arange(c) >= c - m
         for b in range(len(cand)):
+            free = np.r_[np.flatnonzero(uninformed[b]), np.flatnonzero(tail & ~uninformed[b])]
+            kept = np.ones(c, dtype=bool)
+            kept[free] = False
             row = content[b].astype(np.float64)
-            row[cand[b][cand[b] >= 0]] = -np.inf
+            row[cand[b][kept & (cand[b] >= 0)]] = -np.inf
             row[blocked[b]] = -np.inf
-            best = np.argsort(-row, kind="stable")[:m]
+            best = np.argsort(-row, kind="stable")[: len(free)]
             best = best[np.isfinite(row[best])]
             if not len(best):
                 continue
-            slots = np.arange(cand.shape[1] - len(best), cand.shape[1])
+            slots = np.sort(free[: len(best)])
             floor = cf_scores[b][np.isfinite(cf_scores[b]) & (cand[b] >= 0)]
             cand[b, slots] = best
             cf_scores[b, slots] = floor.min() if len(floor) else 0.0

@@ -441,7 +441,10 @@ class Recommender:
         return ranked.ids, ranked.scores
 
     def rank_sessions(
-        self, sessions: Sequence[np.ndarray], k: int | None = None
+        self,
+        sessions: Sequence[np.ndarray],
+        k: int | None = None,
+        blocked: Sequence[np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Array form of :meth:`recommend_batch` for sessions (evaluation, protocol S).
 
@@ -451,6 +454,9 @@ class Recommender:
             Per session, ``int32[h]`` internal item indices, oldest first (excluded).
         k : int, optional
             Items kept (default: ``config.n_candidates``, the whole fused pool).
+        blocked : sequence of numpy.ndarray, optional
+            Per session, ``int32[n]`` further items never recommended (as a request's
+            filters block them).
 
         Returns
         -------
@@ -462,8 +468,14 @@ class Recommender:
             Profile(None, np.asarray(items, np.int32), recency(len(items), tau), {})
             for items in sessions
         ]
-        blocked = [p.items.astype(np.int32) for p in profiles]
-        ranked = self.ranker.rank(profiles, blocked, k or self.config.n_candidates, 0.0)
+        extra = blocked if blocked is not None else [np.zeros(0, np.int32)] * len(profiles)
+        if len(extra) != len(profiles):
+            raise ValueError(f"{len(extra)} blocked lists for {len(profiles)} sessions")
+        never = [
+            np.union1d(p.items, np.asarray(e, np.int32)).astype(np.int32)
+            for p, e in zip(profiles, extra, strict=True)
+        ]
+        ranked = self.ranker.rank(profiles, never, k or self.config.n_candidates, 0.0)
         return ranked.ids, ranked.scores
 
     def explain_items(

@@ -10,10 +10,12 @@ from typing import Any
 import numpy as np
 
 from convrec.data.dataset import Dataset
+from convrec.evaluation.sessions import user_split
 from convrec.evaluation.splits import leave_last_out_split, random_split
 from convrec.llm.tasks import REGISTRY, Task
 
 WEIGHTINGS = ("fixed", "uncertainty")
+SPLITS = ("A", "B", "C", "S")
 
 
 def _opt(default: Any, help: str, **metadata: Any) -> Any:
@@ -54,7 +56,9 @@ class TrainConfig:
         the tokens "1".."5", as scoring reads it) and the true rating, added to the rating loss.
     split : str or None
         ``"A"`` / ``"B"``: every task trains on that protocol's train rows; ``None`` (or "C"):
-        rating and explanation on A's train rows, ranking, next and rerank on B's.
+        rating and explanation on A's train rows, ranking, next and rerank on B's. ``"S"``:
+        as ``None``, but only protocol S's train users' rows (train and validation), so that
+        protocol S's valid and test users stay unseen.
     valid_ratings, valid_users, valid_explanations, n_candidates : int
         Size of the fixed validation sample; C candidates re-ranked for NDCG@10.
     num_threads : int
@@ -117,8 +121,9 @@ class TrainConfig:
     split: str | None = _opt(
         None,
         "train every task on that protocol's train rows; default: protocol A's train rows for "
-        "rating / explanation and B's for ranking / next / rerank",
-        choices=("A", "B", "C"),
+        "rating / explanation and B's for ranking / next / rerank; S: the default restricted "
+        "to protocol S's train users (its valid and test users stay unseen)",
+        choices=SPLITS,
     )
     valid_ratings: int = _opt(300, "validation sample of ratings (protocol A)", metavar="N")
     valid_users: int = _opt(30, "validation users (protocol B)", metavar="N")
@@ -156,8 +161,8 @@ class TrainConfig:
             raise ValueError(f"weights must be positive numbers, got {list(self.weights)}")
         if self.weighting not in WEIGHTINGS:
             raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
-        if self.split not in (None, "A", "B", "C"):
-            raise ValueError(f"split must be A, B or C, got {self.split!r}")
+        if self.split not in (None, *SPLITS):
+            raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {self.split!r}")
         if not 0.0 <= self.session_share <= 1.0:
             raise ValueError(f"session_share must be in [0, 1], got {self.session_share}")
         if self.rerank_negatives < 1:
@@ -204,10 +209,35 @@ class TrainResult:
     log_vars: list[float] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class SplitRows:
+    """``int64`` rows training reads: protocol A's random split (``a_*``) and protocol B's
+    leave-last-out split (``b_*``), train and validation parts."""
+
+    a_train: np.ndarray
+    b_train: np.ndarray
+    a_valid: np.ndarray
+    b_valid: np.ndarray
+
+
+def split_rows(data: Dataset, split: str | None) -> SplitRows:
+    """Protocol A's and B's train and validation rows; with ``split == "S"`` only the rows of
+    protocol S's train users (:func:`~convrec.evaluation.sessions.user_split`)."""
+    a, b = random_split(data), leave_last_out_split(data)
+    parts = SplitRows(a.train, b.train, a.valid, b.valid)
+    if split != "S":
+        return parts
+    users = np.zeros(data.n_users, dtype=bool)
+    users[user_split(data).train_users] = True
+    return SplitRows(
+        *(np.asarray(p)[users[data.user[p]]] for p in (a.train, b.train, a.valid, b.valid))
+    )
+
+
 def task_rows(data: Dataset, tasks: list[Task], split: str | None) -> dict[Task, np.ndarray]:
     """Training rows per task (see :attr:`TrainConfig.split`)."""
-    a = random_split(data).train
-    b = leave_last_out_split(data).train
+    rows = split_rows(data, split)
+    a, b = rows.a_train, rows.b_train
     if split == "A":
         return dict.fromkeys(tasks, a)
     if split == "B":

@@ -23,7 +23,7 @@ from convrec import progress
 from convrec.cf.knn import ItemKNN
 from convrec.data.dataset import Dataset
 from convrec.evaluation.sessions import positive_threshold
-from convrec.evaluation.splits import fingerprint, leave_last_out_split, random_split
+from convrec.evaluation.splits import fingerprint
 from convrec.llm import checkpoint as ckpt
 from convrec.llm.backbone import Backbone, BackboneConfig, load_backbone
 from convrec.llm.model import LLMConfig
@@ -31,7 +31,7 @@ from convrec.llm.prompt_examples import session_profile
 from convrec.llm.prompts import PromptBuilder, PromptConfig, saved_prompt_config
 from convrec.llm.scoring import RATING_VALUES, Scorer, answer_logits, keeps_logits
 from convrec.llm.tasks import REGISTRY, PromptFields, Task
-from convrec.training.config import TrainConfig, TrainResult, task_rows
+from convrec.training.config import TrainConfig, TrainResult, split_rows, task_rows
 from convrec.training.validation import ValidationSet, build_validation, main_score, validate
 
 __all__ = [
@@ -454,12 +454,13 @@ class Trainer:
             self.load_checkpoint()
         if c.eval_every > 0 and self.acc.is_main_process:
             b = self.builders
+            parts = split_rows(self.data, c.split)
             self.valid = build_validation(
                 self.data,
                 self.tasks,
                 {t: b.get(t, next(iter(b.values()))) for t in Task},
-                random_split(self.data).valid,
-                leave_last_out_split(self.data).valid,
+                parts.a_valid,
+                parts.b_valid,
                 c.valid_ratings,
                 c.valid_users,
                 c.valid_explanations,
