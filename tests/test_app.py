@@ -202,6 +202,16 @@ def test_responder_streams_the_reply_then_the_views(domains):
     assert len(switched[1]) == 2
 
 
+def test_the_alpha_controls_starting_mark_fuses_as_configured(domains):
+    from convrec.dialogue.chat import Chat
+    from convrec.ui.respond import Responder
+
+    responder = Responder(Chat(domains), configured_alpha=0.9)
+    assert responder.requested_alpha(0.9) is None and responder.requested_alpha(None) is None
+    assert responder.requested_alpha(0.85) == 0.85 and responder.requested_alpha(3) == 1.0
+    assert Responder(Chat(domains)).requested_alpha(0.9) == 0.9
+
+
 def test_alpha_control_is_live_only_with_an_llm(domains):
     from convrec.dialogue.chat import Chat
     from convrec.ui.blocks import alpha_info, examples

@@ -278,6 +278,37 @@ def test_a_shipped_adapter_brings_its_validated_fusion(llm_data, adapter, tmp_pa
     assert with_adapter(base, tmp_path / "toy", llm_candidates=7).config.llm_candidates == 7
     plain = with_adapter(base, adapter)  # no fusion saved: the recommender's own, 20 candidates
     assert plain.config.weights == base.config.weights and plain.config.llm_candidates == 20
+    assert rec.config.session_alpha is None  # sessions fuse as known users do
+
+
+def test_sessions_fuse_with_their_own_alpha(llm_data, adapter, tmp_path):
+    from convrec.llm import shipped
+    from convrec.recommender.domains import with_adapter
+
+    fusion = shipped.ShippedFusion(0.5, "zscore", 1.0, 0, session_alpha=1.0)
+    shipped.export_adapter(adapter, tmp_path / "toy", fusion=fusion)
+    base = Recommender.build(llm_data)
+    rec = with_adapter(base, tmp_path / "toy")
+    assert rec.config.session_alpha == 1.0 and rec.config.alpha == pytest.approx(0.5)
+    liked = [llm_data.items.external[i] for i in (1, 4, 7)]
+    session = rec.recommend(history=liked, k=5, explain=False)
+    # alpha 1 for sessions: the LLM is not asked, the list is the CF + content one
+    assert all("llm" not in item.components for item in session.items)
+    cf_only = rec.with_fusion(1.0).recommend(history=liked, k=5, explain=False)
+    assert [i.item_id for i in session.items] == [i.item_id for i in cf_only.items]
+    # known users keep alpha 0.5 and their LLM scores; an explicit alpha sets both
+    user = rec.recommend(user=llm_data.users.external[0], k=5, explain=False)
+    assert any("llm" in item.components for item in user.items)
+    asked = rec.recommend(history=liked, k=5, explain=False, alpha=0.0)
+    assert all("llm" in item.components for item in asked.items)
+    # one batch of both kinds: each fuses with its own weights
+    both = rec.recommend_batch(
+        [{"history": liked}, {"user": llm_data.users.external[0]}], k=5, explain=False
+    )
+    assert [i.item_id for i in both[0].items] == [i.item_id for i in session.items]
+    assert [i.item_id for i in both[1].items] == [i.item_id for i in user.items]
+    with pytest.raises(ValueError, match="session_alpha must be in"):
+        shipped.ShippedFusion(session_alpha=1.5)
 
 
 def test_convrec_export(adapter, tmp_path, capsys):
@@ -294,6 +325,11 @@ def test_convrec_export(adapter, tmp_path, capsys):
     assert shipped_fusion(tmp_path / "e") == ShippedFusion(0.4, "zscore", 0.4, 20, False)
     assert main(["export", str(adapter), "--out", str(tmp_path / "f"), quiet[-1]]) == 2
     assert "--no-llm-explanations needs --alpha" in capsys.readouterr().err
+    sessions = ["--alpha", "0.8", "--session-alpha", "1"]
+    assert main(["export", str(adapter), "--out", str(tmp_path / "g"), *sessions]) == 0
+    assert shipped_fusion(tmp_path / "g") == ShippedFusion(0.8, "zscore", 0.8, 20, True, 1.0)
+    assert main(["export", str(adapter), "--out", str(tmp_path / "h"), *sessions[2:]]) == 2
+    assert "--session-alpha needs --alpha" in capsys.readouterr().err
     beams = ["--explain-beams", "4", "--explain-no-repeat-ngram", "3"]
     assert main(["export", str(adapter), "--out", str(tmp_path / "c"), *beams]) == 0
     from convrec.llm.model import LLMModel

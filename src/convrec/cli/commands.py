@@ -191,10 +191,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.alpha is not None:
         rating_alpha = args.alpha if args.rating_alpha is None else args.rating_alpha
         fusion = ShippedFusion(
-            args.alpha, args.fusion, rating_alpha, args.llm_candidates, args.llm_explanations
-        )
+            args.alpha, args.fusion, rating_alpha, args.llm_candidates, args.llm_explanations,
+            args.session_alpha,
+        )  # fmt: skip
     elif args.rating_alpha is not None:
         raise ValueError("--rating-alpha needs --alpha")
+    elif args.session_alpha is not None:
+        raise ValueError("--session-alpha needs --alpha")
     elif not args.llm_explanations:
         raise ValueError("--no-llm-explanations needs --alpha")
     decoding = None

@@ -92,6 +92,12 @@ EXPORT_FUSION_OPTIONS = {
         default=None, metavar="A", help="CF weight of ratings (with --alpha; default: --alpha)"
     ),
     "llm_candidates": Option(metavar="N", help="with --alpha"),
+    "session_alpha": Option(
+        default=None,
+        metavar="A",
+        help="CF weight of session rankings (liked titles, no user id), chosen on protocol S "
+        "(with --alpha; default: --alpha)",
+    ),
 }
 """``convrec export``'s options of :class:`~convrec.llm.shipped.ShippedFusion` fields; no
 ``--alpha``: the adapter carries no fusion."""

@@ -51,6 +51,10 @@ class ShippedFusion:
         Whether the adapter writes the explanations (each checked fact by fact, the rendered
         facts shown when it fails) or the rendered facts are shown directly: ``False`` for an
         adapter whose texts rarely pass the check, which would only cost a generation per list.
+    session_alpha : float or None
+        CF weight of the ranking fusion for sessions (liked titles, no user id), chosen on
+        protocol S's valid sessions; ``None``: ``alpha``
+        (:attr:`~convrec.recommender.RecommenderConfig.session_alpha`).
     """
 
     alpha: float = 0.5
@@ -58,11 +62,12 @@ class ShippedFusion:
     rating_alpha: float = 0.5
     llm_candidates: int = 20
     llm_explanations: bool = True
+    session_alpha: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("alpha", "rating_alpha"):
+        for name in ("alpha", "rating_alpha", "session_alpha"):
             value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
+            if value is not None and not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
         if self.fusion not in ("zscore", "minmax", "rrf"):
             raise ValueError(f"fusion must be zscore, minmax or rrf, got {self.fusion!r}")

@@ -98,26 +98,29 @@ class CandidateRanker:
     ) -> Ranked:
         """Top-``k`` per profile, never an item of its ``blocked`` (``int32[n]`` per profile).
 
-        ``weights`` are the fusion weights per source (default ``config.weights``; a source
-        of weight 0 is not run). ``diversity > 0`` re-ranks the whole fused candidate pool with
+        ``weights`` are the fusion weights per source (default ``config.weights`` for known
+        users and ``config.session_weights()`` for sessions; a source of weight 0 is not
+        run). ``diversity > 0`` re-ranks the whole fused candidate pool with
         :func:`~convrec.recommender.diversity.mmr_rerank` before keeping ``k``.
         """
         c = max(k, self.config.n_candidates)
         cand, cf_scores, ev, ev_w = self._cf_candidates(profiles, blocked, c)
         uninformed = (cand < 0) | (cf_scores == 0.0)  # no edge reached it and no prior
         cand, cf_scores = self._fill_popular(cand, cf_scores, blocked)
-        by_source = self.config.weights if weights is None else weights
+        row_weights = [
+            weights if weights is not None
+            else self.config.session_weights() if p.user is None
+            else self.config.weights
+            for p in profiles
+        ]  # fmt: skip
         content = None
-        if self.cbf is not None and by_source.get("cbf", 0.0) > 0:
+        if self.cbf is not None and any(w.get("cbf", 0.0) > 0 for w in row_weights):
             content = np.stack([self.cbf.score_history(p.items, p.weights) for p in profiles])
             self._add_content_candidates(cand, cf_scores, ev, ev_w, blocked, content, uninformed)
-        sources, names = self._sources(profiles, cand, cf_scores, by_source, content)
-        w = np.asarray([by_source.get(n, 0.0) for n in names], np.float32)
-        method, normalisation = self.config.method, self.config.normalisation
+        ask_llm = np.asarray([w.get("llm", 0.0) > 0 for w in row_weights], dtype=bool)
+        sources, names = self._sources(profiles, cand, cf_scores, ask_llm, content)
         keep = c if diversity > 0 else k
-        ids, fused, shares = fuse_with_shares(
-            cand, sources, w, k=keep, method=method, normalisation=normalisation
-        )
+        ids, fused, shares = self._fuse(cand, sources, names, row_weights, keep)
         if diversity > 0:
             if self.similarity is None:
                 raise ValueError("diversity needs an item similarity")
@@ -131,6 +134,31 @@ class CandidateRanker:
             ).reshape(picked.shape)
             ids = picked
         return Ranked(cand, sources, names, ev, ev_w, ids, fused, shares)
+
+    def _fuse(
+        self,
+        cand: np.ndarray,
+        sources: np.ndarray,
+        names: list[str],
+        row_weights: list[dict[str, float]],
+        keep: int,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:func:`~convrec.cf.fusion.fuse_with_shares` of the rows that share fusion weights,
+        one native call per distinct weighting (known users, sessions)."""
+        method, normalisation = self.config.method, self.config.normalisation
+        ids = np.full((len(cand), keep), -1, np.int32)
+        fused = np.full((len(cand), keep), -np.inf, np.float32)
+        shares = np.full(sources.shape, np.nan, np.float32)
+        groups: dict[tuple[float, ...], list[int]] = {}
+        for b, w in enumerate(row_weights):
+            groups.setdefault(tuple(w.get(n, 0.0) for n in names), []).append(b)
+        for key, rows in groups.items():
+            g_ids, g_fused, g_shares = fuse_with_shares(
+                cand[rows], sources[:, rows], np.asarray(key, np.float32), k=keep,
+                method=method, normalisation=normalisation,
+            )  # fmt: skip
+            ids[rows], fused[rows], shares[:, rows] = g_ids, g_fused, g_shares
+        return ids, fused, shares
 
     def _cf_candidates(
         self, profiles: list[Profile], blocked: list[np.ndarray], c: int
@@ -234,7 +262,8 @@ class CandidateRanker:
         return cand, scores
 
     def _llm_layer(self, profiles: list[Profile], cand: np.ndarray) -> np.ndarray:
-        """``float32[B, C]`` LLM scores: known users by index, sessions by their liked items.
+        """``float32[B, C]`` LLM scores: known users by index, sessions by their liked items
+        (rows of ``cand`` padded with -1 throughout are not asked: NaN).
 
         With ``config.llm_candidates = M > 0`` only the first M columns (the CF engine's best)
         are scored; the rest get each row's lowest LLM score.
@@ -251,11 +280,14 @@ class CandidateRanker:
 
     def _llm_layer_all(self, profiles: list[Profile], cand: np.ndarray) -> np.ndarray:
         layer = np.full(cand.shape, np.nan, np.float32)
-        known = [b for b, p in enumerate(profiles) if p.user is not None]
+        asked = np.asarray((cand >= 0).any(axis=1), dtype=bool)
+        known = [b for b, p in enumerate(profiles) if p.user is not None and asked[b]]
         if known:
             users = np.asarray([profiles[b].user for b in known], np.int32)
             layer[known] = self.llm.score_candidates(users, cand[known])
-        sessions = [b for b, p in enumerate(profiles) if p.user is None and len(p.items)]
+        sessions = [
+            b for b, p in enumerate(profiles) if p.user is None and len(p.items) and asked[b]
+        ]
         if sessions:
             histories = [profiles[b].llm_history(self.liked_rating) for b in sessions]
             layer[sessions] = self.llm.score_candidates_for(histories, cand[sessions])
@@ -267,11 +299,12 @@ class CandidateRanker:
         profiles: list[Profile],
         cand: np.ndarray,
         cf_scores: np.ndarray,
-        weights: dict[str, float],
+        ask_llm: np.ndarray,
         content: np.ndarray | None = None,
     ) -> tuple[np.ndarray, list[str]]:
         """``float32[S, B, C]`` source scores over the candidates (NaN = not scored);
-        ``content`` is the content source's ``float32[B, n_items]`` (``None``: not run)."""
+        ``ask_llm`` (``bool[B]``) the rows the LLM scores, ``content`` the content source's
+        ``float32[B, n_items]`` (``None``: not run)."""
         names, layers = ["cf"], [cf_scores]
         valid = cand >= 0
         if content is not None:
@@ -280,8 +313,8 @@ class CandidateRanker:
                 layer[b, valid[b]] = content[b, cand[b, valid[b]]]
             names.append("cbf")
             layers.append(layer)
-        if self.llm is not None and weights.get("llm", 0.0) > 0:
-            layer = self._llm_layer(profiles, cand)
+        if self.llm is not None and ask_llm.any():
+            layer = self._llm_layer(profiles, np.where(ask_llm[:, None], cand, -1))
             if not np.isnan(layer).all():
                 names.append("llm")
                 layers.append(layer)

@@ -120,6 +120,11 @@ class RecommenderConfig:
     llm_explanations : bool
         Let the LLM write the explanations (checked fact by fact; the rendered facts when a
         text fails), or show the rendered facts without generating (``False``).
+    session_alpha : float | None
+        The CF share of the CF + LLM weight for sessions (liked titles, no user id), chosen
+        on protocol S's valid sessions as :attr:`alpha` is on known users
+        (:meth:`fusion_weights`); ``None``: sessions fuse as known users do. At 1 the LLM is
+        not asked to rank sessions at all.
     """
 
     n_candidates: int = 100
@@ -136,8 +141,11 @@ class RecommenderConfig:
     llm_candidates: int = 0
     llm_explanations: bool = True
     cbf_candidates: int = 10
+    session_alpha: float | None = None
 
     def __post_init__(self) -> None:
+        if self.session_alpha is not None and not 0.0 <= self.session_alpha <= 1.0:
+            raise ValueError(f"session_alpha must be in [0, 1], got {self.session_alpha}")
         if self.cbf_candidates < 0:
             raise ValueError(f"cbf_candidates must be >= 0, got {self.cbf_candidates}")
         if self.llm_candidates < 0:
@@ -175,6 +183,10 @@ class RecommenderConfig:
         total = total if total > 0 else 1.0
         weights["cf"], weights["llm"] = alpha * total, (1.0 - alpha) * total
         return weights
+
+    def session_weights(self) -> dict[str, float]:
+        """The fusion weights of sessions: ``fusion_weights(session_alpha)``."""
+        return self.fusion_weights(self.session_alpha)
 
     @property
     def fusion(self) -> str:

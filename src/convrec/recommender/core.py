@@ -276,10 +276,10 @@ class Recommender:
         The LLM re-scores the CF engine's best ``llm_candidates`` (0: all of them; see
         :attr:`~convrec.recommender.RecommenderConfig.llm_candidates`): each costs one prompt.
         An adapter exported with a fusion (:func:`convrec.llm.shipped.export_adapter`, as the
-        shipped ones are) brings its validated ``alpha``, fusion and rating blend, and its
-        ``llm_candidates`` unless one is given; otherwise 20 and this recommender's fusion.
-        With a ``bank`` (:class:`~convrec.llm.bank.AdapterBank`) the adapter joins its shared
-        backbone, named after the dataset.
+        shipped ones are) brings its validated ``alpha``, fusion, rating blend and
+        ``session_alpha``, and its ``llm_candidates`` unless one is given; otherwise 20 and
+        this recommender's fusion. With a ``bank`` (:class:`~convrec.llm.bank.AdapterBank`)
+        the adapter joins its shared backbone, named after the dataset.
         """
         from convrec.llm.model import LLMModel
         from convrec.llm.shipped import shipped_fusion
@@ -295,7 +295,10 @@ class Recommender:
         llm.fit(self.data, self.rows, neighbours_for(self.neighbours, self.data, self.rows, k))
         explains = True if fusion is None else fusion.llm_explanations
         config = dataclasses.replace(
-            self.config, llm_candidates=llm_candidates, llm_explanations=explains
+            self.config,
+            llm_candidates=llm_candidates,
+            llm_explanations=explains,
+            session_alpha=self.config.session_alpha if fusion is None else fusion.session_alpha,
         )
         out = Recommender(self.data, self.rows, self.cf, self.rating, cbf=self.cbf, llm=llm,
                           config=config, neighbours=self.neighbours,
@@ -341,7 +344,8 @@ class Recommender:
         suggestions). ``filters`` takes :class:`~convrec.schema.ItemFilter` or a
         callable over item indices; ``exclude`` items (ids or titles) never appear.
         ``alpha`` in [0, 1] sets the CF vs LLM fusion balance
-        (:meth:`RecommenderConfig.fusion_weights`; ``None``: as configured). It is
+        (:meth:`RecommenderConfig.fusion_weights`; ``None``: as configured, which for a
+        session is :attr:`RecommenderConfig.session_alpha` when set). It is
         ignored when no LLM is loaded (the LLM scores known users by their history and
         sessions by their liked titles). ``diversity`` in [0, 1]
         re-ranks the fused candidate pool by maximal marginal relevance against
@@ -375,7 +379,9 @@ class Recommender:
         """
         if k <= 0:
             raise ValueError(f"k must be > 0, got {k}")
-        weights = self.config.fusion_weights(None if self.llm is None else alpha)
+        # alpha given: every request fuses with it; else known users and sessions each
+        # fuse as configured (RecommenderConfig.session_alpha)
+        weights = None if self.llm is None or alpha is None else self.config.fusion_weights(alpha)
         profiles = [
             self.profiles.build(r.get("user"), r.get("history", ()), r.get("liked", ()))
             for r in requests

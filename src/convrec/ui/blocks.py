@@ -68,7 +68,8 @@ def alpha_info(recommenders: Mapping[str, Recommender]) -> tuple[bool, str]:
         return False, "No LLM is loaded, so lists are CF only: alpha has no effect here."
     return True, (
         f"1: CF only, 0: LLM only. The LLM ({', '.join(with_llm)}) scores known users "
-        "(*I'm user 42*) and sessions from the titles you like."
+        "(*I'm user 42*) and sessions from the titles you like. At its starting mark each "
+        "list fuses as validated, sessions with their own weight."
     )
 
 
@@ -89,9 +90,9 @@ def build_app(
     """
     concurrency = concurrency_from_env() if concurrency is None else concurrency
     chat = Chat(recommenders, default)
-    responder = Responder(chat, concurrency, max_waiting)
     assert chat.default is not None
     config = recommenders[chat.default].config
+    responder = Responder(chat, concurrency, max_waiting, round(config.alpha, 2))
     alpha_live, alpha_note = alpha_info(recommenders)
     words = {n: (list(chat.domain_words.get(n, ())) or [n])[0] for n in recommenders}
     with gr.Blocks(title="convrec", analytics_enabled=False) as demo:

@@ -72,11 +72,16 @@ class Responder:
         Turns computed at once (worker threads).
     max_waiting
         Turns that may wait for a worker before a new one gets :func:`busy_text`.
+    configured_alpha
+        The alpha control's starting mark: a turn sent with it fuses as each recommender is
+        configured (known users and sessions with their own validated weights); any other
+        value is the user's choice for every list.
     """
 
     chat: Chat
     concurrency: int = CONCURRENCY
     max_waiting: int = MAX_WAITING
+    configured_alpha: float | None = None
     _plot: gr.BarPlot = field(init=False, repr=False)
     _pool: ThreadPoolExecutor = field(init=False, repr=False)
     _lock: threading.Lock = field(init=False, repr=False)
@@ -158,9 +163,19 @@ class Responder:
             history,
             domain=domain if isinstance(domain, str) and domain in self.chat.recommenders else None,
             k=_int_in(k, 1, MAX_K, DEFAULT_K),
-            alpha=_float_in(alpha, 0.0, 1.0),
+            alpha=self.requested_alpha(alpha),
         )
         return reply, start - queued, time.perf_counter() - start
+
+    def requested_alpha(self, alpha: Any) -> float | None:
+        """The alpha a turn asks for: ``None`` (as configured) at the control's starting mark
+        or when missing, else the value clipped to [0, 1]."""
+        value = _float_in(alpha, 0.0, 1.0)
+        if value is None or (
+            self.configured_alpha is not None and abs(value - self.configured_alpha) < 1e-9
+        ):
+            return None
+        return value
 
     def views_after(self, reply: ChatReply, views: Views | None) -> Views | None:
         """The session's views after ``reply``: its own list, the last one kept, or none."""
