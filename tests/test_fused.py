@@ -311,6 +311,25 @@ def test_sessions_fuse_with_their_own_alpha(llm_data, adapter, tmp_path):
         shipped.ShippedFusion(session_alpha=1.5)
 
 
+def test_an_adapter_brings_its_domains_session_model(llm_data, adapter, tmp_path):
+    from convrec.llm import shipped
+    from convrec.recommender.config import SESSION_CF
+    from convrec.recommender.domains import with_adapter
+
+    fusion = shipped.ShippedFusion(0.5, session_cf={"k": 5, "popularity": 0.5})
+    shipped.export_adapter(adapter, tmp_path / "toy", fusion=fusion)
+    base = Recommender.build(llm_data)
+    rec = with_adapter(base, tmp_path / "toy")
+    assert rec.config.session_cf == {**SESSION_CF, "k": 5, "popularity": 0.5}
+    assert (rec.session_cf.k, rec.session_cf.popularity) == (5, 0.5)  # refitted
+    assert base.session_cf.k == SESSION_CF["k"]  # the base recommender is left as it was
+    assert with_adapter(base, adapter).session_cf is base.session_cf  # no entry: kept
+    with pytest.raises(ValueError, match="session_cf: unknown parameter 'window'"):
+        shipped.ShippedFusion(session_cf={"window": 3})
+    with pytest.raises(ValueError, match="session_cf: k must be a number"):
+        shipped.ShippedFusion(session_cf={"k": "many"})
+
+
 def test_convrec_export(adapter, tmp_path, capsys):
     from convrec.cli import main
     from convrec.llm.shipped import ShippedFusion, shipped_fusion
@@ -330,6 +349,13 @@ def test_convrec_export(adapter, tmp_path, capsys):
     assert shipped_fusion(tmp_path / "g") == ShippedFusion(0.8, "zscore", 0.8, 20, True, 1.0)
     assert main(["export", str(adapter), "--out", str(tmp_path / "h"), *sessions[2:]]) == 2
     assert "--session-alpha needs --alpha" in capsys.readouterr().err
+    tuned = ["--alpha", "0.8", "--session-cf", "k=50, popularity=0.5,tau=none"]
+    assert main(["export", str(adapter), "--out", str(tmp_path / "i"), *tuned]) == 0
+    saved = shipped_fusion(tmp_path / "i")
+    assert saved is not None and saved.session_cf == {"k": 50, "popularity": 0.5, "tau": None}
+    bad = ["--alpha", "0.8", "--session-cf", "k=fifty"]
+    assert main(["export", str(adapter), "--out", str(tmp_path / "j"), *bad]) == 2
+    assert "--session-cf: k must be a number, got 'fifty'" in capsys.readouterr().err
     beams = ["--explain-beams", "4", "--explain-no-repeat-ngram", "3"]
     assert main(["export", str(adapter), "--out", str(tmp_path / "c"), *beams]) == 0
     from convrec.llm.model import LLMModel

@@ -80,6 +80,26 @@ COLUMN_ROLES = ("user", "item", "rating", "timestamp", "title", "year", "genres"
 """The roles ``--columns`` maps to a table's columns (see :func:`convrec.data.load_table`)."""
 
 
+def _parse_session_cf(text: str | None) -> dict[str, float | int | None] | None:
+    """``"k=50,popularity=0.5"`` -> ``{"k": 50, "popularity": 0.5}`` (``tau=none``: no
+    recency weighting)."""
+    if not text:
+        return None
+    out: dict[str, float | int | None] = {}
+    for part in text.split(","):
+        key, sep, value = (x.strip() for x in part.partition("="))
+        if not sep or not key or not value:
+            raise ValueError(f"--session-cf: expected name=value pairs, got {part[:80]!r}")
+        try:
+            number = None if value.lower() == "none" else float(value)
+        except ValueError:
+            raise ValueError(
+                f"--session-cf: {key[:40]} must be a number, got {value[:40]!r}"
+            ) from None
+        out[key] = int(number) if key == "k" and number is not None else number
+    return out
+
+
 def _parse_columns(text: str | None) -> dict[str, str | None]:
     """``"user=uid,item=iid"`` -> ``{"user": "uid", "item": "iid", "rating": None}``: a table
     given without a rating column is implicit data (every interaction weighs 1)."""
@@ -192,12 +212,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         rating_alpha = args.alpha if args.rating_alpha is None else args.rating_alpha
         fusion = ShippedFusion(
             args.alpha, args.fusion, rating_alpha, args.llm_candidates, args.llm_explanations,
-            args.session_alpha,
+            args.session_alpha, _parse_session_cf(args.session_cf),
         )  # fmt: skip
     elif args.rating_alpha is not None:
         raise ValueError("--rating-alpha needs --alpha")
     elif args.session_alpha is not None:
         raise ValueError("--session-alpha needs --alpha")
+    elif args.session_cf is not None:
+        raise ValueError("--session-cf needs --alpha")
     elif not args.llm_explanations:
         raise ValueError("--no-llm-explanations needs --alpha")
     decoding = None

@@ -143,6 +143,13 @@ def add_export_args(p: argparse.ArgumentParser) -> None:
     opts = {**EXPORT_FUSION_OPTIONS, "fusion": Option(help="with --alpha", choices=FUSIONS)}
     add_config_options(fusion, ShippedFusion, list(opts), opts)
     fusion.add_argument(
+        "--session-cf",
+        default=None,
+        metavar="K=V,...",
+        help="the sessions' candidate model chosen on protocol S (cf_session_tuned), e.g. "
+        "k=50,popularity=0.5 (with --alpha; default: the shipped session model)",
+    )
+    fusion.add_argument(
         "--no-llm-explanations",
         dest="llm_explanations",
         action="store_false",

@@ -247,10 +247,12 @@ def fused_specs(
 
 
 def session_model_specs() -> list[ModelSpec]:
-    """Protocol S's shipped session configuration, as fixed (no grid).
+    """Protocol S's shipped session configuration, as fixed (no grid), and its tuned twin.
 
     ``cf_session`` is the Recommender's session candidate model alone
-    (:data:`~convrec.recommender.config.SESSION_CF`); ``cf_session+cbf`` is a
+    (:data:`~convrec.recommender.config.SESSION_CF`), ``cf_session_tuned`` the same model
+    with ``k`` and ``popularity`` chosen on the valid sessions (:data:`SESSION_GRID`);
+    ``cf_session+cbf`` is a
     :class:`Recommender` without LLM ranking sessions as ``Recommender.from_pretrained(...,
     llm=False)`` does: that model fused with the content source, which also proposes
     candidates (so items without interactions can be listed).
@@ -262,7 +264,19 @@ def session_model_specs() -> list[ModelSpec]:
     return [
         ModelSpec(SESSION_NAME, lambda: named_model(SESSION_CF, cf_classes())),
         ModelSpec(f"{SESSION_NAME}+cbf", lambda: FusedModel(shared, alpha=1.0)),
+        ModelSpec(
+            f"{SESSION_NAME}_tuned",
+            lambda **point: named_model({**SESSION_CF, **point}, cf_classes()),
+            SESSION_GRID,
+        ),
     ]
+
+
+SESSION_GRID = [
+    {"k": k, "popularity": p} for k in (50, 100, 200) for p in (0.0, 0.1, 0.2, 0.5, 1.0)
+]
+"""``cf_session_tuned``: the session model's neighbours and popularity prior chosen on the
+data set's own valid sessions (the shipped :data:`SESSION_CF` was chosen on ML-100k's)."""
 
 
 def session_adapter_specs(

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 from dataclasses import asdict, dataclass
+from numbers import Real
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,8 @@ _CONFIG = "convrec_config.json"
 MODEL_CARD = "README.md"
 """The model card of an adapter directory (base model, data, commands, metrics, limits)."""
 _DTYPES = ("float16", "bfloat16", "float32")
+SESSION_CF_KEYS = ("k", "tau", "popularity")
+"""The session candidate model's parameters an adapter may carry (:class:`ShippedFusion`)."""
 EXPLAINER = "explainer"
 """The subdirectory :func:`export_adapter` writes an explainer adapter into."""
 
@@ -55,6 +58,11 @@ class ShippedFusion:
         CF weight of the ranking fusion for sessions (liked titles, no user id), chosen on
         protocol S's valid sessions; ``None``: ``alpha``
         (:attr:`~convrec.recommender.RecommenderConfig.session_alpha`).
+    session_cf : dict or None
+        Parameters of the sessions' candidate model chosen on the domain's own protocol S
+        valid sessions (``k``, ``tau``, ``popularity`` of
+        :class:`~convrec.cf.sequential.RecencyItemKNN`), over the default
+        :data:`~convrec.recommender.config.SESSION_CF`; ``None``: that default.
     """
 
     alpha: float = 0.5
@@ -63,8 +71,16 @@ class ShippedFusion:
     llm_candidates: int = 20
     llm_explanations: bool = True
     session_alpha: float | None = None
+    session_cf: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        for key, value in (self.session_cf or {}).items():
+            if key not in SESSION_CF_KEYS:
+                raise ValueError(
+                    f"session_cf: unknown parameter {key!r}; one of {', '.join(SESSION_CF_KEYS)}"
+                )
+            if value is not None and (isinstance(value, bool) or not isinstance(value, Real)):
+                raise ValueError(f"session_cf: {key} must be a number, got {value!r:.40}")
         for name in ("alpha", "rating_alpha", "session_alpha"):
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:

@@ -276,10 +276,11 @@ class Recommender:
         The LLM re-scores the CF engine's best ``llm_candidates`` (0: all of them; see
         :attr:`~convrec.recommender.RecommenderConfig.llm_candidates`): each costs one prompt.
         An adapter exported with a fusion (:func:`convrec.llm.shipped.export_adapter`, as the
-        shipped ones are) brings its validated ``alpha``, fusion, rating blend and
-        ``session_alpha``, and its ``llm_candidates`` unless one is given; otherwise 20 and
-        this recommender's fusion. With a ``bank`` (:class:`~convrec.llm.bank.AdapterBank`)
-        the adapter joins its shared backbone, named after the dataset.
+        shipped ones are) brings its validated ``alpha``, fusion, rating blend,
+        ``session_alpha`` and session candidate model (refitted here when it differs), and its
+        ``llm_candidates`` unless one is given; otherwise 20 and this recommender's fusion.
+        With a ``bank`` (:class:`~convrec.llm.bank.AdapterBank`) the adapter joins its shared
+        backbone, named after the dataset.
         """
         from convrec.llm.model import LLMModel
         from convrec.llm.shipped import shipped_fusion
@@ -300,6 +301,10 @@ class Recommender:
             llm_explanations=explains,
             session_alpha=self.config.session_alpha if fusion is None else fusion.session_alpha,
         )
+        if fusion is not None and fusion.session_cf and config.session_cf is not None:
+            config = dataclasses.replace(
+                config, session_cf={**config.session_cf, **fusion.session_cf}
+            )
         out = Recommender(self.data, self.rows, self.cf, self.rating, cbf=self.cbf, llm=llm,
                           config=config, neighbours=self.neighbours,
                           session_cf=self.session_cf)  # fmt: skip
