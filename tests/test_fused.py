@@ -324,6 +324,13 @@ def test_an_adapter_brings_its_domains_session_model(llm_data, adapter, tmp_path
     assert (rec.session_cf.k, rec.session_cf.popularity) == (5, 0.5)  # refitted
     assert base.session_cf.k == SESSION_CF["k"]  # the base recommender is left as it was
     assert with_adapter(base, adapter).session_cf is base.session_cf  # no entry: kept
+    # protocol S measures the domain's configuration: the adapter's session model
+    from convrec.evaluation.specs import session_adapter_specs
+
+    (llm_spec,) = session_adapter_specs(AdapterLoader(tmp_path / "toy"), C, fused=False)
+    assert llm_spec.factory().shared.config.session_cf == rec.config.session_cf
+    (plain_spec,) = session_adapter_specs(AdapterLoader(adapter), C, fused=False)
+    assert plain_spec.factory().shared.config.session_cf == SESSION_CF
     with pytest.raises(ValueError, match="session_cf: unknown parameter 'window'"):
         shipped.ShippedFusion(session_cf={"window": 3})
     with pytest.raises(ValueError, match="session_cf: k must be a number"):

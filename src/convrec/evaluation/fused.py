@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -127,9 +128,18 @@ class SharedParts:
         Give each Recommender a content source fitted on the same rows, at the default
         ``cbf`` weight (:class:`RecommenderConfig`), proposing candidates as shipped
         recommenders do (protocol S).
+    session_cf
+        Parameters over the default session candidate model (``RecommenderConfig.session_cf``),
+        e.g. an adapter's own (protocol S); ``None``: the default.
     """
 
-    def __init__(self, loader: Any, candidates: int = 50, content: bool = False) -> None:
+    def __init__(
+        self,
+        loader: Any,
+        candidates: int = 50,
+        content: bool = False,
+        session_cf: dict[str, Any] | None = None,
+    ) -> None:
         self.loader, self.content = loader, content
         weights = {"cf": 1.0, "llm": 0.0}
         if content:
@@ -141,7 +151,9 @@ class SharedParts:
             cf={"model": "SequentialLinear"},  # cf_seqlinear, the best ranking CF model
             n_evidence=0,
             rating={"model": "Blend"},  # the best CF rater (cf_blend) is the CF side of A
-        )  # sessions: the default session model (SESSION_CF), as shipped
+        )  # sessions: the default session model (SESSION_CF), as shipped, or the adapter's
+        if session_cf and self.config.session_cf is not None:
+            self.config = replace(self.config, session_cf={**self.config.session_cf, **session_cf})
         self._fitted: dict[tuple[int, str], Recommender] = {}
 
     def recommender(self, data: Dataset, rows: np.ndarray) -> Recommender:

@@ -286,13 +286,19 @@ def session_adapter_specs(
 
     ``llm`` is the LLM alone re-scoring the CF top-``candidates`` of each session (``alpha``
     0); ``fused`` chooses ``alpha`` (:data:`ALPHAS`) and the fusion on the valid sessions.
-    The CF side is the shipped session model (:func:`session_model_specs`) with the content
-    source at its default weight, as the chat ranks sessions.
+    The CF side is the session model the chat would use with that adapter (the default,
+    :func:`session_model_specs`, unless the adapter carries its domain's own:
+    :attr:`~convrec.llm.shipped.ShippedFusion.session_cf`) with the content source at its
+    default weight, as the chat ranks sessions.
     """
     from convrec.evaluation.fused import FusedModel, SharedParts
+    from convrec.llm.shipped import shipped_fusion
     from convrec.recommender import FUSIONS
 
-    shared = SharedParts(loader, candidates, content=True)
+    adapter = getattr(loader, "adapter", None)
+    fusion = shipped_fusion(adapter) if adapter is not None else None
+    session_cf = None if fusion is None else fusion.session_cf
+    shared = SharedParts(loader, candidates, content=True, session_cf=session_cf)
     specs = []
     if llm:
         specs.append(ModelSpec(LLM_NAME, lambda: FusedModel(shared, alpha=0.0)))
