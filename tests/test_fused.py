@@ -311,6 +311,50 @@ def test_sessions_fuse_with_their_own_alpha(llm_data, adapter, tmp_path):
         shipped.ShippedFusion(session_alpha=1.5)
 
 
+def test_sessions_fuse_with_their_own_fusion(llm_data, adapter, tmp_path):
+    from convrec.llm import shipped
+    from convrec.recommender.domains import with_adapter
+
+    fusion = shipped.ShippedFusion(0.5, "zscore", 1.0, 0, session_alpha=0.3, session_fusion="rrf")
+    shipped.export_adapter(adapter, tmp_path / "toy", fusion=fusion)
+    base = Recommender.build(llm_data)
+    rec = with_adapter(base, tmp_path / "toy")
+    assert (rec.config.fusion, rec.config.session_fusion) == ("zscore", "rrf")
+    liked = [llm_data.items.external[i] for i in (1, 4, 7)]
+    user = llm_data.users.external[0]
+    # a session ranks as a recommender fusing everything by rrf at 0.3 does
+    rrf = rec.with_fusion(0.3, "rrf")
+    session = rec.recommend(history=liked, k=8, explain=False)
+    assert [i.item_id for i in session.items] == [
+        i.item_id for i in rrf.recommend(history=liked, k=8, explain=False).items
+    ]
+    assert [i.score for i in session.items] == pytest.approx(
+        [i.score for i in rrf.recommend(history=liked, k=8, explain=False).items]
+    )
+    assert (rrf.config.session_alpha, rrf.config.session_fusion) == (None, None)  # set both
+    zscored = rec.with_fusion(0.3, "zscore").recommend(history=liked, k=8, explain=False)
+    assert [i.score for i in session.items] != pytest.approx([i.score for i in zscored.items])
+    # a known user keeps the z-scored fusion, in the same batch as a session
+    both = rec.recommend_batch([{"history": liked}, {"user": user}], k=8, explain=False)
+    alone = rec.recommend(user=user, k=8, explain=False)
+    assert [i.score for i in both[1].items] == pytest.approx([i.score for i in alone.items])
+    assert [i.score for i in both[0].items] == pytest.approx([i.score for i in session.items])
+    # protocol S scores that shipped point beside the one it chooses
+    from convrec.evaluation.specs import session_adapter_specs
+
+    (fused_spec,) = session_adapter_specs(AdapterLoader(tmp_path / "toy"), C, llm=False)
+    assert fused_spec.shipped == {"alpha": 0.3, "fusion": "rrf"}
+    assert fused_spec.shipped in fused_spec.grid
+    (plain,) = session_adapter_specs(AdapterLoader(adapter), C, llm=False)
+    assert plain.shipped is None
+    with pytest.raises(ValueError, match="session_fusion must be zscore, minmax or rrf"):
+        shipped.ShippedFusion(session_fusion="mean")
+    from convrec.recommender import RecommenderConfig
+
+    with pytest.raises(ValueError, match="session_fusion must be one of"):
+        RecommenderConfig(session_fusion="mean")
+
+
 def test_an_adapter_brings_its_domains_session_model(llm_data, adapter, tmp_path):
     from convrec.llm import shipped
     from convrec.recommender.config import SESSION_CF
@@ -356,6 +400,12 @@ def test_convrec_export(adapter, tmp_path, capsys):
     assert shipped_fusion(tmp_path / "g") == ShippedFusion(0.8, "zscore", 0.8, 20, True, 1.0)
     assert main(["export", str(adapter), "--out", str(tmp_path / "h"), *sessions[2:]]) == 2
     assert "--session-alpha needs --alpha" in capsys.readouterr().err
+    own = ["--alpha", "0.8", "--session-alpha", "0.7", "--session-fusion", "minmax"]
+    assert main(["export", str(adapter), "--out", str(tmp_path / "k"), *own]) == 0
+    saved = shipped_fusion(tmp_path / "k")
+    assert saved is not None and (saved.session_alpha, saved.session_fusion) == (0.7, "minmax")
+    assert main(["export", str(adapter), "--out", str(tmp_path / "l"), *own[4:]]) == 2
+    assert "--session-fusion needs --alpha" in capsys.readouterr().err
     tuned = ["--alpha", "0.8", "--session-cf", "k=50, popularity=0.5,tau=none"]
     assert main(["export", str(adapter), "--out", str(tmp_path / "i"), *tuned]) == 0
     saved = shipped_fusion(tmp_path / "i")

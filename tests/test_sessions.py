@@ -376,3 +376,17 @@ def test_the_runner_reports_paired_differences_and_the_pools_headroom() -> None:
     assert room["hindsight_ndcg@10"] >= payload["models"]["pool"]["ndcg@10"] - 1e-12
     assert room["hindsight"]["size"] in (2, 20)
     assert "(paired)" in report.table() and "pool_oracle_ndcg@10" in report.table()
+
+
+def test_a_shipped_grid_point_is_scored_on_test_beside_the_chosen_one() -> None:
+    data = make_llm_data(n_users=120, n_items=40)
+    grid = [{"size": 2}, {"size": 20}]
+    both = ModelSpec("pool", PopularPool, grid=grid, shipped={"size": 2})
+    fixed = ModelSpec("pool", PopularPool, grid=[{"size": 2}])
+    (report,) = run_sessions(data, [both], sizes=(1,), cold_share=0.0)
+    (alone,) = run_sessions(data, [fixed], sizes=(1,), cold_share=0.0)
+    room = report.to_json()["headroom"]["pool"]
+    assert room["shipped"] == {"size": 2}
+    assert room["shipped_ndcg@10"] == pytest.approx(alone.models["pool"]["ndcg@10"])
+    assert "shipped" not in alone.to_json()["headroom"]["pool"]  # nothing shipped, none shown
+    assert "shipped_ndcg@10" in report.table()

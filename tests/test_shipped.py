@@ -76,7 +76,7 @@ def test_shipped_explanation_decoding_loads():
 
 
 def test_the_main_command_chats_with_the_shipped_adapter():
-    """`convrec chat` serves ml-100k with its shipped adapter: LLM scores and checked text."""
+    """`convrec chat` serves ml-100k with its shipped adapter: its fusions and checked text."""
     from convrec.recommender.domains import load_domains
 
     rec = load_domains("ml-100k")["ml-100k"]
@@ -85,10 +85,15 @@ def test_the_main_command_chats_with_the_shipped_adapter():
     assert rec.config.rating_alpha == fusion.rating_alpha
     assert rec.config.llm_explanations is fusion.llm_explanations is True
     assert rec.llm.explainer is not None and rec.llm.fact_slots  # its explainer writes slots
+    # sessions fuse as protocol S chose (CF and content alone); known users with the LLM
+    assert (rec.config.session_alpha, rec.config.session_fusion) == (1.0, "minmax")
+    assert (fusion.session_alpha, fusion.session_fusion) == (1.0, "minmax")
+    known = rec.recommend(user=rec.data.users.external[0], k=3, explain=False)
+    assert all("llm" in item.components for item in known.items)
     reply = Chat(rec).respond("I loved Star Wars and Fargo, give me 3", [])
     assert len(reply.items) == 3
     for item in reply.items:
-        assert "llm" in item.components and item.explanation
+        assert "llm" not in item.components and "cf" in item.components and item.explanation
         assert item.title in reply.text
         assert "[" not in item.explanation  # every slot filled in
     sources = [item.explanation_source for item in reply.items]

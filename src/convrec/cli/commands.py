@@ -212,7 +212,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         rating_alpha = args.alpha if args.rating_alpha is None else args.rating_alpha
         fusion = ShippedFusion(
             args.alpha, args.fusion, rating_alpha, args.llm_candidates, args.llm_explanations,
-            args.session_alpha, _parse_session_cf(args.session_cf),
+            args.session_alpha, _parse_session_cf(args.session_cf), args.session_fusion,
         )  # fmt: skip
     elif args.rating_alpha is not None:
         raise ValueError("--rating-alpha needs --alpha")
@@ -220,6 +220,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise ValueError("--session-alpha needs --alpha")
     elif args.session_cf is not None:
         raise ValueError("--session-cf needs --alpha")
+    elif args.session_fusion is not None:
+        raise ValueError("--session-fusion needs --alpha")
     elif not args.llm_explanations:
         raise ValueError("--no-llm-explanations needs --alpha")
     decoding = None

@@ -98,6 +98,12 @@ EXPORT_FUSION_OPTIONS = {
         help="CF weight of session rankings (liked titles, no user id), chosen on protocol S "
         "(with --alpha; default: --alpha)",
     ),
+    "session_fusion": Option(
+        default=None,
+        metavar="F",
+        help="fusion of session rankings chosen on protocol S with --session-alpha "
+        "(with --alpha; default: --fusion)",
+    ),
 }
 """``convrec export``'s options of :class:`~convrec.llm.shipped.ShippedFusion` fields; no
 ``--alpha``: the adapter carries no fusion."""
@@ -140,7 +146,11 @@ def add_export_args(p: argparse.ArgumentParser) -> None:
         help="dtype of the exported weights",
     )
     fusion = p.add_argument_group("fusion chosen on validation (convrec eval's fused model)")
-    opts = {**EXPORT_FUSION_OPTIONS, "fusion": Option(help="with --alpha", choices=FUSIONS)}
+    opts = {
+        **EXPORT_FUSION_OPTIONS,
+        "fusion": Option(help="with --alpha", choices=FUSIONS),
+        "session_fusion": replace(EXPORT_FUSION_OPTIONS["session_fusion"], choices=FUSIONS),
+    }
     add_config_options(fusion, ShippedFusion, list(opts), opts)
     fusion.add_argument(
         "--session-cf",

@@ -341,7 +341,9 @@ class SessionReport(EvalReport):
     headroom: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per model with a candidate pool (llm, fused): :func:`pool_headroom` on the test
     sessions, and ``hindsight_ndcg@10``, the best test NDCG@10 over its grid (``"hindsight"``:
-    that point), a bound on what choosing its fusion better could give."""
+    that point), a bound on what choosing its fusion better could give; for a model with a
+    shipped point (:attr:`~convrec.evaluation.specs.ModelSpec.shipped`), ``shipped_ndcg@10``
+    at that point (``"shipped"``)."""
 
     def to_json(self) -> dict[str, Any]:
         out = super().to_json()
@@ -375,7 +377,7 @@ class SessionReport(EvalReport):
         if self.headroom:
             lines += ["", "candidate pools on the test sessions (what re-ranking them can reach):"]
             shown = {
-                n: {k: v for k, v in h.items() if k != "hindsight"}
+                n: {k: v for k, v in h.items() if not isinstance(v, dict)}
                 for n, h in self.headroom.items()
             }
             lines += _rows(shown)
@@ -434,6 +436,7 @@ def run_sessions(
         start = time.perf_counter()
         best: dict[int, tuple[float, dict[str, Any], Any]] = {}
         hindsight: dict[int, tuple[float, dict[str, Any]]] = {}
+        shipped: dict[int, float] = {}
         for point in spec.grid:
             model = spec.factory(**dict(point)).fit(data, split.train)
             pooled = hasattr(model, "session_pools")
@@ -445,6 +448,8 @@ def run_sessions(
                     seen = float(_evaluate(model, data, test[n])[_SELECT].mean())
                     if n not in hindsight or seen > hindsight[n][0]:
                         hindsight[n] = (seen, dict(point))
+                    if spec.shipped is not None and dict(point) == dict(spec.shipped):
+                        shipped[n] = seen
         for n in sizes:
             _, params, model = best[n]
             per_user = _evaluate(model, data, test[n])
@@ -459,6 +464,9 @@ def run_sessions(
                     "hindsight_ndcg@10": hindsight[n][0],
                     "hindsight": hindsight[n][1],
                 }
+                if n in shipped:  # the point the product ships with, scored on test
+                    reports[n].headroom[spec.name]["shipped_ndcg@10"] = shipped[n]
+                    reports[n].headroom[spec.name]["shipped"] = dict(spec.shipped or {})
             log(
                 f"{spec.name} N={n}: ndcg@10={metrics['ndcg@10']:.4f} "
                 f"(se {metrics['ndcg@10_se']:.4f}), recall@20={metrics['recall@20']:.4f}"

@@ -32,6 +32,9 @@ class ModelSpec:
     sample: int | None = None
     """Choose on and score on seeded samples of at most this many valid and test rows (slow
     models, e.g. the LLM)."""
+    shipped: Mapping[str, Any] | None = None
+    """The grid point the product ships with, when it is fixed elsewhere (protocol S reports
+    its test NDCG@10 beside the point chosen on valid)."""
 
 
 def reference_models(protocol: str) -> list[ModelSpec]:
@@ -285,7 +288,8 @@ def session_adapter_specs(
     """Protocol S's adapter models, over one shared :class:`Recommender` per split.
 
     ``llm`` is the LLM alone re-scoring the CF top-``candidates`` of each session (``alpha``
-    0); ``fused`` chooses ``alpha`` (:data:`ALPHAS`) and the fusion on the valid sessions.
+    0); ``fused`` chooses ``alpha`` (:data:`ALPHAS`) and the fusion on the valid sessions, its
+    ``shipped`` point being the adapter's ``session_alpha`` and fusion when it carries one.
     The CF side is the session model the chat would use with that adapter (the default,
     :func:`session_model_specs`, unless the adapter carries its domain's own:
     :attr:`~convrec.llm.shipped.ShippedFusion.session_cf`) with the content source at its
@@ -304,7 +308,13 @@ def session_adapter_specs(
         specs.append(ModelSpec(LLM_NAME, lambda: FusedModel(shared, alpha=0.0)))
     if fused:
         grid = [{"alpha": a, "fusion": f} for f in FUSIONS for a in ALPHAS]
-        specs.append(ModelSpec(FUSED_NAME, lambda **point: FusedModel(shared, **point), grid))
+        shipped = None
+        if fusion is not None and fusion.session_alpha is not None:
+            chosen = fusion.session_fusion or fusion.fusion
+            shipped = {"alpha": fusion.session_alpha, "fusion": chosen}
+        specs.append(
+            ModelSpec(FUSED_NAME, lambda **point: FusedModel(shared, **point), grid, None, shipped)
+        )
     return specs
 
 

@@ -63,6 +63,10 @@ class ShippedFusion:
         valid sessions (``k``, ``tau``, ``popularity`` of
         :class:`~convrec.cf.sequential.RecencyItemKNN`), over the default
         :data:`~convrec.recommender.config.SESSION_CF`; ``None``: that default.
+    session_fusion : str or None
+        The fusion of sessions chosen with ``session_alpha`` (``"zscore"``, ``"minmax"``,
+        ``"rrf"``); ``None``: ``fusion``
+        (:attr:`~convrec.recommender.RecommenderConfig.session_fusion`).
     """
 
     alpha: float = 0.5
@@ -72,6 +76,7 @@ class ShippedFusion:
     llm_explanations: bool = True
     session_alpha: float | None = None
     session_cf: dict[str, Any] | None = None
+    session_fusion: str | None = None
 
     def __post_init__(self) -> None:
         for key, value in (self.session_cf or {}).items():
@@ -85,8 +90,10 @@ class ShippedFusion:
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
-        if self.fusion not in ("zscore", "minmax", "rrf"):
-            raise ValueError(f"fusion must be zscore, minmax or rrf, got {self.fusion!r}")
+        for name in ("fusion", "session_fusion"):
+            value = getattr(self, name)
+            if value is not None and value not in ("zscore", "minmax", "rrf"):
+                raise ValueError(f"{name} must be zscore, minmax or rrf, got {value!r}")
         if self.llm_candidates < 0:
             raise ValueError(f"llm_candidates must be >= 0, got {self.llm_candidates}")
         if not isinstance(self.llm_explanations, bool):

@@ -120,7 +120,8 @@ class CandidateRanker:
         ask_llm = np.asarray([w.get("llm", 0.0) > 0 for w in row_weights], dtype=bool)
         sources, names = self._sources(profiles, cand, cf_scores, ask_llm, content)
         keep = c if diversity > 0 else k
-        ids, fused, shares = self._fuse(cand, sources, names, row_weights, keep)
+        methods = [self.config.fusion_method(session=p.user is None) for p in profiles]
+        ids, fused, shares = self._fuse(cand, sources, names, row_weights, methods, keep)
         if diversity > 0:
             if self.similarity is None:
                 raise ValueError("diversity needs an item similarity")
@@ -141,18 +142,19 @@ class CandidateRanker:
         sources: np.ndarray,
         names: list[str],
         row_weights: list[dict[str, float]],
+        methods: list[tuple[str, str]],
         keep: int,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """:func:`~convrec.cf.fusion.fuse_with_shares` of the rows that share fusion weights,
-        one native call per distinct weighting (known users, sessions)."""
-        method, normalisation = self.config.method, self.config.normalisation
+        """:func:`~convrec.cf.fusion.fuse_with_shares` of the rows that share fusion weights
+        and method (``(method, normalisation)`` per row), one native call per distinct pair
+        (known users, sessions)."""
         ids = np.full((len(cand), keep), -1, np.int32)
         fused = np.full((len(cand), keep), -np.inf, np.float32)
         shares = np.full(sources.shape, np.nan, np.float32)
-        groups: dict[tuple[float, ...], list[int]] = {}
-        for b, w in enumerate(row_weights):
-            groups.setdefault(tuple(w.get(n, 0.0) for n in names), []).append(b)
-        for key, rows in groups.items():
+        groups: dict[tuple[tuple[float, ...], tuple[str, str]], list[int]] = {}
+        for b, (w, how) in enumerate(zip(row_weights, methods, strict=True)):
+            groups.setdefault((tuple(w.get(n, 0.0) for n in names), how), []).append(b)
+        for (key, (method, normalisation)), rows in groups.items():
             g_ids, g_fused, g_shares = fuse_with_shares(
                 cand[rows], sources[:, rows], np.asarray(key, np.float32), k=keep,
                 method=method, normalisation=normalisation,

@@ -125,6 +125,9 @@ class RecommenderConfig:
         on protocol S's valid sessions as :attr:`alpha` is on known users
         (:meth:`fusion_weights`); ``None``: sessions fuse as known users do. At 1 the LLM is
         not asked to rank sessions at all.
+    session_fusion : str | None
+        The fusion of :data:`FUSIONS` for sessions, chosen with ``session_alpha``;
+        ``None``: sessions fuse as known users do (:attr:`fusion`).
     """
 
     n_candidates: int = 100
@@ -142,8 +145,13 @@ class RecommenderConfig:
     llm_explanations: bool = True
     cbf_candidates: int = 10
     session_alpha: float | None = None
+    session_fusion: str | None = None
 
     def __post_init__(self) -> None:
+        if self.session_fusion is not None and self.session_fusion not in FUSIONS:
+            raise ValueError(
+                f"session_fusion must be one of {FUSIONS}, got {self.session_fusion!r}"
+            )
         if self.session_alpha is not None and not 0.0 <= self.session_alpha <= 1.0:
             raise ValueError(f"session_alpha must be in [0, 1], got {self.session_alpha}")
         if self.cbf_candidates < 0:
@@ -193,6 +201,15 @@ class RecommenderConfig:
         """The fusion choice of :data:`FUSIONS` this config uses."""
         return "rrf" if self.method == "rrf" else self.normalisation
 
+    def fusion_method(self, session: bool = False) -> tuple[str, str]:
+        """``(method, normalisation)`` of the native fusion for known users, or for
+        sessions (``session_fusion`` when set)."""
+        if not session or self.session_fusion is None:
+            return self.method, self.normalisation
+        if self.session_fusion == "rrf":
+            return "rrf", self.normalisation
+        return "weighted", self.session_fusion
+
     def with_fusion(
         self,
         alpha: float | None = None,
@@ -200,6 +217,9 @@ class RecommenderConfig:
         rating_alpha: float | None = None,
     ) -> RecommenderConfig:
         """A copy with ``alpha * CF + (1 - alpha) * LLM`` ranking and/or rating blends.
+
+        A given ``alpha`` or ``fusion`` sets known users and sessions alike (it clears
+        ``session_alpha`` or ``session_fusion``).
 
         Parameters
         ----------
@@ -214,9 +234,11 @@ class RecommenderConfig:
         changes: dict[str, Any] = {}
         if alpha is not None:
             changes["weights"] = self.fusion_weights(float(alpha))
+            changes["session_alpha"] = None
         if fusion is not None:
             if fusion not in FUSIONS:
                 raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
+            changes["session_fusion"] = None
             changes["method"] = "rrf" if fusion == "rrf" else "weighted"
             changes["normalisation"] = self.normalisation if fusion == "rrf" else fusion
         if rating_alpha is not None:

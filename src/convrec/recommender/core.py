@@ -257,7 +257,8 @@ class Recommender:
         """A copy sharing the fitted models, with :meth:`RecommenderConfig.with_fusion` applied.
 
         E.g. ``rec.with_fusion(0.7, "zscore", rating_alpha=0.6)`` ranks by
-        ``0.7 * z(CF) + 0.3 * z(LLM)`` and rates by ``0.6 * CF + 0.4 * LLM``.
+        ``0.7 * z(CF) + 0.3 * z(LLM)`` and rates by ``0.6 * CF + 0.4 * LLM``; a given alpha
+        or fusion applies to sessions too.
         """
         other = copy.copy(self)
         other.config = self.config.with_fusion(alpha, fusion, rating_alpha)
@@ -276,9 +277,10 @@ class Recommender:
         The LLM re-scores the CF engine's best ``llm_candidates`` (0: all of them; see
         :attr:`~convrec.recommender.RecommenderConfig.llm_candidates`): each costs one prompt.
         An adapter exported with a fusion (:func:`convrec.llm.shipped.export_adapter`, as the
-        shipped ones are) brings its validated ``alpha``, fusion, rating blend,
-        ``session_alpha`` and session candidate model (refitted here when it differs), and its
-        ``llm_candidates`` unless one is given; otherwise 20 and this recommender's fusion.
+        shipped ones are) brings its validated ``alpha``, fusion, rating blend, the sessions'
+        ``session_alpha``, ``session_fusion`` and candidate model (refitted here when it
+        differs), and its ``llm_candidates`` unless one is given; otherwise 20 and this
+        recommender's fusion.
         With a ``bank`` (:class:`~convrec.llm.bank.AdapterBank`) the adapter joins its shared
         backbone, named after the dataset.
         """
@@ -295,11 +297,15 @@ class Recommender:
         k = llm.config.prompts.n_neighbours
         llm.fit(self.data, self.rows, neighbours_for(self.neighbours, self.data, self.rows, k))
         explains = True if fusion is None else fusion.llm_explanations
+        config = self.config
+        if fusion is not None:
+            config = config.with_fusion(fusion.alpha, fusion.fusion, fusion.rating_alpha)
         config = dataclasses.replace(
-            self.config,
+            config,
             llm_candidates=llm_candidates,
             llm_explanations=explains,
             session_alpha=self.config.session_alpha if fusion is None else fusion.session_alpha,
+            session_fusion=self.config.session_fusion if fusion is None else fusion.session_fusion,
         )
         if fusion is not None and fusion.session_cf and config.session_cf is not None:
             config = dataclasses.replace(
@@ -308,8 +314,6 @@ class Recommender:
         out = Recommender(self.data, self.rows, self.cf, self.rating, cbf=self.cbf, llm=llm,
                           config=config, neighbours=self.neighbours,
                           session_cf=self.session_cf)  # fmt: skip
-        if fusion is not None:
-            out = out.with_fusion(fusion.alpha, fusion.fusion, rating_alpha=fusion.rating_alpha)
         return out
 
     # ------------------------------------------------------------------ inputs
