@@ -183,7 +183,14 @@ def test_protocol_s_with_an_adapter_reports_pools_and_llm_scored_cold_items(llm_
     specs = session_adapter_specs(AdapterLoader(adapter), candidates=C)
     (report,) = run_sessions(llm_data, specs, sizes=(1,), cold_share=0.2)
     payload = report.to_json()
-    assert set(payload["headroom"]) == {"llm", "fused"}
+    assert set(payload["headroom"]) == {"llm", "fused_no_llm", "fused"}
+    # the adapter trained on every user of this data set (no --split S): flagged
+    assert set(payload["caveats"]) == {"llm", "fused"}
+    # what the LLM adds: fused against the same lists without it, paired
+    added = payload["paired"]["fused"]["each"]["fused_no_llm"]
+    assert added["ndcg@10_diff"] == pytest.approx(
+        payload["models"]["fused"]["ndcg@10"] - payload["models"]["fused_no_llm"]["ndcg@10"]
+    )
     for name, room in payload["headroom"].items():
         assert 0.0 < room["pool_recall"] <= 1.0
         assert room["pool_random_ndcg@10"] <= room["pool_oracle_ndcg@10"]
@@ -342,10 +349,13 @@ def test_sessions_fuse_with_their_own_fusion(llm_data, adapter, tmp_path):
     # protocol S scores that shipped point beside the one it chooses
     from convrec.evaluation.specs import session_adapter_specs
 
-    (fused_spec,) = session_adapter_specs(AdapterLoader(tmp_path / "toy"), C, llm=False)
+    no_llm, fused_spec = session_adapter_specs(AdapterLoader(tmp_path / "toy"), C, llm=False)
     assert fused_spec.shipped == {"alpha": 0.3, "fusion": "rrf"}
     assert fused_spec.shipped in fused_spec.grid
-    (plain,) = session_adapter_specs(AdapterLoader(adapter), C, llm=False)
+    # beside it the same lists without the LLM, in the adapter's session fusion
+    assert no_llm.name == "fused_no_llm" and no_llm.training is None
+    assert (no_llm.factory().alpha, no_llm.factory().fusion) == (1.0, "rrf")
+    _, plain = session_adapter_specs(AdapterLoader(adapter), C, llm=False)
     assert plain.shipped is None
     with pytest.raises(ValueError, match="session_fusion must be zscore, minmax or rrf"):
         shipped.ShippedFusion(session_fusion="mean")

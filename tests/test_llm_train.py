@@ -13,7 +13,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 torch = pytest.importorskip("torch")
 
-from convrec.evaluation.sessions import user_split  # noqa: E402
+from convrec.evaluation.sessions import cold_items, user_split  # noqa: E402
 from convrec.llm import checkpoint as ckpt  # noqa: E402
 from convrec.llm.backbone import BackboneConfig, load_adapter, load_backbone  # noqa: E402
 from convrec.llm.model import LLMModel  # noqa: E402
@@ -475,16 +475,21 @@ def test_session_profiles_are_the_earliest_liked_items_rated_the_top():
         TrainConfig(session_share=1.5)
 
 
-def test_split_s_keeps_protocol_s_valid_and_test_users_unseen(llm_data):
+def test_split_s_keeps_protocol_s_valid_and_test_users_and_cold_items_unseen(llm_data):
     split = user_split(llm_data)
     unseen = np.r_[split.valid_users, split.test_users]
+    cold = cold_items(llm_data)
     rows = dataclasses.astuple(split_rows(llm_data, "S"))
     default = dataclasses.astuple(split_rows(llm_data, None))
     for part, full in zip(rows, default, strict=True):
         assert len(part) and not np.isin(llm_data.user[part], unseen).any()
-        # every train user's row of that part is kept
-        mine = full[np.isin(llm_data.user[full], split.train_users)]
+        assert not np.isin(llm_data.item[part], cold).any()
+        # every train user's row of that part on a warm item is kept
+        mine = full[
+            np.isin(llm_data.user[full], split.train_users) & ~np.isin(llm_data.item[full], cold)
+        ]
         assert sorted(part.tolist()) == sorted(mine.tolist())
+    assert np.isin(llm_data.item[default[0]], cold).any()  # so the cold filter did drop rows
     got = task_rows(llm_data, [Task.RATING, Task.RERANK], "S")
     assert got[Task.RATING].tolist() == rows[0].tolist()
     assert got[Task.RERANK].tolist() == rows[1].tolist()

@@ -289,6 +289,10 @@ def test_paired_differences_are_against_the_best_other_model() -> None:
     assert got["a"]["ndcg@10_diff"] == pytest.approx(1 / 3)
     assert got["a"]["ndcg@10_diff_se"] == pytest.approx(np.std([1, 0, 0], ddof=1) / np.sqrt(3))
     assert got["c"]["ndcg@10_diff"] == pytest.approx(-2 / 3)
+    # against every other model too, the best one's entry included
+    assert set(got["c"]["each"]) == {"a", "b"}
+    assert got["c"]["each"]["b"]["ndcg@10_diff"] == pytest.approx(-1 / 3)
+    assert got["a"]["each"]["b"]["ndcg@10_diff_se"] == got["a"]["ndcg@10_diff_se"]
 
 
 class GivenPools:
@@ -390,3 +394,21 @@ def test_a_shipped_grid_point_is_scored_on_test_beside_the_chosen_one() -> None:
     assert room["shipped_ndcg@10"] == pytest.approx(alone.models["pool"]["ndcg@10"])
     assert "shipped" not in alone.to_json()["headroom"]["pool"]  # nothing shipped, none shown
     assert "shipped_ndcg@10" in report.table()
+
+
+def test_a_model_trained_on_the_evaluation_users_is_flagged_optimistic() -> None:
+    data = make_llm_data(n_users=120, n_items=40)
+    specs = [
+        ModelSpec("seen", MostPopular, training={"data": data.name, "split": None}),
+        ModelSpec("clean", MostPopular, training={"data": data.name, "split": "S"}),
+        ModelSpec("elsewhere", MostPopular, training={"data": "other", "split": "A"}),
+        ModelSpec("most_popular", MostPopular),
+    ]
+    logged: list[str] = []
+    (report,) = run_sessions(data, specs, sizes=(1,), cold_share=0.0, log=logged.append)
+    assert set(report.caveats) == {"seen"}  # same data, not --split S: saw the test users
+    assert "without --split S" in report.to_json()["caveats"]["seen"]
+    assert "caveat: seen:" in report.table()
+    assert any(line.startswith("warning: seen:") for line in logged)
+    (plain,) = run_sessions(data, specs[1:], sizes=(1,), cold_share=0.0)
+    assert "caveats" not in plain.to_json()

@@ -344,11 +344,15 @@ class SessionReport(EvalReport):
     that point), a bound on what choosing its fusion better could give; for a model with a
     shipped point (:attr:`~convrec.evaluation.specs.ModelSpec.shipped`), ``shipped_ndcg@10``
     at that point (``"shipped"``)."""
+    caveats: dict[str, str] = field(default_factory=dict)
+    """Per model whose scores are optimistic (:func:`training_caveat`): why."""
 
     def to_json(self) -> dict[str, Any]:
         out = super().to_json()
         out["N"] = self.n
         out["fingerprints"] = self.fingerprints
+        if self.caveats:
+            out["caveats"] = self.caveats
         if self.cold:
             out["cold"] = self.cold
             out["cold_split"] = self.cold_split
@@ -381,7 +385,24 @@ class SessionReport(EvalReport):
                 for n, h in self.headroom.items()
             }
             lines += _rows(shown)
+        if self.caveats:
+            lines += ["", *(f"caveat: {name}: {why}" for name, why in self.caveats.items())]
         return "\n".join(lines)
+
+
+def training_caveat(spec: ModelSpec, data: Dataset) -> str | None:
+    """Why ``spec``'s scores on protocol S of ``data`` are optimistic, or ``None``: a model
+    trained elsewhere (:attr:`~convrec.evaluation.specs.ModelSpec.training`) on the same data
+    set without ``--split S`` has seen the valid and test users' interactions (the sessions'
+    targets among them) and the cold items'."""
+    trained = spec.training
+    if trained is None or trained.get("data") != data.name or trained.get("split") == "S":
+        return None
+    return (
+        f"trained on {data.name} without --split S (split {trained.get('split')}): its "
+        "training rows include protocol S's valid and test users and the cold items, so its "
+        "scores here are optimistic"
+    )
 
 
 def run_sessions(
@@ -434,6 +455,11 @@ def run_sessions(
     per_session: dict[int, dict[str, np.ndarray]] = {n: {} for n in sizes}
     for spec in models:
         start = time.perf_counter()
+        caveat = training_caveat(spec, data)
+        if caveat is not None:
+            log(f"warning: {spec.name}: {caveat}")
+            for n in sizes:
+                reports[n].caveats[spec.name] = caveat
         best: dict[int, tuple[float, dict[str, Any], Any]] = {}
         hindsight: dict[int, tuple[float, dict[str, Any]]] = {}
         shipped: dict[int, float] = {}
@@ -492,18 +518,25 @@ def run_sessions(
 def paired_differences(per_session: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
     """Per model, its per-session metric (``float[B]``, the same sessions for every model)
     minus the best other model's (highest mean): ``{"vs", "ndcg@10_diff", "ndcg@10_diff_se"}``,
-    the standard error being that of the B paired differences."""
+    the standard error being that of the B paired differences; ``"each"`` holds the same two
+    numbers against every other model (``{other: {"ndcg@10_diff", "ndcg@10_diff_se"}}``)."""
     means = {name: float(v.mean()) for name, v in per_session.items()}
     out: dict[str, dict[str, Any]] = {}
     for name, values in per_session.items():
         others = [o for o in per_session if o != name]
         if not others:
             continue
+        each = {other: _paired(values, per_session[other]) for other in others}
         rival = max(others, key=lambda o: means[o])
-        diff = values - per_session[rival]
-        se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
-        out[name] = {"vs": rival, "ndcg@10_diff": float(diff.mean()), "ndcg@10_diff_se": float(se)}
+        out[name] = {"vs": rival, **each[rival], "each": each}
     return out
+
+
+def _paired(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """Mean and standard error of ``a - b`` (``float[B]`` each, the same sessions)."""
+    diff = a - b
+    se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
+    return {"ndcg@10_diff": float(diff.mean()), "ndcg@10_diff_se": float(se)}
 
 
 __all__ = [

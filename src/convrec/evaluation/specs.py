@@ -35,6 +35,10 @@ class ModelSpec:
     shipped: Mapping[str, Any] | None = None
     """The grid point the product ships with, when it is fixed elsewhere (protocol S reports
     its test NDCG@10 beside the point chosen on valid)."""
+    training: Mapping[str, Any] | None = None
+    """What a model trained elsewhere (an adapter) learnt from: ``{"data": name, "split":
+    TrainConfig.split}``. Protocol S flags a model trained on the same data set without
+    ``split == "S"``: its training saw the valid and test users and the cold items."""
 
 
 def reference_models(protocol: str) -> list[ModelSpec]:
@@ -289,31 +293,45 @@ def session_adapter_specs(
 
     ``llm`` is the LLM alone re-scoring the CF top-``candidates`` of each session (``alpha``
     0); ``fused`` chooses ``alpha`` (:data:`ALPHAS`) and the fusion on the valid sessions, its
-    ``shipped`` point being the adapter's ``session_alpha`` and fusion when it carries one.
+    ``shipped`` point being the adapter's ``session_alpha`` and fusion when it carries one,
+    and comes with ``fused_no_llm``, the same lists at alpha 1 (the session model and the
+    content source alone, in the adapter's session fusion or min-max), so that the paired
+    difference between the two is what the LLM adds.
     The CF side is the session model the chat would use with that adapter (the default,
     :func:`session_model_specs`, unless the adapter carries its domain's own:
     :attr:`~convrec.llm.shipped.ShippedFusion.session_cf`) with the content source at its
     default weight, as the chat ranks sessions.
     """
     from convrec.evaluation.fused import FusedModel, SharedParts
-    from convrec.llm.shipped import shipped_fusion
+    from convrec.llm.shipped import adapter_training, shipped_fusion
     from convrec.recommender import FUSIONS
 
     adapter = getattr(loader, "adapter", None)
     fusion = shipped_fusion(adapter) if adapter is not None else None
+    training = adapter_training(adapter) if adapter is not None else None
     session_cf = None if fusion is None else fusion.session_cf
     shared = SharedParts(loader, candidates, content=True, session_cf=session_cf)
     specs = []
     if llm:
-        specs.append(ModelSpec(LLM_NAME, lambda: FusedModel(shared, alpha=0.0)))
+        specs.append(ModelSpec(LLM_NAME, lambda: FusedModel(shared, alpha=0.0), training=training))
     if fused:
         grid = [{"alpha": a, "fusion": f} for f in FUSIONS for a in ALPHAS]
         shipped = None
         if fusion is not None and fusion.session_alpha is not None:
             chosen = fusion.session_fusion or fusion.fusion
             shipped = {"alpha": fusion.session_alpha, "fusion": chosen}
+        alone = "minmax" if fusion is None else fusion.session_fusion or "minmax"
         specs.append(
-            ModelSpec(FUSED_NAME, lambda **point: FusedModel(shared, **point), grid, None, shipped)
+            ModelSpec(f"{FUSED_NAME}_no_llm", lambda: FusedModel(shared, alpha=1.0, fusion=alone))
+        )
+        specs.append(
+            ModelSpec(
+                FUSED_NAME,
+                lambda **point: FusedModel(shared, **point),
+                grid,
+                shipped=shipped,
+                training=training,
+            )
         )
     return specs
 

@@ -124,6 +124,16 @@ def shipped_fusion(adapter_dir: str | os.PathLike[str]) -> ShippedFusion | None:
     return None if entry is None else ShippedFusion(**entry)
 
 
+def adapter_training(adapter_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """What an adapter was trained on, from its ``convrec_config.json``: ``{"data": name,
+    "split": TrainConfig.split}`` (either ``None`` when not recorded)."""
+    saved = json.loads((Path(adapter_dir) / _CONFIG).read_text(encoding="utf-8"))
+    return {
+        "data": (saved.get("data") or {}).get("name"),
+        "split": (saved.get("train") or {}).get("split"),
+    }
+
+
 def export_adapter(
     source: str | os.PathLike[str],
     out: str | os.PathLike[str],

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from convrec.data.dataset import Dataset
-from convrec.evaluation.sessions import user_split
+from convrec.evaluation.sessions import cold_items, user_split
 from convrec.evaluation.splits import leave_last_out_split, random_split
 from convrec.llm.tasks import REGISTRY, Task
 
@@ -122,7 +122,8 @@ class TrainConfig:
         None,
         "train every task on that protocol's train rows; default: protocol A's train rows for "
         "rating / explanation and B's for ranking / next / rerank; S: the default restricted "
-        "to protocol S's train users (its valid and test users stay unseen)",
+        "to protocol S's train users and warm items (its valid and test users and its cold "
+        "items stay unseen)",
         choices=SPLITS,
     )
     valid_ratings: int = _opt(300, "validation sample of ratings (protocol A)", metavar="N")
@@ -222,16 +223,23 @@ class SplitRows:
 
 def split_rows(data: Dataset, split: str | None) -> SplitRows:
     """Protocol A's and B's train and validation rows; with ``split == "S"`` only the rows of
-    protocol S's train users (:func:`~convrec.evaluation.sessions.user_split`)."""
+    protocol S's train users (:func:`~convrec.evaluation.sessions.user_split`) on warm items
+    (not :func:`~convrec.evaluation.sessions.cold_items`), so that an adapter trained on them
+    has seen neither the sessions nor the cold items protocol S scores it on."""
     a, b = random_split(data), leave_last_out_split(data)
     parts = SplitRows(a.train, b.train, a.valid, b.valid)
     if split != "S":
         return parts
     users = np.zeros(data.n_users, dtype=bool)
     users[user_split(data).train_users] = True
-    return SplitRows(
-        *(np.asarray(p)[users[data.user[p]]] for p in (a.train, b.train, a.valid, b.valid))
-    )
+    warm = np.ones(data.n_items, dtype=bool)
+    warm[cold_items(data)] = False
+
+    def kept(part: np.ndarray) -> np.ndarray:
+        part = np.asarray(part)
+        return part[users[data.user[part]] & warm[data.item[part]]]
+
+    return SplitRows(*(kept(p) for p in (a.train, b.train, a.valid, b.valid)))
 
 
 def task_rows(data: Dataset, tasks: list[Task], split: str | None) -> dict[Task, np.ndarray]:
