@@ -402,13 +402,41 @@ def test_a_model_trained_on_the_evaluation_users_is_flagged_optimistic() -> None
         ModelSpec("seen", MostPopular, training={"data": data.name, "split": None}),
         ModelSpec("clean", MostPopular, training={"data": data.name, "split": "S"}),
         ModelSpec("elsewhere", MostPopular, training={"data": "other", "split": "A"}),
+        ModelSpec(  # clean itself, but started from an adapter that saw everyone
+            "inherited",
+            MostPopular,
+            training={"data": data.name, "split": "S", "init": {"data": data.name, "split": None}},
+        ),
+        ModelSpec("lost", MostPopular, training={"data": "other", "init": {"unreadable": "gone"}}),
         ModelSpec("most_popular", MostPopular),
     ]
     logged: list[str] = []
     (report,) = run_sessions(data, specs, sizes=(1,), cold_share=0.0, log=logged.append)
-    assert set(report.caveats) == {"seen"}  # same data, not --split S: saw the test users
+    # same data, not --split S (itself or the adapter it started from): saw the test users
+    assert set(report.caveats) == {"seen", "inherited"}  # "lost": nothing to tell by
     assert "without --split S" in report.to_json()["caveats"]["seen"]
+    assert report.caveats["inherited"].startswith("started from an adapter trained on")
     assert "caveat: seen:" in report.table()
     assert any(line.startswith("warning: seen:") for line in logged)
-    (plain,) = run_sessions(data, specs[1:], sizes=(1,), cold_share=0.0)
+    (plain,) = run_sessions(data, specs[1:3] + specs[-1:], sizes=(1,), cold_share=0.0)
     assert "caveats" not in plain.to_json()
+
+
+def test_an_adapters_training_is_read_down_its_init_chain(tmp_path: Path) -> None:
+    from convrec.llm.shipped import adapter_training
+
+    def config(name: str, **train: Any) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        saved = {"data": {"name": "ml-100k"}, "train": train}
+        (folder / "convrec_config.json").write_text(json.dumps(saved))
+        return folder
+
+    base = config("base", split=None)
+    child = config("child", split="S", init_adapter=str(base))
+    orphan = config("orphan", split="S", init_adapter=str(tmp_path / "gone"))
+    assert adapter_training(base) == {"data": "ml-100k", "split": None, "init": None}
+    assert adapter_training(child)["init"] == adapter_training(base)
+    assert adapter_training(orphan)["init"] == {"unreadable": str(tmp_path / "gone")}
+    looped = config("looped", split="S", init_adapter=str(tmp_path / "looped"))
+    assert adapter_training(looped)["init"] == {"unreadable": str(looped)}

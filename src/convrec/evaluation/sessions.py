@@ -392,17 +392,22 @@ class SessionReport(EvalReport):
 
 def training_caveat(spec: ModelSpec, data: Dataset) -> str | None:
     """Why ``spec``'s scores on protocol S of ``data`` are optimistic, or ``None``: a model
-    trained elsewhere (:attr:`~convrec.evaluation.specs.ModelSpec.training`) on the same data
-    set without ``--split S`` has seen the valid and test users' interactions (the sessions'
-    targets among them) and the cold items'."""
-    trained = spec.training
-    if trained is None or trained.get("data") != data.name or trained.get("split") == "S":
-        return None
-    return (
-        f"trained on {data.name} without --split S (split {trained.get('split')}): its "
-        "training rows include protocol S's valid and test users and the cold items, so its "
-        "scores here are optimistic"
-    )
+    trained elsewhere (:attr:`~convrec.evaluation.specs.ModelSpec.training`), or the adapter it
+    started from (``"init"``, followed down), on the same data set without ``--split S`` has
+    seen the valid and test users' interactions (the sessions' targets among them) and the
+    cold items'. A starting adapter that cannot be read any more (a path of its own training
+    run) ends the check: nothing says on which data it was trained."""
+    trained, whose = spec.training, "its"
+    while trained is not None and "unreadable" not in trained:
+        if trained.get("data") == data.name and trained.get("split") != "S":
+            who = "trained" if whose == "its" else "started from an adapter trained"
+            return (
+                f"{who} on {data.name} without --split S (split {trained.get('split')}): "
+                f"{whose} training rows include protocol S's valid and test users and the cold "
+                "items, so its scores here are optimistic"
+            )
+        trained, whose = trained.get("init"), "that adapter's"
+    return None
 
 
 def run_sessions(

@@ -126,11 +126,29 @@ def shipped_fusion(adapter_dir: str | os.PathLike[str]) -> ShippedFusion | None:
 
 def adapter_training(adapter_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """What an adapter was trained on, from its ``convrec_config.json``: ``{"data": name,
-    "split": TrainConfig.split}`` (either ``None`` when not recorded)."""
-    saved = json.loads((Path(adapter_dir) / _CONFIG).read_text(encoding="utf-8"))
+    "split": TrainConfig.split, "init": the same for its ``init_adapter`` or None}`` (data and
+    split ``None`` when not recorded; ``{"unreadable": path}`` for an init adapter whose
+    config cannot be read any more)."""
+    return _training(Path(adapter_dir), set())
+
+
+def _training(folder: Path, seen: set[Path]) -> dict[str, Any]:
+    seen.add(folder.resolve())
+    saved = json.loads((folder / _CONFIG).read_text(encoding="utf-8"))
+    train = saved.get("train") or {}
+    init = train.get("init_adapter")
+    parent: dict[str, Any] | None = None
+    if init:
+        try:
+            if Path(init).resolve() in seen:  # trained over itself: nothing more to read
+                raise ValueError(init)
+            parent = _training(Path(init), seen)
+        except (OSError, ValueError):
+            parent = {"unreadable": str(init)}
     return {
         "data": (saved.get("data") or {}).get("name"),
-        "split": (saved.get("train") or {}).get("split"),
+        "split": train.get("split"),
+        "init": parent,
     }
 
 
