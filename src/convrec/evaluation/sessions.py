@@ -321,8 +321,7 @@ def _summarise(
     for name in names:
         values = per_user[name]
         out[name] = float(values.mean())
-        se = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
-        out[f"{name}_se"] = float(se)
+        out[f"{name}_se"] = _standard_error(values)
     return out
 
 
@@ -397,16 +396,16 @@ def training_caveat(spec: ModelSpec, data: Dataset) -> str | None:
     seen the valid and test users' interactions (the sessions' targets among them) and the
     cold items'. A starting adapter that cannot be read any more (a path of its own training
     run) ends the check: nothing says on which data it was trained."""
-    trained, whose = spec.training, "its"
+    trained, inherited = spec.training, False
     while trained is not None and "unreadable" not in trained:
         if trained.get("data") == data.name and trained.get("split") != "S":
-            who = "trained" if whose == "its" else "started from an adapter trained"
+            who = "started from an adapter trained" if inherited else "trained"
             return (
                 f"{who} on {data.name} without --split S (split {trained.get('split')}): "
-                f"{whose} training rows include protocol S's valid and test users and the cold "
-                "items, so its scores here are optimistic"
+                "protocol S's valid and test users and the cold items were in that training, "
+                "so its scores here are optimistic"
             )
-        trained, whose = trained.get("init"), "that adapter's"
+        trained, inherited = trained.get("init"), True
     return None
 
 
@@ -540,8 +539,14 @@ def paired_differences(per_session: dict[str, np.ndarray]) -> dict[str, dict[str
 def _paired(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     """Mean and standard error of ``a - b`` (``float[B]`` each, the same sessions)."""
     diff = a - b
-    se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
-    return {"ndcg@10_diff": float(diff.mean()), "ndcg@10_diff_se": float(se)}
+    return {"ndcg@10_diff": float(diff.mean()), "ndcg@10_diff_se": _standard_error(diff)}
+
+
+def _standard_error(values: np.ndarray) -> float:
+    """Sample standard deviation / sqrt(len) of ``values`` (``float[B]``); NaN below 2."""
+    if len(values) < 2:
+        return float("nan")
+    return float(values.std(ddof=1) / np.sqrt(len(values)))
 
 
 __all__ = [

@@ -295,7 +295,7 @@ def session_adapter_specs(
     0); ``fused`` chooses ``alpha`` (:data:`ALPHAS`) and the fusion on the valid sessions, its
     ``shipped`` point being the adapter's ``session_alpha`` and fusion when it carries one,
     and comes with ``fused_no_llm``, the same lists at alpha 1 (the session model and the
-    content source alone, in the adapter's session fusion or min-max), so that the paired
+    content source alone, in the fusion the adapter gives sessions), so that the paired
     difference between the two is what the LLM adds.
     The CF side is the session model the chat would use with that adapter (the default,
     :func:`session_model_specs`, unless the adapter carries its domain's own:
@@ -316,13 +316,13 @@ def session_adapter_specs(
         specs.append(ModelSpec(LLM_NAME, lambda: FusedModel(shared, alpha=0.0), training=training))
     if fused:
         grid = [{"alpha": a, "fusion": f} for f in FUSIONS for a in ALPHAS]
+        # the sessions' fusion, as the chat's: the adapter's, else the recommender's default
+        method = shared.config.fusion if fusion is None else fusion.session_fusion or fusion.fusion
         shipped = None
         if fusion is not None and fusion.session_alpha is not None:
-            chosen = fusion.session_fusion or fusion.fusion
-            shipped = {"alpha": fusion.session_alpha, "fusion": chosen}
-        alone = "minmax" if fusion is None else fusion.session_fusion or "minmax"
+            shipped = {"alpha": fusion.session_alpha, "fusion": method}
         specs.append(
-            ModelSpec(f"{FUSED_NAME}_no_llm", lambda: FusedModel(shared, alpha=1.0, fusion=alone))
+            ModelSpec(f"{FUSED_NAME}_no_llm", lambda: FusedModel(shared, alpha=1.0, fusion=method))
         )
         specs.append(
             ModelSpec(

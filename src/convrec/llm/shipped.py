@@ -117,9 +117,15 @@ def shipped_adapter(name: str) -> Path | None:
     return folder
 
 
+def _saved(folder: Path) -> dict[str, Any]:
+    """The ``convrec_config.json`` of ``folder``, parsed."""
+    saved: dict[str, Any] = json.loads((folder / _CONFIG).read_text(encoding="utf-8"))
+    return saved
+
+
 def shipped_fusion(adapter_dir: str | os.PathLike[str]) -> ShippedFusion | None:
     """The ``"recommender"`` entry of an adapter's ``convrec_config.json``, if any."""
-    saved = json.loads((Path(adapter_dir) / _CONFIG).read_text(encoding="utf-8"))
+    saved = _saved(Path(adapter_dir))
     entry = saved.get("recommender")
     return None if entry is None else ShippedFusion(**entry)
 
@@ -134,7 +140,7 @@ def adapter_training(adapter_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
 def _training(folder: Path, seen: set[Path]) -> dict[str, Any]:
     seen.add(folder.resolve())
-    saved = json.loads((folder / _CONFIG).read_text(encoding="utf-8"))
+    saved = _saved(folder)
     train = saved.get("train") or {}
     init = train.get("init_adapter")
     parent: dict[str, Any] | None = None
@@ -191,7 +197,7 @@ def export_adapter(
         key: value.to(target) if value.is_floating_point() else value
         for key, value in load_file(str(src / _WEIGHTS)).items()
     }
-    config: dict[str, Any] = json.loads((src / _CONFIG).read_text(encoding="utf-8"))
+    config: dict[str, Any] = _saved(src)
     config.pop("best", None)  # checkpoint bookkeeping
     config["export"] = {"dtype": dtype, "source_step": _step_of(src, config)}
     if fusion is not None:
@@ -212,11 +218,7 @@ def export_adapter(
         explainer = src / llm["explainer"]
     if explainer is not None:
         explainer = _adapter_dir(training_adapter(explainer))
-        if (
-            json.loads((explainer / _CONFIG).read_text(encoding="utf-8"))
-            .get("llm", {})
-            .get("explainer")
-        ):
+        if _saved(explainer).get("llm", {}).get("explainer"):
             raise ValueError(f"{explainer} has an explainer of its own: give a plain adapter")
         llm["explainer"] = EXPLAINER
 
@@ -242,7 +244,7 @@ def copy_adapter(
     from convrec.llm.checkpoint import atomic_dir, write_json
 
     src = _adapter_dir(source)
-    config = {**json.loads((src / _CONFIG).read_text(encoding="utf-8")), **(extra or {})}
+    config = {**_saved(src), **(extra or {})}
 
     def fill(tmp: Path) -> None:
         for name in _FILES:
@@ -265,7 +267,7 @@ def training_adapter(source: str | os.PathLike[str]) -> Path:
     if (src / _WEIGHTS).is_file() or not found:
         return src
     newest = found[-1][1]
-    best = json.loads((newest / _CONFIG).read_text(encoding="utf-8")).get("best") or {}
+    best = _saved(newest).get("best") or {}
     by_step = dict(found)
     return by_step.get(best.get("step", -1), newest)
 
