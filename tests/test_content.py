@@ -124,6 +124,19 @@ def test_identical_texts_have_cosine_one_and_padding_does_not_change_pooling(tin
     assert enc.encode([]).shape == (0, 32)
 
 
+def test_loading_an_encoder_draws_no_transformers_bar_and_restores_its_state(tiny_encoder, capfd):
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.enable_progress_bar()
+    SentenceEncoder(tiny_encoder)
+    assert "Loading weights" not in capfd.readouterr().err
+    assert hf_logging.is_progress_bar_enabled()  # what the caller had is left as it was
+    hf_logging.disable_progress_bar()
+    SentenceEncoder(tiny_encoder)
+    assert not hf_logging.is_progress_bar_enabled()
+    hf_logging.enable_progress_bar()
+
+
 def test_catalog_texts_and_titles():
     assert spoken_title("Usual Suspects, The (1995)") == "The Usual Suspects"
     assert spoken_title("Toy Story") == "Toy Story"

@@ -19,6 +19,7 @@ from convrec.data import (
     read_meta,
 )
 from convrec.data._read import line_numbers
+from convrec.data.errors import DataError
 from convrec.data.movielens import title_year
 
 read_python = amazon._read_python
@@ -146,6 +147,96 @@ def test_movielens_csv_ratings_only(write):
     path = write("ml/ratings.csv", "userId,movieId,rating,timestamp\n5,6,3.5,10\n")
     assert _rows(load_movielens(path)) == [("5", "6", 3.5, 10)]
     assert _rows(load_dataset(path)) == [("5", "6", 3.5, 10)]
+
+
+# -- MovieLens "::" releases (ml-1m, ml-10m) -----------------------------------------------------
+
+
+@pytest.fixture
+def ml_1m(write):
+    write("ml-1m/ratings.dat", "1::1193::5::978300760\n1::661::3::978302109\n2::1193::4::9\n")
+    write(
+        "ml-1m/movies.dat",
+        "1193::One Flew Over the Cuckoo's Nest (1975)::Drama\n"
+        "661::James and the Giant Peach (1996)::Animation|Children's|Musical\n"
+        "2::Misérables, Les (1995)::Drama|Musical\n",
+        encoding="latin-1",  # as GroupLens wrote ml-1m's movies.dat
+    )
+    write("ml-1m/users.dat", "1::F::1::10::48067\n2::M::56::16::70072\n")
+    return write("ml-1m/README", "").parent
+
+
+def test_movielens_dat_release(ml_1m):
+    ds = load_dataset(ml_1m)
+    assert ds.name == "ml-1m" and ds.source.endswith("ratings.dat")
+    assert _rows(ds) == [
+        ("1", "1193", 5, 978300760),
+        ("1", "661", 3, 978302109),
+        ("2", "1193", 4, 9),
+    ]
+    assert _info(ds, 661) == (
+        "James and the Giant Peach (1996)",
+        1996,
+        ("Animation", "Children's", "Musical"),
+        "",
+    )
+    assert _info(ds, 2)[:2] == ("Misérables, Les (1995)", 1995)  # listed, unrated: kept
+    assert ds.user_attributes == {
+        "age": ["under 18", "56+"],
+        "gender": ["F", "M"],
+        "occupation": ["K-12 student", "self-employed"],
+        "zip_code": ["48067", "70072"],
+    }
+    assert _rows(load_dataset(ml_1m / "ratings.dat")) == _rows(ds)
+
+
+def test_movielens_dat_half_stars_and_tags(write):
+    write("ml-10M100K/ratings.dat", "7::1::4.5::838985046\n7::5::0.5::838983525\n")
+    write(
+        "ml-10M100K/movies.dat",
+        "1::Toy Story (1995)::Adventure|Animation\n5::Café (2000)::(no genres listed)\n",
+    )
+    write(
+        "ml-10M100K/tags.dat",
+        "15::1::pixar::1\n20::1::c++::odd::2\n15::1::pixar::3\n15::9::später::4\n",
+    )
+    ds = load_dataset(write("ml-10M100K/x", "").parent)
+    assert _rows(ds) == [("7", "1", 4.5, 838985046), ("7", "5", 0.5, 838983525)]
+    assert _info(ds, 1) == ("Toy Story (1995)", 1995, ("Adventure", "Animation"), "pixar, c++::odd")
+    assert _info(ds, 5) == ("Café (2000)", 2000, (), "")  # UTF-8 read as UTF-8
+    assert _info(ds, 9) == ("9", -1, (), "später")  # tagged only
+    assert ds.user_attributes is None
+
+
+@pytest.mark.parametrize(
+    ("files", "where", "message"),
+    [
+        (
+            {"ratings.dat": "1::2::5::9\n1::3::5\n"},
+            "ratings.dat, line 2",
+            "expected 4 '::'-separated",
+        ),
+        ({"ratings.dat": "1,2,5,9\n"}, "ratings.dat, line 1", "UserID::MovieID::Rating"),
+        ({"ratings.dat": "1::2::6::9\n"}, "ratings.dat, line 1", "Rating"),
+        (
+            {"ratings.dat": "1::2::5::9\n", "movies.dat": "2::A::B::C\n"},
+            "movies.dat, line 1",
+            "expected 3",
+        ),
+        (
+            {"ratings.dat": "1::2::5::9\n", "movies.dat": "2::A (1990)::Drama\n2::B::Drama\n"},
+            "movies.dat, line 2",
+            "listed twice",
+        ),
+    ],
+)
+def test_movielens_dat_errors_name_file_and_line(write, files, where, message):
+    for name, text in files.items():
+        path = write(f"ml-bad/{name}", text)
+    with pytest.raises(DataError) as err:
+        load_dataset(path.parent)
+    text = str(err.value)
+    assert where in text and message in text and "\n" not in text
 
 
 # -- RecBole atomic files ------------------------------------------------------------------------
@@ -334,10 +425,11 @@ def test_parquet(write, tmp_path):
 # -- registry and helpers ------------------------------------------------------------------------
 
 
-def test_registry_detects_formats(grouplens, ml_csv, recbole_dir, write):
+def test_registry_detects_formats(grouplens, ml_csv, ml_1m, recbole_dir, write):
     assert load_dataset(grouplens).n_interactions == 4
     assert load_dataset(grouplens / "u.data").n_interactions == 4
     assert load_dataset(ml_csv / "ratings.csv").catalog.title[0] == "Toy Story (1995)"
+    assert load_dataset(ml_1m).user_attributes is not None
     assert load_dataset(recbole_dir).user_attributes is not None
     assert load_dataset(write("x.ndjson", _jsonl(R2014))).review_text is not None
     assert "Parquet" in FORMATS and "RecBole" in FORMATS

@@ -93,3 +93,21 @@ def running(total: int, *, desc: str, unit: str = "it") -> Iterator[tqdm]:
 
 
 __all__ = ["LOGGER_NAME", "bar", "enabled", "running"]
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Load a transformers model without its load report (expected missing or unused weights)
+    and without its "Loading weights" bar; both are restored afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()

