@@ -385,6 +385,15 @@ def test_an_adapter_brings_its_domains_session_model(llm_data, adapter, tmp_path
     assert llm_spec.factory().shared.config.session_cf == rec.config.session_cf
     (plain_spec,) = session_adapter_specs(AdapterLoader(adapter), C, fused=False)
     assert plain_spec.factory().shared.config.session_cf == SESSION_CF
+    # ... and the LLM re-scores as many candidates as in the chat: the adapter's, else 20
+    assert llm_spec.factory().shared.config.llm_candidates == rec.config.llm_candidates == 20
+    assert plain_spec.factory().shared.config.llm_candidates == 20
+    shipped.export_adapter(
+        adapter, tmp_path / "few", fusion=shipped.ShippedFusion(0.5, llm_candidates=3)
+    )
+    (few,) = session_adapter_specs(AdapterLoader(tmp_path / "few"), C, fused=False)
+    assert few.factory().shared.config.llm_candidates == 3
+    assert with_adapter(base, tmp_path / "few").config.llm_candidates == 3
     with pytest.raises(ValueError, match="session_cf: unknown parameter 'window'"):
         shipped.ShippedFusion(session_cf={"window": 3})
     with pytest.raises(ValueError, match="session_cf: k must be a number"):

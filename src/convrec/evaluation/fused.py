@@ -131,6 +131,9 @@ class SharedParts:
     session_cf
         Parameters over the default session candidate model (``RecommenderConfig.session_cf``),
         e.g. an adapter's own (protocol S); ``None``: the default.
+    llm_candidates
+        The LLM re-scores only the best ``llm_candidates`` of the C candidates, as an
+        adapter's Recommender does (protocol S: the adapter's own); 0: all C (protocol B).
     """
 
     def __init__(
@@ -139,6 +142,7 @@ class SharedParts:
         candidates: int = 50,
         content: bool = False,
         session_cf: dict[str, Any] | None = None,
+        llm_candidates: int = 0,
     ) -> None:
         self.loader, self.content = loader, content
         weights = {"cf": 1.0, "llm": 0.0}
@@ -151,6 +155,7 @@ class SharedParts:
             cf={"model": "SequentialLinear"},  # cf_seqlinear, the best ranking CF model
             n_evidence=0,
             rating={"model": "Blend"},  # the best CF rater (cf_blend) is the CF side of A
+            llm_candidates=llm_candidates,
         )  # sessions: the default session model (SESSION_CF), as shipped, or the adapter's
         if session_cf and self.config.session_cf is not None:
             self.config = replace(self.config, session_cf={**self.config.session_cf, **session_cf})

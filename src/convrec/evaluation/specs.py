@@ -291,26 +291,31 @@ def session_adapter_specs(
 ) -> list[ModelSpec]:
     """Protocol S's adapter models, over one shared :class:`Recommender` per split.
 
-    ``llm`` is the LLM alone re-scoring the CF top-``candidates`` of each session (``alpha``
-    0); ``fused`` chooses ``alpha`` (:data:`ALPHAS`) and the fusion on the valid sessions, its
-    ``shipped`` point being the adapter's ``session_alpha`` and fusion when it carries one,
-    and comes with ``fused_no_llm``, the same lists at alpha 1 (the session model and the
-    content source alone, in the fusion the adapter gives sessions), so that the paired
-    difference between the two is what the LLM adds.
+    ``llm`` is the LLM alone re-scoring the best ``llm_candidates`` (the adapter's, as in the
+    chat; 20 by default) of each session's ``candidates`` (``alpha`` 0); ``fused`` chooses
+    ``alpha`` (:data:`ALPHAS`) and the fusion on the valid sessions, its ``shipped`` point
+    being the adapter's ``session_alpha`` and fusion when it carries one, and comes with
+    ``fused_no_llm``, the same lists at alpha 1 (the session model and the content source
+    alone, in the fusion the adapter gives sessions), so that the paired difference between
+    the two is what the LLM adds.
     The CF side is the session model the chat would use with that adapter (the default,
     :func:`session_model_specs`, unless the adapter carries its domain's own:
     :attr:`~convrec.llm.shipped.ShippedFusion.session_cf`) with the content source at its
     default weight, as the chat ranks sessions.
     """
     from convrec.evaluation.fused import FusedModel, SharedParts
-    from convrec.llm.shipped import adapter_training, shipped_fusion
+    from convrec.llm.shipped import ShippedFusion, adapter_training, shipped_fusion
     from convrec.recommender import FUSIONS
 
     adapter = getattr(loader, "adapter", None)
     fusion = shipped_fusion(adapter) if adapter is not None else None
     training = adapter_training(adapter) if adapter is not None else None
     session_cf = None if fusion is None else fusion.session_cf
-    shared = SharedParts(loader, candidates, content=True, session_cf=session_cf)
+    # the LLM re-scores what it re-scores in the chat: the adapter's llm_candidates best
+    shown = (fusion or ShippedFusion()).llm_candidates
+    shared = SharedParts(
+        loader, candidates, content=True, session_cf=session_cf, llm_candidates=shown
+    )
     specs = []
     if llm:
         specs.append(ModelSpec(LLM_NAME, lambda: FusedModel(shared, alpha=0.0), training=training))
