@@ -511,59 +511,6 @@ def test_rerank_trains_on_session_shaped_profiles(llm_data, tiny_t5_dir, tmp_pat
     assert saved["llm"]["explain_max_tokens"] == saved["train"]["max_target_length"]
 
 
-@pytest.mark.parametrize("share", [0.0, 1.0])
-def test_session_shaped_rerank_candidates_show_the_sessions_own_cf_ranks(
-    llm_data, tiny_t5_dir, tmp_path, share
-):
-    """Session-shaped rerank examples are built as inference sees a session: the prompt shows
-    the first liked items, each candidate's rank is its place in the CF list of those items
-    (0 outside it), and no item the user likes is a negative; whole-history examples keep the
-    place in the row's own CF list."""
-    from convrec.training.train import Trainer
-
-    config = TrainConfig(
-        tasks=("rerank",), weights=(1.0,), max_steps=1, eval_every=0, save_every=0,
-        session_share=share, **SMALL,
-    )  # fmt: skip
-    backbone = load_backbone(BackboneConfig(name_or_path=str(tiny_t5_dir), lora_r=4))
-    trainer = Trainer(llm_data, tmp_path / "out", config, backbone, PromptConfig(), quiet=True)
-    builder = trainer.builders[Task.RERANK]
-    shown = []
-    real = builder.candidate_text
-
-    def record(items, ratings, item, rank):
-        shown.append((items.copy(), ratings.copy(), item, rank))
-        return real(items, ratings, item, rank)
-
-    builder.candidate_text = record
-    rows = trainer.rows[Task.RERANK][:40]
-    batch = trainer.encode_rerank(rows, seed=3)
-    owner, answers = batch["owner"].tolist(), batch["answers"].tolist()
-    yes = trainer.scorer._answer_ids[1]
-    liked_at = trainer.liked_at[0]
-    sessions = 0
-    for b, r in enumerate(rows.tolist()):
-        mine = [shown[n] + (answers[n],) for n in range(len(shown)) if owner[n] == b]
-        items, ratings = mine[0][0], mine[0][1]
-        full, _ = builder.history(int(llm_data.user[r]), before_row=r)
-        assert mine[0][2] == llm_data.item[r] and mine[0][4] == yes  # the row's item first
-        assert all(a != yes for *_, a in mine[1:])
-        if len(items) < len(full):  # session-shaped
-            sessions += 1
-            assert llm_data.rating[r] >= liked_at and len(items) <= 5 and (ratings == 5).all()
-            own = builder.cf_top([items])[0].tolist()
-            for _, _, item, rank, _ in mine:
-                assert rank == (own.index(item) + 1 if item in own else 0)
-            liked = builder.history(int(llm_data.user[r]))
-            liked = set(liked[0][liked[1] >= liked_at].tolist())
-            assert not liked & {item for _, _, item, *_ in mine[1:]}
-        else:
-            ranks = trainer.rerank_lists[r].tolist()
-            for _, _, item, rank, _ in mine:
-                assert rank == ranks.index(item) + 1
-    assert sessions > 0 if share else sessions == 0
-
-
 def test_a_fact_slot_adapter_is_saved_loaded_and_prompted_with_slots(tiny_t5_dir, tmp_path):
     """--fact-slots: the prompts setting is saved, the loaded LLM says it writes slot names,
     and its explanation prompts name slots in place of values."""

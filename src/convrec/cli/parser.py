@@ -17,8 +17,8 @@ from convrec.cli.specs import add_export_args, add_train_args
 
 EPILOG = (
     "--data takes 'ml-100k' (the copy shipped in the recbole wheel) or a path: a MovieLens "
-    "directory (u.data, RecBole atomic files, or ratings.csv), an Amazon review JSON-lines file "
-    "(.json / .json.gz), or a CSV / Parquet file with --columns."
+    "directory (u.data, ratings.dat, ratings.csv or RecBole atomic files), an Amazon review "
+    "JSON-lines file (.json / .json.gz), or a CSV / Parquet file with --columns."
 )
 
 

@@ -66,11 +66,10 @@ class TrainConfig:
     rerank_negatives : int
         Rerank task: CF-list negatives read with each positive (same prompt, one encoder pass).
     session_share : float
-        Rerank task: the share of the examples of liked rows whose profile is session-shaped,
-        as the chat and protocol S give it: the user's 1 to 5 earliest liked items (top 40% of
-        the rating scale) before the row, each shown with the scale's top rating, nothing else
-        (0: the whole history before the row); their negatives are never items the user likes
-        and the candidates show their ranks in the CF list of that session.
+        Rerank task: the share of examples whose profile is session-shaped, as the chat and
+        protocol S give it: the user's 1 to 5 earliest liked items (top 40% of the rating
+        scale) before the row, each shown with the scale's top rating, nothing else (0: the
+        whole history before the row).
     init_adapter : str or None
         An adapter directory (same backbone and LoRA settings) whose weights training starts
         from, e.g. a shipped adapter taught a new task; ``None``: fresh LoRA weights.

@@ -243,21 +243,11 @@ class Trainer:
         batch["labels"] = torch.tensor([t + [-100] * (width - len(t)) for t in tgt])
         return {k: v.to(self.acc.device) for k, v in batch.items()}
 
-    def _liked_items(self, user: int) -> np.ndarray:
-        """``int32[h]`` the items ``user`` likes among the rerank task's training rows."""
-        items, ratings = self.builders[Task.RERANK].history(user)
-        return items[ratings >= self.liked_at[0]]
-
     def encode_rerank(self, rows: np.ndarray, seed: int) -> dict[str, torch.Tensor]:
         """Rerank examples: per row one history prompt, read by ``1 + rerank_negatives``
         decoder rows (the row's item, answer yes; items drawn from the rest of its CF list,
         answer no); ``owner`` maps decoder rows to prompts, ``answers`` holds each row's answer
-        token, read at its last position ``answer_at``.
-
-        A ``session_share`` of the rows whose item is liked are session-shaped: the prompt
-        shows the user's first 1-5 liked items only, the negatives leave out every item the
-        user likes, and each candidate's rank is its place in the CF list of those items, 0
-        (unranked) outside it, as a session's candidates are shown at inference."""
+        token, read at its last position ``answer_at``."""
         builder, data = self.builders[Task.RERANK], self.data
         pool = self.config.template_pool(Task.RERANK)
         rng = np.random.default_rng(seed)
@@ -265,31 +255,20 @@ class Trainer:
         sources, texts, owner, answers = [], [], [], []
         share = self.config.session_share
         for b, r in enumerate(rows.tolist()):
-            user, target = int(data.user[r]), int(data.item[r])
-            items, ratings = builder.history(user, before_row=r)
-            ranks = self.rerank_lists[r]
-            others = np.flatnonzero((ranks >= 0) & (ranks != target))
-            # a session-shaped example: a later liked item after the user's first liked ones
-            session = share > 0 and rng.random() < share and data.rating[r] >= self.liked_at[0]
-            if session:
+            items, ratings = builder.history(int(data.user[r]), before_row=r)
+            if share > 0 and rng.random() < share:
                 items, ratings = session_profile(items, ratings, *self.liked_at, rng)
-                others = others[~np.isin(ranks[others], self._liked_items(user))]
             tpl = REGISTRY[pool[int(rng.integers(len(pool)))]]
             sources.append(tpl.render(PromptFields(profile=builder.profile_text(items, ratings))))
+            ranks = self.rerank_lists[r]
+            target = int(data.item[r])
+            others = np.flatnonzero((ranks >= 0) & (ranks != target))
             k = min(self.config.rerank_negatives, len(others))
             picked = [int(np.flatnonzero(ranks == target)[0]), *rng.choice(others, k, False)]
-            # the rank each candidate text shows: in the CF list of the history the prompt
-            # shows, as inference computes it (a session's own list; 0 "unranked" outside it)
-            place = (
-                {int(i): n + 1 for n, i in enumerate(builder.cf_top([items])[0].tolist()) if i >= 0}
-                if session
-                else {int(ranks[pos]): pos + 1 for pos in picked}
-            )
             for pos in picked:
-                item = int(ranks[pos])
-                texts.append(builder.candidate_text(items, ratings, item, place.get(item, 0)))
+                texts.append(builder.candidate_text(items, ratings, int(ranks[pos]), pos + 1))
                 owner.append(b)
-                answers.append(yes if item == target else no)
+                answers.append(yes if int(ranks[pos]) == target else no)
         batch = self.backbone.encode_sources(sources)
         dec = self.scorer.cue_inputs(texts)
         width = max(len(x) for x in dec)
