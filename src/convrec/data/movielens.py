@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
+
 from convrec.data._columns import id_column, number_column, timestamp_column
 from convrec.data._read import (
     check_encoding,
@@ -219,9 +221,23 @@ def _load_csv_release(root: Path, name: str) -> Dataset:
     del table
     tags = _read_tags(root / "tags.csv") if (root / "tags.csv").is_file() else {}
     info = _read_movies(root / "movies.csv", tags) if (root / "movies.csv").is_file() else {}
+    return _release(name, path, (user, item, rating, timestamp, src.lines), info, tags)
+
+
+def _release(
+    name: str,
+    path: Path,
+    columns: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    info: dict[str, ItemInfo],
+    tags: dict[str, str],
+    users: dict[str, dict[str, str]] | None = None,
+) -> Dataset:
+    """A release's Dataset from its rating ``columns`` (user, item, rating, timestamp, line);
+    movies known only from their tags join the catalogue with those tags as their text."""
     for key, text in tags.items():
         if key not in info:
             info[key] = ItemInfo(text=text)
+    user, item, rating, timestamp, lines = columns
     return build_dataset(
         name,
         source=str(path),
@@ -229,8 +245,9 @@ def _load_csv_release(root: Path, name: str) -> Dataset:
         item_ids=item,
         rating=rating,
         timestamp=timestamp,
-        lines=src.lines,
+        lines=lines,
         item_info=info or None,
+        user_info=users,
     )
 
 
@@ -309,21 +326,8 @@ def _load_dat_release(root: Path, name: str) -> Dataset:
     del table, data
     tags = _read_dat_tags(root / "tags.dat") if (root / "tags.dat").is_file() else {}
     info = _read_dat_movies(root / "movies.dat", tags) if (root / "movies.dat").is_file() else {}
-    for key, text in tags.items():
-        if key not in info:
-            info[key] = ItemInfo(text=text)
     users = _read_dat_users(root / "users.dat") if (root / "users.dat").is_file() else None
-    return build_dataset(
-        name,
-        source=str(path),
-        user_ids=user,
-        item_ids=item,
-        rating=rating,
-        timestamp=timestamp,
-        lines=src.lines,
-        item_info=info or None,
-        user_info=users,
-    )
+    return _release(name, path, (user, item, rating, timestamp, src.lines), info, tags, users)
 
 
 def _read_dat_movies(path: Path, tags: dict[str, str]) -> dict[str, ItemInfo]:
