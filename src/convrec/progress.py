@@ -10,6 +10,7 @@ on when stderr is a terminal (see :mod:`convrec.cli.logs`).
 Two shapes: :func:`bar` counts units of a Python loop (rows read, users scored);
 :func:`running` wraps one long call that reports nothing until it returns (a native kernel,
 a LAPACK solve), shows its elapsed time while it runs and its rate once it is done.
+:func:`quiet_transformers` keeps transformers' own load bar and report off the terminal.
 """
 
 from __future__ import annotations
@@ -92,9 +93,6 @@ def running(total: int, *, desc: str, unit: str = "it") -> Iterator[tqdm]:
         progress.close()
 
 
-__all__ = ["LOGGER_NAME", "bar", "enabled", "running"]
-
-
 @contextlib.contextmanager
 def quiet_transformers() -> Iterator[None]:
     """Load a transformers model without its load report (expected missing or unused weights)
@@ -111,3 +109,6 @@ def quiet_transformers() -> Iterator[None]:
         hf_logging.set_verbosity(level)
         if bars:
             hf_logging.enable_progress_bar()
+
+
+__all__ = ["LOGGER_NAME", "bar", "enabled", "quiet_transformers", "running"]
