@@ -176,6 +176,24 @@ def test_a_new_session_gets_real_llm_scores_and_checked_explanations(llm_data, s
     np.testing.assert_allclose([i.components["llm"] for i in out], expected, rtol=1e-5)
 
 
+@pytest.mark.parametrize("alpha", [1.0, 0.5])
+def test_sessions_rank_the_same_without_the_known_user_models(llm_data, adapter, alpha):
+    """Protocol S's shared parts skip cf_seqlinear and cf_blend (sessions never use them):
+    the same session lists and scores as with them."""
+    from convrec.evaluation.sessions import build_sessions, session_scores, user_split
+
+    split = user_split(llm_data)
+    sessions = build_sessions(llm_data, split.valid_users, 1)
+    scores = []
+    for only in (False, True):
+        parts = SharedParts(AdapterLoader(adapter), C, llm_candidates=4, sessions_only=only)
+        assert parts.config.cf["model"] == ("RecencyItemKNN" if only else "SequentialLinear")
+        model = FusedModel(parts, alpha=alpha).fit(llm_data, split.train)
+        scores.append(session_scores(model, llm_data, sessions))
+    assert len(sessions.users) >= 2 and np.isfinite(scores[0]).any(axis=1).all()
+    np.testing.assert_array_equal(scores[0], scores[1])
+
+
 def test_protocol_s_with_an_adapter_reports_pools_and_llm_scored_cold_items(llm_data, adapter):
     from convrec.evaluation.sessions import cold_items, run_sessions
     from convrec.evaluation.specs import session_adapter_specs
@@ -383,6 +401,7 @@ def test_an_adapter_brings_its_domains_session_model(llm_data, adapter, tmp_path
 
     (llm_spec,) = session_adapter_specs(AdapterLoader(tmp_path / "toy"), C, fused=False)
     assert llm_spec.factory().shared.config.session_cf == rec.config.session_cf
+    assert llm_spec.factory().shared.config.cf["model"] == "RecencyItemKNN"  # sessions only
     (plain_spec,) = session_adapter_specs(AdapterLoader(adapter), C, fused=False)
     assert plain_spec.factory().shared.config.session_cf == SESSION_CF
     # ... and the LLM re-scores as many candidates as in the chat: the adapter's, else 20

@@ -134,6 +134,10 @@ class SharedParts:
     llm_candidates
         The LLM re-scores only the best ``llm_candidates`` of the C candidates, as an
         adapter's Recommender does (protocol S: the adapter's own); 0: all C (protocol B).
+    sessions_only
+        Only sessions are ranked (protocol S): they use the session model alone, so the
+        known-user ranking and rating models are the cheapest ones (item-kNN, the bias
+        baseline) rather than cf_seqlinear and cf_blend, whose fits would go unused.
     """
 
     def __init__(
@@ -143,6 +147,7 @@ class SharedParts:
         content: bool = False,
         session_cf: dict[str, Any] | None = None,
         llm_candidates: int = 0,
+        sessions_only: bool = False,
     ) -> None:
         self.loader, self.content = loader, content
         weights = {"cf": 1.0, "llm": 0.0}
@@ -152,9 +157,11 @@ class SharedParts:
             n_candidates=candidates,
             weights=weights,
             rating_weighting=False,  # protocol B: every interaction is a positive
-            cf={"model": "SequentialLinear"},  # cf_seqlinear, the best ranking CF model
+            # cf_seqlinear, the best ranking CF model, and the best CF rater (cf_blend) are the
+            # CF side of B and A
+            cf={"model": "RecencyItemKNN" if sessions_only else "SequentialLinear"},
             n_evidence=0,
-            rating={"model": "Blend"},  # the best CF rater (cf_blend) is the CF side of A
+            rating={"model": "BiasBaseline" if sessions_only else "Blend"},
             llm_candidates=llm_candidates,
         )  # sessions: the default session model (SESSION_CF), as shipped, or the adapter's
         if session_cf and self.config.session_cf is not None:

@@ -267,7 +267,7 @@ def session_model_specs() -> list[ModelSpec]:
     from convrec.evaluation.fused import FusedModel, SharedParts
     from convrec.recommender.config import SESSION_CF, RecommenderConfig, cf_classes, named_model
 
-    shared = SharedParts(None, RecommenderConfig().n_candidates, content=True)
+    shared = SharedParts(None, RecommenderConfig().n_candidates, content=True, sessions_only=True)
     return [
         ModelSpec(SESSION_NAME, lambda: named_model(SESSION_CF, cf_classes())),
         ModelSpec(f"{SESSION_NAME}+cbf", lambda: FusedModel(shared, alpha=1.0)),
@@ -314,7 +314,12 @@ def session_adapter_specs(
     # the LLM re-scores what it re-scores in the chat: the adapter's llm_candidates best
     shown = (fusion or ShippedFusion()).llm_candidates
     shared = SharedParts(
-        loader, candidates, content=True, session_cf=session_cf, llm_candidates=shown
+        loader,
+        candidates,
+        content=True,
+        session_cf=session_cf,
+        llm_candidates=shown,
+        sessions_only=True,
     )
     specs = []
     if llm:
