@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -220,7 +222,7 @@ def _load_csv_release(root: Path, name: str) -> Dataset:
     timestamp = timestamp_column(table["timestamp"], "timestamp", src)
     del table
     tags = _read_tags(root / "tags.csv") if (root / "tags.csv").is_file() else {}
-    info = _read_movies(root / "movies.csv", tags) if (root / "movies.csv").is_file() else {}
+    info = _read_movies(root / "movies.csv") if (root / "movies.csv").is_file() else {}
     return _release(name, path, (user, item, rating, timestamp, src.lines), info, tags)
 
 
@@ -233,10 +235,9 @@ def _release(
     users: dict[str, dict[str, str]] | None = None,
 ) -> Dataset:
     """A release's Dataset from its rating ``columns`` (user, item, rating, timestamp, line);
-    movies known only from their tags join the catalogue with those tags as their text."""
+    each movie's tags are its text (a movie known only from its tags joins the catalogue)."""
     for key, text in tags.items():
-        if key not in info:
-            info[key] = ItemInfo(text=text)
+        info[key] = replace(info[key], text=text) if key in info else ItemInfo(text=text)
     user, item, rating, timestamp, lines = columns
     return build_dataset(
         name,
@@ -251,7 +252,28 @@ def _release(
     )
 
 
-def _read_movies(path: Path, tags: dict[str, str]) -> dict[str, ItemInfo]:
+def _movie(title: str, genres: str) -> ItemInfo:
+    """A movie of a release: its title, the year in it, and its ``|``-separated genres
+    ("(no genres listed)" is none)."""
+    names = () if genres.strip() in ("", NO_GENRES) else genres.split("|")
+    return ItemInfo(
+        title=title.strip(),
+        year=title_year(title),
+        genres=tuple(g.strip() for g in names if g.strip()),
+    )
+
+
+def _distinct_tags(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Each movie's distinct tags from ``(movie, tag)`` pairs, in file order, joined by
+    ``", "``."""
+    grouped: dict[str, dict[str, None]] = {}
+    for key, tag in pairs:
+        if tag.strip():
+            grouped.setdefault(key.strip(), {})[tag.strip()] = None
+    return {key: ", ".join(tags) for key, tags in grouped.items()}
+
+
+def _read_movies(path: Path) -> dict[str, ItemInfo]:
     """``movies.csv``: movieId,title,genres (``|``-separated; "(no genres listed)" is none)."""
     data = check_encoding(read_bytes(path), path)
     cols = ["movieId", "title", "genres"]
@@ -265,14 +287,7 @@ def _read_movies(path: Path, tags: dict[str, str]) -> dict[str, ItemInfo]:
     ):
         if not raw.strip():
             raise src.error(row, "movieId", "empty movieId")
-        key = _item_key(raw, path, int(src.lines[row]), info)
-        names_ = () if genres.strip() in ("", NO_GENRES) else genres.split("|")
-        info[key] = ItemInfo(
-            title=title,
-            year=title_year(title),
-            genres=tuple(g.strip() for g in names_ if g.strip()),
-            text=tags.get(key, ""),
-        )
+        info[_item_key(raw, path, int(src.lines[row]), info)] = _movie(title, genres)
     return info
 
 
@@ -286,12 +301,7 @@ def _read_tags(path: Path) -> dict[str, str]:
     )
     movie = id_column(table["movieId"], "movieId", src)
     keys = movie.astype(str) if movie.dtype != object else movie
-    grouped: dict[str, dict[str, None]] = {}
-    for key, tag in zip(keys.tolist(), table["tag"].to_pylist(), strict=True):
-        tag = tag.strip()
-        if tag:
-            grouped.setdefault(key, {})[tag] = None
-    return {key: ", ".join(tags) for key, tags in grouped.items()}
+    return _distinct_tags(zip(keys.tolist(), table["tag"].to_pylist(), strict=True))
 
 
 def _load_dat_release(root: Path, name: str) -> Dataset:
@@ -325,36 +335,28 @@ def _load_dat_release(root: Path, name: str) -> Dataset:
     timestamp = timestamp_column(table["Timestamp"], "Timestamp", src)
     del table, data
     tags = _read_dat_tags(root / "tags.dat") if (root / "tags.dat").is_file() else {}
-    info = _read_dat_movies(root / "movies.dat", tags) if (root / "movies.dat").is_file() else {}
+    info = _read_dat_movies(root / "movies.dat") if (root / "movies.dat").is_file() else {}
     users = _read_dat_users(root / "users.dat") if (root / "users.dat").is_file() else None
     return _release(name, path, (user, item, rating, timestamp, src.lines), info, tags, users)
 
 
-def _read_dat_movies(path: Path, tags: dict[str, str]) -> dict[str, ItemInfo]:
+def _read_dat_movies(path: Path) -> dict[str, ItemInfo]:
     """``movies.dat``: MovieID::Title::Genres (``|``-separated; "(no genres listed)" is none)."""
     info: dict[str, ItemInfo] = {}
     for line, (raw, title, genres) in _split_rows(path, 3, "::", _DAT_ENCODINGS):
-        key = _item_key(raw, path, line, info)
-        names = () if genres.strip() in ("", NO_GENRES) else genres.split("|")
-        info[key] = ItemInfo(
-            title=title.strip(),
-            year=title_year(title),
-            genres=tuple(g.strip() for g in names if g.strip()),
-            text=tags.get(key, ""),
-        )
+        info[_item_key(raw, path, line, info)] = _movie(title, genres)
     return info
 
 
 def _read_dat_tags(path: Path) -> dict[str, str]:
     """``tags.dat`` (ml-10m): UserID::MovieID::Tag::Timestamp; each movie's distinct tags in
     file order, joined by ``", "``."""
-    grouped: dict[str, dict[str, None]] = {}
+    pairs = []
     for line, (_, movie, tag, _) in _split_rows(path, 4, "::", _DAT_ENCODINGS, last_joins=True):
         if not movie.strip():
             raise DataError("empty MovieID", path=path, line=line, field="MovieID")
-        if tag.strip():
-            grouped.setdefault(movie.strip(), {})[tag.strip()] = None
-    return {key: ", ".join(tags) for key, tags in grouped.items()}
+        pairs.append((movie, tag))
+    return _distinct_tags(pairs)
 
 
 def _read_dat_users(path: Path) -> dict[str, dict[str, str]]:
