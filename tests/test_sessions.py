@@ -24,6 +24,7 @@ from convrec.evaluation.sessions import (
     run_sessions,
     session_scores,
     user_split,
+    with_cold_item_text,
 )
 from convrec.evaluation.specs import ModelSpec, default_models
 
@@ -277,6 +278,50 @@ def test_the_runner_reports_the_cold_block() -> None:
     assert cold["most_popular"]["hr@10"] == 0.0 and cold["ease"]["hr@10"] == 0.0
     assert cold["random"]["hr@10"] > 0.3
     assert "cold items: 20 items" in reports[0].table()
+
+
+def test_cold_items_keep_their_train_users_reviews_as_text() -> None:
+    data = make_llm_data(n_users=60, n_items=40)
+    split = user_split(data)
+    cold = cold_items(data, share=0.1)
+    described = with_cold_item_text(data, split.train, cold)
+    assert described.summary == data.summary and np.array_equal(described.item, data.item)
+    for i in range(data.n_items):
+        if i not in cold:
+            assert described.catalog.text[i] == data.catalog.text[i]
+            continue
+        text = described.catalog.text[i]
+        mine = np.flatnonzero(data.item == i)
+        trained = np.isin(mine, split.train)
+        assert trained.any() and "Keywords: " in text
+        # summaries are unique per row: the train users' show, the others' never do
+        assert any(data.summary[r] in text for r in mine[trained])
+        assert not any(data.summary[r] + "." in text + "." for r in mine[~trained])
+    plain = make_llm_data(n_users=60, n_items=40, reviews=False)
+    assert with_cold_item_text(plain, user_split(plain).train, cold) is plain
+
+
+class _Recorded(MostPopular):
+    """MostPopular that keeps what each fit was given."""
+
+    fits: ClassVar[list[tuple[Dataset, np.ndarray]]] = []
+
+    def fit(self, data: Dataset, rows: np.ndarray) -> "_Recorded":
+        _Recorded.fits.append((data, rows))
+        super().fit(data, rows)
+        return self
+
+
+def test_the_cold_refit_reads_the_cold_items_text_but_none_of_their_rows() -> None:
+    data = make_llm_data(n_users=200, n_items=200)
+    _Recorded.fits.clear()
+    run_sessions(data, [ModelSpec("recorded", _Recorded)], sizes=(1,), cold_share=0.1)
+    (first, train), (refit, warm) = _Recorded.fits
+    cold = cold_items(data, share=0.1)
+    assert first is data and not np.isin(cold, data.item[warm]).any()
+    assert np.array_equal(warm, train[~np.isin(data.item[train], cold)])
+    assert all(refit.catalog.text[i] for i in cold.tolist())
+    assert not any(data.catalog.text[i] for i in cold.tolist())
 
 
 def test_paired_differences_are_against_the_best_other_model() -> None:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from convrec.cbf.item_text import review_texts
 from convrec.data.dataset import Dataset
 from convrec.evaluation.metrics import target_set_metrics
 from convrec.evaluation.protocols import EvalReport, _rows
@@ -149,6 +150,33 @@ def cold_items(data: Dataset, seed: int = 0, share: float = COLD_SHARE) -> np.nd
     size = max(1, round(share * data.n_items))
     chosen = np.random.default_rng([seed, 1]).choice(data.n_items, size=size, replace=False)
     return np.sort(chosen).astype(np.int32)
+
+
+def with_cold_item_text(data: Dataset, rows: np.ndarray, cold: np.ndarray) -> Dataset:
+    """``data`` whose ``cold`` items carry, as catalog text, what the reviews of ``rows`` say
+    of them (summaries and keywords, :func:`~convrec.cbf.item_text.review_texts`).
+
+    The cold block takes every interaction with a cold item out of training, and on review
+    data that took its only text with it. A shop still shows an item's reviews before anyone
+    here has rated it, so the train users' reviews of a cold item stay as its description:
+    their words reach the item's text, their users, ratings and times reach no model. Data
+    without reviews is returned as it is.
+
+    Parameters
+    ----------
+    rows : int64[m]
+        Rows whose reviews may describe the cold items (the train users' rows).
+    cold : int32[c]
+        The cold items.
+    """
+    if data.summary is None and data.review_text is None:
+        return data
+    rows = np.asarray(rows, np.int64)
+    learned = review_texts(data, rows[np.isin(data.item[rows], cold)])
+    text = list(data.catalog.text)
+    for item in np.asarray(cold).tolist():
+        text[item] = ". ".join(part for part in (text[item].strip(), learned[item]) if part)
+    return replace(data, catalog=replace(data.catalog, text=text))
 
 
 def cold_sessions(data: Dataset, users: np.ndarray, n: int, cold: np.ndarray) -> Sessions:
@@ -424,7 +452,8 @@ def run_sessions(
     valid sessions (NDCG@10) is scored on the test sessions. With ``cold_share > 0`` the
     chosen point is also refitted without the interactions of a seeded ``cold_share`` of the
     items (:func:`cold_items`) and scored on the test sessions that later liked one of them
-    (:func:`cold_sessions`), beside the :data:`RANDOM_NAME` floor.
+    (:func:`cold_sessions`), beside the :data:`RANDOM_NAME` floor; on review data the cold
+    items keep the train users' reviews as their text (:func:`with_cold_item_text`).
     """
     split = user_split(data, seed)
     prints = {
@@ -452,6 +481,7 @@ def run_sessions(
     cold = cold_items(data, seed, cold_share) if cold_share > 0 else np.zeros(0, np.int32)
     cold_test = {n: cold_sessions(data, split.test_users, n, cold) for n in sizes}
     warm_train = split.train[~np.isin(data.item[split.train], cold)]
+    cold_data = with_cold_item_text(data, split.train, cold)
     for n in sizes:
         if len(cold) and len(cold_test[n].users) >= 2:
             reports[n].cold_split = {"items": len(cold), "sessions": len(cold_test[n].users)}
@@ -507,8 +537,8 @@ def run_sessions(
                 continue
             key = repr(sorted(best[n][1].items()))
             if key not in refits:
-                refits[key] = spec.factory(**best[n][1]).fit(data, warm_train)
-            scores = session_scores(refits[key], data, cold_test[n])
+                refits[key] = spec.factory(**best[n][1]).fit(cold_data, warm_train)
+            scores = session_scores(refits[key], cold_data, cold_test[n])
             per_user = target_set_metrics(scores, cold_test[n].seen, cold_test[n].targets, (10,))
             reports[n].cold[spec.name] = _summarise(per_user, _COLD_REPORTED)
         elapsed = round(time.perf_counter() - start, 3)
@@ -567,4 +597,5 @@ __all__ = [
     "run_sessions",
     "session_scores",
     "user_split",
+    "with_cold_item_text",
 ]
