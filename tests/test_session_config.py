@@ -80,6 +80,27 @@ def test_recency_item_knn_lifts_popular_items_by_its_prior() -> None:
     )  # fmt: skip
 
 
+def test_the_activity_prior_counts_each_interaction_by_its_users_activity() -> None:
+    from convrec.data import build_dataset
+
+    # user 0 rated items 0, 1, 2; user 1 rated item 1; user 2 rated items 2 and 3
+    user, item = np.array([0, 0, 0, 1, 2, 2]), np.array([0, 1, 2, 1, 2, 3])
+    data = build_dataset(
+        "toy", source="memory", user_ids=user, item_ids=item, rating=np.full(6, 5.0),
+        timestamp=np.arange(6, dtype=np.int64), lines=np.arange(1, 7),
+    )  # fmt: skip
+    rows = np.arange(6)
+    ids = [data.items.external.index(str(i)) for i in range(4)]
+    for activity, counts in ((0.0, [1, 2, 2, 1]), (1.0, [3, 4, 5, 2]), (0.5, None)):
+        prior = RecencyItemKNN(k=2, popularity=0.4, activity=activity).fit(data, rows).prior_
+        if counts is None:  # users of 3, 1 and 2 interactions, square roots
+            r3, r2 = np.sqrt(3.0), np.sqrt(2.0)
+            counts = [r3, r3 + 1.0, r3 + r2, r2]
+        want = 0.4 * np.asarray(counts, float) / max(counts)
+        np.testing.assert_allclose(prior[ids], want, rtol=1e-6)
+    assert SESSION_CF["activity"] == 1.0 and SESSION_CF["popularity"] == 0.2
+
+
 def _session_scores(model, items: np.ndarray, tau: float, n_items: int) -> np.ndarray:
     hist = sp.csr_matrix((recency(len(items), tau), (np.zeros(len(items)), items)), (1, n_items))
     scores = model.score_items(hist)[0]

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -485,3 +486,56 @@ def test_an_adapters_training_is_read_down_its_init_chain(tmp_path: Path) -> Non
     assert adapter_training(orphan)["init"] == {"unreadable": str(tmp_path / "gone")}
     looped = config("looped", split="S", init_adapter=str(tmp_path / "looped"))
     assert adapter_training(looped)["init"] == {"unreadable": str(looped)}
+
+
+def test_implicit_als_scores_a_session_as_a_new_user_solved_against_the_item_factors() -> None:
+    pytest.importorskip("implicit")
+    from convrec.evaluation.peers import ImplicitALS
+
+    data = make_llm_data(n_users=80, n_items=40)
+    split = user_split(data)
+    model = ImplicitALS(factors=8, regularization=0.5, alpha=3.0, iterations=5).fit(
+        data, split.train
+    )
+    sessions = build_sessions(data, split.test_users, 3)
+    got = model.score_sessions(data, sessions.rows, sessions.users)
+    y = np.asarray(model.model_.item_factors, np.float64)
+    for b, user in enumerate(sessions.users.tolist()):
+        items = data.item[sessions.rows[data.user[sessions.rows] == user]]
+        p = np.zeros(data.n_items)
+        p[items] = 1.0
+        c = np.where(p > 0, 3.0, 1.0)  # implicit's confidence: alpha * x, 1 where unseen
+        a = (y.T * c) @ y + 0.5 * np.eye(8)
+        x = np.linalg.solve(a, (y.T * c) @ p)
+        np.testing.assert_allclose(got[b], y @ x, rtol=1e-3, atol=1e-4)
+    # the sessions' order is the users' order, whatever order their rows come in
+    flipped = model.score_sessions(data, sessions.rows[::-1], sessions.users[::-1])
+    np.testing.assert_allclose(flipped, got[::-1], rtol=1e-5, atol=1e-6)
+
+
+def test_protocol_s_scores_implicit_als_beside_the_others_when_installed() -> None:
+    pytest.importorskip("implicit")
+    from convrec.evaluation.specs import select_models
+
+    specs = select_models("S", "most_popular,implicit_als")
+    assert [s.name for s in specs] == ["most_popular", "implicit_als"]
+    assert "implicit_als" in [s.name for s in default_models("S")]
+    data = make_llm_data(n_users=200, n_items=200)
+    quick = [replace(specs[1], grid=specs[1].grid[:2])]
+    (report,) = run_sessions(data, [specs[0], *quick], sizes=(1,), cold_share=0.1)
+    assert report.params["implicit_als"] in quick[0].grid
+    assert 0.0 < report.models["implicit_als"]["ndcg@10"] <= 1.0
+    # a cold item has no interaction to learn factors from: zero factors, all tie, last
+    assert report.cold["implicit_als"]["hr@10"] == 0.0
+
+
+def test_asking_for_implicit_als_without_implicit_is_a_one_line_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import convrec.evaluation.peers as peers
+    from convrec.evaluation.specs import select_models
+
+    monkeypatch.setattr(peers, "peers_installed", lambda: False)
+    assert "implicit_als" not in [s.name for s in default_models("S")]
+    with pytest.raises(ValueError, match=r"^implicit_als needs the implicit package: pip"):
+        select_models("S", "implicit_als")

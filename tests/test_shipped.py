@@ -76,10 +76,12 @@ def test_shipped_explanation_decoding_loads():
 
 
 def test_amazon_mi5_sessions_rank_with_their_own_session_model_and_content():
-    """Protocol S chose the session model on amazon-mi5's valid sessions; an adapter that had
-    not seen them added nothing measurable to sessions (docs/evaluation.md), so none is asked."""
+    """Protocol S chose the session model on amazon-mi5's valid sessions (a prior that counts
+    every interaction once, unlike the default); an adapter that had not seen them added
+    nothing measurable to sessions (docs/evaluation.md), so none is asked."""
     fusion = shipped_fusion(shipped_adapter("amazon-mi5"))
-    assert fusion is not None and fusion.session_cf == {"k": 50, "popularity": 0.5}
+    assert fusion is not None
+    assert fusion.session_cf == {"k": 50, "popularity": 0.5, "activity": 0.0}
     assert (fusion.session_alpha, fusion.session_fusion) == (1.0, "minmax")
     assert fusion.alpha < 1.0  # known users still fuse the LLM (protocol B)
 

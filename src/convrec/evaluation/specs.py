@@ -153,6 +153,24 @@ def content_model_specs() -> list[ModelSpec]:
     return [ModelSpec("cbf", ContentModel, grid=grid)]
 
 
+def peer_model_specs() -> list[ModelSpec]:
+    """Protocol S's peer from another library, when it is installed: ``implicit_als``,
+    implicit's ALS (:class:`~convrec.evaluation.peers.ImplicitALS`, each session solved as a
+    new user by ``recalculate_user``); factors, regularisation and confidence chosen on valid.
+    """
+    from convrec.evaluation.peers import IMPLICIT_ALS, ImplicitALS, peers_installed
+
+    if not peers_installed():
+        return []
+    grid = [
+        {"factors": f, "regularization": r, "alpha": a}
+        for f in (32, 64, 128)
+        for r in (0.1, 1.0, 10.0, 100.0)
+        for a in (1.0, 5.0)
+    ]
+    return [ModelSpec(IMPLICIT_ALS, ImplicitALS, grid=grid)]
+
+
 MODEL_GROUPS = ("references", "cf", "cbf", "all")
 
 
@@ -162,8 +180,9 @@ def default_models(protocol: str) -> list[ModelSpec]:
     Rating CF models (``cf_knn_item``, ``cf_knn_user``, ``cf_bpmf``, ``cf_blend``) run under
     A and C, ranking ones (``cf_itemknn``, ``cf_userknn``, ``cf_recency_itemknn``,
     ``cf_seqknn``, ``ease``) under B and C, as does the content-based ``cbf``; protocol S
-    (cold sessions) runs ``most_popular``, the ranking models, ``cbf`` and the shipped
-    session configuration (:func:`session_model_specs`).
+    (cold sessions) runs ``most_popular``, the ranking models, implicit's ALS when it is
+    installed (:func:`peer_model_specs`), ``cbf`` and the shipped session configuration
+    (:func:`session_model_specs`).
     """
     protocol = protocol.upper()
     if protocol not in PROTOCOLS:
@@ -172,6 +191,7 @@ def default_models(protocol: str) -> list[ModelSpec]:
     if protocol == "S":  # ranking only: sessions have no ratings to predict
         return [s for s in specs if s.name == "most_popular"] + [
             *ranking_model_specs(),
+            *peer_model_specs(),
             *content_model_specs(),
             *session_model_specs(),
         ]
@@ -280,10 +300,15 @@ def session_model_specs() -> list[ModelSpec]:
 
 
 SESSION_GRID = [
-    {"k": k, "popularity": p} for k in (50, 100, 200) for p in (0.0, 0.1, 0.2, 0.5, 1.0)
+    {"k": k, "popularity": p, "activity": a}
+    for k in (50, 100, 200)
+    for p in (0.0, 0.1, 0.2, 0.5, 1.0)
+    for a in (0.0, 0.5, 1.0)
+    if p or not a
 ]
-"""``cf_session_tuned``: the session model's neighbours and popularity prior chosen on the
-data set's own valid sessions (the shipped :data:`SESSION_CF` was chosen on ML-100k's)."""
+"""``cf_session_tuned``: the session model's neighbours and popularity prior (weight and
+activity exponent) chosen on the data set's own valid sessions (the shipped
+:data:`SESSION_CF` was chosen on ML-100k's)."""
 
 
 def session_adapter_specs(
@@ -365,7 +390,10 @@ def parse_model_selection(text: str) -> list[str]:
     items = [part.strip() for part in text.split(",") if part.strip()]
     if not items:
         raise ValueError("--models is empty; give model names or one of " + ", ".join(MODEL_GROUPS))
+    from convrec.evaluation.peers import IMPLICIT_ALS
+
     known = [*model_names(), *ADAPTER_MODELS]
+    known += [IMPLICIT_ALS] if IMPLICIT_ALS not in known else []
     unknown = [item for item in items if item not in known and item not in MODEL_GROUPS]
     if unknown:
         raise ValueError(
@@ -400,6 +428,13 @@ def select_models(
     missing = [name for name in ADAPTER_MODELS if name in items]
     if missing and adapter is None:
         raise ValueError(f"{' and '.join(missing)} need(s) --adapter DIR (from convrec train)")
+    from convrec.evaluation.peers import IMPLICIT_ALS, peers_installed
+
+    if IMPLICIT_ALS in items and not peers_installed():
+        raise ValueError(
+            f"{IMPLICIT_ALS} needs the implicit package: pip install implicit "
+            '(or pip install "convrec[peers]")'
+        )
     if any(not 0.0 < d <= 1.0 for d in mmr):
         raise ValueError(f"MMR diversities must be in (0, 1], got {list(mmr)}")
     ranking = protocol.upper() in ("B", "C")

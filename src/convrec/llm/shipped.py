@@ -32,7 +32,7 @@ _CONFIG = "convrec_config.json"
 MODEL_CARD = "README.md"
 """The model card of an adapter directory (base model, data, commands, metrics, limits)."""
 _DTYPES = ("float16", "bfloat16", "float32")
-SESSION_CF_KEYS = ("k", "tau", "popularity")
+SESSION_CF_KEYS = ("k", "tau", "popularity", "activity")
 """The session candidate model's parameters an adapter may carry (:class:`ShippedFusion`)."""
 EXPLAINER = "explainer"
 """The subdirectory :func:`export_adapter` writes an explainer adapter into."""
@@ -60,7 +60,7 @@ class ShippedFusion:
         (:attr:`~convrec.recommender.RecommenderConfig.session_alpha`).
     session_cf : dict or None
         Parameters of the sessions' candidate model chosen on the domain's own protocol S
-        valid sessions (``k``, ``tau``, ``popularity`` of
+        valid sessions (``k``, ``tau``, ``popularity``, ``activity`` of
         :class:`~convrec.cf.sequential.RecencyItemKNN`), over the default
         :data:`~convrec.recommender.config.SESSION_CF`; ``None``: that default.
     session_fusion : str or None
