@@ -325,6 +325,20 @@ def test_the_cold_refit_reads_the_cold_items_text_but_none_of_their_rows() -> No
     assert not any(data.catalog.text[i] for i in cold.tolist())
 
 
+def test_the_runner_reports_how_varied_each_models_session_lists_are() -> None:
+    data = make_llm_data(n_users=200, n_items=200)
+    specs = [ModelSpec("most_popular", MostPopular), ModelSpec("ease", EASE)]
+    (report,) = run_sessions(data, specs, sizes=(1,), cold_share=0.0)
+    spread = report.to_json()["diversity"]
+    assert set(spread) == {"most_popular", "ease"} and report.diversity_features == "genres"
+    # one list for everyone but the session's own item: at most 11 distinct items
+    assert 10 / 200 <= spread["most_popular"]["coverage@10"] <= 11 / 200
+    assert spread["ease"]["coverage@10"] > spread["most_popular"]["coverage@10"]
+    counts = np.bincount(data.item[user_split(data).train], minlength=200)
+    assert spread["most_popular"]["pop@10"] >= np.sort(counts)[-11:-1].mean()
+    assert "diversity and popularity of the test top-10" in report.table()
+
+
 def test_paired_differences_are_against_the_best_other_model() -> None:
     from convrec.evaluation.sessions import paired_differences
 

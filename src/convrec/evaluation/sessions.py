@@ -19,8 +19,8 @@ import scipy.sparse as sp
 
 from convrec.cbf.item_text import review_texts
 from convrec.data.dataset import Dataset
-from convrec.evaluation.metrics import target_set_metrics
-from convrec.evaluation.protocols import EvalReport, _rows
+from convrec.evaluation.metrics import diversity_metrics, target_set_metrics
+from convrec.evaluation.protocols import DIVERSITY_K, EvalReport, _item_vectors, _rows
 from convrec.evaluation.specs import ModelSpec
 from convrec.evaluation.splits import fingerprint
 
@@ -332,8 +332,20 @@ def _ndcg10(scores: np.ndarray, sessions: Sessions) -> np.ndarray:
 
 
 def _evaluate(model: Any, data: Dataset, sessions: Sessions) -> dict[str, np.ndarray]:
+    return _evaluate_with_lists(model, data, sessions, 0)[0]
+
+
+def _evaluate_with_lists(
+    model: Any, data: Dataset, sessions: Sessions, k: int
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per-session metrics and each session's top ``k`` (``int64[B, k]``, its own items left
+    out, ties to the lower index) from one scoring pass."""
     scores = session_scores(model, data, sessions)
-    return target_set_metrics(scores, sessions.seen, sessions.targets, METRIC_KS)
+    metrics = target_set_metrics(scores, sessions.seen, sessions.targets, METRIC_KS)
+    if not k:
+        return metrics, np.zeros((len(sessions.users), 0), np.int64)
+    scores[sessions.seen.nonzero()] = -np.inf
+    return metrics, np.argsort(-scores, axis=1, kind="stable")[:, :k]
 
 
 _REPORTED = ("ndcg@10", "recall@10", "recall@20", "hr@10", "ndcg@20", "hr@20")
@@ -481,6 +493,8 @@ def run_sessions(
     cold = cold_items(data, seed, cold_share) if cold_share > 0 else np.zeros(0, np.int32)
     cold_test = {n: cold_sessions(data, split.test_users, n, cold) for n in sizes}
     warm_train = split.train[~np.isin(data.item[split.train], cold)]
+    vectors, spread_features = _item_vectors(data, split.train)
+    spread = (vectors, np.bincount(data.item[split.train], minlength=data.n_items))
     cold_data = with_cold_item_text(data, split.train, cold)
     for n in sizes:
         if len(cold) and len(cold_test[n].users) >= 2:
@@ -512,10 +526,12 @@ def run_sessions(
                         shipped[n] = seen
         for n in sizes:
             _, params, model = best[n]
-            per_user = _evaluate(model, data, test[n])
+            per_user, lists = _evaluate_with_lists(model, data, test[n], DIVERSITY_K)
             per_session[n][spec.name] = per_user[_SELECT]
             metrics = _summarise(per_user)
             reports[n].models[spec.name] = metrics
+            reports[n].diversity[spec.name] = diversity_metrics(lists, *spread)
+            reports[n].diversity_features = spread_features
             reports[n].params[spec.name] = params
             if n in hindsight:
                 room = _summarise(pool_headroom(model, data, test[n]), _HEADROOM)
