@@ -388,12 +388,14 @@ def test_an_adapter_brings_its_domains_session_model(llm_data, adapter, tmp_path
     from convrec.recommender.config import SESSION_CF
     from convrec.recommender.domains import with_adapter
 
-    fusion = shipped.ShippedFusion(0.5, session_cf={"k": 5, "popularity": 0.5})
+    own = {"k": 5, "popularity": 0.5, "activity": 0.0}
+    fusion = shipped.ShippedFusion(0.5, session_cf=own)
     shipped.export_adapter(adapter, tmp_path / "toy", fusion=fusion)
     base = Recommender.build(llm_data)
     rec = with_adapter(base, tmp_path / "toy")
-    assert rec.config.session_cf == {**SESSION_CF, "k": 5, "popularity": 0.5}
-    assert (rec.session_cf.k, rec.session_cf.popularity) == (5, 0.5)  # refitted
+    assert rec.config.session_cf == {**SESSION_CF, **own}
+    assert (rec.session_cf.k, rec.session_cf.popularity, rec.session_cf.activity) == (5, 0.5, 0)
+    assert base.session_cf.activity == SESSION_CF["activity"] == 1.0  # the default counts so
     assert base.session_cf.k == SESSION_CF["k"]  # the base recommender is left as it was
     assert with_adapter(base, adapter).session_cf is base.session_cf  # no entry: kept
     # protocol S measures the domain's configuration: the adapter's session model
@@ -444,10 +446,11 @@ def test_convrec_export(adapter, tmp_path, capsys):
     assert saved is not None and (saved.session_alpha, saved.session_fusion) == (0.7, "minmax")
     assert main(["export", str(adapter), "--out", str(tmp_path / "l"), *own[4:]]) == 2
     assert "--session-fusion needs --alpha" in capsys.readouterr().err
-    tuned = ["--alpha", "0.8", "--session-cf", "k=50, popularity=0.5,tau=none"]
+    tuned = ["--alpha", "0.8", "--session-cf", "k=50, popularity=0.5,tau=none,activity=0"]
     assert main(["export", str(adapter), "--out", str(tmp_path / "i"), *tuned]) == 0
     saved = shipped_fusion(tmp_path / "i")
-    assert saved is not None and saved.session_cf == {"k": 50, "popularity": 0.5, "tau": None}
+    assert saved is not None
+    assert saved.session_cf == {"k": 50, "popularity": 0.5, "tau": None, "activity": 0.0}
     bad = ["--alpha", "0.8", "--session-cf", "k=fifty"]
     assert main(["export", str(adapter), "--out", str(tmp_path / "j"), *bad]) == 2
     assert "--session-cf: k must be a number, got 'fifty'" in capsys.readouterr().err
