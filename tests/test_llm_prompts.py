@@ -276,6 +276,30 @@ def test_short_rerank_text_shows_the_nearest_items_steps_back_and_ratings(fitted
     assert empty == f"{builder.title_year(item)} unranked near none next?"
 
 
+def test_keywords_rerank_text_reads_the_items_own_words_without_the_examples_review(
+    fitted, llm_data
+):
+    from convrec.llm.prompts import PromptConfig
+
+    short, split = fitted
+    words = PromptBuilder(PromptConfig(rerank_text="keywords")).fit(
+        llm_data, split.train, item_neighbours(llm_data, split.train)
+    )
+    row = int(split.train[0])
+    items, ratings = words.history(int(llm_data.user[row]), before_row=row)
+    item = int(llm_data.item[row])
+    plain = short.candidate_text(items, ratings, item, 2)
+    text = words.candidate_text(items, ratings, item, 2)
+    genres = " / ".join(llm_data.catalog.genres[item]).lower()
+    keywords = words.keywords.text(item, -1)
+    assert keywords.startswith("keywords: ") and genres
+    assert text == plain.replace(" rank 2 ", f" {genres} {keywords} rank 2 ", 1)
+    own = words.candidate_text(items, ratings, item, 2, own_row=row)
+    assert words.keywords.text(item, row) != keywords  # this review moves the keywords
+    assert f" {words.keywords.text(item, row)} rank 2 " in own  # ... so it is left out
+    assert short.candidate_text(items, ratings, item, 2, own_row=row) == plain
+
+
 def test_full_rerank_text_and_older_adapters(fitted, llm_data):
     from convrec.llm.prompts import PromptConfig, saved_prompt_config
 

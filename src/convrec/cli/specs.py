@@ -50,8 +50,9 @@ BACKBONE_OPTIONS = {
 PROMPT_OPTIONS = {
     "rerank_text": Option(
         help="rerank: what the decoder reads of a candidate: short (title, year, CF rank, steps "
-        "back and rating of its 2 nearest history items) or full (genres, rating count and "
-        "those items' titles too: about 2.5x slower to score)",
+        "back and rating of its 2 nearest history items), full (genres, rating count and "
+        "those items' titles too: about 2.5x slower to score) or keywords (short, with the "
+        "item's genres and review keywords)",
     ),
     "fact_slots": Option(
         help="explanations from facts: the model reads and writes slot names ([ta], [fm]...) "

@@ -16,7 +16,7 @@ from convrec.llm.keywords import ItemKeywords
 from convrec.llm.tasks import REGISTRY, PromptFields, TemplateRegistry
 from convrec.schema import ItemNeighbours
 
-RERANK_TEXTS = ("short", "full")
+RERANK_TEXTS = ("short", "full", "keywords")
 """Forms of a rerank candidate text (:attr:`PromptConfig.rerank_text`)."""
 
 
@@ -40,12 +40,14 @@ class PromptConfig:
         Ranking negatives are drawn from the CF engine's top ``n_negatives`` items.
     max_title_chars : int
         Titles are cut to this many characters inside prompts (targets keep them whole).
-    rerank_text : {"short", "full"}
+    rerank_text : {"short", "full", "keywords"}
         What the decoder reads of each rerank candidate (:meth:`PromptBuilder.candidate_text`):
         ``"short"`` (title, year, CF rank, how far back and how well the user rated its
-        ``rerank_evidence`` nearest history items; about 20 tokens) or ``"full"`` (genres,
+        ``rerank_evidence`` nearest history items; about 20 tokens), ``"full"`` (genres,
         rating count and the nearest items' titles as well; about 55 tokens, scored about
-        2.5x slower). Adapters saved before this setting existed read ``"full"``.
+        2.5x slower) or ``"keywords"`` (the short text with the item's own words: its genres
+        and its training-review keywords, so an item known by an id is read by what its
+        reviews say). Adapters saved before this setting existed read ``"full"``.
     rerank_evidence : int
         Nearest history items in a short rerank text.
     fact_slots : bool

@@ -44,7 +44,9 @@ class PromptBuilder(TrainingExamples):
     registry : TemplateRegistry
     """
 
-    def candidate_text(self, items: np.ndarray, ratings: np.ndarray, item: int, rank: int) -> str:
+    def candidate_text(
+        self, items: np.ndarray, ratings: np.ndarray, item: int, rank: int, own_row: int = -1
+    ) -> str:
         """What the decoder reads of one candidate (the rerank task), ending in :data:`RERANK_CUE`.
 
         The candidate's text, its rank in the CF engine's list for this history (``rank`` is
@@ -53,7 +55,9 @@ class PromptBuilder(TrainingExamples):
         it and their rating. ``rerank_text`` "short" (about 20 decoder tokens): ``Alien (1979)
         rank 2 near 3:5 12:4 next?``, steps back : rating of the ``rerank_evidence`` closest
         items; "full" (about 55): genres, the item's number of training ratings and the
-        closest items' titles as well.
+        closest items' titles as well; "keywords": the short text with the item's genres and
+        its training-review keywords (the review of training row ``own_row``, the example's
+        own, left out).
 
         Parameters
         ----------
@@ -62,16 +66,20 @@ class PromptBuilder(TrainingExamples):
         """
         items = np.asarray(items)
         c = self.config
-        short = c.rerank_text == "short"
-        shown = c.rerank_evidence if short else c.n_evidence
+        shown = c.n_evidence if c.rerank_text == "full" else c.rerank_evidence
         close = [
             int(np.flatnonzero(items == i)[0])  # steps back - 1
             for i in self._history_neighbours(items, item)[0][:shown]
         ]
-        if short:
+        if c.rerank_text != "full":
             near = " ".join(f"{p + 1}:{num_text(float(ratings[p]))}" for p in close)
             place = f"rank {rank}" if rank > 0 else "unranked"
-            return f"{self.title_year(item)} {place} near {near or 'none'} {RERANK_CUE}"
+            words = ""
+            if c.rerank_text == "keywords":
+                genres = " / ".join(self._data().catalog.genres[item]).lower()
+                words = " ".join(w for w in (genres, self.keywords.text(item, own_row)) if w)
+                words = f" {words}" if words else ""
+            return f"{self.title_year(item)}{words} {place} near {near or 'none'} {RERANK_CUE}"
         evidence = ", ".join(
             f"{self.title(int(items[p]))} ({p + 1} back, {num_text(float(ratings[p]))})"
             for p in close

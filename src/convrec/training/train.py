@@ -266,7 +266,9 @@ class Trainer:
             k = min(self.config.rerank_negatives, len(others))
             picked = [int(np.flatnonzero(ranks == target)[0]), *rng.choice(others, k, False)]
             for pos in picked:
-                texts.append(builder.candidate_text(items, ratings, int(ranks[pos]), pos + 1))
+                item = int(ranks[pos])  # the target's own review never describes it
+                own = r if item == target else -1
+                texts.append(builder.candidate_text(items, ratings, item, pos + 1, own))
                 owner.append(b)
                 answers.append(yes if int(ranks[pos]) == target else no)
         batch = self.backbone.encode_sources(sources)
