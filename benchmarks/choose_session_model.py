@@ -22,8 +22,8 @@ import numpy as np
 from convrec.cf.sequential import RecencyItemKNN
 from convrec.data import load_dataset
 from convrec.data.dataset import Dataset
-from convrec.evaluation.metrics import catalog_coverage, target_set_metrics
-from convrec.evaluation.sessions import Sessions, build_sessions, session_scores, user_split
+from convrec.evaluation.metrics import catalog_coverage
+from convrec.evaluation.sessions import Sessions, build_sessions, evaluate_sessions, user_split
 
 log = logging.getLogger("choose_session_model")
 SIZES = (1, 3, 5)
@@ -88,11 +88,8 @@ def main() -> None:
 
 def _ndcg(model: RecencyItemKNN, data: Dataset, sessions: Sessions) -> tuple[np.ndarray, float]:
     """Per-session NDCG@10 and the catalogue coverage of the sessions' top 10."""
-    scores = session_scores(model, data, sessions)
-    ndcg = target_set_metrics(scores, sessions.seen, sessions.targets, (10,))["ndcg@10"]
-    scores[sessions.seen.nonzero()] = -np.inf
-    top = np.argsort(-scores, axis=1, kind="stable")[:, :10]
-    return ndcg, catalog_coverage(top, data.n_items)
+    metrics, top = evaluate_sessions(model, data, sessions, 10)
+    return metrics["ndcg@10"], catalog_coverage(top, data.n_items)
 
 
 if __name__ == "__main__":

@@ -85,22 +85,15 @@ class ImplicitALS:
         Parameters
         ----------
         rows : int64[m]
-            The sessions' interaction rows; each belongs to one of ``users``.
+            The sessions' interaction rows (rows of other users are not read).
         users : int32[B]
-            One distinct user per session, in output order.
+            One user per session, in output order.
         blocked : csr_matrix, optional
             Unused: every item is scored (the metrics leave the session's own items out).
         """
         if self.model_ is None:
             raise RuntimeError("ImplicitALS is not fitted: call fit()")
-        users = np.asarray(users)
-        rows = np.asarray(rows, np.int64)
-        order = np.argsort(users, kind="stable")
-        position = order[np.searchsorted(users, data.user[rows], sorter=order)]
-        sessions = sp.csr_matrix(
-            (np.ones(len(rows), np.float32), (position, data.item[rows])),
-            shape=(len(users), data.n_items),
-        )
+        sessions = data.user_items(np.asarray(rows, np.int64), "ones")[np.asarray(users)]
         with _one_blas_thread():
             factors = self.model_.recalculate_user(np.arange(len(users)), sessions)
         scores = np.asarray(factors, np.float32) @ np.asarray(self.model_.item_factors).T

@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from convrec.cbf.item_text import review_texts
+from convrec.cf.scoring import rank_top_k
 from convrec.data.dataset import Dataset
 from convrec.evaluation.metrics import diversity_metrics, target_set_metrics
 from convrec.evaluation.protocols import DIVERSITY_K, EvalReport, _item_vectors, _rows
@@ -160,7 +161,7 @@ def with_cold_item_text(data: Dataset, rows: np.ndarray, cold: np.ndarray) -> Da
     data that took its only text with it. A shop still shows an item's reviews before anyone
     here has rated it, so the train users' reviews of a cold item stay as its description:
     their words reach the item's text, their users, ratings and times reach no model. Data
-    without reviews is returned as it is.
+    without reviews (or no cold item) is returned as it is.
 
     Parameters
     ----------
@@ -169,7 +170,7 @@ def with_cold_item_text(data: Dataset, rows: np.ndarray, cold: np.ndarray) -> Da
     cold : int32[c]
         The cold items.
     """
-    if data.summary is None and data.review_text is None:
+    if (data.summary is None and data.review_text is None) or not len(cold):
         return data
     rows = np.asarray(rows, np.int64)
     learned = review_texts(data, rows[np.isin(data.item[rows], cold)])
@@ -332,20 +333,20 @@ def _ndcg10(scores: np.ndarray, sessions: Sessions) -> np.ndarray:
 
 
 def _evaluate(model: Any, data: Dataset, sessions: Sessions) -> dict[str, np.ndarray]:
-    return _evaluate_with_lists(model, data, sessions, 0)[0]
+    return evaluate_sessions(model, data, sessions)[0]
 
 
-def _evaluate_with_lists(
-    model: Any, data: Dataset, sessions: Sessions, k: int
+def evaluate_sessions(
+    model: Any, data: Dataset, sessions: Sessions, k: int = 0
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Per-session metrics and each session's top ``k`` (``int64[B, k]``, its own items left
-    out, ties to the lower index) from one scoring pass."""
+    """Per-session metrics (``float64[B]`` each, :func:`target_set_metrics` at
+    :data:`METRIC_KS`) and each session's top ``k`` (``int32[B, k]``, its own items left out,
+    ties to the lower index, ``-1`` padding; empty for ``k = 0``) from one scoring pass."""
     scores = session_scores(model, data, sessions)
     metrics = target_set_metrics(scores, sessions.seen, sessions.targets, METRIC_KS)
     if not k:
-        return metrics, np.zeros((len(sessions.users), 0), np.int64)
-    scores[sessions.seen.nonzero()] = -np.inf
-    return metrics, np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        return metrics, np.zeros((len(sessions.users), 0), np.int32)
+    return metrics, rank_top_k(scores, sessions.seen, k)[1]
 
 
 _REPORTED = ("ndcg@10", "recall@10", "recall@20", "hr@10", "ndcg@20", "hr@20")
@@ -474,6 +475,9 @@ def run_sessions(
     }
     for part, printed in prints.items():
         log(f"protocol S {part} users' rows: {printed}")
+    # the diversity block: ILD's item vectors and the training popularity
+    vectors, spread_features = _item_vectors(data, split.train)
+    spread = (vectors, np.bincount(data.item[split.train], minlength=data.n_items))
     valid = {n: build_sessions(data, split.valid_users, n) for n in sizes}
     test = {n: build_sessions(data, split.test_users, n) for n in sizes}
     reports: dict[int, SessionReport] = {}
@@ -484,6 +488,7 @@ def run_sessions(
                 f"({len(valid[n].users)} valid, {len(test[n].users)} test)"
             )
         report = SessionReport(data=data.name, protocol="S", n=n, fingerprints=prints)
+        report.diversity_features = spread_features
         report.split = {
             "users": {p: len(split.users(p)) for p in ("train", "valid", "test")},
             "sessions": {"valid": len(valid[n].users), "test": len(test[n].users)},
@@ -493,8 +498,6 @@ def run_sessions(
     cold = cold_items(data, seed, cold_share) if cold_share > 0 else np.zeros(0, np.int32)
     cold_test = {n: cold_sessions(data, split.test_users, n, cold) for n in sizes}
     warm_train = split.train[~np.isin(data.item[split.train], cold)]
-    vectors, spread_features = _item_vectors(data, split.train)
-    spread = (vectors, np.bincount(data.item[split.train], minlength=data.n_items))
     cold_data = with_cold_item_text(data, split.train, cold)
     for n in sizes:
         if len(cold) and len(cold_test[n].users) >= 2:
@@ -526,12 +529,11 @@ def run_sessions(
                         shipped[n] = seen
         for n in sizes:
             _, params, model = best[n]
-            per_user, lists = _evaluate_with_lists(model, data, test[n], DIVERSITY_K)
+            per_user, lists = evaluate_sessions(model, data, test[n], DIVERSITY_K)
             per_session[n][spec.name] = per_user[_SELECT]
             metrics = _summarise(per_user)
             reports[n].models[spec.name] = metrics
             reports[n].diversity[spec.name] = diversity_metrics(lists, *spread)
-            reports[n].diversity_features = spread_features
             reports[n].params[spec.name] = params
             if n in hindsight:
                 room = _summarise(pool_headroom(model, data, test[n]), _HEADROOM)
@@ -606,6 +608,7 @@ __all__ = [
     "build_sessions",
     "cold_items",
     "cold_sessions",
+    "evaluate_sessions",
     "paired_differences",
     "pool_headroom",
     "positive_threshold",
