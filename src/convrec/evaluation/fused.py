@@ -259,13 +259,13 @@ class FusedModel:
     ) -> np.ndarray:
         """``int32[B, C]`` each session's candidate pool, the items the fusion orders (padded
         with -1); arguments as :meth:`score_sessions`."""
-        ids, _ = self._rank(data, rows, users, blocked)
+        ids, _ = self._rank(self._sessions(data, rows, users), blocked)
         return ids
 
     def _rank(
-        self, data: Dataset, rows: np.ndarray, users: np.ndarray, blocked: sp.csr_matrix | None
+        self, sessions: list[np.ndarray], blocked: sp.csr_matrix | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        sessions = self._sessions(data, rows, users)
+        """The fused ``(ids, scores)`` of each session's pool (``blocked`` rows per session)."""
         extra = None if blocked is None else [blocked[b].indices for b in range(len(sessions))]
         return self._fitted().rank_sessions(sessions, blocked=extra)
 
@@ -276,17 +276,16 @@ class FusedModel:
         users: np.ndarray,
         blocked: sp.csr_matrix | None = None,
     ) -> np.ndarray:
-        """``float32[B, n_items]`` fused scores for sessions (protocol S).
+        """``float32[B, n_items]`` fused scores for sessions (protocol S; arguments as
+        :class:`~convrec.evaluation.sessions.SessionModel`).
 
-        Each of ``users`` (``int32[B]``) is known only by its interactions among ``rows``
-        (``int64[m]``), oldest first; ``blocked`` (``[B, n_items]``, nonzero = blocked) are
-        items no session may be recommended besides its own, which the pool then leaves out
-        (as a request's filters do). Fused scores on the pool, then (with a content source)
+        ``blocked`` items, besides each session's own, are left out of the pool (as a
+        request's filters do). Fused scores on the pool, then (with a content source)
         every other item below them in the content source's order, else ``-inf``.
         """
         rec = self._fitted()
-        ids, fused = self._rank(data, rows, users, blocked)
         sessions = self._sessions(data, rows, users)
+        ids, fused = self._rank(sessions, blocked)
         out = np.full((len(ids), rec.data.n_items), -np.inf, np.float32)
         r, c = np.nonzero(ids >= 0)
         out[r, ids[r, c]] = fused[r, c]

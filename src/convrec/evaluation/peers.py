@@ -80,17 +80,8 @@ class ImplicitALS:
         blocked: sp.csr_matrix | None = None,
     ) -> np.ndarray:
         """``float32[B, n_items]``: each session's factors (from its ``rows`` alone) times
-        every item's.
-
-        Parameters
-        ----------
-        rows : int64[m]
-            The sessions' interaction rows (rows of other users are not read).
-        users : int32[B]
-            One user per session, in output order.
-        blocked : csr_matrix, optional
-            Unused: every item is scored (the metrics leave the session's own items out).
-        """
+        every item's (:class:`~convrec.evaluation.sessions.SessionModel`; ``blocked`` is not
+        read: every item is scored)."""
         if self.model_ is None:
             raise RuntimeError("ImplicitALS is not fitted: call fit()")
         sessions = data.user_items(np.asarray(rows, np.int64), "ones")[np.asarray(users)]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
@@ -261,13 +261,34 @@ def _indicator(items: Sequence[np.ndarray], rows: int, n_items: int) -> sp.csr_m
     return matrix
 
 
+@runtime_checkable
+class SessionModel(Protocol):
+    """A model that scores new sessions itself (the content source, fused, implicit's ALS)
+    instead of through :meth:`~convrec.cf.base.CFModel.fold_in`.
+
+    ``score_sessions(data, rows, users, blocked)`` returns ``float32[B, n_items]``: one row per
+    session user ``users`` (``int32[B]``, in output order), each known only by its
+    interactions among ``rows`` (``int64[m]``; other users' rows are not read);
+    ``blocked`` (``[B, n_items]`` CSR, nonzero = never a candidate, ``None``: none) are items
+    the caller will not recommend, which a model may use or ignore.
+    """
+
+    def score_sessions(
+        self,
+        data: Dataset,
+        rows: np.ndarray,
+        users: np.ndarray,
+        blocked: sp.csr_matrix | None = None,
+    ) -> np.ndarray: ...
+
+
 def session_scores(model: Any, data: Dataset, sessions: Sessions, batch: int = 512) -> np.ndarray:
     """``float32[B, n_items]`` scores of every item for each session, the model seeing only
-    the session: ``model.score_sessions(data, rows, users, blocked=...)`` when it has one
-    (content, LLM; ``blocked`` is the sessions' ``seen``, the items never candidates), else
-    its :meth:`~convrec.cf.base.CFModel.fold_in` histories scored by ``score_items``."""
+    the session: a :class:`SessionModel` scores them itself (``blocked`` is the sessions'
+    ``seen``), any other its :meth:`~convrec.cf.base.CFModel.fold_in` histories by
+    ``score_items``."""
     out = np.empty((len(sessions.users), data.n_items), np.float32)
-    if hasattr(model, "score_sessions"):
+    if isinstance(model, SessionModel):
         for start, users, rows in _batches(data, sessions, batch):
             seen = sessions.seen[start : start + len(users)]
             out[start : start + len(users)] = model.score_sessions(data, rows, users, blocked=seen)
@@ -330,10 +351,6 @@ def pool_headroom(model: Any, data: Dataset, sessions: Sessions) -> dict[str, np
 
 def _ndcg10(scores: np.ndarray, sessions: Sessions) -> np.ndarray:
     return target_set_metrics(scores, sessions.seen, sessions.targets, (10,))["ndcg@10"]
-
-
-def _evaluate(model: Any, data: Dataset, sessions: Sessions) -> dict[str, np.ndarray]:
-    return evaluate_sessions(model, data, sessions)[0]
 
 
 def evaluate_sessions(
@@ -518,11 +535,11 @@ def run_sessions(
             model = spec.factory(**dict(point)).fit(data, split.train)
             pooled = hasattr(model, "session_pools")
             for n in sizes:
-                value = float(_evaluate(model, data, valid[n])[_SELECT].mean())
+                value = float(evaluate_sessions(model, data, valid[n])[0][_SELECT].mean())
                 if n not in best or value > best[n][0]:
                     best[n] = (value, dict(point), model)
                 if pooled:  # models with a pool: how far a better-chosen point could go
-                    seen = float(_evaluate(model, data, test[n])[_SELECT].mean())
+                    seen = float(evaluate_sessions(model, data, test[n])[0][_SELECT].mean())
                     if n not in hindsight or seen > hindsight[n][0]:
                         hindsight[n] = (seen, dict(point))
                     if spec.shipped is not None and dict(point) == dict(spec.shipped):
@@ -602,6 +619,7 @@ __all__ = [
     "POSITIVE_SHARE",
     "RANDOM_NAME",
     "SESSION_SIZES",
+    "SessionModel",
     "SessionReport",
     "Sessions",
     "UserSplit",

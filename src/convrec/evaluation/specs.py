@@ -392,8 +392,7 @@ def parse_model_selection(text: str) -> list[str]:
         raise ValueError("--models is empty; give model names or one of " + ", ".join(MODEL_GROUPS))
     from convrec.evaluation.peers import IMPLICIT_ALS
 
-    known = [*model_names(), *ADAPTER_MODELS]
-    known += [IMPLICIT_ALS] if IMPLICIT_ALS not in known else []
+    known = [*model_names(), *ADAPTER_MODELS, IMPLICIT_ALS]
     unknown = [item for item in items if item not in known and item not in MODEL_GROUPS]
     if unknown:
         raise ValueError(
